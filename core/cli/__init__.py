@@ -1,0 +1,337 @@
+"""The ``verity`` command line: a composition root that renders what core.services return.
+
+Exit codes are a contract: 0 success, 1 internal error, 2 bad input (one line on stderr naming the
+file or id and the problem), 3 verification failed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+import modalities  # noqa: F401  registers the built-in detectors (composition root)
+from core import __version__, services
+from core.app import Verity
+from core.cli import render
+from core.config import Settings, load_settings
+from core.detector import REGISTRY
+from core.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, VerityError, display_name
+
+app = typer.Typer(
+    name="verity",
+    help="Verity: deepfake analysis with a tamper-evident chain of custody.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+case_app = typer.Typer(help="Create and list cases.", no_args_is_help=True)
+detectors_app = typer.Typer(help="Registered detectors.", no_args_is_help=True)
+custody_app = typer.Typer(help="The chain of custody.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Effective settings.", no_args_is_help=True)
+for sub, name in (
+    (case_app, "case"),
+    (detectors_app, "detectors"),
+    (custody_app, "custody"),
+    (db_app, "db"),
+    (config_app, "config"),
+):
+    app.add_typer(sub, name=name)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+CaseOpt = Annotated[str | None, typer.Option("--case", "-c", help="Case id or name.")]
+
+
+def _open() -> Verity:
+    return Verity.open(load_settings())
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"verity {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Verity: deepfake analysis with a tamper-evident chain of custody."""
+
+
+# ------------------------------------------------------------------------------------------ cases
+
+
+@case_app.command("new")
+def case_new(
+    name: str,
+    description: Annotated[str, typer.Option("--description", "-d")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a case (recorded as the first event of its custody chain)."""
+    verity = _open()
+    case = services.create_case(verity, name, description)
+    if as_json:
+        render.print_json_line(case)
+    else:
+        render.out.print(f"created case [bold]{case['name']}[/] id {case['id']}")
+
+
+@case_app.command("list")
+def case_list(as_json: JsonOpt = False) -> None:
+    """List cases with their number of media items."""
+    cases = services.list_cases(_open())
+    if as_json:
+        for case in cases:
+            render.print_json_line(case)
+        return
+    table = Table(title="Cases")
+    for column in ("id", "name", "media", "created", "by"):
+        table.add_column(column)
+    for c in cases:
+        table.add_row(c["id"], c["name"], str(c["media_count"]), c["created_at"], c["created_by"])
+    render.out.print(table)
+
+
+# ---------------------------------------------------------------------------- ingest and analyze
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Media files to file in the case.")],
+    case: Annotated[str, typer.Option("--case", "-c", help="Case id or name.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Hash, store and file media in a case, each with a custody event."""
+    verity = _open()
+    failures = 0
+    with render.make_progress(not as_json and render.err.is_terminal) as progress:
+        for path in map(Path, paths):  # plain strings: Verity, not the parser, judges files
+            hook = render.ProgressHook(progress, display_name(path.name))
+            try:
+                item = services.ingest(verity, path, case, hook)
+            except VerityError as exc:
+                failures += 1
+                _print_error(exc)
+                continue
+            record = {
+                "media_id": item.media_id,
+                "sha256": item.sha256,
+                "kind": item.info.kind.value,
+                "case_id": item.case_id,
+                "original_name": item.original_name,
+                "new_in_case": item.new_in_case,
+            }
+            if as_json:
+                render.print_json_line(record)
+            else:
+                state = "filed" if item.new_in_case else "already in case"
+                render.out.print(f"{state}: {item.original_name} sha256 {item.sha256}")
+    if failures:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def analyze(
+    paths: Annotated[list[str], typer.Argument(help="Video, audio or image files.")],
+    case: CaseOpt = None,
+    detectors: Annotated[
+        str | None, typer.Option("--detectors", "-d", help="Comma-separated detector names.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Analyse media: ingest, run detectors, fuse, store, and print the verdict.
+
+    With --json, one JSON object per file (JSON Lines) on stdout.
+    """
+    names = [n.strip() for n in detectors.split(",") if n.strip()] if detectors else None
+    if detectors is not None and not names:
+        raise typer.BadParameter("--detectors needs at least one name")
+    verity = _open()
+    if names:
+        for name in names:
+            verity.registry.spec(name)
+    results = []
+    failures = 0
+    with render.make_progress(render.err.is_terminal) as progress:
+        for path in map(Path, paths):
+            hook = render.ProgressHook(progress, display_name(path.name))
+            try:
+                result = services.analyze(verity, path, case, names, hook)
+            except VerityError as exc:
+                if exc.exit_code != EXIT_BAD_INPUT:
+                    raise
+                failures += 1
+                _print_error(exc)
+                continue
+            if as_json:
+                render.print_json_line(result)
+            results.append(result)
+    if results and not as_json:
+        render.out.print(render.analyses_table(results))
+    if failures:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def show(analysis_id: str, as_json: JsonOpt = False) -> None:
+    """Show a stored analysis (the read is recorded in the case's custody chain)."""
+    result = services.get_analysis(_open(), analysis_id.strip(), via="cli")
+    if as_json:
+        render.print_json_line(result)
+    else:
+        render.analysis_detail(result)
+
+
+# -------------------------------------------------------------------------------------- detectors
+
+
+@detectors_app.command("list")
+def detectors_list(as_json: JsonOpt = False) -> None:
+    """List registered detectors with their version, inputs and calibration."""
+    specs = REGISTRY.specs()
+    if as_json:
+        for spec in specs:
+            render.print_json_line(spec.model_dump(mode="json"))
+    else:
+        render.out.print(render.detectors_table(specs))
+
+
+# ---------------------------------------------------------------------------------------- custody
+
+
+@custody_app.command("verify")
+def custody_verify(case: CaseOpt = None) -> None:
+    """Recompute the custody chains; exit 3 naming the first broken event."""
+    report = services.check_custody(_open(), case)
+    render.out.print(
+        f"custody intact: {report.events} events in {report.chains} chain(s)"
+        + (f" (case {case})" if case else "")
+    )
+    for chain, head in sorted(report.heads.items()):
+        render.out.print(f"  {chain}  head {head}")
+
+
+# ------------------------------------------------------------------------------- db, config, demo
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the database schema to this version of Verity."""
+    from core import migrations
+    from core.db import make_engine
+
+    settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        migrations.upgrade(engine)
+        render.out.print(f"database at revision {migrations.current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@config_app.command("show")
+def config_show(as_json: JsonOpt = False) -> None:
+    """Print the effective settings with secrets masked."""
+    data = load_settings().masked()
+    if as_json:
+        render.print_json_line(data)
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for sub, item in value.items():
+                render.out.print(f"{key}.{sub} = {item}")
+        else:
+            render.out.print(f"{key} = {value}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option("--dir", help="Where to write the generated samples.")
+    ] = None,
+) -> None:
+    """Make sample media, analyse it end to end in a 'demo' case and verify the custody chain."""
+    from core.samples import write_clip, write_photo, write_tone
+
+    settings: Settings = load_settings()
+    verity = Verity.open(settings)
+    target = workdir or settings.home / "demo-samples"
+    target.mkdir(parents=True, exist_ok=True)
+    render.out.print(f"[bold]1.[/] making samples in {target}")
+    samples = [
+        write_photo(target / "astronaut.jpg"),
+        write_clip(target / "talking-face.mp4"),
+        write_tone(target / "tone.wav"),
+    ]
+    if services.list_cases(verity) and any(
+        c["name"] == "demo" for c in services.list_cases(verity)
+    ):
+        render.out.print("[bold]2.[/] case 'demo' exists; adding to it")
+    else:
+        services.create_case(verity, "demo", "samples made by `verity demo`")
+        render.out.print("[bold]2.[/] created case 'demo'")
+    render.out.print("[bold]3.[/] hashing, storing and analysing")
+    results = []
+    with render.make_progress(render.err.is_terminal) as progress:
+        for path in samples:
+            results.append(
+                services.analyze(
+                    verity, path, "demo", None, render.ProgressHook(progress, path.name)
+                )
+            )
+    render.out.print(render.analyses_table(results))
+    report = services.check_custody(verity, "demo")
+    render.out.print(f"[bold]4.[/] custody chain of case 'demo' intact: {report.events} events")
+    render.out.print(
+        f"data lives in {settings.home}: database {settings.effective_database_url}, "
+        f"objects in {settings.objects_dir}"
+    )
+    render.out.print(f"next: verity show {results[0]['analysis_id'][:12]}")
+
+
+# ------------------------------------------------------------------------------------ entry point
+
+
+def _print_error(exc: VerityError) -> None:
+    message = " ".join(str(exc).split())  # one line, whatever the message held
+    render.err.print(f"verity: error: {message}", markup=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return (and exit with) the contract's exit code."""
+    try:
+        app(args=argv, prog_name="verity")  # standalone: usage errors exit 2, --help exits 0
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except VerityError as exc:
+        _print_error(exc)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        render.err.print("verity: interrupted")
+        code = 130
+    except Exception as exc:  # the last line of defence: no traceback unless asked for
+        if os.environ.get("VERITY_DEBUG"):
+            raise
+        render.err.print(
+            f"verity: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:500]} "
+            "(set VERITY_DEBUG=1 for a traceback)",
+            markup=False,
+        )
+        code = EXIT_INTERNAL
+    code = code if isinstance(code, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,198 @@
+"""Verity's settings, validated once.
+
+Precedence, lowest first: built-in defaults < ``$VERITY_HOME/config.toml`` (or the file named by
+``VERITY_CONFIG``) < environment variables (``VERITY_*``, nested groups with ``__``, for example
+``VERITY_LIMITS__MAX_PIXELS``) < values passed by the caller (the CLI). Runtime objects (engines,
+stores) are built from a :class:`Settings` explicitly; nothing reads the environment behind
+its back.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+
+from core.errors import ConfigError
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("VERITY_HOME") or Path.home() / ".verity").expanduser()
+
+
+def _default_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in a container
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+class MediaLimits(BaseModel):
+    """Hard limits checked before any decoding, so hostile files cannot exhaust the machine."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    max_file_bytes: int = Field(default=8 * 1024**3, gt=0, description="largest file accepted")
+    max_pixels: int = Field(
+        default=8192 * 8192, gt=0, description="largest frame (width × height) accepted"
+    )
+    max_duration_s: float = Field(default=4 * 3600.0, gt=0, description="longest media accepted")
+
+
+class FusionSettings(BaseModel):
+    """Thresholds of the verdict; see core.fusion for the rule."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    manipulated_at: float = Field(default=0.9, gt=0.5, lt=1.0)
+    authentic_at: float = Field(default=0.1, gt=0.0, lt=0.5)
+    uncalibrated_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class ChainSettings(BaseModel):
+    """Where checkpoints of the provenance log are anchored (used by the ledger)."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    backend: str = Field(default="eth-tester", pattern=r"^(eth-tester|json-rpc)$")
+    rpc_url: str = "http://127.0.0.1:8545"
+    chain_id: int | None = None
+    private_key: SecretStr | None = None
+    contract_address: str | None = None
+
+
+class Settings(BaseSettings):
+    """Every setting Verity reads. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VERITY_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    home: Path = Field(default_factory=_default_home)
+    database_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite in VERITY_HOME"
+    )
+    broker_url: SecretStr = SecretStr("memory://")
+    actor: str = Field(default_factory=_default_actor, min_length=1, max_length=200)
+    limits: MediaLimits = MediaLimits()
+    fusion: FusionSettings = FusionSettings()
+    chain: ChainSettings = ChainSettings()
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
+        )
+
+    # Derived locations. They live under home so that one folder holds a whole installation.
+    @property
+    def objects_dir(self) -> Path:
+        return self.home / "objects"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "verity.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, with every secret masked."""
+        data: dict[str, Any] = {
+            "home": str(self.home),
+            "config_file": str(config_file_path()),
+            "database_url": mask_url(self.effective_database_url),
+            "broker_url": mask_url(self.broker_url.get_secret_value()),
+            "actor": self.actor,
+            "limits": self.limits.model_dump(),
+            "fusion": self.fusion.model_dump(),
+            "chain": {
+                **self.chain.model_dump(exclude={"private_key"}),
+                "private_key": "********" if self.chain.private_key else None,
+            },
+        }
+        return data
+
+
+def config_file_path() -> Path:
+    explicit = os.environ.get("VERITY_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return _default_home() / "config.toml"
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL; keep everything a person needs to recognise it."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy understands: hide all of it but the scheme
+        scheme, sep, _rest = url.partition("://")
+        return f"{scheme}{sep}********" if sep else "********"
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings once; bad values raise one :class:`ConfigError`."""
+    path = config_file_path()
+    if path.exists():
+        try:
+            with path.open("rb") as handle:
+                tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(
+            f"invalid setting {where}: {first['msg']} ({exc.error_count()} problem(s); "
+            f"environment VERITY_*, file {path})"
+        ) from None

@@ -1,0 +1,234 @@
+"""Chain of custody: append-only, hash-chained events, one chain per case.
+
+Each event hashes its own fields together with the previous event's hash, so editing, reordering or
+removing an event breaks every link after it. Events are written in the same transaction as the
+action they record: an ingest without its event, or an event without its ingest, cannot be
+committed. ``verify_custody`` recomputes every link and also checks that every case, media filing
+and analysis in the database has the event that vouches for it, so removing the newest events,
+which a hash chain alone cannot notice, is caught while the rows they describe remain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.canonical import canonical_json, sha256_canonical
+from core.db import Analysis, Case, CaseMedia, CustodyEvent, MediaItem, new_id
+from core.errors import CustodyChainBrokenError, VerificationError
+
+GENESIS_HASH = "0" * 64
+EVENT_SCHEMA = 1
+GLOBAL_CHAIN = "global"
+
+
+class Action(StrEnum):
+    CASE_CREATE = "case.create"
+    INGEST = "ingest"
+    ANALYZE = "analyze"
+    READ = "read"
+    EXPORT = "export"
+    REGISTER = "register"
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(
+    *,
+    event_id: str,
+    chain: str,
+    seq: int,
+    at: str,
+    actor: str,
+    action: str,
+    case_id: str | None,
+    object_sha256: str | None,
+    details: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """SHA-256 over the canonical JSON of every field of an event and its predecessor's hash."""
+    return sha256_canonical(
+        {
+            "schema": EVENT_SCHEMA,
+            "id": event_id,
+            "chain": chain,
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "case_id": case_id,
+            "object_sha256": object_sha256,
+            "details": details,
+            "prev_hash": prev_hash,
+        }
+    )
+
+
+def _hash_of_row(row: CustodyEvent, details: dict[str, Any]) -> str:
+    return event_hash(
+        event_id=row.id,
+        chain=row.chain,
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        case_id=row.case_id,
+        object_sha256=row.object_sha256,
+        details=details,
+        prev_hash=row.prev_hash,
+    )
+
+
+def append_event(
+    session: Session,
+    *,
+    actor: str,
+    action: Action,
+    case_id: str | None,
+    object_sha256: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> CustodyEvent:
+    """Add the next event of the case's chain to ``session`` (committed with the caller's work).
+
+    Two writers racing for the same position collide on the (chain, seq) unique constraint, so one
+    of the two transactions fails instead of forking the chain.
+    """
+    chain = case_id or GLOBAL_CHAIN
+    last = session.scalars(
+        select(CustodyEvent).where(CustodyEvent.chain == chain).order_by(CustodyEvent.seq.desc())
+    ).first()
+    seq = 0 if last is None else last.seq + 1
+    prev = GENESIS_HASH if last is None else last.event_hash
+    body = dict(details or {})
+    row = CustodyEvent(
+        id=new_id(),
+        chain=chain,
+        seq=seq,
+        at=format_time(at or datetime.now(UTC)),
+        actor=actor,
+        action=str(action),
+        case_id=case_id,
+        object_sha256=object_sha256,
+        details=canonical_json(body).decode("utf-8"),
+        prev_hash=prev,
+    )
+    row.event_hash = _hash_of_row(row, body)
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyReport:
+    chains: int
+    events: int
+    heads: dict[str, str]
+
+
+def verify_chain_rows(chain: str, rows: list[CustodyEvent]) -> str:
+    """Check one chain's events, in seq order; return its head hash or raise at the first break."""
+    prev = GENESIS_HASH
+    for expected_seq, row in enumerate(rows):
+        if row.seq != expected_seq:
+            raise CustodyChainBrokenError(
+                chain, row.seq, row.id, f"expected event #{expected_seq}: events are missing"
+            )
+        if row.chain != chain or (row.case_id or GLOBAL_CHAIN) != chain:
+            raise CustodyChainBrokenError(chain, row.seq, row.id, "event moved between chains")
+        if row.prev_hash != prev:
+            raise CustodyChainBrokenError(
+                chain, row.seq, row.id, "previous-hash link does not match the event before it"
+            )
+        try:
+            details = json.loads(row.details)
+        except (TypeError, ValueError):
+            raise CustodyChainBrokenError(chain, row.seq, row.id, "details are not JSON") from None
+        if not isinstance(details, dict):
+            raise CustodyChainBrokenError(chain, row.seq, row.id, "details are not an object")
+        computed = _hash_of_row(row, details)
+        if computed != row.event_hash:
+            raise CustodyChainBrokenError(
+                chain,
+                row.seq,
+                row.id,
+                f"content was altered (stored hash {row.event_hash[:16]}…, "
+                f"recomputed {computed[:16]}…)",
+            )
+        prev = row.event_hash
+    return prev
+
+
+def verify_custody(session: Session, case_id: str | None = None) -> CustodyReport:
+    """Verify every chain (or one case's) and that each record has its custody event.
+
+    Returns a report or raises :class:`~core.errors.VerificationError` naming the first problem.
+    """
+    query = select(CustodyEvent).order_by(CustodyEvent.chain, CustodyEvent.seq)
+    if case_id is not None:
+        query = query.where(CustodyEvent.chain == case_id)
+    by_chain: dict[str, list[CustodyEvent]] = {}
+    for row in session.scalars(query):
+        by_chain.setdefault(row.chain, []).append(row)
+    heads = {chain: verify_chain_rows(chain, rows) for chain, rows in by_chain.items()}
+    _check_records_have_events(session, by_chain, case_id)
+    return CustodyReport(
+        chains=len(by_chain), events=sum(len(r) for r in by_chain.values()), heads=heads
+    )
+
+
+def _check_records_have_events(
+    session: Session, by_chain: dict[str, list[CustodyEvent]], case_id: str | None
+) -> None:
+    from core.analysis_digest import analysis_digest  # local: keeps custody free of engine imports
+
+    cases = session.scalars(
+        select(Case) if case_id is None else select(Case).where(Case.id == case_id)
+    ).all()
+    for case in cases:
+        events = by_chain.get(case.id, [])
+        created = [e for e in events if e.action == Action.CASE_CREATE]
+        if not created:
+            raise VerificationError(f"case {case.id} ({case.name}) has no creation event")
+        if json.loads(created[0].details).get("name") != case.name:
+            raise VerificationError(f"case {case.id}: name differs from its creation event")
+        ingested = {
+            json.loads(e.details).get("media_id"): e.object_sha256
+            for e in events
+            if e.action == Action.INGEST
+        }
+        links = session.execute(
+            select(CaseMedia.media_id, MediaItem.sha256)
+            .join(MediaItem, MediaItem.id == CaseMedia.media_id)
+            .where(CaseMedia.case_id == case.id)
+        ).all()
+        for media_id, sha in links:
+            if ingested.get(media_id) != sha:
+                raise VerificationError(
+                    f"case {case.id}: media {media_id} (sha256 {sha[:16]}…) "
+                    "has no matching ingest event"
+                )
+        analyzed = {
+            json.loads(e.details).get("analysis_id"): json.loads(e.details).get("digest")
+            for e in events
+            if e.action == Action.ANALYZE
+        }
+        for analysis in session.scalars(select(Analysis).where(Analysis.case_id == case.id)):
+            recorded = analyzed.get(analysis.id)
+            if recorded is None:
+                raise VerificationError(
+                    f"case {case.id}: analysis {analysis.id} has no analyze event"
+                )
+            if recorded != analysis_digest(analysis):
+                raise VerificationError(
+                    f"case {case.id}: analysis {analysis.id} differs from what its "
+                    "analyze event recorded (verdict, scores or detector results were altered)"
+                )

@@ -1,0 +1,261 @@
+"""The detector protocol, its declared spec, the Evidence every detector returns, and the registry.
+
+A detector is a class with a ``spec`` and an ``analyze(media) -> Evidence`` method. Every detector,
+from a metadata check to a neural network, returns the same frozen :class:`Evidence`, so fusion,
+storage, reports and the dashboard treat them alike. Detectors are registered by name, once, from
+the explicit list in ``modalities/__init__.py``; a second registration under a name is refused.
+
+>>> from core.detector import create_detector, list_detectors
+>>> import modalities  # registers the built-in detectors  # doctest: +SKIP
+>>> [spec.name for spec in list_detectors(modality="visual")]  # doctest: +SKIP
+['visual.metadata']
+>>> detector = create_detector("visual.metadata")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core import media as media_mod
+from core.errors import DetectorError, DuplicateDetectorError, UnknownDetectorError
+from core.media import AudioChunk, MediaInfo, MediaKind, VideoFrame
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Modality(StrEnum):
+    VISUAL = "visual"
+    AUDIO = "audio"
+    LIPSYNC = "lipsync"
+
+
+class WeightsRef(BaseModel):
+    """Where a detector's weights come from and the hash they must have."""
+
+    model_config = _FROZEN
+
+    path: str = Field(description="path relative to the modality package or a user path")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source: str = Field(description="how they were made: trained by Verity, or given by the user")
+
+
+class DetectorSpec(BaseModel):
+    """What a detector needs, what it outputs, and where its knowledge comes from."""
+
+    model_config = _FROZEN
+
+    name: str = Field(pattern=r"^(visual|audio|lipsync)\.[a-z0-9_]+$")
+    modality: Modality
+    version: str = Field(min_length=1, max_length=32)
+    summary: str
+    media_kinds: frozenset[MediaKind]
+    resolution: Literal["frame", "segment", "clip"]
+    input_fps: float | None = None
+    input_sample_rate: int | None = None
+    input_size: int | None = Field(default=None, description="square crop side in pixels")
+    weights: WeightsRef | None = None
+    calibration_version: str | None = None
+    calibrated: bool = False
+    fusion_weight: float = Field(default=1.0, ge=0.0, le=1.0)
+    licence: str
+    paper: str | None = None
+
+    @model_validator(mode="after")
+    def _modality_matches_name(self) -> DetectorSpec:
+        if self.name.split(".", 1)[0] != self.modality.value:
+            raise ValueError(f"detector {self.name} must be in modality {self.modality}")
+        return self
+
+
+class Finding(BaseModel):
+    """One named observation with the value that was measured."""
+
+    model_config = _FROZEN
+
+    code: str
+    message: str
+    value: str | float | int | bool | None = None
+    llr: float = Field(default=0.0, description="log-likelihood ratio this finding contributes")
+
+
+class SeriesPoint(BaseModel):
+    model_config = _FROZEN
+
+    start_s: float
+    end_s: float
+    score: float
+
+
+class ArtifactRef(BaseModel):
+    """A heatmap, curve or plot kept in the artifact store, cited by hash."""
+
+    model_config = _FROZEN
+
+    kind: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    media_type: str
+
+
+class Evidence(BaseModel):
+    """What one detector concluded about one media item, traceable to its exact version.
+
+    ``raw_score`` is the detector's own number (bigger means more likely fake); ``llr`` is the
+    natural-log likelihood ratio fake vs. real that fusion uses; ``p_fake`` is the posterior at even
+    prior odds, ``1 / (1 + exp(-llr))``. ``calibrated`` says whether the LLR was fitted on labelled
+    data (issue: calibration) or is an expert prior that fusion down-weights.
+    """
+
+    model_config = _FROZEN
+
+    schema_version: Literal[1] = 1
+    detector: str
+    modality: Modality
+    version: str
+    weights_sha256: str | None
+    calibration_version: str | None
+    calibrated: bool
+    raw_score: float
+    llr: float
+    p_fake: float = Field(ge=0.0, le=1.0)
+    findings: tuple[Finding, ...] = ()
+    series: tuple[SeriesPoint, ...] = ()
+    artifacts: tuple[ArtifactRef, ...] = ()
+    summary: str = ""
+
+    @field_validator("raw_score", "llr")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("scores must be finite")
+        return value
+
+    @classmethod
+    def from_llr(cls, spec: DetectorSpec, *, raw_score: float, llr: float, **rest: Any) -> Evidence:
+        """Build Evidence stamped with the detector's identity from its spec."""
+        return cls(
+            detector=spec.name,
+            modality=spec.modality,
+            version=spec.version,
+            weights_sha256=spec.weights.sha256 if spec.weights else None,
+            calibration_version=spec.calibration_version,
+            calibrated=spec.calibrated,
+            raw_score=raw_score,
+            llr=llr,
+            p_fake=sigmoid(llr),
+            **rest,
+        )
+
+
+def sigmoid(llr: float) -> float:
+    if llr >= 0:
+        return 1.0 / (1.0 + math.exp(-llr))
+    z = math.exp(llr)
+    return z / (1.0 + z)
+
+
+@dataclass(frozen=True)
+class MediaInput:
+    """A stored media item as detectors see it: its bytes' path, hash and probe, plus decoders."""
+
+    path: Path
+    sha256: str
+    info: MediaInfo
+    original_name: str = ""
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def kind(self) -> MediaKind:
+        return self.info.kind
+
+    def frames(
+        self,
+        *,
+        fps: float | None = None,
+        max_frames: int | None = None,
+        max_side: int | None = None,
+    ) -> Iterator[VideoFrame]:
+        return media_mod.iter_frames(self.path, fps=fps, max_frames=max_frames, max_side=max_side)
+
+    def audio(self, *, sample_rate: int = 16_000, chunk_s: float = 10.0) -> Iterator[AudioChunk]:
+        return media_mod.iter_audio(self.path, sample_rate=sample_rate, chunk_s=chunk_s)
+
+    def audio_array(self, *, sample_rate: int = 16_000, max_s: float | None = None) -> np.ndarray:
+        return media_mod.decode_audio(self.path, sample_rate=sample_rate, max_s=max_s)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    spec: DetectorSpec
+
+    def analyze(self, media: MediaInput) -> Evidence: ...
+
+
+DetectorFactory = Callable[..., Detector]
+
+
+@dataclass
+class DetectorRegistry:
+    """Names to detector factories; one entry per name, ever."""
+
+    _factories: dict[str, tuple[DetectorSpec, DetectorFactory]] = field(default_factory=dict)
+
+    def register(self, spec: DetectorSpec, factory: DetectorFactory) -> None:
+        if spec.name in self._factories:
+            raise DuplicateDetectorError(spec.name)
+        self._factories[spec.name] = (spec, factory)
+
+    def create(self, name: str, **overrides: Any) -> Detector:
+        try:
+            spec, factory = self._factories[name]
+        except KeyError:
+            raise UnknownDetectorError(name, sorted(self._factories)) from None
+        detector = factory(**overrides)
+        if detector.spec.name != spec.name:
+            raise DetectorError(f"factory for {name} built {detector.spec.name}")
+        return detector
+
+    def specs(
+        self, *, modality: str | None = None, kind: MediaKind | None = None
+    ) -> list[DetectorSpec]:
+        out = [spec for spec, _ in self._factories.values()]
+        if modality is not None:
+            out = [s for s in out if s.modality == modality]
+        if kind is not None:
+            out = [s for s in out if kind in s.media_kinds]
+        return sorted(out, key=lambda s: s.name)
+
+    def spec(self, name: str) -> DetectorSpec:
+        if name not in self._factories:
+            raise UnknownDetectorError(name, sorted(self._factories))
+        return self._factories[name][0]
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+
+REGISTRY = DetectorRegistry()
+
+
+def register_detector(spec: DetectorSpec, factory: DetectorFactory) -> None:
+    """Register ``factory`` under ``spec.name`` in the process registry; duplicates raise."""
+    REGISTRY.register(spec, factory)
+
+
+def create_detector(name: str, **overrides: Any) -> Detector:
+    """Build a registered detector, e.g. ``create_detector("visual.metadata")``."""
+    return REGISTRY.create(name, **overrides)
+
+
+def list_detectors(
+    *, modality: str | None = None, kind: MediaKind | None = None
+) -> list[DetectorSpec]:
+    """Specs of registered detectors, optionally only one modality's or those for a media kind."""
+    return REGISTRY.specs(modality=modality, kind=kind)

@@ -1,0 +1,151 @@
+"""The analysis engine: run the detectors that apply, fuse their evidence, and build the records.
+
+Detectors run outside any database transaction (they may take minutes); their outcomes are then
+written, with the custody event that vouches for them, in one transaction by core.services. A
+detector that fails is recorded as ``error`` with its reason and left out of fusion; it never hides
+the other detectors' results.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from core import __version__
+from core.config import FusionSettings
+from core.db import Analysis, DetectorResult
+from core.detector import DetectorRegistry, DetectorSpec, Evidence, MediaInput
+from core.errors import VerityError
+from core.fusion import FusionResult, detector_weight, fuse
+from core.hooks import Hook, null_hook
+
+ENGINE_VERSION = __version__
+
+Status = Literal["ok", "skipped", "error"]
+
+
+@dataclass(frozen=True)
+class DetectorOutcome:
+    spec: DetectorSpec
+    status: Status
+    evidence: Evidence | None
+    reason: str | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    started_at: datetime
+    finished_at: datetime
+    outcomes: tuple[DetectorOutcome, ...]
+    fusion: FusionResult
+
+
+def plan_detectors(
+    registry: DetectorRegistry, media: MediaInput, names: list[str] | None
+) -> list[tuple[DetectorSpec, bool]]:
+    """The detectors to report on and whether each applies to this media kind.
+
+    Without ``names`` every registered detector for the media kind runs. Named detectors that do not
+    take this kind are kept and reported as skipped, so a user sees why they produced nothing.
+    """
+    if names is None:
+        return [(spec, True) for spec in registry.specs(kind=media.kind)]
+    plan = []
+    for name in dict.fromkeys(names):
+        spec = registry.spec(name)
+        plan.append((spec, media.kind in spec.media_kinds))
+    return plan
+
+
+def run_detectors(
+    registry: DetectorRegistry,
+    media: MediaInput,
+    *,
+    names: list[str] | None,
+    fusion_settings: FusionSettings,
+    hook: Hook = null_hook,
+) -> EngineRun:
+    started = datetime.now(UTC)
+    plan = plan_detectors(registry, media, names)
+    outcomes: list[DetectorOutcome] = []
+    total = len(plan) + 1
+    for position, (spec, applies) in enumerate(plan):
+        hook(f"detect:{spec.name}", completed=position, total=total, detail=media.sha256[:12])
+        if not applies:
+            kinds = ", ".join(sorted(k.value for k in spec.media_kinds))
+            outcomes.append(
+                DetectorOutcome(spec, "skipped", None, f"takes {kinds}, not {media.kind}", 0.0)
+            )
+            continue
+        t0 = time.perf_counter()
+        try:
+            detector = registry.create(spec.name)
+            evidence = detector.analyze(media)
+            if evidence.detector != spec.name or evidence.version != spec.version:
+                raise VerityError(
+                    f"returned evidence stamped {evidence.detector} {evidence.version}"
+                )
+            outcomes.append(DetectorOutcome(spec, "ok", evidence, None, time.perf_counter() - t0))
+        except Exception as exc:  # a failing detector is recorded, never fatal to the analysis
+            reason = f"{type(exc).__name__}: {exc}"[:2000]
+            outcomes.append(DetectorOutcome(spec, "error", None, reason, time.perf_counter() - t0))
+    hook("fuse", completed=len(plan), total=total)
+    fusion = fuse(
+        [(o.spec, o.evidence) for o in outcomes if o.evidence is not None], fusion_settings
+    )
+    hook("done", completed=total, total=total)
+    return EngineRun(started, datetime.now(UTC), tuple(outcomes), fusion)
+
+
+def build_analysis(
+    run: EngineRun,
+    *,
+    case_id: str,
+    media_id: str,
+    actor: str,
+    fusion_settings: FusionSettings,
+) -> Analysis:
+    """ORM rows for one engine run (not yet added to a session)."""
+    analysis = Analysis(
+        case_id=case_id,
+        media_id=media_id,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        status="completed",
+        verdict=run.fusion.verdict.value,
+        p_fake=run.fusion.p_fake,
+        llr=run.fusion.llr,
+        fusion_rule=run.fusion.rule,
+        fusion_details={
+            "reasons": list(run.fusion.reasons),
+            "thresholds": fusion_settings.model_dump(),
+            "contributions": [c.model_dump() for c in run.fusion.contributions],
+        },
+        engine_version=ENGINE_VERSION,
+        actor=actor,
+    )
+    for position, outcome in enumerate(run.outcomes):
+        ev = outcome.evidence
+        analysis.results.append(
+            DetectorResult(
+                position=position,
+                detector=outcome.spec.name,
+                modality=outcome.spec.modality.value,
+                version=outcome.spec.version,
+                weights_sha256=outcome.spec.weights.sha256 if outcome.spec.weights else None,
+                calibration_version=outcome.spec.calibration_version,
+                calibrated=ev.calibrated if ev else outcome.spec.calibrated,
+                status=outcome.status,
+                reason=outcome.reason,
+                raw_score=ev.raw_score if ev else None,
+                llr=ev.llr if ev else None,
+                p_fake=ev.p_fake if ev else None,
+                fusion_weight=detector_weight(outcome.spec, ev, fusion_settings) if ev else 0.0,
+                elapsed_s=round(outcome.elapsed_s, 6),
+                evidence=ev.model_dump(mode="json") if ev else None,
+            )
+        )
+    return analysis

@@ -1,0 +1,139 @@
+"""One error tree for Verity.
+
+The library raises these; only the CLI and the dashboard render them. Every error carries the exit
+code the CLI uses for it (2 for bad input, 3 for a failed verification, 1 for everything else) and a
+message a user can act on. Messages never contain tracebacks or raw bytes of hostile file names:
+callers pass names through :func:`display_name` first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_VERIFICATION_FAILED = 3
+
+
+def display_name(path: str | os.PathLike[str] | bytes) -> str:
+    """Render a path for messages and storage, whatever bytes it holds.
+
+    File names on Linux are bytes; a name with invalid UTF-8 arrives in Python with surrogate
+    escapes, which cannot be printed or stored in PostgreSQL. Invalid bytes become ``\\xNN`` and
+    control characters are escaped so that a hostile name cannot forge extra output lines.
+    """
+    raw = os.fsencode(path)
+    text = raw.decode("utf-8", errors="backslashreplace")
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
+class VerityError(Exception):
+    """Root of every error Verity raises on purpose."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(VerityError):
+    """The configuration is invalid; nothing was done."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInputError(VerityError):
+    """Something the user gave us is wrong: a file, an id, an option."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class MediaError(BadInputError):
+    """A media file cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike[str] | bytes, problem: str) -> None:
+        self.path = display_name(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnsupportedMediaError(MediaError):
+    """The file is not a video, audio or image Verity can decode."""
+
+
+class MediaLimitError(MediaError):
+    """The file exceeds a configured limit (size, pixels, duration)."""
+
+
+class NotFoundError(BadInputError):
+    """An id or name given by the user does not exist."""
+
+
+class CaseNotFoundError(NotFoundError):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no case with id or name {display_name(ref)!r}")
+
+
+class AnalysisNotFoundError(NotFoundError):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no analysis with id {display_name(ref)!r}")
+
+
+class DetectorError(VerityError):
+    """A detector failed or cannot be built."""
+
+
+class UnknownDetectorError(DetectorError):
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown detector {name!r}; known: {', '.join(known) or 'none'}")
+
+
+class DuplicateDetectorError(DetectorError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"detector {name!r} is already registered")
+
+
+class StoreError(VerityError):
+    """The content-addressed store is damaged or cannot be written."""
+
+
+class DatabaseError(VerityError):
+    """The database cannot be opened or is at the wrong schema revision."""
+
+
+class VerificationError(VerityError):
+    """A tamper-evidence check failed; the message names what is broken."""
+
+    exit_code = EXIT_VERIFICATION_FAILED
+
+
+class CustodyChainBrokenError(VerificationError):
+    def __init__(self, chain: str, seq: int, event_id: str, problem: str) -> None:
+        self.chain = chain
+        self.seq = seq
+        self.event_id = event_id
+        self.problem = problem
+        super().__init__(
+            f"custody chain {chain!r} is broken at event #{seq} (id {event_id}): {problem}"
+        )
+
+
+def path_problem(path: Path) -> str | None:
+    """Say why ``path`` cannot be read as a regular file, or None when it can be tried."""
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "is a directory, not a file"
+    if not path.is_file():
+        return "is not a regular file"
+    return None

@@ -1,0 +1,454 @@
+"""Probe and decode media with PyAV, streaming, inside configured limits.
+
+Everything here is careful about hostile input: the size limit is checked before a byte is decoded,
+image headers are read for their dimensions before any decoder allocates a frame (decompression
+bombs), and decoding yields frames or audio chunks one at a time so a two-hour video is never
+held in memory whole. Every failure becomes a :class:`~core.errors.MediaError` naming the file.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict
+
+from core.config import MediaLimits
+from core.errors import MediaError, MediaLimitError, UnsupportedMediaError, path_problem
+
+# Containers that hold a still picture rather than a moving one.
+_IMAGE_FORMATS = frozenset({"image2", "gif"})
+_IMAGE_MAGIC: tuple[bytes, ...] = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
+
+
+class MediaKind(StrEnum):
+    VIDEO = "video"
+    AUDIO = "audio"
+    IMAGE = "image"
+
+
+class VideoStreamInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    frame_count: int | None
+    frame_count_estimated: bool
+    pix_fmt: str | None
+
+
+class AudioStreamInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+class MediaInfo(BaseModel):
+    """What a probe learnt about a file; stored with the media item and shown to analysts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: MediaKind
+    container: str
+    container_long: str
+    size_bytes: int
+    duration_s: float | None
+    video: VideoStreamInfo | None
+    audio: AudioStreamInfo | None
+    stream_count: int
+    tags: dict[str, str]
+
+    @property
+    def width(self) -> int | None:
+        return self.video.width if self.video else None
+
+    @property
+    def height(self) -> int | None:
+        return self.video.height if self.video else None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFrame:
+    """One decoded picture: its index in the source stream, its time and RGB pixels (H×W×3)."""
+
+    index: int
+    time_s: float
+    rgb: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """A run of decoded samples, float32 in [-1, 1], shape (channels, samples)."""
+
+    start_s: float
+    sample_rate: int
+    samples: np.ndarray
+
+
+def check_readable_file(path: Path, limits: MediaLimits) -> int:
+    """Fail with a clear MediaError unless ``path`` is a non-empty readable file within limits."""
+    problem = path_problem(path)
+    if problem:
+        raise MediaError(path, problem)
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except PermissionError:
+        raise MediaError(path, "permission denied") from None
+    except OSError as exc:
+        raise MediaError(path, f"cannot be read ({exc.strerror or exc})") from None
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError(path, "is empty (0 bytes)")
+    if size > limits.max_file_bytes:
+        raise MediaLimitError(
+            path, f"is {size} bytes, over the limit of {limits.max_file_bytes} bytes"
+        )
+    return size
+
+
+def _check_image_header(path: Path, limits: MediaLimits) -> None:
+    """Read only the header of a still image and refuse decompression bombs before decoding."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    is_webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    if not (is_webp or any(head.startswith(magic) for magic in _IMAGE_MAGIC)):
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:  # lazy: parses the header only
+                width, height = image.size
+    except Image.DecompressionBombError as exc:
+        raise MediaLimitError(path, f"image header claims too many pixels ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnsupportedMediaError(path, f"broken image header ({exc})") from None
+    _check_pixels(path, width, height, limits)
+
+
+def _check_pixels(path: Path, width: int, height: int, limits: MediaLimits) -> None:
+    if width <= 0 or height <= 0:
+        raise UnsupportedMediaError(path, f"invalid frame size {width}x{height}")
+    if width * height > limits.max_pixels:
+        raise MediaLimitError(
+            path,
+            f"frame of {width}x{height} pixels is over the limit of {limits.max_pixels} pixels",
+        )
+
+
+@contextmanager
+def _open_container(path: Path) -> Iterator[Any]:
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="replace")
+    except av.error.FFmpegError as exc:
+        raise UnsupportedMediaError(
+            path, f"not a video, audio or image file Verity can read ({_ffmpeg_reason(exc)})"
+        ) from None
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).split(":")[0].strip() or type(exc).__name__
+
+
+def _primary_video(container: Any) -> Any | None:
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return float(value * time_base)
+
+
+def probe(path: Path, limits: MediaLimits) -> MediaInfo:
+    """Describe ``path`` and classify it as video, audio or image, or raise MediaError.
+
+    >>> probe(Path("clip.mp4"), MediaLimits()).kind  # doctest: +SKIP
+    <MediaKind.VIDEO: 'video'>
+    """
+    size = check_readable_file(path, limits)
+    _check_image_header(path, limits)
+    with _open_container(path) as container:
+        video = _primary_video(container)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        if video is None and audio is None:
+            raise UnsupportedMediaError(path, "has no video or audio stream")
+        fmt_name = container.format.name.split(",")[0]
+        is_still = (
+            video is not None
+            and audio is None
+            and (fmt_name in _IMAGE_FORMATS or fmt_name.endswith("_pipe"))
+        )
+
+        video_info = None
+        if video is not None:
+            ctx = video.codec_context
+            _check_pixels(path, ctx.width, ctx.height, limits)
+            rate = video.average_rate or video.guessed_rate
+            fps = float(rate) if rate else None
+            frames = int(video.frames) if video.frames else None
+            estimated = False
+            stream_duration = _seconds(video.duration, video.time_base)
+            if frames is None and fps and stream_duration:
+                frames, estimated = max(1, round(stream_duration * fps)), True
+            video_info = VideoStreamInfo(
+                index=video.index,
+                codec=ctx.name,
+                width=ctx.width,
+                height=ctx.height,
+                fps=None if is_still else fps,
+                frame_count=1 if is_still else frames,
+                frame_count_estimated=False if is_still else estimated,
+                pix_fmt=ctx.format.name if ctx.format else None,
+            )
+        audio_info = None
+        if audio is not None:
+            actx = audio.codec_context
+            audio_info = AudioStreamInfo(
+                index=audio.index,
+                codec=actx.name,
+                sample_rate=int(actx.sample_rate or 0),
+                channels=int(actx.channels or 0),
+            )
+            if audio_info.sample_rate <= 0 or audio_info.channels <= 0:
+                raise UnsupportedMediaError(path, "audio stream has no sample rate or channels")
+
+        duration = None if is_still else _container_duration(container, video, audio)
+        if duration is not None and duration > limits.max_duration_s:
+            raise MediaLimitError(
+                path, f"lasts {duration:.0f} s, over the limit of {limits.max_duration_s:.0f} s"
+            )
+        _check_decodable(path, container, video if video is not None else audio)
+        if not is_still:
+            _check_complete(path, video_info, audio, duration)
+        if is_still and fmt_name == "gif" and _count_frames(path, limit=2) > 1:
+            is_still = False
+        kind = MediaKind.IMAGE if is_still else (MediaKind.VIDEO if video else MediaKind.AUDIO)
+        tags = {str(k): str(v) for k, v in sorted(container.metadata.items())}
+        return MediaInfo(
+            kind=kind,
+            container=fmt_name,
+            container_long=container.format.long_name,
+            size_bytes=size,
+            duration_s=duration,
+            video=video_info,
+            audio=audio_info,
+            stream_count=len(container.streams),
+            tags=tags,
+        )
+
+
+def _container_duration(container: Any, video: Any | None, audio: Any | None) -> float | None:
+    if container.duration is not None and container.duration > 0:
+        return float(container.duration) / av.time_base
+    for stream in (video, audio):
+        if stream is not None:
+            seconds = _seconds(stream.duration, stream.time_base)
+            if seconds:
+                return seconds
+    return None
+
+
+def _check_decodable(path: Path, container: Any, stream: Any) -> None:
+    """Decode the first frame of the main stream: a header alone proves nothing."""
+    try:
+        for _frame in container.decode(stream):
+            return
+    except (av.error.FFmpegError, ValueError, MemoryError) as exc:
+        raise UnsupportedMediaError(path, f"cannot be decoded ({_ffmpeg_reason(exc)})") from None
+    raise UnsupportedMediaError(path, "contains no decodable frames (truncated or empty stream)")
+
+
+def _check_complete(
+    path: Path, video: VideoStreamInfo | None, audio: Any | None, duration: float | None
+) -> None:
+    """Demux every packet (no decoding) and compare with what the header promises.
+
+    A truncated MP4 whose index sits at the front opens and decodes its first frames, yet holds
+    fewer samples than its header lists; analysing it as if whole would mislead.
+    """
+    video_packets = 0
+    audio_end = 0.0
+    try:
+        with _open_container(path) as container:
+            for packet in container.demux():
+                if packet.size == 0:
+                    continue
+                if video is not None and packet.stream.index == video.index:
+                    video_packets += 1
+                elif audio is not None and packet.stream.index == audio.index and packet.pts:
+                    end = packet.pts + (packet.duration or 0)
+                    audio_end = max(audio_end, float(end * packet.time_base))
+    except av.error.FFmpegError as exc:
+        raise UnsupportedMediaError(path, f"damaged container ({_ffmpeg_reason(exc)})") from None
+    if video is not None and video.frame_count and not video.frame_count_estimated:
+        if video_packets < video.frame_count:
+            raise UnsupportedMediaError(
+                path,
+                f"truncated: the header lists {video.frame_count} video frames, "
+                f"the file holds {video_packets}",
+            )
+    elif video is None and audio is not None and duration and 0 < audio_end < 0.9 * duration:
+        raise UnsupportedMediaError(
+            path,
+            f"truncated: the header says {duration:.1f} s, the audio ends at {audio_end:.1f} s",
+        )
+
+
+def _count_frames(path: Path, limit: int) -> int:
+    count = 0
+    with _open_container(path) as container:
+        for _frame in container.decode(video=0):
+            count += 1
+            if count >= limit:
+                break
+    return count
+
+
+def iter_frames(
+    path: Path,
+    *,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    max_side: int | None = None,
+) -> Iterator[VideoFrame]:
+    """Yield RGB frames one at a time, sampled at ``fps`` (None: every frame).
+
+    ``max_side`` shrinks frames whose longer side exceeds it, keeping the aspect ratio. Memory stays
+    bounded by one frame whatever the length of the video.
+    """
+    if fps is not None and fps <= 0:
+        raise ValueError("fps must be positive")
+    step = None if fps is None else 1.0 / fps
+    next_t = 0.0
+    emitted = 0
+    with _open_container(path) as container:
+        stream = _primary_video(container)
+        if stream is None:
+            raise UnsupportedMediaError(path, "has no video stream")
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                t = (
+                    float(frame.time)
+                    if frame.time is not None
+                    else (index / float(rate) if rate else float(index))
+                )
+                if step is not None:
+                    if t + 1e-6 < next_t:
+                        continue
+                    next_t = max(next_t + step, t + step * 0.5)
+                yield VideoFrame(index=index, time_s=t, rgb=_to_rgb(frame, max_side))
+                emitted += 1
+                if max_frames is not None and emitted >= max_frames:
+                    return
+        except av.error.FFmpegError as exc:
+            raise UnsupportedMediaError(
+                path, f"decoding failed after {emitted} frames ({_ffmpeg_reason(exc)})"
+            ) from None
+
+
+def _to_rgb(frame: Any, max_side: int | None) -> np.ndarray:
+    width, height = frame.width, frame.height
+    if max_side is not None and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        width = max(2, round(width * scale))
+        height = max(2, round(height * scale))
+        frame = frame.reformat(width=width, height=height, format="rgb24")
+        return np.ascontiguousarray(frame.to_ndarray())
+    return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+
+
+def iter_audio(
+    path: Path,
+    *,
+    sample_rate: int = 16_000,
+    mono: bool = True,
+    chunk_s: float = 10.0,
+    max_s: float | None = None,
+) -> Iterator[AudioChunk]:
+    """Yield float32 audio resampled to ``sample_rate`` in chunks of ``chunk_s`` seconds."""
+    if sample_rate <= 0 or chunk_s <= 0:
+        raise ValueError("sample_rate and chunk_s must be positive")
+    chunk_len = max(1, round(chunk_s * sample_rate))
+    limit = None if max_s is None else math.floor(max_s * sample_rate)
+    pending: list[np.ndarray] = []
+    pending_len = 0
+    produced = 0
+    with _open_container(path) as container:
+        if not container.streams.audio:
+            raise UnsupportedMediaError(path, "has no audio stream")
+        stream = container.streams.audio[0]
+        layout = "mono" if mono else None
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+
+        def frames() -> Iterator[Any]:
+            try:
+                for frame in container.decode(stream):
+                    yield from resampler.resample(frame)
+                yield from resampler.resample(None)
+            except av.error.FFmpegError as exc:
+                raise UnsupportedMediaError(
+                    path, f"audio decoding failed ({_ffmpeg_reason(exc)})"
+                ) from None
+
+        for out in frames():
+            block = out.to_ndarray().astype(np.float32, copy=False)
+            if limit is not None:
+                block = block[:, : max(0, limit - produced - pending_len)]
+            pending.append(block)
+            pending_len += block.shape[1]
+            while pending_len >= chunk_len:
+                joined = np.concatenate(pending, axis=1)
+                yield AudioChunk(produced / sample_rate, sample_rate, joined[:, :chunk_len])
+                produced += chunk_len
+                rest = joined[:, chunk_len:]
+                pending, pending_len = [rest], rest.shape[1]
+            if limit is not None and produced + pending_len >= limit:
+                break
+        if pending_len:
+            yield AudioChunk(produced / sample_rate, sample_rate, np.concatenate(pending, axis=1))
+
+
+def decode_audio(
+    path: Path, *, sample_rate: int = 16_000, mono: bool = True, max_s: float | None = None
+) -> np.ndarray:
+    """The whole (or first ``max_s`` seconds of the) audio track as one (channels, n) array."""
+    chunks = [c.samples for c in iter_audio(path, sample_rate=sample_rate, mono=mono, max_s=max_s)]
+    if not chunks:
+        return np.zeros((1 if mono else 0, 0), dtype=np.float32)
+    return np.concatenate(chunks, axis=1)

@@ -1,0 +1,51 @@
+"""Alembic, driven from code: ``verity db upgrade``, the automatic upgrade of the embedded
+database, and the migration tests all go through these functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+import core
+from alembic import command
+
+SCRIPT_LOCATION = Path(core.__file__).resolve().parent.parent / "alembic"
+
+
+def alembic_config(engine: Engine) -> Config:
+    """A Config that runs migrations on ``engine``'s connections (see alembic/env.py)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(alembic_config_without_engine())
+    head = script.get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {SCRIPT_LOCATION}")
+    return head
+
+
+def alembic_config_without_engine() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    command.downgrade(alembic_config(engine), revision)

@@ -1,0 +1,118 @@
+"""Media that Verity makes itself: the demo's samples and the test suite's fixtures.
+
+Nothing here is downloaded. The photo is scikit-image's bundled ``astronaut`` (a real photograph of
+Eileen Collins, NASA, public domain); the clip is a drawn face whose mouth opens and closes in time
+with a tone, written with PyAV (H.264 + AAC in MP4).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def write_photo(path: Path, *, quality: int = 90) -> Path:
+    from skimage import data
+
+    pixels = data.astronaut()  # type: ignore[no-untyped-call]
+    Image.fromarray(pixels).save(path, format="JPEG", quality=quality)
+    return path
+
+
+def _face_frame(width: int, height: int, t: float, mouth_open: float) -> np.ndarray:
+    image = Image.new("RGB", (width, height), (40, 60, 90))
+    draw = ImageDraw.Draw(image)
+    cx = width / 2 + math.sin(t * 1.3) * width * 0.08
+    cy = height / 2 + math.cos(t * 0.9) * height * 0.05
+    rx, ry = width * 0.18, height * 0.3
+    draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=(224, 182, 150))
+    for side in (-1, 1):
+        ex = cx + side * rx * 0.4
+        draw.ellipse((ex - 9, cy - ry * 0.25 - 6, ex + 9, cy - ry * 0.25 + 6), fill=(30, 30, 30))
+    mouth_h = 4 + mouth_open * ry * 0.25
+    draw.ellipse(
+        (
+            cx - rx * 0.35,
+            cy + ry * 0.45 - mouth_h / 2,
+            cx + rx * 0.35,
+            cy + ry * 0.45 + mouth_h / 2,
+        ),
+        fill=(120, 30, 40),
+    )
+    return np.asarray(image)
+
+
+def write_clip(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    fps: int = 25,
+    size: tuple[int, int] = (320, 240),
+    sample_rate: int = 16_000,
+    tone_hz: float = 220.0,
+    with_audio: bool = True,
+) -> Path:
+    """A short MP4 of a moving drawn face; the mouth follows the loudness of the tone."""
+    width, height = size
+    syllable_hz = 3.0
+    with av.open(str(path), mode="w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "veryfast", "crf": "23"}
+        audio = None
+        if with_audio:
+            audio = container.add_stream("aac", rate=sample_rate)
+            audio.layout = "mono"
+        n_frames = round(seconds * fps)
+        for i in range(n_frames):
+            t = i / fps
+            envelope = 0.5 * (1 + math.sin(2 * math.pi * syllable_hz * t))
+            frame = av.VideoFrame.from_ndarray(
+                _face_frame(width, height, t, envelope), format="rgb24"
+            )
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        if audio is not None:
+            n = int(seconds * sample_rate)
+            times = np.arange(n) / sample_rate
+            loudness = 0.5 * (1 + np.sin(2 * np.pi * syllable_hz * times))
+            wave = (0.3 * loudness * np.sin(2 * np.pi * tone_hz * times)).astype(np.float32)
+            block = 1024
+            for start in range(0, n, block):
+                chunk = wave[start : start + block]
+                sound = av.AudioFrame.from_ndarray(
+                    chunk[np.newaxis, :], format="flt", layout="mono"
+                )
+                sound.sample_rate = sample_rate
+                sound.pts = start
+                sound.time_base = Fraction(1, sample_rate)
+                for packet in audio.encode(sound):
+                    container.mux(packet)
+            for packet in audio.encode():
+                container.mux(packet)
+    return path
+
+
+def write_tone(path: Path, *, seconds: float = 1.0, sample_rate: int = 16_000) -> Path:
+    """A WAV file (PCM 16-bit mono) with a 440 Hz tone."""
+    with av.open(str(path), mode="w", format="wav") as container:
+        stream = container.add_stream("pcm_s16le", rate=sample_rate)
+        stream.layout = "mono"
+        n = int(seconds * sample_rate)
+        wave = (0.25 * np.sin(2 * np.pi * 440 * np.arange(n) / sample_rate) * 32767).astype(
+            np.int16
+        )
+        frame = av.AudioFrame.from_ndarray(wave[np.newaxis, :], format="s16", layout="mono")
+        frame.sample_rate = sample_rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

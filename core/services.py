@@ -1,0 +1,312 @@
+"""Use cases shared by the CLI, the dashboard and the workers.
+
+Each function is one user action and one transaction: the rows it writes and the custody event that
+records it commit together or not at all, and a file it put in the store is taken back if the rows
+do not commit. Callers never write SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from core.analysis_digest import analysis_digest
+from core.app import Verity
+from core.custody import Action, CustodyReport, append_event, verify_custody
+from core.db import Analysis, Case, CaseMedia, MediaItem
+from core.detector import MediaInput
+from core.engine import build_analysis, run_detectors
+from core.errors import (
+    AnalysisNotFoundError,
+    BadInputError,
+    CaseNotFoundError,
+    MediaError,
+    display_name,
+)
+from core.hooks import Hook, null_hook
+from core.media import MediaInfo, check_readable_file, probe
+from core.results import analysis_json
+
+DEFAULT_CASE = "default"
+
+
+# ------------------------------------------------------------------------------------------ cases
+
+
+def _find_case(session: Session, ref: str) -> Case | None:
+    case = session.get(Case, ref)
+    if case is None:
+        case = session.scalars(select(Case).where(Case.name == ref)).first()
+    return case
+
+
+def resolve_case(session: Session, ref: str) -> Case:
+    case = _find_case(session, ref)
+    if case is None:
+        raise CaseNotFoundError(ref)
+    return case
+
+
+def _create_case(session: Session, app: Verity, name: str, description: str) -> Case:
+    case = Case(name=name, description=description, created_by=app.settings.actor)
+    session.add(case)
+    session.flush()
+    append_event(
+        session,
+        actor=app.settings.actor,
+        action=Action.CASE_CREATE,
+        case_id=case.id,
+        details={"name": name, "description": description},
+    )
+    return case
+
+
+def create_case(app: Verity, name: str, description: str = "") -> dict[str, Any]:
+    name = name.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        raise BadInputError("a case name must be 1 to 200 printable characters")
+    try:
+        with app.db.session() as session:
+            if _find_case(session, name) is not None:
+                raise BadInputError(f"a case named {name!r} already exists")
+            return case_json(_create_case(session, app, name, description), 0)
+    except IntegrityError:
+        raise BadInputError(f"a case named {name!r} already exists") from None
+
+
+def list_cases(app: Verity) -> list[dict[str, Any]]:
+    with app.db.session() as session:
+        counts = dict(
+            session.execute(
+                select(CaseMedia.case_id, func.count()).group_by(CaseMedia.case_id)
+            ).all()
+        )
+        cases = session.scalars(select(Case).order_by(Case.created_at)).all()
+        return [case_json(c, counts.get(c.id, 0)) for c in cases]
+
+
+def case_json(case: Case, media_count: int) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "name": case.name,
+        "description": case.description,
+        "created_at": case.created_at.isoformat(),
+        "created_by": case.created_by,
+        "media_count": media_count,
+    }
+
+
+# ----------------------------------------------------------------------------------------- ingest
+
+
+@dataclass(frozen=True)
+class Ingested:
+    case_id: str
+    media_id: str
+    sha256: str
+    info: MediaInfo
+    original_name: str
+    new_in_case: bool
+    new_object: bool
+
+    def media_input(self, app: Verity) -> MediaInput:
+        return MediaInput(
+            path=app.store.path_for(self.sha256),
+            sha256=self.sha256,
+            info=self.info,
+            original_name=self.original_name,
+        )
+
+
+def ingest(app: Verity, path: Path, case_ref: str | None, hook: Hook = null_hook) -> Ingested:
+    """Hash, store and file ``path`` in a case, with its custody event; all or nothing.
+
+    The probe runs on the stored copy, so what is analysed is exactly the bytes that were hashed.
+    """
+    limits = app.settings.limits
+    check_readable_file(path, limits)
+    with app.db.session() as session:  # fail on a bad case id before touching the store
+        if case_ref is not None:
+            resolve_case(session, case_ref)
+    hook("hash", detail=display_name(path.name))
+    try:
+        stored = app.store.put(path)
+    except PermissionError:
+        raise MediaError(path, "permission denied") from None
+    except OSError as exc:
+        raise MediaError(path, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        hook("probe", detail=stored.sha256[:12])
+        try:
+            info = probe(stored.path, limits)
+        except MediaError as exc:
+            raise type(exc)(path, exc.problem) from None
+        original_name = display_name(path.name)
+        with app.db.session() as session:
+            result = _file_in_case(session, app, stored.sha256, info, original_name, case_ref)
+        return Ingested(**result, new_object=stored.created)
+    except BaseException:
+        if stored.created:
+            app.store.remove(stored.sha256)
+        raise
+
+
+def _file_in_case(
+    session: Session,
+    app: Verity,
+    sha256: str,
+    info: MediaInfo,
+    original_name: str,
+    case_ref: str | None,
+) -> dict[str, Any]:
+    if case_ref is None:
+        case = _find_case(session, DEFAULT_CASE) or _create_case(
+            session, app, DEFAULT_CASE, "media analysed without --case"
+        )
+    else:
+        case = resolve_case(session, case_ref)
+    item = session.scalars(select(MediaItem).where(MediaItem.sha256 == sha256)).first()
+    if item is None:
+        item = MediaItem(
+            sha256=sha256,
+            size_bytes=info.size_bytes,
+            kind=info.kind.value,
+            duration_s=info.duration_s,
+            probe=info.model_dump(mode="json"),
+        )
+        session.add(item)
+        session.flush()
+    link = session.scalars(
+        select(CaseMedia).where(CaseMedia.case_id == case.id, CaseMedia.media_id == item.id)
+    ).first()
+    new_in_case = link is None
+    if link is None:
+        session.add(
+            CaseMedia(
+                case_id=case.id,
+                media_id=item.id,
+                original_name=original_name,
+                added_by=app.settings.actor,
+            )
+        )
+        append_event(
+            session,
+            actor=app.settings.actor,
+            action=Action.INGEST,
+            case_id=case.id,
+            object_sha256=sha256,
+            details={
+                "media_id": item.id,
+                "original_name": original_name,
+                "size_bytes": info.size_bytes,
+                "kind": info.kind.value,
+            },
+        )
+    return {
+        "case_id": case.id,
+        "media_id": item.id,
+        "sha256": sha256,
+        "info": info,
+        "original_name": original_name,
+        "new_in_case": new_in_case,
+    }
+
+
+# --------------------------------------------------------------------------------------- analysis
+
+
+def analyze(
+    app: Verity,
+    path: Path,
+    case_ref: str | None = None,
+    detectors: list[str] | None = None,
+    hook: Hook = null_hook,
+) -> dict[str, Any]:
+    """Ingest ``path`` if needed, run the detectors, store and return the JSON-contract result."""
+    if detectors is not None:
+        for name in detectors:
+            app.registry.spec(name)  # unknown names fail before anything is written
+    ingested = ingest(app, path, case_ref, hook)
+    run = run_detectors(
+        app.registry,
+        ingested.media_input(app),
+        names=detectors,
+        fusion_settings=app.settings.fusion,
+        hook=hook,
+    )
+    hook("store")
+    with app.db.session() as session:
+        analysis = build_analysis(
+            run,
+            case_id=ingested.case_id,
+            media_id=ingested.media_id,
+            actor=app.settings.actor,
+            fusion_settings=app.settings.fusion,
+        )
+        session.add(analysis)
+        session.flush()
+        append_event(
+            session,
+            actor=app.settings.actor,
+            action=Action.ANALYZE,
+            case_id=ingested.case_id,
+            object_sha256=ingested.sha256,
+            details={
+                "analysis_id": analysis.id,
+                "verdict": analysis.verdict,
+                "digest": analysis_digest(analysis),
+            },
+        )
+        media = session.get(MediaItem, ingested.media_id)
+        assert media is not None
+        return analysis_json(analysis, media, ingested.original_name)
+
+
+def _resolve_analysis_id(session: Session, ref: str) -> str:
+    """A full id, or a unique prefix of at least 8 hex digits as printed in tables."""
+    ref = ref.strip().lower()
+    if len(ref) == 32 or len(ref) < 8 or not all(ch in "0123456789abcdef" for ch in ref):
+        return ref
+    matches = session.scalars(
+        select(Analysis.id).where(Analysis.id.startswith(ref, autoescape=True)).limit(2)
+    ).all()
+    if len(matches) > 1:
+        raise BadInputError(f"analysis id prefix {ref!r} is ambiguous; give more digits")
+    return matches[0] if matches else ref
+
+
+def get_analysis(app: Verity, analysis_id: str, *, via: str = "cli") -> dict[str, Any]:
+    """An analysis as JSON; reading evidence is itself a custody event."""
+    with app.db.session() as session:
+        analysis = session.get(
+            Analysis,
+            _resolve_analysis_id(session, analysis_id),
+            options=[selectinload(Analysis.results), selectinload(Analysis.media)],
+        )
+        if analysis is None:
+            raise AnalysisNotFoundError(analysis_id)
+        link = session.scalars(
+            select(CaseMedia).where(
+                CaseMedia.case_id == analysis.case_id, CaseMedia.media_id == analysis.media_id
+            )
+        ).first()
+        append_event(
+            session,
+            actor=app.settings.actor,
+            action=Action.READ,
+            case_id=analysis.case_id,
+            object_sha256=analysis.media.sha256,
+            details={"analysis_id": analysis.id, "via": via},
+        )
+        return analysis_json(analysis, analysis.media, link.original_name if link else "")
+
+
+def check_custody(app: Verity, case_ref: str | None = None) -> CustodyReport:
+    with app.db.session() as session:
+        case_id = resolve_case(session, case_ref).id if case_ref is not None else None
+        return verify_custody(session, case_id)

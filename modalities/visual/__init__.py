@@ -1,0 +1,1 @@
+"""Visual detectors: in-frame artifacts, temporal cues and metadata."""

@@ -1,0 +1,278 @@
+"""The ``verity`` CLI as a user runs it: contract, exit codes, bad input leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+from core.app import Verity
+from core.cli import main
+from core.config import load_settings
+from core.db import Base, CustodyEvent
+
+VERITY_BIN = Path(sys.executable).parent / "verity"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def snapshot() -> dict[str, int]:
+    """Row counts of every table and the number of stored objects."""
+    app = Verity.open(load_settings())
+    try:
+        with app.db.session() as s:
+            counts = {
+                t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in Base.metadata.sorted_tables
+            }
+        counts["objects"] = len(app.store.list_hashes())
+        tmp = app.store.root / "tmp"
+        counts["tmp_files"] = len(list(tmp.iterdir())) if tmp.exists() else 0
+        return counts
+    finally:
+        app.close()
+
+
+def test_analyze_json_contract(backend: str, capsys, photo: Path, clip: Path, tone: Path) -> None:
+    code, out, err = run(capsys, "analyze", str(photo), str(clip), str(tone), "--json")
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 3
+    kinds = [line["media"]["kind"] for line in lines]
+    assert kinds == ["image", "video", "audio"]
+    for line in lines:
+        assert len(line["media"]["sha256"]) == 64
+        assert line["verdict"] in {"authentic", "manipulated", "inconclusive"}
+        assert line["p_fake"] is None or 0.0 <= line["p_fake"] <= 1.0
+        assert line["analysis_id"] and line["case_id"]
+        for det in line["detectors"]:
+            assert {
+                "name",
+                "modality",
+                "version",
+                "status",
+                "raw_score",
+                "p_fake",
+                "reason",
+            } <= det.keys()
+    photo_line, clip_line, tone_line = lines
+    assert photo_line["media"]["duration_s"] is None
+    assert clip_line["media"]["duration_s"] == pytest.approx(2.0, abs=0.1)
+    assert [d["name"] for d in photo_line["detectors"]] == ["visual.metadata"]
+    assert photo_line["detectors"][0]["status"] == "ok"
+    # no audio detector exists yet: the honest answer is "nothing applied"
+    assert tone_line["detectors"] == [] and tone_line["p_fake"] is None
+    assert tone_line["verdict"] == "inconclusive"
+    # show returns the same analysis and records the read
+    code, out, _ = run(capsys, "show", photo_line["analysis_id"], "--json")
+    shown = json.loads(out)
+    assert (
+        shown["verdict"] == photo_line["verdict"] and shown["detectors"] == photo_line["detectors"]
+    )
+    code, out, _ = run(capsys, "custody", "verify")
+    assert code == 0 and "custody intact" in out
+
+
+def test_named_detector_that_does_not_apply_is_skipped(home: Path, capsys, tone: Path) -> None:
+    code, out, _ = run(capsys, "analyze", str(tone), "--detectors", "visual.metadata", "--json")
+    assert code == 0
+    (det,) = json.loads(out)["detectors"]
+    assert det["status"] == "skipped" and "audio" in det["reason"]
+
+
+def test_cases_ingest_and_listing(home: Path, capsys, photo: Path) -> None:
+    assert run(capsys, "case", "new", "Inquiry 7", "--description", "test")[0] == 0
+    code, _, err = run(capsys, "case", "new", "Inquiry 7")
+    assert code == 2 and "already exists" in err
+    code, out, _ = run(capsys, "ingest", str(photo), "--case", "Inquiry 7", "--json")
+    assert code == 0 and json.loads(out)["new_in_case"] is True
+    code, out, _ = run(capsys, "ingest", str(photo), "--case", "Inquiry 7", "--json")
+    assert json.loads(out)["new_in_case"] is False
+    code, out, _ = run(capsys, "case", "list", "--json")
+    (case,) = [json.loads(line) for line in out.splitlines()]
+    assert case["name"] == "Inquiry 7" and case["media_count"] == 1
+
+
+def _hostile_name(tmp_path: Path, photo: Path) -> Path:
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    name = os.fsdecode(b"..\xff\xfe evil\nname.jpg")
+    target = tmp_path / name
+    shutil.copy(photo, target)
+    return folder / ".." / name
+
+
+BAD_INPUTS = {
+    "missing": lambda d, f: d / "nope.mp4",
+    "directory": lambda d, f: d,
+    "zero-byte": lambda d, f: _write(d / "zero.mp4", b""),
+    "truncated": lambda d, f: f["truncated_mp4"],
+    "text-as-mp4": lambda d, f: f["text_as_mp4"],
+    "png-bomb": lambda d, f: f["bomb_png"],
+    "hostile-name-bad-content": lambda d, f: _write(
+        d / os.fsdecode(b"../" * 0 + b"\xff\xfe..evil.mp4"), b"not media at all"
+    ),
+}
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_exits_2_with_one_line_and_leaves_nothing(
+    backend: str, capsys, tmp_path: Path, case: str, truncated_mp4, text_as_mp4, bomb_png, photo
+) -> None:
+    assert run(capsys, "analyze", str(photo))[0] == 0  # some state to compare against
+    before = snapshot()
+    fixtures = {"truncated_mp4": truncated_mp4, "text_as_mp4": text_as_mp4, "bomb_png": bomb_png}
+    target = BAD_INPUTS[case](tmp_path, fixtures)
+    code, out, err = run(capsys, "analyze", str(target), "--json")
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("verity: error: ")
+    assert "Traceback" not in err
+    assert snapshot() == before
+    assert run(capsys, "custody", "verify")[0] == 0
+
+
+def test_hostile_file_name_is_metadata_only(
+    home: Path, capsys, tmp_path: Path, photo: Path
+) -> None:
+    path = _hostile_name(tmp_path, photo)
+    code, out, err = run(capsys, "analyze", str(path), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    name = result["media"]["original_name"]
+    assert name == "..\\xff\\xfe evil\\nname.jpg"  # escaped: printable, one line, storable
+    stored = Verity.open(load_settings()).store.path_for(result["media"]["sha256"])
+    assert stored.is_file() and stored.is_relative_to(home / "objects")
+    assert sorted(p.name for p in (home / "objects").rglob("*") if p.is_file()) == [stored.name]
+
+
+def test_unknown_ids_and_detectors(backend: str, capsys, photo: Path) -> None:
+    before = snapshot()
+    for args, words in (
+        (("show", "0" * 32), "no analysis"),
+        (("analyze", str(photo), "--case", "no-such-case"), "no case"),
+        (("custody", "verify", "--case", "no-such-case"), "no case"),
+        (("analyze", str(photo), "--detectors", "visual.nope"), "unknown detector"),
+        (("ingest", str(photo), "--case", "nope"), "no case"),
+    ):
+        code, _out, err = run(capsys, *args)
+        assert code == 2, args
+        assert words in err and len(err.strip().splitlines()) == 1
+    assert snapshot() == before
+
+
+def test_tampered_custody_row_fails_verify_and_is_named(backend: str, capsys, photo: Path) -> None:
+    code, out, _ = run(capsys, "analyze", str(photo), "--json")
+    case_id = json.loads(out)["case_id"]
+    app = Verity.open(load_settings())
+    with app.db.session() as s:
+        victim = s.scalars(
+            select(CustodyEvent).where(CustodyEvent.chain == case_id, CustodyEvent.seq == 1)
+        ).one()
+        s.execute(
+            update(CustodyEvent)
+            .where(CustodyEvent.id == victim.id)
+            .values(details=victim.details.replace('"kind":"image"', '"kind":"video"'))
+        )
+    app.close()
+    code, out, err = run(capsys, "custody", "verify")
+    assert code == 3
+    assert victim.id in err and "#1" in err and case_id in err
+
+
+def test_bad_config_is_exit_2(home: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("VERITY_LIMITS__MAX_FILE_BYTES", "lots")
+    code, _, err = run(capsys, "config", "show")
+    assert code == 2 and "max_file_bytes" in err and len(err.strip().splitlines()) == 1
+
+
+def test_config_show_masks(home: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("VERITY_DATABASE_URL", "postgresql+psycopg://u:topsecret@h/db")
+    code, out, _ = run(capsys, "config", "show", "--json")
+    assert code == 0 and "topsecret" not in out
+    assert json.loads(out)["database_url"].startswith("postgresql+psycopg://u:***@h")
+
+
+def test_db_upgrade_on_postgresql(
+    home: Path, capsys, pg_schema_url: str, monkeypatch, photo
+) -> None:
+    monkeypatch.setenv("VERITY_DATABASE_URL", pg_schema_url)
+    code, _, err = run(capsys, "analyze", str(photo))
+    assert code == 1 and "verity db upgrade" in err
+    code, out, _ = run(capsys, "db", "upgrade")
+    assert code == 0 and "revision" in out
+    assert run(capsys, "analyze", str(photo))[0] == 0
+
+
+test_db_upgrade_on_postgresql = pytest.mark.services(test_db_upgrade_on_postgresql)
+
+
+def test_detectors_list(home: Path, capsys) -> None:
+    code, out, _ = run(capsys, "detectors", "list", "--json")
+    specs = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [s["name"] for s in specs] == ["visual.metadata"]
+    assert specs[0]["calibrated"] is False and specs[0]["version"]
+
+
+def _drop_file_read_override() -> None:
+    """In the child: give up root's power to read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH).
+
+    Dropping them from the bounding set before exec makes root obey file modes, so a mode-000
+    file is unreadable to the command under test, as it would be to an ordinary user.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop = 24
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def test_console_script_and_unreadable_file(home: Path, tmp_path: Path, photo: Path) -> None:
+    """The installed ``verity`` script, on a file the user may not read."""
+    result = subprocess.run([VERITY_BIN, "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout.startswith("verity ")
+    secret = tmp_path / "secret.jpg"
+    shutil.copy(photo, secret)
+    secret.chmod(0o000)
+    preexec = _drop_file_read_override if os.geteuid() == 0 else None
+    result = subprocess.run(
+        [VERITY_BIN, "analyze", str(secret), "--json"],
+        capture_output=True,
+        text=True,
+        preexec_fn=preexec,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"verity: error: {secret}: permission denied"
+    assert result.stdout == ""
+    objects = home / "objects"
+    assert not objects.exists() or not [p for p in objects.rglob("*") if p.is_file()]
+
+
+def test_demo_runs_end_to_end(home: Path, capsys, tmp_path: Path) -> None:
+    code, out, err = run(capsys, "demo", "--dir", str(tmp_path / "samples"))
+    assert code == 0, err
+    assert "custody chain of case 'demo' intact" in out
+    assert "astronaut" in out and "talking-face" in out and "tone.wav" in out
+    app = Verity.open(load_settings())
+    with app.db.session() as s:
+        assert s.execute(text("SELECT count(*) FROM analyses")).scalar_one() == 3
+    app.close()

@@ -1,0 +1,104 @@
+"""core.detector: the registry, the spec's validation and frozen Evidence."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from core.detector import (
+    REGISTRY,
+    DetectorRegistry,
+    DetectorSpec,
+    Evidence,
+    MediaInput,
+    Modality,
+    WeightsRef,
+    create_detector,
+    list_detectors,
+    sigmoid,
+)
+from core.errors import DuplicateDetectorError, UnknownDetectorError
+from core.media import MediaKind
+
+
+def make_spec(name: str = "visual.dummy", **extra) -> DetectorSpec:
+    fields = {
+        "name": name,
+        "modality": Modality(name.split(".")[0]),
+        "version": "0.0.1",
+        "summary": "test",
+        "media_kinds": frozenset({MediaKind.IMAGE}),
+        "resolution": "clip",
+        "licence": "Apache-2.0",
+    }
+    return DetectorSpec(**(fields | extra))
+
+
+class Fixed:
+    """A test detector whose LLR is given by the test (never registered outside tests)."""
+
+    def __init__(self, spec: DetectorSpec, llr: float) -> None:
+        self.spec = spec
+        self.llr = llr
+
+    def analyze(self, media: MediaInput) -> Evidence:
+        return Evidence.from_llr(self.spec, raw_score=self.llr, llr=self.llr)
+
+
+def test_registry_rejects_duplicates_and_unknown_names() -> None:
+    registry = DetectorRegistry()
+    spec = make_spec()
+    registry.register(spec, lambda: Fixed(spec, 0.0))
+    with pytest.raises(DuplicateDetectorError):
+        registry.register(spec, lambda: Fixed(spec, 1.0))
+    with pytest.raises(UnknownDetectorError, match=r"visual\.dummy"):
+        registry.create("visual.other")
+    assert isinstance(registry.create("visual.dummy"), Fixed)
+
+
+def test_registry_filters_by_modality_and_kind() -> None:
+    registry = DetectorRegistry()
+    image = make_spec("visual.a")
+    audio = make_spec("audio.b", media_kinds=frozenset({MediaKind.AUDIO, MediaKind.VIDEO}))
+    registry.register(image, lambda: Fixed(image, 0))
+    registry.register(audio, lambda: Fixed(audio, 0))
+    assert [s.name for s in registry.specs(modality="audio")] == ["audio.b"]
+    assert [s.name for s in registry.specs(kind=MediaKind.VIDEO)] == ["audio.b"]
+    assert registry.names() == ["audio.b", "visual.a"]
+
+
+def test_builtin_registry_is_explicit() -> None:
+    assert [s.name for s in list_detectors()] == ["visual.metadata"]
+    assert REGISTRY.spec("visual.metadata").calibrated is False
+    assert create_detector("visual.metadata").spec.name == "visual.metadata"
+
+
+def test_spec_validation() -> None:
+    with pytest.raises(ValidationError, match="modality"):
+        make_spec("visual.x", modality=Modality.AUDIO)
+    with pytest.raises(ValidationError):
+        make_spec("visual.Bad Name")
+    with pytest.raises(ValidationError):
+        WeightsRef(path="w.pt", sha256="not-a-hash", source="x")
+
+
+def test_evidence_is_frozen_finite_and_stamped() -> None:
+    spec = make_spec(
+        weights=WeightsRef(path="w.pt", sha256="ab" * 32, source="trained"),
+        calibration_version="cal-3",
+        calibrated=True,
+    )
+    evidence = Evidence.from_llr(spec, raw_score=2.0, llr=math.log(3))
+    assert evidence.detector == "visual.dummy" and evidence.version == "0.0.1"
+    assert evidence.weights_sha256 == "ab" * 32 and evidence.calibration_version == "cal-3"
+    assert evidence.p_fake == pytest.approx(0.75)
+    with pytest.raises(ValidationError):
+        evidence.llr = 1.0  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="finite"):
+        Evidence.from_llr(spec, raw_score=float("nan"), llr=0.0)
+
+
+def test_sigmoid_is_stable_for_large_values() -> None:
+    assert sigmoid(-1000) == 0.0 and sigmoid(1000) == 1.0 and sigmoid(0) == 0.5

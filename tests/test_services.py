@@ -1,0 +1,67 @@
+"""core.services: all-or-nothing ingest and analysis, deduplication, reads as custody events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core import services
+from core.app import Verity
+from core.custody import Action
+from core.db import CaseMedia, CustodyEvent, MediaItem
+from core.errors import BadInputError
+
+
+def count(app: Verity, model) -> int:
+    with app.db.session() as s:
+        return s.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_database_failure_takes_back_the_stored_file(
+    verity: Verity, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away mid-transaction")
+
+    monkeypatch.setattr(services, "_file_in_case", broken)
+    with pytest.raises(RuntimeError):
+        services.ingest(verity, photo, None)
+    assert verity.store.list_hashes() == []
+    assert count(verity, MediaItem) == 0 and count(verity, CustodyEvent) == 0
+
+
+def test_same_bytes_are_one_media_item_in_two_cases(verity: Verity, photo: Path, tmp_path) -> None:
+    copy = tmp_path / "renamed.jpg"
+    copy.write_bytes(photo.read_bytes())
+    services.create_case(verity, "x")
+    services.create_case(verity, "y")
+    a = services.ingest(verity, photo, "x")
+    b = services.ingest(verity, copy, "y")
+    again = services.ingest(verity, copy, "y")
+    assert a.media_id == b.media_id == again.media_id
+    assert a.new_object and not b.new_object
+    assert b.new_in_case and not again.new_in_case
+    assert count(verity, MediaItem) == 1 and count(verity, CaseMedia) == 2
+    assert len(verity.store.list_hashes()) == 1
+
+
+def test_reading_an_analysis_is_a_custody_event(verity: Verity, photo: Path) -> None:
+    result = services.analyze(verity, photo, None)
+    shown = services.get_analysis(verity, result["analysis_id"][:10], via="test")
+    assert shown["analysis_id"] == result["analysis_id"]
+    with verity.db.session() as s:
+        last = s.scalars(
+            select(CustodyEvent)
+            .where(CustodyEvent.chain == result["case_id"])
+            .order_by(CustodyEvent.seq.desc())
+        ).first()
+    assert last is not None and last.action == Action.READ and '"via":"test"' in last.details
+    services.check_custody(verity)
+
+
+def test_case_names_are_validated(verity: Verity) -> None:
+    for bad in ("", "   ", "x" * 201, "line\nbreak"):
+        with pytest.raises(BadInputError):
+            services.create_case(verity, bad)

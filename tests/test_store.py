@@ -1,0 +1,84 @@
+"""core.store: content addressing, atomic writes, read-only objects, corruption checks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import stat
+from pathlib import Path
+
+import pytest
+
+from core.errors import StoreError
+from core.store import ContentStore, sha256_file
+
+
+def test_put_stores_by_hash_read_only(tmp_path: Path) -> None:
+    source = tmp_path / "evil name.bin"
+    source.write_bytes(b"evidence bytes")
+    store = ContentStore(tmp_path / "objects")
+    obj = store.put(source)
+    expected = hashlib.sha256(b"evidence bytes").hexdigest()
+    assert obj.sha256 == expected and obj.size == 14 and obj.created
+    assert obj.path == tmp_path / "objects" / expected[:2] / expected[2:4] / expected
+    assert obj.path.read_bytes() == b"evidence bytes"
+    assert not obj.path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+    assert store.list_hashes() == [expected]
+
+
+def test_put_is_idempotent(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "objects")
+    a = tmp_path / "a"
+    a.write_bytes(b"same")
+    b = tmp_path / "b"
+    b.write_bytes(b"same")
+    first, second = store.put(a), store.put(b)
+    assert first.sha256 == second.sha256
+    assert first.created and not second.created
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+
+
+def test_interrupted_copy_leaves_nothing(tmp_path: Path) -> None:
+    class Broken(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() > 0:
+                raise OSError("device went away")
+            return super().read(5)
+
+    store = ContentStore(tmp_path / "objects")
+    with pytest.raises(OSError, match="went away"):
+        store.put_stream(Broken(b"0123456789"))
+    assert store.list_hashes() == []
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+
+
+def test_verify_detects_corruption_and_missing(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "objects")
+    source = tmp_path / "f"
+    source.write_bytes(b"original")
+    obj = store.put(source)
+    store.verify(obj.sha256)
+    obj.path.chmod(0o644)
+    obj.path.write_bytes(b"tampered")
+    with pytest.raises(StoreError, match="corrupt"):
+        store.verify(obj.sha256)
+    store.remove(obj.sha256)
+    with pytest.raises(StoreError, match="missing"):
+        store.verify(obj.sha256)
+
+
+def test_path_for_refuses_non_hashes(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "objects")
+    for bad in ("../../etc/passwd", "A" * 64, "abc", "g" * 64):
+        with pytest.raises(StoreError):
+            store.path_for(bad)
+
+
+def test_sha256_file_streams_large_files(tmp_path: Path) -> None:
+    path = tmp_path / "big"
+    block = bytes(range(256)) * 4096
+    with path.open("wb") as handle:
+        for _ in range(12):  # 12 MiB: spans several read chunks
+            handle.write(block)
+    assert sha256_file(path) == hashlib.sha256(block * 12).hexdigest()
