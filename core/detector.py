@@ -125,6 +125,14 @@ class Evidence(BaseModel):
     raw_score: float
     llr: float
     p_fake: float = Field(ge=0.0, le=1.0)
+    llr_interval: tuple[float, float] | None = Field(
+        default=None, description="95% interval of the LLR from the calibration's bootstrap"
+    )
+    out_of_domain: str | None = Field(
+        default=None,
+        description="why this input lies outside what the detector was made for (no face, too "
+        "short, too small); such evidence is shown but left out of fusion",
+    )
     findings: tuple[Finding, ...] = ()
     series: tuple[SeriesPoint, ...] = ()
     artifacts: tuple[ArtifactRef, ...] = ()

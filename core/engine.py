@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from core import __version__
+from core.calibration import CalibrationStore
 from core.config import FusionSettings
 from core.db import Analysis, DetectorResult
 from core.detector import DetectorRegistry, DetectorSpec, Evidence, MediaInput
 from core.errors import VerityError
-from core.fusion import FusionResult, detector_weight, fuse
+from core.fusion import FusionResult, fuse
 from core.hooks import Hook, null_hook
 
 ENGINE_VERSION = __version__
@@ -66,8 +67,10 @@ def run_detectors(
     *,
     names: list[str] | None,
     fusion_settings: FusionSettings,
+    calibrations: CalibrationStore | None = None,
     hook: Hook = null_hook,
 ) -> EngineRun:
+    """Run the planned detectors on ``media``; apply each one's calibration when one exists."""
     started = datetime.now(UTC)
     plan = plan_detectors(registry, media, names)
     outcomes: list[DetectorOutcome] = []
@@ -88,13 +91,17 @@ def run_detectors(
                 raise VerityError(
                     f"returned evidence stamped {evidence.detector} {evidence.version}"
                 )
+            calibration = calibrations.get(spec) if calibrations is not None else None
+            if calibration is not None:
+                evidence = calibration.apply(evidence)
             outcomes.append(DetectorOutcome(spec, "ok", evidence, None, time.perf_counter() - t0))
         except Exception as exc:  # a failing detector is recorded, never fatal to the analysis
             reason = f"{type(exc).__name__}: {exc}"[:2000]
             outcomes.append(DetectorOutcome(spec, "error", None, reason, time.perf_counter() - t0))
     hook("fuse", completed=len(plan), total=total)
+    model = calibrations.fusion_model() if calibrations is not None else None
     fusion = fuse(
-        [(o.spec, o.evidence) for o in outcomes if o.evidence is not None], fusion_settings
+        [(o.spec, o.evidence) for o in outcomes if o.evidence is not None], fusion_settings, model
     )
     hook("done", completed=total, total=total)
     return EngineRun(started, datetime.now(UTC), tuple(outcomes), fusion)
@@ -121,6 +128,9 @@ def build_analysis(
         fusion_rule=run.fusion.rule,
         fusion_details={
             "reasons": list(run.fusion.reasons),
+            "p_fake_interval": list(run.fusion.p_fake_interval)
+            if run.fusion.p_fake_interval
+            else None,
             "thresholds": fusion_settings.model_dump(),
             "contributions": [c.model_dump() for c in run.fusion.contributions],
         },
@@ -136,14 +146,19 @@ def build_analysis(
                 modality=outcome.spec.modality.value,
                 version=outcome.spec.version,
                 weights_sha256=outcome.spec.weights.sha256 if outcome.spec.weights else None,
-                calibration_version=outcome.spec.calibration_version,
+                calibration_version=ev.calibration_version
+                if ev
+                else outcome.spec.calibration_version,
                 calibrated=ev.calibrated if ev else outcome.spec.calibrated,
                 status=outcome.status,
                 reason=outcome.reason,
                 raw_score=ev.raw_score if ev else None,
                 llr=ev.llr if ev else None,
                 p_fake=ev.p_fake if ev else None,
-                fusion_weight=detector_weight(outcome.spec, ev, fusion_settings) if ev else 0.0,
+                fusion_weight=next(
+                    (c.weight for c in run.fusion.contributions if c.detector == outcome.spec.name),
+                    0.0,
+                ),
                 elapsed_s=round(outcome.elapsed_s, 6),
                 evidence=ev.model_dump(mode="json") if ev else None,
             )

@@ -47,7 +47,12 @@ def analysis_json(analysis: Analysis, media: MediaItem, original_name: str) -> d
         "media": media_json(media, original_name),
         "verdict": analysis.verdict,
         "p_fake": analysis.p_fake,
+        "p_fake_interval": details.get("p_fake_interval"),
         "llr": analysis.llr,
+        "inconclusive_reasons": details.get("reasons", [])
+        if analysis.verdict == "inconclusive"
+        else [],
+        "contributions": details.get("contributions", []),
         "fusion": {
             "rule": analysis.fusion_rule,
             "reasons": details.get("reasons", []),
@@ -62,6 +67,8 @@ def analysis_json(analysis: Analysis, media: MediaItem, original_name: str) -> d
                 "raw_score": r.raw_score,
                 "llr": r.llr,
                 "p_fake": r.p_fake,
+                "llr_interval": (r.evidence or {}).get("llr_interval"),
+                "out_of_domain": (r.evidence or {}).get("out_of_domain"),
                 "calibrated": r.calibrated,
                 "calibration_version": r.calibration_version,
                 "weights_sha256": r.weights_sha256,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from core.analysis_digest import analysis_digest
 from core.app import Verity
+from core.calibration import CalibrationStore
 from core.custody import Action, CustodyReport, append_event, verify_custody
 from core.db import Analysis, Case, CaseMedia, MediaItem
 from core.detector import MediaInput
@@ -237,6 +238,7 @@ def analyze(
         ingested.media_input(app),
         names=detectors,
         fusion_settings=app.settings.fusion,
+        calibrations=CalibrationStore(app.settings.home),
         hook=hook,
     )
     hook("store")

@@ -50,3 +50,35 @@ def test_between_thresholds_is_inconclusive_with_reason() -> None:
 def test_zero_weight_detector_does_not_count() -> None:
     result = fuse([item("visual.a", 9.0, calibrated=True, weight=0.0)], SETTINGS)
     assert result.llr == 0.0 and result.verdict is Verdict.INCONCLUSIVE
+
+
+def test_interval_straddling_the_threshold_is_inconclusive() -> None:
+    spec = make_spec("visual.a", calibrated=True)
+    sure = Evidence.from_llr(spec, raw_score=4, llr=4.0).model_copy(
+        update={"llr_interval": (3.5, 4.5), "calibrated": True}
+    )
+    unsure = sure.model_copy(update={"llr_interval": (0.0, 8.0)})
+    assert fuse([(spec, sure)], SETTINGS).verdict is Verdict.MANIPULATED
+    result = fuse([(spec, unsure)], SETTINGS)
+    assert result.verdict is Verdict.INCONCLUSIVE and "straddles" in result.reasons[0]
+    low, high = result.p_fake_interval
+    assert low < SETTINGS.manipulated_at < high
+
+
+def test_strong_disagreement_is_inconclusive() -> None:
+    result = fuse(
+        [item("visual.a", 6.0, calibrated=True), item("audio.b", -5.0, calibrated=True)], SETTINGS
+    )
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "disagree" in result.reasons[0]
+
+
+def test_out_of_domain_evidence_is_left_out() -> None:
+    spec, evidence = item("visual.a", 6.0, calibrated=True)
+    away = evidence.model_copy(update={"out_of_domain": "no face found"})
+    result = fuse([(spec, away)], SETTINGS)
+    assert result.p_fake is None and result.verdict is Verdict.INCONCLUSIVE
+    assert "no face found" in result.reasons[0]
+    kept = fuse([(spec, away), item("visual.b", -6.0, calibrated=True)], SETTINGS)
+    assert [c.detector for c in kept.contributions] == ["visual.b"]
+    assert kept.verdict is Verdict.AUTHENTIC

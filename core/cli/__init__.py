@@ -17,7 +17,7 @@ from rich.table import Table
 import modalities  # noqa: F401  registers the built-in detectors (composition root)
 from core import __version__, services
 from core.app import Verity
-from core.cli import render
+from core.cli import evaluate, render
 from core.config import Settings, load_settings
 from core.detector import REGISTRY
 from core.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, VerityError, display_name
@@ -220,6 +220,13 @@ def custody_verify(case: CaseOpt = None) -> None:
     )
     for chain, head in sorted(report.heads.items()):
         render.out.print(f"  {chain}  head {head}")
+
+
+# ------------------------------------------------------------------------- evaluation, calibration
+
+app.command("eval")(evaluate.eval_command)
+app.command("calibrate")(evaluate.calibrate_command)
+detectors_app.command("show")(evaluate.show_command)
 
 
 # ------------------------------------------------------------------------------- db, config, demo

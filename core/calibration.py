@@ -1,0 +1,287 @@
+"""Calibration: raw detector scores to log-likelihood ratios, fitted on labelled data, versioned.
+
+A calibration artefact belongs to one detector version. It maps the detector's raw score to a
+natural-log likelihood ratio (fake vs. real) with a class-balanced fit, so the LLR does not depend
+on how many fakes the calibration set happened to hold. Two mappings: Platt (logistic, two
+parameters, regularised, the default because it generalises) and isotonic (monotone, used only with
+at least ``ISOTONIC_MIN_PER_CLASS`` examples of each class). Either way the artefact keeps
+bootstrap replicates of the Platt fit, from which analyses report a 95% interval on the LLR.
+
+Artefacts live beside the shipped weights (``modalities/<modality>/weights/<name>-<version>/
+calibration.json``) or, when an installation calibrates with its own data, in
+``$VERITY_HOME/calibration/``, which takes precedence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.canonical import sha256_canonical
+from core.detector import DetectorSpec, Evidence, sigmoid
+from core.errors import BadInputError, DetectorError
+
+if TYPE_CHECKING:
+    from core.fusion_model import FusionModel
+
+LLR_LIMIT = 10.0  # |LLR| is clipped: no finite calibration set justifies more than e^10 : 1
+ISOTONIC_MIN_PER_CLASS = 50
+BOOTSTRAP_REPLICATES = 200
+ARTEFACT_SCHEMA = 1
+
+Method = Literal["platt", "isotonic"]
+
+
+class PlattParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slope: float
+    intercept: float
+
+    def llr(self, raw: np.ndarray) -> np.ndarray:
+        return np.asarray(self.slope * raw + self.intercept, dtype=float)
+
+
+class CalibrationArtifact(BaseModel):
+    """A fitted mapping for one detector version, with where its data came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    detector: str
+    detector_version: str
+    version: str = Field(description="method plus a hash of the fit: cited in every result")
+    method: Method
+    platt: PlattParams
+    isotonic_x: tuple[float, ...] = ()
+    isotonic_llr: tuple[float, ...] = ()
+    bootstrap: tuple[PlattParams, ...] = ()
+    n_real: int
+    n_fake: int
+    data: dict[str, str] = Field(description="manifest name and SHA-256, root folder name")
+    fit_metrics: dict[str, float]
+    created_at: str
+
+    def llr(self, raw: float | np.ndarray) -> np.ndarray:
+        x = np.asarray(raw, dtype=float)
+        if self.method == "isotonic":
+            value = np.interp(x, self.isotonic_x, self.isotonic_llr)
+        else:
+            value = self.platt.llr(x)
+        return np.asarray(np.clip(value, -LLR_LIMIT, LLR_LIMIT), dtype=float)
+
+    def llr_interval(self, raw: float, level: float = 0.95) -> tuple[float, float]:
+        """Percentile interval of the LLR over bootstrap refits, centred on this mapping."""
+        centre = float(self.llr(raw))
+        if not self.bootstrap:
+            return (centre, centre)
+        base = float(self.platt.llr(np.asarray(raw)))
+        shifts = np.array([b.llr(np.asarray(raw)) - base for b in self.bootstrap], dtype=float)
+        low, high = np.percentile(shifts, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+        return (
+            float(np.clip(centre + low, -LLR_LIMIT, LLR_LIMIT)),
+            float(np.clip(centre + high, -LLR_LIMIT, LLR_LIMIT)),
+        )
+
+    def apply(self, evidence: Evidence) -> Evidence:
+        """The detector's evidence with this calibration's LLR, p_fake and interval."""
+        if evidence.detector != self.detector or evidence.version != self.detector_version:
+            raise DetectorError(
+                f"calibration {self.version} is for {self.detector} {self.detector_version}, "
+                f"not {evidence.detector} {evidence.version}"
+            )
+        llr = float(self.llr(evidence.raw_score))
+        return evidence.model_copy(
+            update={
+                "llr": llr,
+                "p_fake": sigmoid(llr),
+                "llr_interval": self.llr_interval(evidence.raw_score),
+                "calibrated": True,
+                "calibration_version": self.version,
+            }
+        )
+
+
+def _balanced_weights(labels: np.ndarray) -> np.ndarray:
+    n_fake, n_real = labels.sum(), (1 - labels).sum()
+    weights = np.where(labels == 1, 0.5 / n_fake, 0.5 / n_real) * len(labels)
+    return np.asarray(weights, dtype=float)
+
+
+def _fit_platt(raw: np.ndarray, labels: np.ndarray) -> PlattParams:
+    from sklearn.linear_model import LogisticRegression  # heavy import: only when fitting
+
+    model = LogisticRegression(C=1.0)
+    scale = float(np.std(raw)) or 1.0  # fit on standardised scores so C means the same for all
+    model.fit((raw / scale)[:, None], labels, sample_weight=_balanced_weights(labels))
+    return PlattParams(slope=float(model.coef_[0, 0]) / scale, intercept=float(model.intercept_[0]))
+
+
+def fit_calibration(
+    spec: DetectorSpec,
+    raw: np.ndarray,
+    labels: np.ndarray,
+    *,
+    data: dict[str, str],
+    method: Method | Literal["auto"] = "auto",
+    seed: int = 0,
+) -> CalibrationArtifact:
+    """Fit a calibration for ``spec`` from raw scores and 0/1 labels (1 = fake)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    from core import metrics
+
+    raw = np.asarray(raw, dtype=float)
+    labels = np.asarray(labels, dtype=int)
+    n_fake, n_real = int(labels.sum()), int((1 - labels).sum())
+    if n_fake < 2 or n_real < 2:
+        raise BadInputError(
+            f"calibration needs at least 2 real and 2 fake scores; got {n_real} real, {n_fake} fake"
+        )
+    if method == "auto":
+        method = "isotonic" if min(n_fake, n_real) >= ISOTONIC_MIN_PER_CLASS else "platt"
+    if method == "isotonic" and min(n_fake, n_real) < ISOTONIC_MIN_PER_CLASS:
+        raise BadInputError(
+            f"isotonic calibration needs {ISOTONIC_MIN_PER_CLASS} examples per class"
+        )
+    platt = _fit_platt(raw, labels)
+    iso_x: tuple[float, ...] = ()
+    iso_llr: tuple[float, ...] = ()
+    if method == "isotonic":
+        eps = 1.0 / (2 * min(n_fake, n_real))  # never claim certainty the data cannot show
+        iso = IsotonicRegression(y_min=eps, y_max=1 - eps, out_of_bounds="clip")
+        iso.fit(raw, labels, sample_weight=_balanced_weights(labels))
+        iso_x = tuple(float(v) for v in iso.X_thresholds_)
+        iso_llr = tuple(float(math.log(p / (1 - p))) for p in iso.y_thresholds_)
+    rng = np.random.default_rng(seed)
+    fake_idx, real_idx = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    boots = []
+    for _ in range(BOOTSTRAP_REPLICATES):  # stratified: each replicate keeps both classes
+        pick = np.r_[rng.choice(fake_idx, len(fake_idx)), rng.choice(real_idx, len(real_idx))]
+        boots.append(_fit_platt(raw[pick], labels[pick]))
+    fit = {
+        "method": method,
+        "platt": platt.model_dump(),
+        "isotonic": [iso_x, iso_llr],
+        "data": data,
+        "detector": spec.name,
+        "detector_version": spec.version,
+    }
+    draft = CalibrationArtifact(
+        detector=spec.name,
+        detector_version=spec.version,
+        version=f"{method}-{sha256_canonical(fit)[:12]}",
+        method=method,
+        platt=platt,
+        isotonic_x=iso_x,
+        isotonic_llr=iso_llr,
+        bootstrap=tuple(boots),
+        n_real=n_real,
+        n_fake=n_fake,
+        data=data,
+        fit_metrics={},
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    llr = draft.llr(raw)
+    fit_metrics = {
+        "auc": metrics.auc(raw, labels),
+        "eer": metrics.eer(raw, labels)[0],
+        "cllr": metrics.cllr(llr, labels),
+        "ece": metrics.ece(1 / (1 + np.exp(-llr)), labels),
+    }
+    return draft.model_copy(update={"fit_metrics": fit_metrics})
+
+
+# --------------------------------------------------------------------------------------- storage
+
+
+def shipped_dir(spec: DetectorSpec) -> Path:
+    """``modalities/<modality>/weights/<short name>-<version>/`` inside the installed package."""
+    import modalities  # the package location only; nothing is registered twice by this import
+
+    short = spec.name.split(".", 1)[1]
+    return (
+        Path(modalities.__file__).parent
+        / spec.modality.value
+        / "weights"
+        / f"{short}-{spec.version}"
+    )
+
+
+def shipped_dir_root() -> Path:
+    import modalities
+
+    return Path(modalities.__file__).parent
+
+
+def user_path(home: Path, spec: DetectorSpec) -> Path:
+    return home / "calibration" / f"{spec.name}-{spec.version}.json"
+
+
+def atomic_write(path: Path, text: str) -> Path:
+    """Write ``text`` so that a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".calibration-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save(artifact: CalibrationArtifact, path: Path) -> Path:
+    return atomic_write(path, artifact.model_dump_json(indent=1))
+
+
+def load(path: Path) -> CalibrationArtifact:
+    try:
+        return CalibrationArtifact.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise DetectorError(f"calibration file {path} is unusable: {exc}") from None
+
+
+class CalibrationStore:
+    """Finds the calibration in force for a detector version (user's first, then shipped)."""
+
+    def __init__(self, home: Path | None) -> None:
+        self.home = home
+
+    def path_for(self, spec: DetectorSpec) -> Path | None:
+        candidates = []
+        if self.home is not None:
+            candidates.append(user_path(self.home, spec))
+        candidates.append(shipped_dir(spec) / "calibration.json")
+        return next((p for p in candidates if p.is_file()), None)
+
+    def fusion_path(self) -> Path | None:
+        candidates = [] if self.home is None else [self.home / "calibration" / "fusion.json"]
+        candidates.append(shipped_dir_root() / "fusion.json")
+        return next((p for p in candidates if p.is_file()), None)
+
+    def fusion_model(self) -> FusionModel | None:
+        from core import fusion_model
+
+        path = self.fusion_path()
+        return None if path is None else fusion_model.load(path)
+
+    def get(self, spec: DetectorSpec) -> CalibrationArtifact | None:
+        path = self.path_for(spec)
+        if path is None:
+            return None
+        artifact = load(path)
+        if artifact.detector != spec.name or artifact.detector_version != spec.version:
+            raise DetectorError(f"{path} holds a calibration for another detector version")
+        return artifact

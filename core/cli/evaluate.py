@@ -1,0 +1,246 @@
+"""``verity eval``, ``verity calibrate`` and ``verity detectors show``: measuring detectors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from core import calibration, eval_report, evaluation
+from core.cli import render
+from core.config import load_settings
+from core.detector import REGISTRY
+from core.errors import BadInputError, display_name
+
+DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _progress_scoring(label: str) -> tuple[Any, Any]:
+    progress = render.make_progress(render.err.is_terminal)
+    task = progress.add_task(label, total=None)
+
+    def report(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total, description=f"{label} {done}/{total}")
+
+    return progress, report
+
+
+def _config(detectors: list[str] | None, normalize: bool, work: Path) -> evaluation.EvalConfig:
+    settings = load_settings()
+    for name in detectors or []:
+        REGISTRY.spec(name)
+    return evaluation.EvalConfig(
+        detectors=detectors,
+        normalize_codec=normalize,
+        work_dir=str(work),
+        home=str(settings.home),
+        limits=settings.limits.model_dump(),
+        fusion=settings.fusion.model_dump(),
+    )
+
+
+def _names(detectors: str | None) -> list[str] | None:
+    if detectors is None:
+        return None
+    names = [n.strip() for n in detectors.split(",") if n.strip()]
+    if not names:
+        raise BadInputError("--detectors needs at least one name")
+    return names
+
+
+def eval_command(
+    manifest: Annotated[Path, typer.Option("--manifest", help="CSV: file,label,kind,category,...")],
+    root: Annotated[Path, typer.Option("--root", help="Folder the manifest's paths start from.")],
+    out: Annotated[Path, typer.Option("--out", help="Where scores, metrics and plots go.")],
+    detectors: Annotated[str | None, typer.Option("--detectors", "-d")] = None,
+    normalize_codec: Annotated[
+        bool,
+        typer.Option(
+            "--normalize-codec/--no-normalize-codec",
+            help="Decode every audio file to 16 kHz mono through one MP3 round trip first.",
+        ),
+    ] = True,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64)] = DEFAULT_JOBS,
+) -> None:
+    """Score every file of a labelled manifest and write metrics.json, summary.md and plots.
+
+    Resumable: files already scored with the same detector and calibration versions are kept.
+    """
+    rows, digest = evaluation.read_manifest(manifest, root)
+    config = _config(_names(detectors), normalize_codec, out)
+    progress, report = _progress_scoring("scoring")
+    with progress:
+        records = evaluation.score_manifest(
+            rows, config, out / "scores.jsonl", jobs=jobs, progress=report
+        )
+    info = {
+        "manifest": manifest.name,
+        "manifest_sha256": digest,
+        "files": len(rows),
+        "signature": evaluation.run_signature(config),
+        "normalize_codec": normalize_codec,
+    }
+    result = eval_report.write_report(records, out, info, load_settings().fusion.manipulated_at)
+    for group, data in result["groups"].items():
+        for name, system in data["systems"].items():
+            m = system["overall"]
+            auc = "—" if m.get("auc") is None else f"{m['auc']:.3f}"
+            eer = "—" if m.get("eer") is None else f"{m['eer']:.3f}"
+            render.out.print(
+                f"{group:6} {name:24} real {m['n_real']:3} fake {m['n_fake']:3} AUC {auc} EER {eer}"
+            )
+    if result["errors"]:
+        render.err.print(f"{len(result['errors'])} file(s) could not be scored; see summary.md")
+    render.out.print(f"wrote {out / 'summary.md'} and {out / 'metrics.json'}")
+
+
+def calibrate_command(
+    detector: Annotated[
+        str | None, typer.Argument(help="Registered detector name (omit with --fusion).")
+    ] = None,
+    *,
+    manifest: Annotated[Path, typer.Option("--manifest")],
+    root: Annotated[Path, typer.Option("--root")],
+    method: Annotated[str, typer.Option("--method", help="auto, platt or isotonic")] = "auto",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Artefact path (default: VERITY_HOME)")
+    ] = None,
+    normalize_codec: Annotated[bool, typer.Option("--normalize-codec/--no-normalize-codec")] = True,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64)] = DEFAULT_JOBS,
+    fusion: Annotated[
+        bool, typer.Option("--fusion", help="Fit the per-modality fusion model instead.")
+    ] = False,
+) -> None:
+    """Fit raw score → calibrated LLR for one detector version on a labelled manifest.
+
+    With --fusion, fit the logistic-regression fusion over the calibrated detectors instead
+    (calibrate each detector first, on other data than the evaluation's).
+    """
+    if fusion:
+        if detector is not None:
+            raise BadInputError("--fusion fits all detectors together: give no detector name")
+        _calibrate_fusion(manifest, root, out, normalize_codec, jobs)
+        return
+    if detector is None:
+        raise BadInputError("name the detector to calibrate, or pass --fusion")
+    if method not in {"auto", "platt", "isotonic"}:
+        raise BadInputError(f"--method must be auto, platt or isotonic, not {method!r}")
+    spec = REGISTRY.spec(detector)
+    settings = load_settings()
+    rows, digest = evaluation.read_manifest(manifest, root)
+    rows = [r for r in rows if r.kind in {k.value for k in spec.media_kinds}]
+    if not rows:
+        raise BadInputError(f"{display_name(manifest)}: no rows of a kind {detector} takes")
+    work = settings.home / "calibration" / "work" / f"{spec.name}-{spec.version}"
+    config = _config([detector], normalize_codec, work)
+    progress, report = _progress_scoring(f"scoring for {detector}")
+    with progress:
+        records = evaluation.score_manifest(
+            rows, config, work / "scores.jsonl", jobs=jobs, progress=report
+        )
+    raw, labels = [], []
+    for r in records:
+        d = r.get("detectors", {}).get(detector) if r.get("status") == "ok" else None
+        if d and d["status"] == "ok":
+            raw.append(d["raw"])
+            labels.append(r["label"])
+    data = {"manifest": manifest.name, "manifest_sha256": digest, "root": root.resolve().name}
+    artifact = calibration.fit_calibration(spec, raw, labels, data=data, method=method)  # type: ignore[arg-type]
+    target = out or calibration.user_path(settings.home, spec)
+    calibration.save(artifact, target)
+    fm = artifact.fit_metrics
+    render.out.print(
+        f"calibrated {spec.name} {spec.version}: {artifact.version} ({artifact.method}) on "
+        f"{artifact.n_real} real + {artifact.n_fake} fake; AUC {fm['auc']:.3f}, "
+        f"EER {fm['eer']:.3f}, Cllr {fm['cllr']:.3f}, ECE {fm['ece']:.3f}"
+    )
+    render.out.print(f"wrote {target}")
+
+
+def _calibrate_fusion(
+    manifest: Path, root: Path, out: Path | None, normalize_codec: bool, jobs: int
+) -> None:
+    from core import fusion_model
+
+    settings = load_settings()
+    rows, digest = evaluation.read_manifest(manifest, root)
+    work = settings.home / "calibration" / "work" / "fusion"
+    config = _config(None, normalize_codec, work)
+    progress, report = _progress_scoring("scoring for fusion")
+    with progress:
+        records = evaluation.score_manifest(
+            rows, config, work / "scores.jsonl", jobs=jobs, progress=report
+        )
+    data = {"manifest": manifest.name, "manifest_sha256": digest, "root": root.resolve().name}
+    model = fusion_model.fit_fusion(records, data)
+    target = out or settings.home / "calibration" / "fusion.json"
+    fusion_model.save(model, target)
+    for name, m in model.modalities.items():
+        weights = ", ".join(f"{d} {w:.2f}" for d, w in sorted(m.weights.items()))
+        render.out.print(
+            f"fusion {model.version} · {name}: {weights} ({m.n_real} real, {m.n_fake} fake)"
+        )
+    render.out.print(f"wrote {target}")
+
+
+def show_command(
+    name: Annotated[str, typer.Argument(help="Registered detector name.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A detector's spec, its model card with measured error rates, and its calibration."""
+    spec = REGISTRY.spec(name)
+    settings = load_settings()
+    card_path = calibration.shipped_dir(spec) / "card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else None
+    store = calibration.CalibrationStore(settings.home)
+    cal_path = store.path_for(spec)
+    cal = store.get(spec)
+    data = {
+        "spec": spec.model_dump(mode="json"),
+        "card": card,
+        "calibration": None
+        if cal is None
+        else {
+            "version": cal.version,
+            "method": cal.method,
+            "path": str(cal_path),
+            "n_real": cal.n_real,
+            "n_fake": cal.n_fake,
+            "data": cal.data,
+            "fit_metrics": cal.fit_metrics,
+        },
+    }
+    if as_json:
+        render.print_json_line(data)
+        return
+    render.out.print(f"[bold]{spec.name}[/] {spec.version} · {spec.modality} · {spec.summary}")
+    render.out.print(
+        f"  media: {', '.join(sorted(k.value for k in spec.media_kinds))}; "
+        f"resolution {spec.resolution}; licence {spec.licence}"
+    )
+    weights = spec.weights
+    render.out.print(
+        f"  weights: {weights.path + ' sha256 ' + weights.sha256 if weights else 'none'}"
+    )
+    if cal is None:
+        render.out.print("  calibration: none (calibrated: false, down-weighted in fusion)")
+    else:
+        render.out.print(
+            f"  calibration: {cal.version} from {cal.data.get('manifest')} "
+            f"({cal.n_real} real, {cal.n_fake} fake) at {cal_path}"
+        )
+    if card is None:
+        render.out.print("  card: none shipped for this version")
+        return
+    for key in ("detects", "cannot_detect", "training_data", "calibration_data", "limitations"):
+        if card.get(key):
+            render.out.print(f"  {key.replace('_', ' ')}: {card[key]}")
+    for group, rows in (card.get("metrics") or {}).items():
+        render.out.print(
+            f"  measured on {card.get('evaluation', {}).get('manifest', '?')} · {group}:"
+        )
+        for system, m in rows.items():
+            render.out.print(f"    {system}: {m}")

@@ -1,0 +1,219 @@
+"""core.evaluation and core.eval_report, and the ``eval`` / ``calibrate`` / ``detectors show`` CLI.
+
+A small test detector measures a real property of the pixels (mean brightness); the manifest's
+"fake" images are brighter on average, with overlap, so every metric has a known direction.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import evaluation
+from core.cli import main
+from core.config import MediaLimits
+from core.detector import REGISTRY, Evidence, MediaInput
+from core.errors import BadInputError
+from core.media import decode_audio, probe
+from tests.test_detector import make_spec
+
+BRIGHT = make_spec("visual.brightness")
+
+
+class Brightness:
+    spec = BRIGHT
+
+    def analyze(self, media: MediaInput) -> Evidence:
+        frame = next(iter(media.frames(max_frames=1)))
+        raw = float(frame.rgb.mean() / 255.0)
+        return Evidence.from_llr(BRIGHT, raw_score=raw, llr=0.0)
+
+
+@pytest.fixture
+def brightness_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    factories = dict(REGISTRY._factories)
+    factories[BRIGHT.name] = (BRIGHT, Brightness)
+    monkeypatch.setattr(REGISTRY, "_factories", factories)
+
+
+@pytest.fixture(scope="module")
+def image_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("set")
+    rng = np.random.default_rng(5)
+    lines = ["file,label,kind,category,notes"]
+    for i in range(24):
+        label = "fake" if i % 2 else "real"
+        level = rng.normal(150 if label == "fake" else 105, 25)
+        pixels = np.clip(rng.normal(level, 10, (32, 32, 3)), 0, 255).astype(np.uint8)
+        name = f"img/{label}_{i}.png"
+        (root / "img").mkdir(exist_ok=True)
+        Image.fromarray(pixels).save(root / name)
+        lines.append(f"{name},{label},image,{'gan' if i < 12 else 'face'},")
+    manifest = root / "manifest.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest, root
+
+
+def test_manifest_problems_are_named(tmp_path: Path, image_set) -> None:
+    manifest, root = image_set
+    rows, digest = evaluation.read_manifest(manifest, root)
+    assert len(rows) == 24 and len(digest) == 64
+    cases = {
+        "file,label,kind\nx,real,image\n": "missing column",
+        "file,label,kind,category\nimg/real_0.png,maybe,image,c\n": "line 2: label",
+        "file,label,kind,category\nimg/real_0.png,real,text,c\n": "kind must be",
+        "file,label,kind,category\n../../etc/passwd,real,image,c\n": "outside the root",
+        "file,label,kind,category\nimg/none.png,real,image,c\n": "not found",
+        "file,label,kind,category\n": "no rows",
+    }
+    for text, words in cases.items():
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        with pytest.raises(BadInputError, match=words):
+            evaluation.read_manifest(bad, root)
+
+
+def test_eval_measures_resumes_and_reports(
+    home: Path, capsys, tmp_path: Path, image_set, brightness_registered
+) -> None:
+    manifest, root = image_set
+    out = tmp_path / "eval"
+    args = [
+        "eval",
+        "--manifest",
+        str(manifest),
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+        "--detectors",
+        "visual.brightness",
+        "--jobs",
+        "1",
+    ]
+    assert main(args) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    system = result["groups"]["image"]["systems"]["visual.brightness"]["overall"]
+    assert system["n_real"] == system["n_fake"] == 12
+    assert system["auc"] > 0.8 and system["eer"] < 0.3
+    assert set(result["groups"]["image"]["systems"]["visual.brightness"]["by_category"]) == {
+        "gan",
+        "face",
+    }
+    # uncalibrated (LLR 0 everywhere): nothing is called fake, Cllr is exactly 1 bit
+    assert system["cllr"] == pytest.approx(1.0) and system["fnr"] == 1.0
+    summary = (out / "summary.md").read_text()
+    assert "visual.brightness" in summary and "Clopper-Pearson" in summary
+    assert (out / "plots" / "image-curves.png").stat().st_size > 10_000
+    lines = (out / "scores.jsonl").read_text().splitlines()
+    assert len(lines) == 24
+    # resumable: a second run scores nothing again; a torn line from a crash is ignored
+    with (out / "scores.jsonl").open("a") as handle:
+        handle.write('{"job": "torn')
+    assert main(args) == 0
+    assert len((out / "scores.jsonl").read_text().splitlines()) == 25
+
+
+def test_calibrate_then_analyses_are_calibrated(
+    home: Path, capsys, tmp_path: Path, image_set, brightness_registered
+) -> None:
+    manifest, root = image_set
+    code = main(
+        [
+            "calibrate",
+            "visual.brightness",
+            "--manifest",
+            str(manifest),
+            "--root",
+            str(root),
+            "--jobs",
+            "1",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "calibrated visual.brightness 0.0.1: platt-" in out
+    artifact = home / "calibration" / "visual.brightness-0.0.1.json"
+    data = json.loads(artifact.read_text())
+    assert data["n_real"] == data["n_fake"] == 12 and data["platt"]["slope"] > 0
+    # the next evaluation uses the calibration: LLRs now carry information
+    eval_out = tmp_path / "eval2"
+    assert (
+        main(
+            [
+                "eval",
+                "--manifest",
+                str(manifest),
+                "--root",
+                str(root),
+                "--out",
+                str(eval_out),
+                "--detectors",
+                "visual.brightness",
+                "-j",
+                "1",
+            ]
+        )
+        == 0
+    )
+    result = json.loads((eval_out / "metrics.json").read_text())
+    system = result["groups"]["image"]["systems"]["visual.brightness"]["overall"]
+    assert system["cllr"] < 1.0
+    # and an analysis reports the calibrated p_fake with an interval
+    capsys.readouterr()
+    assert (
+        main(
+            ["analyze", str(root / "img/fake_1.png"), "--detectors", "visual.brightness", "--json"]
+        )
+        == 0
+    )
+    line = json.loads(capsys.readouterr().out)
+    (det,) = line["detectors"]
+    assert det["calibrated"] is True and det["calibration_version"] == data["version"]
+    assert det["llr_interval"][0] <= det["llr"] <= det["llr_interval"][1]
+    assert line["p_fake_interval"] is not None
+    assert main(["detectors", "show", "visual.brightness", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["calibration"]["version"] == data["version"]
+    # a fusion model over the calibrated detectors, used by the next analysis
+    assert main(["calibrate", "--fusion", "--manifest", str(manifest), "--root", str(root),
+                 "-j", "1"]) == 0
+    assert "fusion lr-" in capsys.readouterr().out
+    assert main(["analyze", str(root / "img/real_0.png"), "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["fusion"]["rule"].startswith("lr-fusion-v1:lr-")
+    assert main(["calibrate", "--manifest", str(manifest), "--root", str(root)]) == 2
+
+
+def test_bad_file_in_manifest_is_recorded_not_fatal(tmp_path: Path, home: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "broken.jpg").write_bytes(b"not an image")
+    Image.new("RGB", (16, 16)).save(root / "ok.png")
+    manifest = root / "m.csv"
+    manifest.write_text("file,label,kind,category\nbroken.jpg,fake,image,x\nok.png,real,image,x\n")
+    rows, _ = evaluation.read_manifest(manifest, root)
+    config = evaluation.EvalConfig(
+        None, True, str(tmp_path / "w"), str(home), MediaLimits().model_dump(), {}
+    )
+    records = evaluation.score_manifest(rows, config, tmp_path / "w" / "s.jsonl", jobs=1)
+    assert [r["status"] for r in records] == ["error", "ok"]
+    assert "broken.jpg" in records[0]["error"] or "not a video" in records[0]["error"]
+
+
+def test_normalize_audio_is_16k_mono_mp3(tmp_path: Path, clip: Path) -> None:
+    target = evaluation.normalize_audio(clip, tmp_path / "n.mp3")
+    info = probe(target, MediaLimits())
+    assert info.container == "mp3" and info.audio is not None
+    assert info.audio.sample_rate == 16_000 and info.audio.channels == 1
+    assert decode_audio(target).shape[1] == pytest.approx(32_000, rel=0.1)
+
+
+def test_detectors_show_prints_the_card(home: Path, capsys) -> None:
+    assert main(["detectors", "show", "visual.metadata"]) == 0
+    out = capsys.readouterr().out
+    assert "visual.metadata" in out and "calibration: none" in out
