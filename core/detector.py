@@ -133,6 +133,7 @@ class Evidence(BaseModel):
         description="why this input lies outside what the detector was made for (no face, too "
         "short, too small); such evidence is shown but left out of fusion",
     )
+    card_sha256: str | None = Field(default=None, description="model card in force (core.cards)")
     findings: tuple[Finding, ...] = ()
     series: tuple[SeriesPoint, ...] = ()
     artifacts: tuple[ArtifactRef, ...] = ()

@@ -15,6 +15,7 @@ from typing import Literal
 
 from core import __version__
 from core.calibration import CalibrationStore
+from core.cards import load_card
 from core.config import FusionSettings
 from core.db import Analysis, DetectorResult
 from core.detector import DetectorRegistry, DetectorSpec, Evidence, MediaInput
@@ -94,6 +95,9 @@ def run_detectors(
             calibration = calibrations.get(spec) if calibrations is not None else None
             if calibration is not None:
                 evidence = calibration.apply(evidence)
+            card = load_card(spec)
+            if card is not None:
+                evidence = evidence.model_copy(update={"card_sha256": card[1]})
             outcomes.append(DetectorOutcome(spec, "ok", evidence, None, time.perf_counter() - t0))
         except Exception as exc:  # a failing detector is recorded, never fatal to the analysis
             reason = f"{type(exc).__name__}: {exc}"[:2000]

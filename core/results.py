@@ -72,6 +72,7 @@ def analysis_json(analysis: Analysis, media: MediaItem, original_name: str) -> d
                 "calibrated": r.calibrated,
                 "calibration_version": r.calibration_version,
                 "weights_sha256": r.weights_sha256,
+                "card_sha256": (r.evidence or {}).get("card_sha256"),
                 "fusion_weight": r.fusion_weight,
                 "reason": r.reason,
                 "elapsed_s": r.elapsed_s,

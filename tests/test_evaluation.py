@@ -180,8 +180,10 @@ def test_calibrate_then_analyses_are_calibrated(
     shown = json.loads(capsys.readouterr().out)
     assert shown["calibration"]["version"] == data["version"]
     # a fusion model over the calibrated detectors, used by the next analysis
-    assert main(["calibrate", "--fusion", "--manifest", str(manifest), "--root", str(root),
-                 "-j", "1"]) == 0
+    assert (
+        main(["calibrate", "--fusion", "--manifest", str(manifest), "--root", str(root), "-j", "1"])
+        == 0
+    )
     assert "fusion lr-" in capsys.readouterr().out
     assert main(["analyze", str(root / "img/real_0.png"), "--json"]) == 0
     line = json.loads(capsys.readouterr().out)

@@ -227,6 +227,7 @@ def custody_verify(case: CaseOpt = None) -> None:
 app.command("eval")(evaluate.eval_command)
 app.command("calibrate")(evaluate.calibrate_command)
 detectors_app.command("show")(evaluate.show_command)
+detectors_app.command("card")(evaluate.card_command)
 
 
 # ------------------------------------------------------------------------------- db, config, demo

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from core import calibration, eval_report, evaluation
+from core import calibration, cards, eval_report, evaluation
 from core.cli import render
 from core.config import load_settings
 from core.detector import REGISTRY
@@ -77,7 +76,7 @@ def eval_command(
             rows, config, out / "scores.jsonl", jobs=jobs, progress=report
         )
     info = {
-        "manifest": manifest.name,
+        "manifest": f"{manifest.resolve().parent.name}/{manifest.name}",
         "manifest_sha256": digest,
         "files": len(rows),
         "signature": evaluation.run_signature(config),
@@ -193,8 +192,8 @@ def show_command(
     """A detector's spec, its model card with measured error rates, and its calibration."""
     spec = REGISTRY.spec(name)
     settings = load_settings()
-    card_path = calibration.shipped_dir(spec) / "card.json"
-    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else None
+    loaded = cards.load_card(spec)
+    card = None if loaded is None else {**loaded[0], "sha256": loaded[1]}
     store = calibration.CalibrationStore(settings.home)
     cal_path = store.path_for(spec)
     cal = store.get(spec)
@@ -238,9 +237,32 @@ def show_command(
     for key in ("detects", "cannot_detect", "training_data", "calibration_data", "limitations"):
         if card.get(key):
             render.out.print(f"  {key.replace('_', ' ')}: {card[key]}")
-    for group, rows in (card.get("metrics") or {}).items():
+    render.out.print(f"  card sha256 {card['sha256']}")
+    evaluation_info = card.get("evaluation") or {}
+    for group, m in (card.get("metrics") or {}).items():
         render.out.print(
-            f"  measured on {card.get('evaluation', {}).get('manifest', '?')} · {group}:"
+            f"  measured on {evaluation_info.get('manifest', '?')} "
+            f"(sha256 {str(evaluation_info.get('manifest_sha256', '?'))[:12]}…) · {group}: "
+            f"{m['n_real']} real, {m['n_fake']} fake; AUC {_num(m.get('auc'))}, "
+            f"EER {_num(m.get('eer'))}, Cllr {_num(m.get('cllr'))}, "
+            f"FPR {_num(m.get('fpr'))} {_ci(m.get('fpr_ci'))}, FNR {_num(m.get('fnr'))} "
+            f"{_ci(m.get('fnr_ci'))} at p_fake ≥ {evaluation_info.get('threshold_p_fake')}"
         )
-        for system, m in rows.items():
-            render.out.print(f"    {system}: {m}")
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _ci(pair: list[float] | None) -> str:
+    return "" if not pair else f"[{pair[0]:.2f}, {pair[1]:.2f}]"
+
+
+def card_command(
+    name: Annotated[str, typer.Argument(help="Registered detector name.")],
+    from_eval: Annotated[Path, typer.Option("--from-eval", help="Output folder of verity eval.")],
+) -> None:
+    """Write the measured metrics of an eval run into the detector's shipped model card."""
+    spec = REGISTRY.spec(name)
+    path = cards.update_card_metrics(spec, from_eval)
+    render.out.print(f"updated {path}")

@@ -1,0 +1,106 @@
+"""core.cards: shipped cards load, are cited by analyses, and their numbers are reproducible."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core import cards
+from core.cli import main
+from core.detector import REGISTRY
+from core.errors import BadInputError
+
+SPEC = REGISTRY.spec("visual.metadata")
+MEDIA_DEV = Path(
+    os.environ.get("VERITY_MEDIA_DEV", Path(__file__).resolve().parents[2] / "shared" / "media-dev")
+)
+
+
+def test_shipped_card_describes_this_version() -> None:
+    loaded = cards.load_card(SPEC)
+    assert loaded is not None
+    card, digest = loaded
+    assert card["detector"] == "visual.metadata" and card["version"] == SPEC.version
+    assert len(digest) == 64
+    for key in ("detects", "cannot_detect", "training_data", "calibration_data", "limitations"):
+        assert card[key]
+    assert card["evaluation"]["manifest_sha256"] and card["metrics"]
+
+
+def test_analyses_cite_the_card(home: Path, capsys, photo: Path) -> None:
+    assert main(["analyze", str(photo), "--json"]) == 0
+    (det,) = json.loads(capsys.readouterr().out)["detectors"]
+    assert det["card_sha256"] == cards.load_card(SPEC)[1]
+
+
+def test_update_card_from_an_eval_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    card = tmp_path / "card.json"
+    shutil.copy(cards.card_path(SPEC), card)
+    monkeypatch.setattr(cards, "card_path", lambda spec: card)
+    run = tmp_path / "eval"
+    run.mkdir()
+    with pytest.raises(BadInputError, match=r"metrics\.json"):
+        cards.update_card_metrics(SPEC, run)
+    overall = {
+        "n_real": 3,
+        "n_fake": 2,
+        "auc": 0.75,
+        "eer": 0.25,
+        "cllr": 0.9,
+        "ece": 0.1,
+        "fpr": 0.0,
+        "fpr_ci": [0, 0.7],
+        "fnr": 0.5,
+        "fnr_ci": [0.01, 0.99],
+    }
+    (run / "metrics.json").write_text(
+        json.dumps(
+            {
+                "threshold_p_fake": 0.9,
+                "info": {"manifest": "x/m.csv", "manifest_sha256": "ab" * 32, "signature": "s"},
+                "groups": {
+                    "image": {
+                        "systems": {
+                            "visual.metadata": {"overall": overall, "by_category": {"c": overall}}
+                        }
+                    }
+                },
+            }
+        )
+    )
+    cards.update_card_metrics(SPEC, run)
+    written = json.loads(card.read_text())
+    assert written["metrics"]["image"]["auc"] == 0.75
+    assert written["evaluation"]["manifest_sha256"] == "ab" * 32
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (MEDIA_DEV / "manifest.csv").is_file(), reason="media-dev not present")
+def test_card_numbers_are_what_verity_eval_reproduces(home: Path, tmp_path: Path) -> None:
+    card, _ = cards.load_card(SPEC)
+    out = tmp_path / "eval"
+    assert (
+        main(
+            [
+                "eval",
+                "--manifest",
+                str(MEDIA_DEV / "manifest.csv"),
+                "--root",
+                str(MEDIA_DEV),
+                "--out",
+                str(out),
+                "--detectors",
+                "visual.metadata",
+                "-j",
+                "2",
+            ]
+        )
+        == 0
+    )
+    fresh = cards.metrics_from_eval(out, SPEC)
+    assert fresh["evaluation"]["manifest_sha256"] == card["evaluation"]["manifest_sha256"]
+    assert fresh["metrics"] == card["metrics"]
