@@ -93,7 +93,7 @@ def run_detectors(
                     f"returned evidence stamped {evidence.detector} {evidence.version}"
                 )
             calibration = calibrations.get(spec) if calibrations is not None else None
-            if calibration is not None:
+            if calibration is not None and not evidence.out_of_domain:
                 evidence = calibration.apply(evidence)
             card = load_card(spec)
             if card is not None:

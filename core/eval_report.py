@@ -34,8 +34,8 @@ def _systems(
         by_modality: dict[str, float] = defaultdict(float)
         seen_modality: set[str] = set()
         for name, d in sorted(r["detectors"].items()):
-            if d["status"] != "ok" or d["raw"] is None:
-                continue
+            if d["status"] != "ok" or d["raw"] is None or d.get("out_of_domain"):
+                continue  # out-of-domain evidence is left out of fusion, so out of metrics too
             systems[name].append((r["label"], r["category"], d["raw"], d["llr"], d["p"]))
             if d.get("weighted_llr") is not None:
                 by_modality[d["modality"]] += d["weighted_llr"]

@@ -162,6 +162,7 @@ def score_row(row: ManifestRow, config: EvalConfig) -> dict[str, Any]:
             "status": outcome.status,
             "reason": outcome.reason,
             "raw": ev.raw_score if ev else None,
+            "out_of_domain": ev.out_of_domain if ev else None,
             "llr": ev.llr if ev else None,
             "p": ev.p_fake if ev else None,
             "weighted_llr": next(

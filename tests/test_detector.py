@@ -70,7 +70,7 @@ def test_registry_filters_by_modality_and_kind() -> None:
 
 
 def test_builtin_registry_is_explicit() -> None:
-    assert [s.name for s in list_detectors()] == ["visual.metadata"]
+    assert [s.name for s in list_detectors()] == ["audio.lfcc_gmm", "visual.metadata"]
     assert REGISTRY.spec("visual.metadata").calibrated is False
     assert create_detector("visual.metadata").spec.name == "visual.metadata"
 

@@ -37,10 +37,7 @@ def analyses_table(results: list[dict[str, Any]]) -> Table:
     table.add_column("analysis", no_wrap=True)
     for result in results:
         verdict = result["verdict"]
-        dets = "\n".join(
-            f"{d['name']} {fmt_p(d['p_fake']) if d['status'] == 'ok' else d['status']}"
-            for d in result["detectors"]
-        )
+        dets = "\n".join(f"{d['name']} {_detector_cell(d)}" for d in result["detectors"])
         table.add_row(
             result["media"]["original_name"],
             result["media"]["kind"],
@@ -50,6 +47,14 @@ def analyses_table(results: list[dict[str, Any]]) -> Table:
             result["analysis_id"][:12],
         )
     return table
+
+
+def _detector_cell(det: dict[str, Any]) -> str:
+    if det["status"] != "ok":
+        return str(det["status"])
+    if det.get("out_of_domain"):
+        return "out of domain"
+    return fmt_p(det["p_fake"])
 
 
 def analysis_detail(result: dict[str, Any]) -> None:

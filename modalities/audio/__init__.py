@@ -1,0 +1,1 @@
+"""Audio detectors: synthetic and converted speech."""

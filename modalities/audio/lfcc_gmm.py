@@ -1,0 +1,174 @@
+"""``audio.lfcc_gmm``: the ASVspoof LFCC-GMM baseline, the reference point for audio detection.
+
+Two Gaussian mixtures over LFCC frames, one for real speech and one for synthetic speech; a frame's
+score is the log-likelihood ratio between them and the clip's raw score is the mean over speech
+frames. Weights are trained by ``verity train audio.lfcc_gmm`` (see training/lfcc_gmm.py) and live
+with their descriptor, card and calibration in ``weights/lfcc_gmm-<version>/``.
+
+Reference: Todisco et al., "ASVspoof 2019: future horizons in spoofed and fake audio detection",
+Interspeech 2019 (LFCC-GMM baseline B2).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.detector import (
+    DetectorSpec,
+    Evidence,
+    Finding,
+    MediaInput,
+    Modality,
+    SeriesPoint,
+    WeightsRef,
+)
+from core.errors import DetectorError
+from core.media import MediaKind
+from core.store import sha256_file
+from modalities.audio import frontend
+from modalities.audio.gmm import DiagGMM
+
+NAME = "audio.lfcc_gmm"
+VERSION = "1.0.0"
+WEIGHTS_DIR = Path(__file__).parent / "weights" / f"lfcc_gmm-{VERSION}"
+MAX_SECONDS = 600.0  # longer inputs: the first 10 minutes are analysed, and the evidence says so
+MIN_SPEECH_FRAMES = 100  # 1 s of speech
+
+
+def file_features(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Channel-normalised LFCC frames with per-file mean removed, and the speech mask."""
+    normalized = frontend.normalize_channel(wave)
+    feats = frontend.lfcc(normalized)
+    mask = frontend.speech_mask(normalized)[: len(feats)]
+    if mask.any():
+        feats = feats - feats[mask].mean(axis=0, keepdims=True)
+    return feats, mask
+
+
+def read_descriptor(folder: Path) -> dict[str, Any] | None:
+    path = folder / "weights.json"
+    if not path.is_file():
+        return None
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _spec(folder: Path) -> DetectorSpec:
+    descriptor = read_descriptor(folder)
+    weights = None
+    if descriptor is not None:
+        weights = WeightsRef(
+            path=f"{folder.name}/{descriptor['file']}",
+            sha256=descriptor["sha256"],
+            source=descriptor.get("source", "trained by verity train audio.lfcc_gmm"),
+        )
+    return DetectorSpec(
+        name=NAME,
+        modality=Modality.AUDIO,
+        version=VERSION,
+        summary="LFCC + GMM log-likelihood ratio (ASVspoof baseline), per 2 s segment",
+        media_kinds=frozenset({MediaKind.AUDIO, MediaKind.VIDEO}),
+        resolution="segment",
+        input_sample_rate=frontend.SAMPLE_RATE,
+        weights=weights,
+        licence="code Apache-2.0; weights trained on LibriSpeech (CC BY 4.0) and fake-corpus "
+        "(mixed, research use)",
+        paper="Todisco et al., ASVspoof 2019, Interspeech 2019 (LFCC-GMM baseline)",
+    )
+
+
+SPEC = _spec(WEIGHTS_DIR)
+
+
+class LfccGmmDetector:
+    """Loads and checks its weights once; ``analyze`` is then pure NumPy."""
+
+    def __init__(self, weights_dir: Path | None = None) -> None:
+        folder = weights_dir or WEIGHTS_DIR
+        descriptor = read_descriptor(folder)
+        if descriptor is None:
+            raise DetectorError(
+                f"{NAME}: no trained weights in {folder}; run `verity train {NAME} --data DIR`"
+            )
+        path = folder / descriptor["file"]
+        actual = sha256_file(path) if path.is_file() else "missing"
+        if actual != descriptor["sha256"]:
+            raise DetectorError(
+                f"{NAME}: weights {path} hash {actual[:16]}… but the descriptor says "
+                f"{descriptor['sha256'][:16]}…; refusing to use them"
+            )
+        self.spec = SPEC if weights_dir is None else _spec(folder)
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        self.real = DiagGMM.from_arrays(arrays, "real")
+        self.fake = DiagGMM.from_arrays(arrays, "fake")
+
+    def frame_scores(self, feats: np.ndarray) -> np.ndarray:
+        return np.asarray(self.fake.log_likelihood(feats) - self.real.log_likelihood(feats))
+
+    def analyze(self, media: MediaInput) -> Evidence:
+        if media.info.audio is None:
+            return Evidence.from_llr(
+                self.spec,
+                raw_score=0.0,
+                llr=0.0,
+                out_of_domain="no audio track",
+                summary="no audio track",
+            )
+        wave = media.audio_array(sample_rate=frontend.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
+        feats, mask = file_features(wave)
+        findings = []
+        duration = len(wave) / frontend.SAMPLE_RATE
+        if media.info.duration_s and media.info.duration_s > MAX_SECONDS + 1:
+            findings.append(
+                Finding(
+                    code="truncated_analysis",
+                    value=MAX_SECONDS,
+                    message=f"only the first {MAX_SECONDS:.0f} s were analysed",
+                )
+            )
+        speech = int(mask.sum())
+        findings.append(
+            Finding(
+                code="speech_seconds",
+                value=round(speech / 100, 2),
+                message=f"{speech / 100:.1f} s of speech in {duration:.1f} s",
+            )
+        )
+        if speech < MIN_SPEECH_FRAMES:
+            return Evidence.from_llr(
+                self.spec,
+                raw_score=0.0,
+                llr=0.0,
+                findings=tuple(findings),
+                out_of_domain="less than 1 s of speech",
+                summary="too little speech to judge",
+            )
+        scores = self.frame_scores(feats)
+        raw = float(scores[mask].mean())
+        series = []
+        for seg in frontend.segments(len(feats)):
+            seg_mask = mask[seg.frames]
+            if seg_mask.sum() >= 20:
+                series.append(
+                    SeriesPoint(
+                        start_s=seg.start_s,
+                        end_s=seg.end_s,
+                        score=float(scores[seg.frames][seg_mask].mean()),
+                    )
+                )
+        return Evidence.from_llr(
+            self.spec,
+            raw_score=raw,
+            llr=0.0,
+            findings=tuple(findings),
+            series=tuple(series),
+            summary=f"mean frame LLR {raw:+.3f} over {speech / 100:.1f} s of speech",
+        )
+
+
+def build(**overrides: Any) -> LfccGmmDetector:
+    return LfccGmmDetector(**overrides)

@@ -1,0 +1,1 @@
+"""Training recipes for the audio detectors (``verity train audio.*``)."""

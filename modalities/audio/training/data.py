@@ -1,0 +1,67 @@
+"""Labelled audio for training: manifests of folders such as ../shared/fake-corpus and
+../shared/train-corpus, read the same way for every recipe.
+
+A folder holds ``manifest.csv``. Rows whose ``kind`` is ``audio`` are used. A ``label`` column says
+real or fake; a folder without one (train-corpus) holds only real media. The ``generator`` column,
+or ``identity`` for real corpora, names the system or source a file came from: validation holds out
+whole groups, so a detector is always measured on generators it never saw.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import BadInputError, display_name
+
+
+@dataclass(frozen=True)
+class LabeledAudio:
+    path: Path
+    label: int  # 1 fake, 0 real
+    group: str
+    category: str
+    folder: str
+
+
+def _group(row: dict[str, str]) -> str:
+    """One group per synthesis system (fakes) or per speaker or source (reals)."""
+    source = (row.get("generator") or row.get("identity") or row.get("category") or "").strip()
+    return source or "unknown"
+
+
+def collect(folders: list[Path]) -> tuple[list[LabeledAudio], list[dict[str, str]]]:
+    """Audio items of every folder and, per folder, its name and manifest SHA-256."""
+    items: list[LabeledAudio] = []
+    provenance: list[dict[str, str]] = []
+    for folder in folders:
+        manifest = folder / "manifest.csv"
+        if not manifest.is_file():
+            raise BadInputError(f"{display_name(folder)}: no manifest.csv")
+        data = manifest.read_bytes()
+        provenance.append(
+            {"folder": folder.resolve().name, "manifest_sha256": hashlib.sha256(data).hexdigest()}
+        )
+        for row in csv.DictReader(data.decode("utf-8-sig").splitlines()):
+            if (row.get("kind") or "").strip() != "audio":
+                continue
+            label_text = (row.get("label") or "real").strip().lower()
+            if label_text not in {"real", "fake"}:
+                raise BadInputError(f"{display_name(manifest)}: label {label_text!r}")
+            path = (folder / row["file"]).resolve()
+            if not path.is_relative_to(folder.resolve()) or not path.is_file():
+                raise BadInputError(f"{display_name(manifest)}: missing file {row['file']!r}")
+            items.append(
+                LabeledAudio(
+                    path,
+                    1 if label_text == "fake" else 0,
+                    _group(row),
+                    (row.get("category") or "").strip(),
+                    folder.resolve().name,
+                )
+            )
+    if not any(i.label for i in items) or all(i.label for i in items):
+        raise BadInputError("training needs both real and fake audio; add a folder with fakes")
+    return items, provenance
