@@ -68,14 +68,18 @@ def test_analyze_json_contract(backend: str, capsys, photo: Path, clip: Path, to
     photo_line, clip_line, tone_line = lines
     assert photo_line["media"]["duration_s"] is None
     assert clip_line["media"]["duration_s"] == pytest.approx(2.0, abs=0.1)
-    assert [d["name"] for d in photo_line["detectors"]] == ["visual.metadata"]
-    assert photo_line["detectors"][0]["status"] == "ok"
+    assert [d["name"] for d in photo_line["detectors"]] == ["visual.metadata", "visual.spectrum"]
+    assert all(d["status"] == "ok" for d in photo_line["detectors"])
     # a one-second tone holds no speech: the audio detector says so and fusion has nothing
     (tone_det,) = tone_line["detectors"]
     assert tone_det["name"] == "audio.lfcc_gmm" and tone_det["out_of_domain"]
     assert tone_line["p_fake"] is None and tone_line["verdict"] == "inconclusive"
     assert any("out of domain" in r or "left out" in r for r in tone_line["inconclusive_reasons"])
-    assert [d["name"] for d in clip_line["detectors"]] == ["audio.lfcc_gmm", "visual.metadata"]
+    assert [d["name"] for d in clip_line["detectors"]] == [
+        "audio.lfcc_gmm",
+        "visual.metadata",
+        "visual.spectrum",
+    ]
     # show returns the same analysis and records the read
     code, out, _ = run(capsys, "show", photo_line["analysis_id"], "--json")
     shown = json.loads(out)
@@ -229,7 +233,8 @@ test_db_upgrade_on_postgresql = pytest.mark.services(test_db_upgrade_on_postgres
 def test_detectors_list(home: Path, capsys) -> None:
     code, out, _ = run(capsys, "detectors", "list", "--json")
     specs = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and [s["name"] for s in specs] == ["audio.lfcc_gmm", "visual.metadata"]
+    names = [s["name"] for s in specs]
+    assert code == 0 and names == ["audio.lfcc_gmm", "visual.metadata", "visual.spectrum"]
     assert all(s["version"] for s in specs)
     assert specs[0]["weights"]["sha256"] and specs[1]["weights"] is None
 

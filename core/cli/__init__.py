@@ -263,7 +263,7 @@ def train(
     with progress:
         validation = recipe(folders=data, out=target, jobs=jobs, seed=seed, progress=report)
     render.out.print(
-        f"trained {name}: held-out-generator AUC {validation['auc']:.3f}, "
+        f"trained {name}: held-out validation AUC {validation['auc']:.3f}, "
         f"EER {validation['eer']:.3f} on {validation['n_real']} real + "
         f"{validation['n_fake']} fake files; wrote {target}"
     )

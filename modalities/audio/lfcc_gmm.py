@@ -11,7 +11,6 @@ Interspeech 2019 (LFCC-GMM baseline B2).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,9 @@ from core.detector import (
     MediaInput,
     Modality,
     SeriesPoint,
-    WeightsRef,
 )
-from core.errors import DetectorError
 from core.media import MediaKind
-from core.store import sha256_file
+from core.weights import verified_weights, weights_ref
 from modalities.audio import frontend
 from modalities.audio.gmm import DiagGMM
 
@@ -49,22 +46,7 @@ def file_features(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return feats, mask
 
 
-def read_descriptor(folder: Path) -> dict[str, Any] | None:
-    path = folder / "weights.json"
-    if not path.is_file():
-        return None
-    return dict(json.loads(path.read_text(encoding="utf-8")))
-
-
 def _spec(folder: Path) -> DetectorSpec:
-    descriptor = read_descriptor(folder)
-    weights = None
-    if descriptor is not None:
-        weights = WeightsRef(
-            path=f"{folder.name}/{descriptor['file']}",
-            sha256=descriptor["sha256"],
-            source=descriptor.get("source", "trained by verity train audio.lfcc_gmm"),
-        )
     return DetectorSpec(
         name=NAME,
         modality=Modality.AUDIO,
@@ -73,7 +55,7 @@ def _spec(folder: Path) -> DetectorSpec:
         media_kinds=frozenset({MediaKind.AUDIO, MediaKind.VIDEO}),
         resolution="segment",
         input_sample_rate=frontend.SAMPLE_RATE,
-        weights=weights,
+        weights=weights_ref(folder),
         licence="code Apache-2.0; weights trained on LibriSpeech (CC BY 4.0) and fake-corpus "
         "(mixed, research use)",
         paper="Todisco et al., ASVspoof 2019, Interspeech 2019 (LFCC-GMM baseline)",
@@ -88,18 +70,7 @@ class LfccGmmDetector:
 
     def __init__(self, weights_dir: Path | None = None) -> None:
         folder = weights_dir or WEIGHTS_DIR
-        descriptor = read_descriptor(folder)
-        if descriptor is None:
-            raise DetectorError(
-                f"{NAME}: no trained weights in {folder}; run `verity train {NAME} --data DIR`"
-            )
-        path = folder / descriptor["file"]
-        actual = sha256_file(path) if path.is_file() else "missing"
-        if actual != descriptor["sha256"]:
-            raise DetectorError(
-                f"{NAME}: weights {path} hash {actual[:16]}… but the descriptor says "
-                f"{descriptor['sha256'][:16]}…; refusing to use them"
-            )
+        path = verified_weights(NAME, folder)
         self.spec = SPEC if weights_dir is None else _spec(folder)
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}

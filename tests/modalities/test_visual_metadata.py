@@ -134,6 +134,8 @@ def test_generator_signature_reaches_a_manipulated_verdict(verity: Verity, tmp_p
     image().save(path, pnginfo=info)
     result = services.analyze(verity, path, None)
     assert result["verdict"] == "manipulated"
-    (det,) = result["detectors"]
+    det = next(d for d in result["detectors"] if d["name"] == "visual.metadata")
+    spectrum = next(d for d in result["detectors"] if d["name"] == "visual.spectrum")
+    assert spectrum["out_of_domain"]  # 64×48 is below the spectral detector's 128 px
     assert det["calibrated"] is False and det["calibration_version"] == "expert-prior-1"
     assert any(f["code"] == "generator_settings" for f in det["findings"])

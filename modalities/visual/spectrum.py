@@ -1,0 +1,150 @@
+"""``visual.spectrum``: spectral traces of generative up-sampling in images and video frames.
+
+A small neural head (one hidden layer) over the spectral features of core ``spectrum_features``
+(radial power profile, peaks at the up-sampling grid frequencies, high-frequency decay). Trained by
+``verity train visual.spectrum`` on real photos against the same photos passed through generator-
+style up-sampling (synthesis/upsampling.py); never on a real generator's output. Images smaller
+than 128 px on a side are out of its domain.
+
+References: Durall, Keuper, Keuper, "Watch your up-convolution", CVPR 2020; Frank et al.,
+"Leveraging frequency analysis for deep fake image recognition", ICML 2020.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.detector import (
+    DetectorSpec,
+    Evidence,
+    Finding,
+    MediaInput,
+    Modality,
+    SeriesPoint,
+)
+from core.media import MediaKind
+from core.weights import verified_weights, weights_ref
+from modalities.visual import spectrum_features
+
+NAME = "visual.spectrum"
+VERSION = "1.0.0"
+WEIGHTS_DIR = Path(__file__).parent / "weights" / f"spectrum-{VERSION}"
+VIDEO_FPS = 1.0
+VIDEO_FRAMES = 8
+
+
+def _spec(folder: Path) -> DetectorSpec:
+    return DetectorSpec(
+        name=NAME,
+        modality=Modality.VISUAL,
+        version=VERSION,
+        summary="Spectral traces of generator up-sampling (radial profile, grid peaks, decay)",
+        media_kinds=frozenset({MediaKind.IMAGE, MediaKind.VIDEO}),
+        resolution="frame",
+        input_size=spectrum_features.TILE,
+        input_fps=VIDEO_FPS,
+        weights=weights_ref(folder),
+        licence="code Apache-2.0; head trained on train-corpus faces (research use)",
+        paper="Durall et al., CVPR 2020; Frank et al., ICML 2020",
+    )
+
+
+SPEC = _spec(WEIGHTS_DIR)
+
+
+class SpectrumHead:
+    """Standardise, one ReLU hidden layer, a linear logit; stored as plain arrays (no pickle)."""
+
+    def __init__(
+        self,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        w1: np.ndarray,
+        b1: np.ndarray,
+        w2: np.ndarray,
+        b2: np.ndarray,
+    ) -> None:
+        self.mean, self.scale, self.w1, self.b1, self.w2, self.b2 = mean, scale, w1, b1, w2, b2
+
+    def logit(self, feats: np.ndarray) -> np.ndarray:
+        hidden = np.maximum(((feats - self.mean) / self.scale) @ self.w1 + self.b1, 0.0)
+        return np.asarray((hidden @ self.w2 + self.b2)[:, 0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "mean": self.mean,
+            "scale": self.scale,
+            "w1": self.w1,
+            "b1": self.b1,
+            "w2": self.w2,
+            "b2": self.b2,
+        }
+
+    @classmethod
+    def load(cls, path: Path) -> SpectrumHead:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(*(data[k] for k in ("mean", "scale", "w1", "b1", "w2", "b2")))
+
+
+class SpectrumDetector:
+    def __init__(self, weights_dir: Path | None = None) -> None:
+        folder = weights_dir or WEIGHTS_DIR
+        path = verified_weights(NAME, folder)
+        self.spec = SPEC if weights_dir is None else _spec(folder)
+        self.head = SpectrumHead.load(path)
+
+    def analyze(self, media: MediaInput) -> Evidence:
+        if media.kind is MediaKind.IMAGE:
+            frames = list(media.frames(max_frames=1))
+        else:
+            frames = list(media.frames(fps=VIDEO_FPS, max_frames=VIDEO_FRAMES))
+        scored = []
+        for frame in frames:
+            feats = spectrum_features.features(frame.rgb)
+            if feats is not None:
+                scored.append((frame.time_s, float(self.head.logit(feats[None, :])[0])))
+        if not scored:
+            side = spectrum_features.TILE
+            return Evidence.from_llr(
+                self.spec,
+                raw_score=0.0,
+                llr=0.0,
+                out_of_domain=f"below the minimum resolution of {side}×{side} pixels",
+                summary="image too small for spectral analysis",
+            )
+        raw = float(np.mean([s for _, s in scored]))
+        series = (
+            ()
+            if media.kind is MediaKind.IMAGE
+            else tuple(SeriesPoint(start_s=t, end_s=t + 1 / VIDEO_FPS, score=s) for t, s in scored)
+        )
+        findings: tuple[Finding, ...] = (
+            Finding(
+                code="frames_analysed",
+                value=len(scored),
+                message=f"{len(scored)} frame(s) analysed in 128-px tiles",
+            ),
+        )
+        if media.kind is MediaKind.VIDEO:
+            findings += (
+                Finding(
+                    code="video_compression",
+                    value=media.info.video.codec if media.info.video else None,
+                    message="video compression blurs spectral traces; weak evidence",
+                ),
+            )
+        return Evidence.from_llr(
+            self.spec,
+            raw_score=raw,
+            llr=0.0,
+            findings=findings,
+            series=series,
+            summary=f"spectral logit {raw:+.2f}",
+        )
+
+
+def build(**overrides: Any) -> SpectrumDetector:
+    return SpectrumDetector(**overrides)

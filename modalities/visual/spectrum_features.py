@@ -1,0 +1,77 @@
+"""Spectral features of an image's luminance, shared by ``visual.spectrum`` and its recipe.
+
+Per 128×128 tile (up to five: centre and corners): the windowed log power spectrum. Averaged over
+tiles, three groups of numbers: the azimuthally averaged profile (64 radii, mean removed so that
+brightness and contrast do not matter), the peak strength at the grid frequencies an up-sampling by
+2 or 4 leaves (log power against its local median), and the slope of the high-frequency decay.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+TILE = 128
+N_FEATURES = 64 + 4 + 1
+_Y = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+_yy, _xx = np.mgrid[-TILE // 2 : TILE // 2, -TILE // 2 : TILE // 2]
+_RADIUS = np.sqrt(_yy**2 + _xx**2).astype(int)
+_WINDOW = np.outer(np.hanning(TILE), np.hanning(TILE)).astype(np.float32)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    if rgb.ndim == 2:
+        return rgb.astype(np.float32)
+    return np.asarray(rgb[..., :3].astype(np.float32) @ _Y)
+
+
+def tiles(gray: np.ndarray, limit: int = 5) -> list[np.ndarray]:
+    h, w = gray.shape
+    if min(h, w) < TILE:
+        return []
+    cy, cx = (h - TILE) // 2, (w - TILE) // 2
+    corners = [(cy, cx), (0, 0), (0, w - TILE), (h - TILE, 0), (h - TILE, w - TILE)]
+    unique = list(dict.fromkeys(corners))
+    return [gray[y : y + TILE, x : x + TILE] for y, x in unique[:limit]]
+
+
+def log_spectrum(tile: np.ndarray) -> np.ndarray:
+    centred = (tile - tile.mean()) * _WINDOW
+    power = np.abs(np.fft.fftshift(np.fft.fft2(centred))) ** 2
+    return np.asarray(np.log(power + 1e-6))
+
+
+def _grid_positions(factor: int) -> list[tuple[int, int]]:
+    step = TILE // factor
+    centre = TILE // 2
+    out = []
+    for i in range(factor):
+        for j in range(factor):
+            if i == 0 and j == 0:
+                continue
+            out.append(((centre + i * step) % TILE, (centre + j * step) % TILE))
+    return out
+
+
+_GRID2, _GRID4 = _grid_positions(2), _grid_positions(4)
+
+
+def features(rgb: np.ndarray) -> np.ndarray | None:
+    """The 69 features of an image, or None when it is smaller than one tile."""
+    parts = tiles(luminance(rgb))
+    if not parts:
+        return None
+    spectrum = np.mean([log_spectrum(t) for t in parts], axis=0)
+    counts = np.bincount(_RADIUS.ravel(), minlength=TILE)
+    profile = np.bincount(_RADIUS.ravel(), spectrum.ravel(), minlength=TILE) / np.maximum(counts, 1)
+    profile = profile[1 : TILE // 2 + 1]
+    profile = profile - profile.mean()
+    residual = spectrum - ndimage.median_filter(spectrum, size=5)
+    peaks = []
+    for grid in (_GRID2, _GRID4):
+        values = np.array([residual[y, x] for y, x in grid])
+        peaks += [float(values.mean()), float(values.max())]
+    radii = np.arange(16, TILE // 2 + 1)
+    slope = np.polyfit(np.log(radii), profile[15 : TILE // 2], 1)[0]
+    return np.concatenate([profile, peaks, [slope]]).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Pseudo-fakes Verity makes itself from real media, for training and stress tests."""

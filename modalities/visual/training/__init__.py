@@ -1,0 +1,1 @@
+"""Training recipes for the visual detectors (``verity train visual.*``)."""
