@@ -101,25 +101,12 @@ def normalize_audio(source: Path, target: Path, *, sample_rate: int = 16_000) ->
     Applied to every audio file alike, so a file's original format (fakes often MP3, reals
     often WAV) cannot stand in for evidence.
     """
-    import av
-    import numpy as np
-
-    from core.media import decode_audio
+    from core.media import decode_audio, encode_mp3
 
     wave = decode_audio(source, sample_rate=sample_rate)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".part.mp3")
-    with av.open(str(tmp), "w", format="mp3") as container:
-        stream = container.add_stream("libmp3lame", rate=sample_rate)
-        stream.layout = "mono"
-        stream.bit_rate = 64_000
-        samples = np.ascontiguousarray(wave[:1].astype(np.float32))
-        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-        frame.sample_rate = sample_rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    tmp.write_bytes(encode_mp3(wave[0], sample_rate=sample_rate))
     tmp.replace(target)
     return target
 

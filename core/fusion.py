@@ -80,15 +80,7 @@ def fuse(
     """Fuse evidence into a verdict; ``model`` supplies learned weights (core.fusion_model)."""
     rule = RULE if model is None else f"{LEARNED_RULE}:{model.version}"
     if not items:
-        return FusionResult(
-            rule=rule,
-            verdict=Verdict.INCONCLUSIVE,
-            llr=None,
-            p_fake=None,
-            p_fake_interval=None,
-            contributions=(),
-            reasons=("no detector produced evidence for this media",),
-        )
+        return _no_evidence(rule, ("no detector produced evidence for this media",))
     reasons: list[str] = []
     usable = []
     for spec, evidence in items:
@@ -97,15 +89,7 @@ def fuse(
         else:
             usable.append((spec, evidence))
     if not usable:
-        return FusionResult(
-            rule=rule,
-            verdict=Verdict.INCONCLUSIVE,
-            llr=None,
-            p_fake=None,
-            p_fake_interval=None,
-            contributions=(),
-            reasons=(*reasons, "no detector's evidence is within its domain"),
-        )
+        return _no_evidence(rule, (*reasons, "no detector's evidence is within its domain"))
     contributions = tuple(
         Contribution(
             detector=spec.name,
@@ -129,6 +113,18 @@ def fuse(
         p_fake_interval=interval,
         contributions=contributions,
         reasons=tuple(reasons),
+    )
+
+
+def _no_evidence(rule: str, reasons: tuple[str, ...]) -> FusionResult:
+    return FusionResult(
+        rule=rule,
+        verdict=Verdict.INCONCLUSIVE,
+        llr=None,
+        p_fake=None,
+        p_fake_interval=None,
+        contributions=(),
+        reasons=reasons,
     )
 
 

@@ -8,6 +8,7 @@ held in memory whole. Every failure becomes a :class:`~core.errors.MediaError` n
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
 from collections.abc import Iterator
@@ -452,3 +453,22 @@ def decode_audio(
     if not chunks:
         return np.zeros((1 if mono else 0, 0), dtype=np.float32)
     return np.concatenate(chunks, axis=1)
+
+
+def encode_mp3(wave: np.ndarray, *, sample_rate: int, bit_rate: int = 64_000) -> bytes:
+    """Mono float audio in [-1, 1] as MP3 bytes: the one lossy channel Verity normalises audio
+    through (core.evaluation, modalities.audio.frontend), so the codec of the original file
+    carries no evidence."""
+    samples = np.ascontiguousarray(np.clip(wave, -1.0, 1.0).astype(np.float32).reshape(1, -1))
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp3") as container:
+        stream = container.add_stream("libmp3lame", rate=sample_rate)
+        stream.layout = "mono"
+        stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate = sample_rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()

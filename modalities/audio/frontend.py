@@ -17,6 +17,8 @@ import av
 import numpy as np
 import scipy.fft
 
+from core.media import encode_mp3
+
 SAMPLE_RATE = 16_000
 WIN = 320  # 20 ms
 HOP = 160  # 10 ms
@@ -26,19 +28,7 @@ CHANNEL_BITRATE = 64_000
 
 def normalize_channel(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """One MP3 round trip at 64 kbit/s, mono, in memory; output has the input's length."""
-    samples = np.ascontiguousarray(np.clip(wave, -1.0, 1.0).astype(np.float32)[np.newaxis, :])
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp3") as container:
-        stream = container.add_stream("libmp3lame", rate=sample_rate)
-        stream.layout = "mono"
-        stream.bit_rate = CHANNEL_BITRATE
-        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-        frame.sample_rate = sample_rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    buffer.seek(0)
+    buffer = io.BytesIO(encode_mp3(wave, sample_rate=sample_rate, bit_rate=CHANNEL_BITRATE))
     out = []
     with av.open(buffer, "r", format="mp3") as container:
         resampler = av.AudioResampler(format="fltp", layout="mono", rate=sample_rate)

@@ -9,12 +9,11 @@ whole groups, so a detector is always measured on generators it never saw.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import BadInputError, display_name
+from core.training import read_folder
 
 
 @dataclass(frozen=True)
@@ -37,14 +36,10 @@ def collect(folders: list[Path]) -> tuple[list[LabeledAudio], list[dict[str, str
     items: list[LabeledAudio] = []
     provenance: list[dict[str, str]] = []
     for folder in folders:
+        rows, origin = read_folder(folder)
+        provenance.append(origin)
         manifest = folder / "manifest.csv"
-        if not manifest.is_file():
-            raise BadInputError(f"{display_name(folder)}: no manifest.csv")
-        data = manifest.read_bytes()
-        provenance.append(
-            {"folder": folder.resolve().name, "manifest_sha256": hashlib.sha256(data).hexdigest()}
-        )
-        for row in csv.DictReader(data.decode("utf-8-sig").splitlines()):
+        for row in rows:
             if (row.get("kind") or "").strip() != "audio":
                 continue
             label_text = (row.get("label") or "real").strip().lower()

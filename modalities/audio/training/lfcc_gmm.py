@@ -12,11 +12,9 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -24,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from core import metrics
-from core.calibration import atomic_write, fit_calibration, save
+from core.calibration import fit_calibration, save
 from core.media import decode_audio
-from core.store import sha256_file
+from core.training import calibration_data, write_card, write_descriptor
 from modalities.audio import lfcc_gmm
 from modalities.audio.gmm import DiagGMM
 from modalities.audio.training.data import LabeledAudio, collect
@@ -117,22 +115,15 @@ def train(
         "features": "LFCC 20+Δ+ΔΔ, 20 ms / 10 ms, linear filterbank, per-file mean removed",
         "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
     }
-    descriptor = {
-        "detector": lfcc_gmm.NAME,
-        "version": lfcc_gmm.VERSION,
-        "file": weights_path.name,
-        "sha256": sha256_file(weights_path),
-        "source": "trained by verity train audio.lfcc_gmm",
-        "recipe": recipe,
-        "trained_on": provenance,
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    atomic_write(out / "weights.json", json.dumps(descriptor, indent=1, sort_keys=True) + "\n")
-    data = {
-        "manifest": "+".join(p["folder"] for p in provenance),
-        "manifest_sha256": ",".join(p["manifest_sha256"] for p in provenance),
-        "root": "out-of-fold scores (generator held out)",
-    }
+    descriptor = write_descriptor(
+        out,
+        detector=lfcc_gmm.NAME,
+        version=lfcc_gmm.VERSION,
+        weights=weights_path,
+        recipe=recipe,
+        provenance=provenance,
+    )
+    data = calibration_data(provenance, "out-of-fold scores (generator held out)")
     calibration = fit_calibration(lfcc_gmm.SPEC, oof, labels, data=data, method="platt")
     save(calibration, out / "calibration.json")
     by_category = {}
@@ -154,30 +145,12 @@ def train(
         "folds": fold_metrics,
         "calibration": {"version": calibration.version, **calibration.fit_metrics},
     }
-    _write_card(out, descriptor, validation)
-    return validation
-
-
-def _write_card(out: Path, descriptor: dict[str, Any], validation: dict[str, Any]) -> None:
-    card_path = out / "card.json"
-    card: dict[str, Any] = {}
-    if card_path.is_file():  # keep the hand-written text and earlier eval numbers
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    card.update(
-        {
-            "detector": lfcc_gmm.NAME,
-            "version": lfcc_gmm.VERSION,
-            "weights_sha256": descriptor["sha256"],
-            "training_data": "; ".join(
-                f"{p['folder']} (manifest sha256 {p['manifest_sha256']})"
-                for p in descriptor["trained_on"]
-            )
-            + f"; recipe {json.dumps(descriptor['recipe'], sort_keys=True)}",
-            "calibration_data": "Platt fit on the out-of-fold scores of the generator-held-out "
-            f"cross-validation ({validation['n_real']} real, {validation['n_fake']} fake files)",
-            "validation": validation,
-        }
+    write_card(
+        out,
+        descriptor,
+        "audio rows only",
+        calibration_data="Platt fit on the out-of-fold scores of the generator-held-out "
+        f"cross-validation ({validation['n_real']} real, {validation['n_fake']} fake files)",
+        validation=validation,
     )
-    card.setdefault("evaluation", {})
-    card.setdefault("metrics", {})
-    atomic_write(card_path, json.dumps(card, indent=1, sort_keys=True) + "\n")
+    return validation

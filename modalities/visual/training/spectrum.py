@@ -7,12 +7,8 @@ saw. The final head is fitted on everything. The detector ships uncalibrated (se
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -21,9 +17,9 @@ import numpy as np
 from PIL import Image
 
 from core import metrics
-from core.calibration import atomic_write, fit_calibration, save
-from core.errors import BadInputError, display_name
-from core.store import sha256_file
+from core.calibration import fit_calibration, save
+from core.errors import BadInputError
+from core.training import calibration_data, read_folder, write_card, write_descriptor
 from modalities.visual import spectrum, spectrum_features
 from modalities.visual.synthesis import upsampling
 
@@ -42,14 +38,9 @@ def collect(folders: list[Path], seed: int) -> tuple[list[tuple[Path, str]], lis
     by_source: dict[str, list[Path]] = {}
     provenance = []
     for folder in folders:
-        manifest = folder / "manifest.csv"
-        if not manifest.is_file():
-            raise BadInputError(f"{display_name(folder)}: no manifest.csv")
-        data = manifest.read_bytes()
-        provenance.append(
-            {"folder": folder.resolve().name, "manifest_sha256": hashlib.sha256(data).hexdigest()}
-        )
-        for row in csv.DictReader(data.decode("utf-8-sig").splitlines()):
+        rows, origin = read_folder(folder)
+        provenance.append(origin)
+        for row in rows:
             if row.get("kind") != "image" or (row.get("label") or "real") != "real":
                 continue
             parts = Path(row["file"]).parts
@@ -143,28 +134,22 @@ def train(
     weights = out / "spectrum_head.npz"
     arrays: dict[str, Any] = head.arrays()
     np.savez(weights, **arrays)
-    descriptor = {
-        "detector": spectrum.NAME,
-        "version": spectrum.VERSION,
-        "file": weights.name,
-        "sha256": sha256_file(weights),
-        "source": "trained by verity train visual.spectrum",
-        "recipe": {
-            "seed": seed,
-            "per_source": PER_SOURCE,
-            "tile": spectrum_features.TILE,
-            "methods": list(upsampling.METHODS),
-            "head": "MLP 69-64-1, ReLU, alpha=0.01",
-        },
-        "trained_on": provenance,
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    recipe = {
+        "seed": seed,
+        "per_source": PER_SOURCE,
+        "tile": spectrum_features.TILE,
+        "methods": list(upsampling.METHODS),
+        "head": "MLP 69-64-1, ReLU, alpha=0.01",
     }
-    atomic_write(out / "weights.json", json.dumps(descriptor, indent=1, sort_keys=True) + "\n")
-    data = {
-        "manifest": "+".join(p["folder"] for p in provenance),
-        "manifest_sha256": ",".join(p["manifest_sha256"] for p in provenance),
-        "root": "out-of-source scores (photo source held out)",
-    }
+    descriptor = write_descriptor(
+        out,
+        detector=spectrum.NAME,
+        version=spectrum.VERSION,
+        weights=weights,
+        recipe=recipe,
+        provenance=provenance,
+    )
+    data = calibration_data(provenance, "out-of-source scores (photo source held out)")
     # Fitted for the record only: a calibration learnt on pseudo-fakes is over-confident on real
     # generators (media-dev Cllr 1.70 > 1), so it is not shipped as calibration.json and the
     # detector stays uncalibrated (LLR 0 in fusion) until real generator data calibrates it.
@@ -180,23 +165,12 @@ def train(
         "by_held_out_method": by_method,
         "calibration": {"version": calibration.version, **calibration.fit_metrics},
     }
-    card_path = out / "card.json"
-    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-    card.update(
-        {
-            "detector": spectrum.NAME,
-            "version": spectrum.VERSION,
-            "weights_sha256": descriptor["sha256"],
-            "training_data": "; ".join(
-                f"{p['folder']} (manifest sha256 {p['manifest_sha256']})" for p in provenance
-            )
-            + f"; real face photos only, at most {PER_SOURCE} per source; pseudo-fakes made by "
-            "modalities/visual/synthesis/upsampling.py",
-            "calibration_data": CALIBRATION_NOTE,
-            "validation": validation,
-        }
+    write_card(
+        out,
+        descriptor,
+        f"real face photos only, at most {PER_SOURCE} per source; pseudo-fakes made by "
+        "modalities/visual/synthesis/upsampling.py",
+        calibration_data=CALIBRATION_NOTE,
+        validation=validation,
     )
-    card.setdefault("evaluation", {})
-    card.setdefault("metrics", {})
-    atomic_write(card_path, json.dumps(card, indent=1, sort_keys=True) + "\n")
     return validation
