@@ -194,6 +194,30 @@ class CustodyEvent(Base):
     event_hash: Mapped[str] = mapped_column(String(64))
 
 
+class LedgerLeaf(Base):
+    """One registration in the append-only Merkle log (provenance.ledger); ``record`` is the
+    canonical JSON whose RFC 6962 leaf hash is ``leaf_hash``."""
+
+    __tablename__ = "ledger_leaves"
+
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    media_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+    record: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LedgerCheckpoint(Base):
+    """A signed statement of the log's size and root (provenance.receipts.SignedCheckpoint)."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # --------------------------------------------------------------------------- engines and sessions
 
 

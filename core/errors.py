@@ -111,6 +111,10 @@ class DatabaseError(VerityError):
     """The database cannot be opened or is at the wrong schema revision."""
 
 
+class ProvenanceError(VerityError):
+    """The ledger, its keys or a receipt cannot be used."""
+
+
 class VerificationError(VerityError):
     """A tamper-evidence check failed; the message names what is broken."""
 

@@ -17,7 +17,7 @@ from rich.table import Table
 import modalities  # registers the built-in detectors (composition root)
 from core import __version__, services
 from core.app import Verity
-from core.cli import evaluate, render
+from core.cli import evaluate, ledger, render
 from core.config import Settings, load_settings
 from core.detector import REGISTRY
 from core.errors import (
@@ -234,6 +234,15 @@ app.command("eval")(evaluate.eval_command)
 app.command("calibrate")(evaluate.calibrate_command)
 detectors_app.command("show")(evaluate.show_command)
 detectors_app.command("card")(evaluate.card_command)
+
+# ------------------------------------------------------------------------------------ provenance
+
+app.command("register")(ledger.register_command)
+app.command("receipt")(ledger.receipt_command)
+app.command("verify-receipt")(ledger.verify_receipt_command)
+app.command("hash")(ledger.hash_command)
+app.add_typer(ledger.ledger_app, name="ledger")
+app.add_typer(ledger.keys_app, name="keys")
 
 
 @app.command()

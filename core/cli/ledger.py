@@ -1,0 +1,140 @@
+"""``verity register / receipt / verify-receipt / ledger / keys / hash``: the provenance CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.app import Verity
+from core.calibration import atomic_write
+from core.cli import render
+from core.config import load_settings
+from core.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_VERIFICATION_FAILED,
+    MediaError,
+    VerityError,
+    path_problem,
+)
+from core.store import sha256_file
+from provenance import ledger
+from provenance.keys import KeyRing
+from provenance.receipts import check_receipt
+
+ledger_app = typer.Typer(help="The registration log.", no_args_is_help=True)
+keys_app = typer.Typer(help="Checkpoint signing keys.", no_args_is_help=True)
+
+
+def _open() -> Verity:
+    return Verity.open(load_settings())
+
+
+def register_command(
+    paths: Annotated[list[str], typer.Argument(help="Media to register as examined.")],
+    case: Annotated[str | None, typer.Option("--case", "-c")] = None,
+    note: Annotated[str, typer.Option("--note", help="Why it is registered.")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Append media to the Merkle log with a signed checkpoint (same media: same leaf)."""
+    verity = _open()
+    failures = 0
+    for path in map(Path, paths):
+        try:
+            result = ledger.register(verity, path, case, note)
+        except VerityError as exc:
+            if exc.exit_code != EXIT_BAD_INPUT:
+                raise
+            failures += 1
+            render.err.print(f"verity: error: {' '.join(str(exc).split())}", markup=False)
+            continue
+        if as_json:
+            render.print_json_line(result)
+        else:
+            state = "registered" if result["new"] else "already registered"
+            render.out.print(
+                f"{state}: leaf #{result['leaf_index']} sha256 {result['record']['media_sha256']}"
+            )
+    if failures:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def receipt_command(
+    ref: Annotated[str, typer.Argument(help="SHA-256 of registered media, or its file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write receipt.json.")],
+) -> None:
+    """Write a self-contained receipt that verifies without Verity's database."""
+    receipt = ledger.receipt(_open(), ref)
+    atomic_write(output, receipt.model_dump_json(indent=1) + "\n")
+    render.out.print(
+        f"wrote {output} (leaf #{receipt.leaf_index} of {receipt.checkpoint.checkpoint.tree_size})"
+    )
+
+
+def verify_receipt_command(
+    receipt: Annotated[Path, typer.Argument(help="receipt.json")],
+    media: Annotated[
+        Path | None, typer.Option("--media", help="The file the receipt is for.")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="The log's Ed25519 public key (hex) to require.")
+    ] = None,
+) -> None:
+    """Check a receipt offline: each check is printed; exit 0 valid, 3 not, 2 unreadable input."""
+    for path in (receipt, media):
+        if path is not None and (problem := path_problem(path)):
+            raise MediaError(path, problem)
+    checks = check_receipt(receipt.read_bytes(), media=media, pinned_key=key)
+    for check in checks:
+        mark = "[green]ok[/]  " if check.ok else "[bold red]FAIL[/]"
+        render.out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+    if not all(c.ok for c in checks):
+        failed = next(c for c in checks if not c.ok)
+        render.err.print(f"verity: receipt invalid: {failed.name}", markup=False)
+        raise typer.Exit(EXIT_VERIFICATION_FAILED)
+    render.out.print("receipt valid (chain anchoring is not available yet: not checked)")
+
+
+@ledger_app.command("audit")
+def ledger_audit() -> None:
+    """Recompute every leaf and checkpoint; exit 3 naming the first altered row."""
+    report = ledger.audit(_open())
+    render.out.print(
+        f"ledger intact: {report['leaves']} leaves, {report['checkpoints']} "
+        f"checkpoints, root {report['root']}"
+    )
+
+
+@keys_app.command("export")
+def keys_export(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the public keys (the active one first); private keys are never printed."""
+    ring = KeyRing(load_settings().keys_dir)
+    active = ring.active()
+    keys = ring.public_keys()
+    if as_json:
+        render.print_json_line({"active": active.key_id, "public_keys": keys})
+        return
+    render.out.print(f"{active.key_id} {active.public_hex} (active)")
+    for kid, public in keys.items():
+        if kid != active.key_id:
+            render.out.print(f"{kid} {public}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Start a new signing key; old public keys stay listed so old receipts still verify."""
+    key = KeyRing(load_settings().keys_dir).rotate()
+    render.out.print(f"new active key {key.key_id} {key.public_hex}")
+
+
+def hash_command(path: Annotated[Path, typer.Argument()]) -> None:
+    """Print the SHA-256 the content store would use for a file."""
+    if problem := path_problem(path):
+        raise MediaError(path, problem)
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise MediaError(path, f"cannot be read ({exc.strerror or exc})") from None
+    render.out.print(f"{digest}  {json.dumps(str(path))[1:-1]}", markup=False, highlight=False)

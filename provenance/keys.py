@@ -1,0 +1,122 @@
+"""Ed25519 signing keys for checkpoints, in ``VERITY_HOME/keys/``.
+
+Private keys are written with mode 0600 and never printed or logged. ``rotate`` makes a new key
+active while the old public keys stay listed, so checkpoints and receipts signed by them still
+verify. A key's id is the first 16 hex digits of the SHA-256 of its raw public key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from core.errors import ProvenanceError
+
+ACTIVE = "active"
+
+
+def key_id(public_raw: bytes) -> str:
+    return hashlib.sha256(public_raw).hexdigest()[:16]
+
+
+def public_raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def load_public(hex_key: str) -> Ed25519PublicKey:
+    try:
+        raw = bytes.fromhex(hex_key)
+        if len(raw) != 32:
+            raise ValueError("an Ed25519 public key is 32 bytes")
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as exc:
+        raise ProvenanceError(f"not an Ed25519 public key: {exc}") from None
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    key_id: str
+    private: Ed25519PrivateKey
+
+    @property
+    def public_hex(self) -> str:
+        return public_raw(self.private.public_key()).hex()
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private.sign(message)
+
+
+class KeyRing:
+    """The checkpoint keys of one installation."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _private_path(self, kid: str) -> Path:
+        return self.folder / f"checkpoint-{kid}.key"
+
+    def _write_new(self) -> SigningKey:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
+        private = Ed25519PrivateKey.generate()
+        kid = key_id(public_raw(private.public_key()))
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path = self._private_path(kid)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        (self.folder / f"checkpoint-{kid}.pub").write_text(
+            public_raw(private.public_key()).hex() + "\n"
+        )
+        tmp = self.folder / f".{ACTIVE}.tmp"
+        tmp.write_text(kid + "\n")
+        tmp.replace(self.folder / ACTIVE)
+        return SigningKey(kid, private)
+
+    def active(self) -> SigningKey:
+        """The active signing key, made on first use."""
+        pointer = self.folder / ACTIVE
+        if not pointer.is_file():
+            return self._write_new()
+        kid = pointer.read_text().strip()
+        path = self._private_path(kid)
+        try:
+            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError) as exc:
+            raise ProvenanceError(f"signing key {kid} cannot be loaded: {exc}") from None
+        if not isinstance(private, Ed25519PrivateKey):
+            raise ProvenanceError(f"signing key {kid} is not an Ed25519 key")
+        return SigningKey(kid, private)
+
+    def rotate(self) -> SigningKey:
+        self.active()  # make sure an old key exists and stays listed
+        return self._write_new()
+
+    def log_id(self) -> str:
+        """A stable name for this installation's log, made with the first key."""
+        self.active()
+        path = self.folder / "log_id"
+        if not path.is_file():
+            path.write_text(f"verity-log:{uuid.uuid4().hex}\n")
+        return path.read_text().strip()
+
+    def public_keys(self) -> dict[str, str]:
+        """key id → public key hex, every key this installation ever signed with."""
+        if not self.folder.is_dir():
+            return {}
+        out = {}
+        for path in sorted(self.folder.glob("checkpoint-*.pub")):
+            out[path.stem.removeprefix("checkpoint-")] = path.read_text().strip()
+        return out

@@ -1,0 +1,250 @@
+"""The registration log: an append-only RFC 6962 Merkle log kept in the database.
+
+A fact-checker registers media; the record (media SHA-256, kind, registrant, UTC time, case, note,
+and the latest verdict with its detector versions) becomes a leaf, the log gets a new signed
+checkpoint, and the case's custody chain records the registration, all in one transaction.
+Registering the same media again returns its existing leaf. ``audit`` recomputes every leaf and
+checkpoint from the rows and names the first that does not match.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import services
+from core.app import Verity
+from core.canonical import canonical_json
+from core.custody import Action, append_event
+from core.db import Analysis, LedgerCheckpoint, LedgerLeaf, MediaItem
+from core.errors import BadInputError, ProvenanceError, VerificationError
+from core.store import is_sha256, sha256_file
+from provenance import merkle
+from provenance.keys import KeyRing
+from provenance.receipts import (
+    Checkpoint,
+    Receipt,
+    SignedCheckpoint,
+    record_leaf,
+    sign_checkpoint,
+    verify_checkpoint,
+)
+
+RECORD_SCHEMA = 1
+
+
+def keyring(app: Verity) -> KeyRing:
+    return KeyRing(app.settings.keys_dir)
+
+
+def _latest_verdict(session: Session, media_id: str) -> dict[str, Any] | None:
+    analysis = session.scalars(
+        select(Analysis).where(Analysis.media_id == media_id).order_by(Analysis.finished_at.desc())
+    ).first()
+    if analysis is None:
+        return None
+    return {
+        "analysis_id": analysis.id,
+        "verdict": analysis.verdict,
+        "p_fake": analysis.p_fake,
+        "fusion_rule": analysis.fusion_rule,
+        "detectors": [
+            {
+                "name": r.detector,
+                "version": r.version,
+                "weights_sha256": r.weights_sha256,
+                "calibration_version": r.calibration_version,
+                "status": r.status,
+            }
+            for r in sorted(analysis.results, key=lambda r: r.position)
+        ],
+    }
+
+
+def _leaf_hashes(session: Session) -> list[bytes]:
+    return [
+        bytes.fromhex(h)
+        for h in session.scalars(select(LedgerLeaf.leaf_hash).order_by(LedgerLeaf.idx))
+    ]
+
+
+def _checkpoint(session: Session, app: Verity, leaves: list[bytes]) -> SignedCheckpoint:
+    ring = keyring(app)
+    key = ring.active()
+    checkpoint = Checkpoint(
+        log_id=ring.log_id(),
+        tree_size=len(leaves),
+        root_hash=merkle.root(leaves).hex(),
+        timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        key_id=key.key_id,
+    )
+    signed = sign_checkpoint(checkpoint, key)
+    session.add(
+        LedgerCheckpoint(
+            tree_size=checkpoint.tree_size,
+            root_hash=checkpoint.root_hash,
+            body=canonical_json(signed.model_dump()).decode("utf-8"),
+        )
+    )
+    return signed
+
+
+def register(app: Verity, path: Path, case_ref: str | None, note: str = "") -> dict[str, Any]:
+    """Register the file at ``path``; returns the leaf index, record and checkpoint."""
+    if len(note) > 2000:
+        raise BadInputError("a note is at most 2000 characters")
+    ingested = services.ingest(app, path, case_ref)
+    try:
+        with app.db.session() as session:
+            existing = session.scalars(
+                select(LedgerLeaf).where(LedgerLeaf.media_sha256 == ingested.sha256)
+            ).first()
+            if existing is not None:
+                return {
+                    "leaf_index": existing.idx,
+                    "record": json.loads(existing.record),
+                    "new": False,
+                }
+            media = session.get(MediaItem, ingested.media_id)
+            assert media is not None
+            record = {
+                "schema_version": RECORD_SCHEMA,
+                "media_sha256": ingested.sha256,
+                "kind": media.kind,
+                "size_bytes": media.size_bytes,
+                "registrant": app.settings.actor,
+                "registered_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "case_id": ingested.case_id,
+                "note": note,
+                "verdict": _latest_verdict(session, media.id),
+                "fingerprint": None,
+            }
+            index = session.execute(select(func.count()).select_from(LedgerLeaf)).scalar_one()
+            leaf = record_leaf(record)
+            session.add(
+                LedgerLeaf(
+                    idx=index,
+                    media_sha256=ingested.sha256,
+                    leaf_hash=leaf.hex(),
+                    record=canonical_json(record).decode("utf-8"),
+                )
+            )
+            session.flush()
+            signed = _checkpoint(session, app, [*_leaf_hashes(session)])
+            append_event(
+                session,
+                actor=app.settings.actor,
+                action=Action.REGISTER,
+                case_id=ingested.case_id,
+                object_sha256=ingested.sha256,
+                details={
+                    "leaf_index": index,
+                    "leaf_hash": leaf.hex(),
+                    "tree_size": signed.checkpoint.tree_size,
+                    "root_hash": signed.checkpoint.root_hash,
+                },
+            )
+            return {
+                "leaf_index": index,
+                "record": record,
+                "new": True,
+                "checkpoint": signed.model_dump(),
+            }
+    except IntegrityError:
+        raise ProvenanceError("another registration was written at the same time; retry") from None
+
+
+def _resolve_sha(ref: str) -> str:
+    text = ref.strip().lower()
+    if is_sha256(text):
+        return text
+    path = Path(ref)
+    if path.is_file():
+        return sha256_file(path)
+    raise BadInputError(f"{ref!r} is neither a SHA-256 nor a readable file")
+
+
+def receipt(app: Verity, ref: str) -> Receipt:
+    """A self-contained receipt for registered media (by SHA-256 or path)."""
+    sha = _resolve_sha(ref)
+    with app.db.session() as session:
+        leaf = session.scalars(select(LedgerLeaf).where(LedgerLeaf.media_sha256 == sha)).first()
+        if leaf is None:
+            raise BadInputError(f"media {sha[:16]}… is not registered; run `verity register` first")
+        latest = session.scalars(
+            select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc())
+        ).first()
+        if latest is None:
+            raise ProvenanceError("the log has no checkpoint")
+        signed = SignedCheckpoint.model_validate(json.loads(latest.body))
+        leaves = _leaf_hashes(session)[: signed.checkpoint.tree_size]
+        proof = merkle.inclusion_proof(leaf.idx, leaves)
+        public = keyring(app).public_keys().get(signed.checkpoint.key_id)
+        if public is None:
+            raise ProvenanceError(f"public key {signed.checkpoint.key_id} is missing from keys/")
+        return Receipt(
+            record=json.loads(leaf.record),
+            leaf_index=leaf.idx,
+            inclusion_proof=[h.hex() for h in proof],
+            checkpoint=signed,
+            public_key=public,
+        )
+
+
+def audit(app: Verity) -> dict[str, Any]:
+    """Recompute leaves and checkpoints from the rows; raise naming the first mismatch."""
+    keys = keyring(app).public_keys()
+    with app.db.session() as session:
+        rows = session.scalars(select(LedgerLeaf).order_by(LedgerLeaf.idx)).all()
+        leaves: list[bytes] = []
+        for expected, row in enumerate(rows):
+            if row.idx != expected:
+                raise VerificationError(f"ledger leaf #{expected} is missing (next is #{row.idx})")
+            try:
+                record = json.loads(row.record)
+            except ValueError:
+                raise VerificationError(f"ledger leaf #{row.idx}: record is not JSON") from None
+            computed = record_leaf(record).hex()
+            if computed != row.leaf_hash or record.get("media_sha256") != row.media_sha256:
+                raise VerificationError(f"ledger leaf #{row.idx}: record was altered")
+            leaves.append(bytes.fromhex(row.leaf_hash))
+        checkpoints = session.scalars(
+            select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)
+        ).all()
+        for cp in checkpoints:
+            try:
+                signed = SignedCheckpoint.model_validate(json.loads(cp.body))
+            except ValueError:
+                raise VerificationError(f"checkpoint of size {cp.tree_size}: unreadable") from None
+            if (
+                signed.checkpoint.tree_size != cp.tree_size
+                or signed.checkpoint.root_hash != cp.root_hash
+            ):
+                raise VerificationError(
+                    f"checkpoint of size {cp.tree_size}: row differs from its body"
+                )
+            if cp.tree_size > len(leaves):
+                raise VerificationError(
+                    f"checkpoint of size {cp.tree_size}: the log holds only {len(leaves)} leaves"
+                )
+            if merkle.root(leaves[: cp.tree_size]).hex() != cp.root_hash:
+                raise VerificationError(
+                    f"checkpoint of size {cp.tree_size}: leaves no longer hash to its root"
+                )
+            public = keys.get(signed.checkpoint.key_id)
+            if public is None:
+                raise VerificationError(f"checkpoint of size {cp.tree_size}: unknown signing key")
+            verify_checkpoint(signed, public)
+        if rows and (not checkpoints or checkpoints[-1].tree_size != len(rows)):
+            raise VerificationError("the newest leaves are not covered by a checkpoint")
+    return {
+        "leaves": len(leaves),
+        "checkpoints": len(checkpoints),
+        "root": merkle.root(leaves).hex() if leaves else None,
+    }

@@ -1,0 +1,176 @@
+"""Signed checkpoints and self-contained receipts, verified with no database.
+
+A checkpoint states (log id, tree size, root, time, key id) and is signed with Ed25519 over a
+domain-separated canonical JSON message. A receipt carries the registration record, its leaf index,
+the inclusion proof, the signed checkpoint and the signer's public key, so anyone can check it with
+the receipt and the file alone. This module imports nothing from the database layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from cryptography.exceptions import InvalidSignature
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from core.canonical import canonical_json
+from core.errors import VerificationError
+from provenance import merkle
+from provenance.keys import SigningKey, key_id, load_public
+
+Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+MAX_TREE = 2**48
+MAX_RECEIPT_BYTES = 1_000_000
+CHECKPOINT_DOMAIN = b"verity-checkpoint-v1\n"
+
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class ReceiptError(VerificationError):
+    """A receipt or checkpoint is malformed or does not verify; the message names the check."""
+
+
+class Checkpoint(BaseModel):
+    model_config = _STRICT
+
+    schema_version: Literal[1] = 1
+    log_id: str = Field(min_length=1, max_length=200)
+    tree_size: int = Field(ge=1, le=MAX_TREE)
+    root_hash: Hex64
+    timestamp: str = Field(max_length=40)
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+
+    def message(self) -> bytes:
+        return CHECKPOINT_DOMAIN + canonical_json(self.model_dump())
+
+
+class SignedCheckpoint(BaseModel):
+    model_config = _STRICT
+
+    checkpoint: Checkpoint
+    signature: str = Field(pattern=r"^[0-9a-f]{128}$")
+
+
+class Receipt(BaseModel):
+    model_config = _STRICT
+
+    schema_version: Literal[1] = 1
+    record: dict[str, Any]
+    leaf_index: int = Field(ge=0, le=MAX_TREE)
+    inclusion_proof: list[Hex64] = Field(max_length=64)
+    checkpoint: SignedCheckpoint
+    public_key: Hex64
+    anchor: dict[str, Any] | None = None
+
+
+def sign_checkpoint(checkpoint: Checkpoint, key: SigningKey) -> SignedCheckpoint:
+    if checkpoint.key_id != key.key_id:
+        raise ValueError("checkpoint names another key")
+    return SignedCheckpoint(checkpoint=checkpoint, signature=key.sign(checkpoint.message()).hex())
+
+
+def verify_checkpoint(signed: SignedCheckpoint, public_hex: str) -> None:
+    """Raise unless ``signed`` carries a valid signature by the key ``public_hex``."""
+    if key_id(bytes.fromhex(public_hex)) != signed.checkpoint.key_id:
+        raise ReceiptError(
+            "checkpoint signature: the public key is not the key the checkpoint names"
+        )
+    try:
+        load_public(public_hex).verify(bytes.fromhex(signed.signature), signed.checkpoint.message())
+    except InvalidSignature:
+        raise ReceiptError("checkpoint signature: invalid signature") from None
+
+
+def record_leaf(record: dict[str, Any]) -> bytes:
+    return merkle.leaf_hash(canonical_json(record))
+
+
+def parse_receipt(data: bytes) -> Receipt:
+    if len(data) > MAX_RECEIPT_BYTES:
+        raise ReceiptError(f"receipt format: larger than {MAX_RECEIPT_BYTES} bytes")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ReceiptError(f"receipt format: not JSON ({exc})") from None
+    try:
+        return Receipt.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "receipt"
+        raise ReceiptError(f"receipt format: {where}: {first['msg']}") from None
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_receipt(
+    data: bytes, *, media: Path | None = None, pinned_key: str | None = None
+) -> list[Check]:
+    """Run every check in order, stopping at the first that fails; the last entry says why."""
+    checks: list[Check] = []
+
+    def step(name: str, detail: str) -> None:
+        checks.append(Check(name, True, detail))
+
+    try:
+        receipt = parse_receipt(data)
+        step("receipt format", "schema 1, all fields well-formed")
+        media_sha = receipt.record.get("media_sha256")
+        if not isinstance(media_sha, str) or len(media_sha) != 64:
+            raise ReceiptError("record: no media_sha256")
+        if media is not None:
+            digest = hashlib.sha256()
+            with media.open("rb") as handle:
+                while block := handle.read(4 * 1024 * 1024):
+                    digest.update(block)
+            if digest.hexdigest() != media_sha:
+                raise ReceiptError(
+                    f"media hash: file hashes to {digest.hexdigest()[:16]}…, "
+                    f"the record says {media_sha[:16]}…"
+                )
+            step("media hash", f"file matches sha256 {media_sha}")
+        checkpoint = receipt.checkpoint.checkpoint
+        try:
+            merkle.verify_inclusion(
+                record_leaf(receipt.record),
+                receipt.leaf_index,
+                checkpoint.tree_size,
+                [bytes.fromhex(h) for h in receipt.inclusion_proof],
+                bytes.fromhex(checkpoint.root_hash),
+            )
+        except merkle.MerkleError as exc:
+            raise ReceiptError(f"inclusion proof: {exc}") from None
+        step(
+            "inclusion proof",
+            f"leaf {receipt.leaf_index} is in the tree of {checkpoint.tree_size} "
+            f"with root {checkpoint.root_hash[:16]}…",
+        )
+        verify_checkpoint(receipt.checkpoint, receipt.public_key)
+        step("checkpoint signature", f"signed by key {checkpoint.key_id} at {checkpoint.timestamp}")
+        if pinned_key is not None:
+            if pinned_key.strip().lower() != receipt.public_key:
+                raise ReceiptError("signer key: the receipt's key is not the pinned key")
+            step("signer key", "matches the pinned public key")
+        else:
+            step("signer key", "not pinned (pass --key to require the log's public key)")
+    except ReceiptError as exc:
+        name, _, detail = str(exc).partition(": ")
+        checks.append(Check(name, False, detail or name))
+    return checks
+
+
+def verify_receipt(
+    data: bytes, *, media: Path | None = None, pinned_key: str | None = None
+) -> None:
+    """Return when the receipt verifies; raise ReceiptError naming the failing check otherwise."""
+    failed = [c for c in check_receipt(data, media=media, pinned_key=pinned_key) if not c.ok]
+    if failed:
+        raise ReceiptError(f"{failed[0].name}: {failed[0].detail}")

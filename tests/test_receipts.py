@@ -1,0 +1,153 @@
+"""provenance.receipts and the ledger CLI: offline receipts that fail on any one-byte change."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from core.app import Verity
+from core.cli import main
+from core.config import load_settings
+from provenance import ledger
+from provenance.keys import KeyRing
+from provenance.receipts import ReceiptError, check_receipt, verify_receipt
+
+
+@pytest.fixture
+def registered(home: Path, capsys, photo: Path, clip: Path, tmp_path: Path) -> Path:
+    assert main(["register", str(photo), str(clip), "--note", "checked by desk"]) == 0
+    out = tmp_path / "receipt.json"
+    assert main(["receipt", str(photo), "-o", str(out)]) == 0
+    capsys.readouterr()
+    return out
+
+
+def test_receipt_verifies_offline_with_the_file(registered: Path, photo: Path, capsys) -> None:
+    verify_receipt(registered.read_bytes(), media=photo)
+    assert main(["verify-receipt", str(registered), "--media", str(photo)]) == 0
+    out = capsys.readouterr().out
+    for name in ("receipt format", "media hash", "inclusion proof", "checkpoint signature"):
+        assert f"ok   {name}" in out
+
+
+def test_every_one_byte_change_fails(registered: Path, photo: Path, tmp_path: Path) -> None:
+    data = registered.read_bytes()
+    for position in range(0, len(data), max(1, len(data) // 300)):
+        changed = bytearray(data)
+        changed[position] = (changed[position] + 1) % 256
+        with pytest.raises(ReceiptError):
+            verify_receipt(bytes(changed), media=photo)
+    media = bytearray(photo.read_bytes())
+    media[len(media) // 2] ^= 1
+    other = tmp_path / "changed.jpg"
+    other.write_bytes(bytes(media))
+    with pytest.raises(ReceiptError, match="media hash"):
+        verify_receipt(data, media=other)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "check"),
+    [
+        (lambda r: r.__setitem__("leaf_index", 10**30), "receipt format"),
+        (lambda r: r.__setitem__("leaf_index", "0"), "receipt format"),
+        (lambda r: r["inclusion_proof"].append("ab" * 32), "inclusion proof"),
+        (lambda r: r.__setitem__("inclusion_proof", []), "inclusion proof"),
+        (lambda r: r["inclusion_proof"].__setitem__(0, "abc"), "receipt format"),
+        (lambda r: r["checkpoint"]["checkpoint"].__setitem__("tree_size", 3), "inclusion proof"),
+        (lambda r: r.__setitem__("public_key", "00" * 32), "checkpoint signature"),
+        (lambda r: r["record"].__setitem__("note", "changed"), "inclusion proof"),
+        (lambda r: r.__setitem__("extra", 1), "receipt format"),
+    ],
+)
+def test_malformed_or_tampered_receipts_name_the_check(registered: Path, mutate, check) -> None:
+    receipt = json.loads(registered.read_text())
+    mutate(receipt)
+    checks = check_receipt(json.dumps(receipt).encode())
+    assert not checks[-1].ok and checks[-1].name == check
+
+
+def test_unreadable_receipts_exit_3_without_traceback(tmp_path: Path, capsys, registered) -> None:
+    for content in (b"", b"{", registered.read_bytes()[:200], b"\xff\xfe", b"[]", b"x" * 2_000_000):
+        bad = tmp_path / "bad.json"
+        bad.write_bytes(content)
+        assert main(["verify-receipt", str(bad)]) == 3
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err and "receipt invalid" in captured.err
+    assert main(["verify-receipt", str(tmp_path / "missing.json")]) == 2
+
+
+def test_pinned_key_and_rotation(registered: Path, home: Path, photo: Path, capsys) -> None:
+    ring = KeyRing(home / "keys")
+    old = ring.active()
+    verify_receipt(registered.read_bytes(), pinned_key=old.public_hex)
+    with pytest.raises(ReceiptError, match="signer key"):
+        verify_receipt(registered.read_bytes(), pinned_key="11" * 32)
+    assert main(["keys", "rotate"]) == 0
+    new = ring.active()
+    assert new.key_id != old.key_id and set(ring.public_keys()) == {old.key_id, new.key_id}
+    verify_receipt(registered.read_bytes(), pinned_key=old.public_hex)  # old receipts still verify
+    assert main(["register", str(photo.parent / "tone.wav")]) in (0, 2)
+    assert main(["ledger", "audit"]) == 0
+    private = list((home / "keys").glob("*.key"))
+    assert private and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in private)
+    assert main(["keys", "export"]) == 0
+    out = capsys.readouterr().out
+    assert "PRIVATE" not in out and old.public_hex in out
+
+
+def test_same_media_same_leaf(home: Path, photo: Path, tmp_path: Path) -> None:
+    app = Verity.open(load_settings())
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(photo.read_bytes())
+    first = ledger.register(app, photo, None)
+    second = ledger.register(app, copy, None)
+    assert first["new"] and not second["new"]
+    assert first["leaf_index"] == second["leaf_index"] == 0
+
+
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [
+        (
+            "UPDATE ledger_leaves SET record = replace(record, 'checked', 'CHECKED') WHERE idx = 0",
+            "leaf #0: record was altered",
+        ),
+        ("DELETE FROM ledger_leaves WHERE idx = 0", "leaf #0 is missing"),
+        (
+            "UPDATE ledger_leaves SET leaf_hash = '" + "0" * 64 + "' WHERE idx = 1",
+            "leaf #1: record was altered",
+        ),
+        (
+            "UPDATE ledger_checkpoints SET root_hash = '" + "0" * 64 + "' WHERE tree_size = 2",
+            "checkpoint of size 2",
+        ),
+        ("DELETE FROM ledger_checkpoints WHERE tree_size = 2", "not covered by a checkpoint"),
+        (
+            "INSERT INTO ledger_leaves (idx, media_sha256, leaf_hash, record, created_at) VALUES "
+            "(2, '" + "a" * 64 + "', '" + "b" * 64 + "', '{}', '2026-01-01 00:00:00+00')",
+            "leaf #2: record was altered",
+        ),
+    ],
+)
+def test_audit_names_edited_rows(backend: str, capsys, photo: Path, clip: Path, sql, words) -> None:
+    assert main(["register", str(photo), str(clip), "--note", "checked"]) == 0
+    assert main(["ledger", "audit"]) == 0
+    app = Verity.open(load_settings())
+    with app.db.session() as session:
+        session.execute(text(sql))
+    app.close()
+    capsys.readouterr()
+    assert main(["ledger", "audit"]) == 3
+    assert words in capsys.readouterr().err
+
+
+def test_hash_command(home: Path, capsys, photo: Path) -> None:
+    import hashlib
+
+    assert main(["hash", str(photo)]) == 0
+    assert capsys.readouterr().out.split()[0] == hashlib.sha256(photo.read_bytes()).hexdigest()
+    assert main(["hash", str(photo.parent)]) == 2
