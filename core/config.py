@@ -67,7 +67,8 @@ class ChainSettings(BaseModel):
 
     model_config = {"frozen": True, "extra": "forbid"}
 
-    backend: str = Field(default="eth-tester", pattern=r"^(eth-tester|json-rpc)$")
+    backend: str = Field(default="json-rpc", pattern=r"^(eth-tester|json-rpc)$")
+    confirmations: int = Field(default=1, ge=1, le=1000)
     rpc_url: str = "http://127.0.0.1:8545"
     chain_id: int | None = None
     private_key: SecretStr | None = None

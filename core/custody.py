@@ -35,6 +35,7 @@ class Action(StrEnum):
     READ = "read"
     EXPORT = "export"
     REGISTER = "register"
+    ANCHOR = "anchor"
 
 
 def format_time(moment: datetime) -> str:

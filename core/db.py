@@ -218,6 +218,25 @@ class LedgerCheckpoint(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LedgerAnchor(Base):
+    """A checkpoint root anchored on chain, with the transaction receipt and block header kept
+    verbatim because nodes may prune them."""
+
+    __tablename__ = "ledger_anchors"
+
+    root_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tree_size: Mapped[int] = mapped_column(Integer)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(42))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    block_timestamp: Mapped[int] = mapped_column(BigInteger)
+    receipt: Mapped[str] = mapped_column(Text)
+    header: Mapped[str] = mapped_column(Text)
+    anchored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # --------------------------------------------------------------------------- engines and sessions
 
 

@@ -22,10 +22,11 @@ from core import services
 from core.app import Verity
 from core.canonical import canonical_json
 from core.custody import Action, append_event
-from core.db import Analysis, LedgerCheckpoint, LedgerLeaf, MediaItem
+from core.db import Analysis, LedgerAnchor, LedgerCheckpoint, LedgerLeaf, MediaItem
 from core.errors import BadInputError, ProvenanceError, VerificationError
 from core.store import is_sha256, sha256_file
 from provenance import merkle
+from provenance.anchor import LedgerBackend
 from provenance.keys import KeyRing
 from provenance.receipts import (
     Checkpoint,
@@ -177,12 +178,8 @@ def receipt(app: Verity, ref: str) -> Receipt:
         leaf = session.scalars(select(LedgerLeaf).where(LedgerLeaf.media_sha256 == sha)).first()
         if leaf is None:
             raise BadInputError(f"media {sha[:16]}… is not registered; run `verity register` first")
-        latest = session.scalars(
-            select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc())
-        ).first()
-        if latest is None:
-            raise ProvenanceError("the log has no checkpoint")
-        signed = SignedCheckpoint.model_validate(json.loads(latest.body))
+        chosen, anchor = _receipt_checkpoint(session, leaf.idx)
+        signed = SignedCheckpoint.model_validate(json.loads(chosen.body))
         leaves = _leaf_hashes(session)[: signed.checkpoint.tree_size]
         proof = merkle.inclusion_proof(leaf.idx, leaves)
         public = keyring(app).public_keys().get(signed.checkpoint.key_id)
@@ -194,7 +191,86 @@ def receipt(app: Verity, ref: str) -> Receipt:
             inclusion_proof=[h.hex() for h in proof],
             checkpoint=signed,
             public_key=public,
+            anchor=None if anchor is None else anchor_json(anchor),
         )
+
+
+def _receipt_checkpoint(
+    session: Session, leaf_index: int
+) -> tuple[LedgerCheckpoint, LedgerAnchor | None]:
+    """The newest anchored checkpoint that covers the leaf, else the newest checkpoint."""
+    anchored = session.execute(
+        select(LedgerCheckpoint, LedgerAnchor)
+        .join(LedgerAnchor, LedgerAnchor.root_hash == LedgerCheckpoint.root_hash)
+        .where(LedgerCheckpoint.tree_size > leaf_index)
+        .order_by(LedgerCheckpoint.tree_size.desc())
+    ).first()
+    if anchored is not None:
+        return anchored[0], anchored[1]
+    latest = session.scalars(
+        select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc())
+    ).first()
+    if latest is None:
+        raise ProvenanceError("the log has no checkpoint")
+    return latest, None
+
+
+def anchor_json(row: LedgerAnchor) -> dict[str, Any]:
+    return {
+        "chain_id": row.chain_id,
+        "contract": row.contract,
+        "tx_hash": row.tx_hash,
+        "block_number": row.block_number,
+        "block_hash": row.block_hash,
+        "block_timestamp": row.block_timestamp,
+        "root_hash": row.root_hash,
+        "tree_size": row.tree_size,
+    }
+
+
+def anchor(
+    app: Verity, backend: LedgerBackend, *, confirmations: int = 1, timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Anchor the newest checkpoint (one transaction for all its leaves) and archive the proof.
+
+    Nothing is written unless the transaction is mined and confirmed, so a node that is down
+    leaves the checkpoint unanchored and a later call simply tries again.
+    """
+    with app.db.session() as session:
+        latest = session.scalars(
+            select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc())
+        ).first()
+        if latest is None:
+            raise BadInputError("nothing to anchor: register media first")
+        done = session.get(LedgerAnchor, latest.root_hash)
+        if done is not None:
+            return {**anchor_json(done), "new": False}
+        root_hash, tree_size = latest.root_hash, latest.tree_size
+    record = backend.anchor(
+        bytes.fromhex(root_hash), tree_size, confirmations=confirmations, timeout_s=timeout_s
+    )
+    with app.db.session() as session:
+        row = LedgerAnchor(
+            root_hash=record.root_hash,
+            tree_size=record.tree_size,
+            chain_id=record.chain_id,
+            contract=record.contract,
+            tx_hash=record.tx_hash,
+            block_number=record.block_number,
+            block_hash=record.block_hash,
+            block_timestamp=record.block_timestamp,
+            receipt=canonical_json(record.receipt).decode("utf-8"),
+            header=canonical_json(record.header).decode("utf-8"),
+        )
+        session.add(row)
+        append_event(
+            session,
+            actor=app.settings.actor,
+            action=Action.ANCHOR,
+            case_id=None,
+            details=anchor_json(row),
+        )
+        return {**anchor_json(row), "new": True}
 
 
 def audit(app: Verity) -> dict[str, Any]:
@@ -241,6 +317,13 @@ def audit(app: Verity) -> dict[str, Any]:
             if public is None:
                 raise VerificationError(f"checkpoint of size {cp.tree_size}: unknown signing key")
             verify_checkpoint(signed, public)
+        roots = {cp.root_hash: cp.tree_size for cp in checkpoints}
+        for anchored in session.scalars(select(LedgerAnchor).order_by(LedgerAnchor.tree_size)):
+            if roots.get(anchored.root_hash) != anchored.tree_size:
+                raise VerificationError(
+                    f"anchor {anchored.tx_hash}: no checkpoint of size {anchored.tree_size} "
+                    "has the anchored root"
+                )
         if rows and (not checkpoints or checkpoints[-1].tree_size != len(rows)):
             raise VerificationError("the newest leaves are not covered by a checkpoint")
     return {

@@ -112,7 +112,11 @@ class Check:
 
 
 def check_receipt(
-    data: bytes, *, media: Path | None = None, pinned_key: str | None = None
+    data: bytes,
+    *,
+    media: Path | None = None,
+    pinned_key: str | None = None,
+    rpc_url: str | None = None,
 ) -> list[Check]:
     """Run every check in order, stopping at the first that fails; the last entry says why."""
     checks: list[Check] = []
@@ -161,16 +165,60 @@ def check_receipt(
             step("signer key", "matches the pinned public key")
         else:
             step("signer key", "not pinned (pass --key to require the log's public key)")
+        _check_anchor(receipt, rpc_url, step)
     except ReceiptError as exc:
         name, _, detail = str(exc).partition(": ")
         checks.append(Check(name, False, detail or name))
     return checks
 
 
+def _check_anchor(receipt: Receipt, rpc_url: str | None, step: Any) -> None:
+    anchor = receipt.anchor
+    checkpoint = receipt.checkpoint.checkpoint
+    if anchor is None:
+        if rpc_url is not None:
+            raise ReceiptError("chain anchor: the receipt carries no anchor")
+        step("chain anchor", "none (the checkpoint was not anchored when the receipt was made)")
+        return
+    same_root = anchor.get("root_hash") == checkpoint.root_hash
+    if not same_root or anchor.get("tree_size") != checkpoint.tree_size:
+        raise ReceiptError("chain anchor: anchors another root than the checkpoint's")
+    if rpc_url is None:
+        step("chain anchor", f"claimed in tx {anchor.get('tx_hash')} (pass --rpc to check it)")
+        return
+    from provenance.anchor import connect_rpc, load_artifact
+
+    try:
+        w3 = connect_rpc(rpc_url)
+        if int(w3.eth.chain_id) != anchor.get("chain_id"):
+            raise ReceiptError(f"chain anchor: the node serves chain {w3.eth.chain_id}")
+        contract = w3.eth.contract(address=anchor["contract"], abi=load_artifact()["abi"])
+        root = bytes.fromhex(checkpoint.root_hash)
+        size, timestamp, _ = contract.functions.anchorOf(root).call()
+        tx = w3.eth.get_transaction_receipt(anchor["tx_hash"])
+    except ReceiptError:
+        raise
+    except Exception as exc:
+        raise ReceiptError(
+            f"chain anchor: cannot check on {rpc_url}: {type(exc).__name__}"
+        ) from None
+    if timestamp == 0 or size != checkpoint.tree_size:
+        raise ReceiptError("chain anchor: the contract does not hold this root")
+    block_hash = "0x" + bytes(tx.blockHash).hex()
+    if timestamp != anchor.get("block_timestamp") or block_hash != anchor.get("block_hash"):
+        raise ReceiptError("chain anchor: block time or hash differ from the receipt")
+    step("chain anchor", f"root on chain {anchor['chain_id']} since block {anchor['block_number']}")
+
+
 def verify_receipt(
-    data: bytes, *, media: Path | None = None, pinned_key: str | None = None
+    data: bytes,
+    *,
+    media: Path | None = None,
+    pinned_key: str | None = None,
+    rpc_url: str | None = None,
 ) -> None:
     """Return when the receipt verifies; raise ReceiptError naming the failing check otherwise."""
-    failed = [c for c in check_receipt(data, media=media, pinned_key=pinned_key) if not c.ok]
+    checks = check_receipt(data, media=media, pinned_key=pinned_key, rpc_url=rpc_url)
+    failed = [c for c in checks if not c.ok]
     if failed:
         raise ReceiptError(f"{failed[0].name}: {failed[0].detail}")

@@ -243,6 +243,7 @@ app.command("verify-receipt")(ledger.verify_receipt_command)
 app.command("hash")(ledger.hash_command)
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(ledger.keys_app, name="keys")
+app.add_typer(ledger.chain_app, name="chain")
 
 
 @app.command()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -11,16 +13,19 @@ import typer
 from core.app import Verity
 from core.calibration import atomic_write
 from core.cli import render
-from core.config import load_settings
+from core.config import Settings, load_settings
 from core.errors import (
     EXIT_BAD_INPUT,
     EXIT_VERIFICATION_FAILED,
+    BadInputError,
     MediaError,
+    ProvenanceError,
     VerityError,
     path_problem,
 )
 from core.store import sha256_file
 from provenance import ledger
+from provenance.anchor import Web3Anchor, connect_rpc
 from provenance.keys import KeyRing
 from provenance.receipts import check_receipt
 
@@ -81,12 +86,15 @@ def verify_receipt_command(
     key: Annotated[
         str | None, typer.Option("--key", help="The log's Ed25519 public key (hex) to require.")
     ] = None,
+    rpc: Annotated[
+        str | None, typer.Option("--rpc", help="JSON-RPC URL to check the chain anchor on.")
+    ] = None,
 ) -> None:
     """Check a receipt offline: each check is printed; exit 0 valid, 3 not, 2 unreadable input."""
     for path in (receipt, media):
         if path is not None and (problem := path_problem(path)):
             raise MediaError(path, problem)
-    checks = check_receipt(receipt.read_bytes(), media=media, pinned_key=key)
+    checks = check_receipt(receipt.read_bytes(), media=media, pinned_key=key, rpc_url=rpc)
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[bold red]FAIL[/]"
         render.out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
@@ -94,7 +102,7 @@ def verify_receipt_command(
         failed = next(c for c in checks if not c.ok)
         render.err.print(f"verity: receipt invalid: {failed.name}", markup=False)
         raise typer.Exit(EXIT_VERIFICATION_FAILED)
-    render.out.print("receipt valid (chain anchoring is not available yet: not checked)")
+    render.out.print("receipt valid")
 
 
 @ledger_app.command("audit")
@@ -138,3 +146,119 @@ def hash_command(path: Annotated[Path, typer.Argument()]) -> None:
     except OSError as exc:
         raise MediaError(path, f"cannot be read ({exc.strerror or exc})") from None
     render.out.print(f"{digest}  {json.dumps(str(path))[1:-1]}", markup=False, highlight=False)
+
+
+def chain_backend(settings: Settings) -> Web3Anchor:
+    """The configured chain: a JSON-RPC node, the contract deployed on first use and remembered."""
+    if settings.chain.backend != "json-rpc":
+        raise BadInputError(
+            "the eth-tester chain lives inside one process and is gone when the command ends; "
+            "run `verity chain up` (a local anvil) or point VERITY_CHAIN__RPC_URL at a node"
+        )
+    w3 = connect_rpc(settings.chain.rpc_url)
+    remembered = settings.home / "chain" / f"contract-{w3.eth.chain_id}.txt"
+    address = settings.chain.contract_address or (
+        remembered.read_text().strip() if remembered.is_file() else None
+    )
+    if address is not None and not w3.eth.get_code(address):
+        address = None  # a fresh node without our contract: deploy again
+    key = settings.chain.private_key.get_secret_value() if settings.chain.private_key else None
+    backend = Web3Anchor(w3, address, key)
+    remembered.parent.mkdir(parents=True, exist_ok=True)
+    remembered.write_text(backend.address + "\n")
+    return backend
+
+
+@ledger_app.command("anchor")
+def ledger_anchor(
+    confirmations: Annotated[int | None, typer.Option("--confirmations", min=1)] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=1)] = 120.0,
+) -> None:
+    """Anchor the newest checkpoint on the configured EVM chain and archive the proof."""
+    settings = load_settings()
+    verity = Verity.open(settings)
+    result = ledger.anchor(
+        verity,
+        chain_backend(settings),
+        confirmations=confirmations or settings.chain.confirmations,
+        timeout_s=timeout,
+    )
+    state = "anchored" if result["new"] else "already anchored"
+    render.out.print(
+        f"{state}: root {result['root_hash'][:16]}… (size {result['tree_size']}) in tx "
+        f"{result['tx_hash']} block {result['block_number']} on chain {result['chain_id']}"
+    )
+
+
+chain_app = typer.Typer(help="A project-local anvil node for one machine.", no_args_is_help=True)
+
+
+def anvil_binary() -> Path:
+    import shutil
+
+    local = Path(__file__).resolve().parents[2] / "node_modules" / "@foundry-rs"
+    for candidate in sorted(local.glob("anvil-*/bin/anvil")):
+        return candidate
+    found = shutil.which("anvil")
+    if found is None:
+        raise BadInputError("anvil is not installed: run `make install` (npm @foundry-rs/anvil)")
+    return Path(found)
+
+
+@chain_app.command("up")
+def chain_up(port: Annotated[int, typer.Option("--port")] = 8545) -> None:
+    """Start anvil on 127.0.0.1 with its state kept in VERITY_HOME/chain (survives restarts)."""
+    import subprocess
+
+    settings = load_settings()
+    folder = settings.home / "chain"
+    folder.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        connect_rpc(url, timeout_s=1)
+        render.out.print(f"a node already answers at {url}")
+        return
+    except ProvenanceError:
+        pass
+    command = [
+        str(anvil_binary()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--state",
+        str(folder / "anvil-state.json"),
+        "--state-interval",
+        "5",
+    ]
+    with (folder / "anvil.log").open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603  our own binary, fixed arguments
+            command, stdout=log, stderr=log, start_new_session=True
+        )
+    (folder / "anvil.pid").write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            connect_rpc(url, timeout_s=1)
+            render.out.print(f"anvil running at {url} (pid {process.pid}); state in {folder}")
+            return
+        except ProvenanceError:
+            time.sleep(0.2)
+    raise ProvenanceError(f"anvil did not start; see {folder / 'anvil.log'}")
+
+
+@chain_app.command("down")
+def chain_down() -> None:
+    """Stop the anvil started by `verity chain up` (its state is saved first)."""
+    import os
+    import signal
+
+    pid_file = load_settings().home / "chain" / "anvil.pid"
+    if not pid_file.is_file():
+        render.out.print("no local chain is running")
+        return
+    pid = int(pid_file.read_text().strip())
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    pid_file.unlink()
+    render.out.print(f"stopped anvil (pid {pid})")
