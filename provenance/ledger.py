@@ -27,6 +27,7 @@ from core.errors import BadInputError, ProvenanceError, VerificationError
 from core.store import is_sha256, sha256_file
 from provenance import merkle
 from provenance.anchor import LedgerBackend
+from provenance.fingerprint import distance, fingerprint, is_match
 from provenance.keys import KeyRing
 from provenance.receipts import (
     Checkpoint,
@@ -124,7 +125,7 @@ def register(app: Verity, path: Path, case_ref: str | None, note: str = "") -> d
                 "case_id": ingested.case_id,
                 "note": note,
                 "verdict": _latest_verdict(session, media.id),
-                "fingerprint": None,
+                "fingerprint": fingerprint(app.store.path_for(ingested.sha256), ingested.info.kind),
             }
             index = session.execute(select(func.count()).select_from(LedgerLeaf)).scalar_one()
             leaf = record_leaf(record)
@@ -331,3 +332,47 @@ def audit(app: Verity) -> dict[str, Any]:
         "checkpoints": len(checkpoints),
         "root": merkle.root(leaves).hex() if leaves else None,
     }
+
+
+def lookup(app: Verity, path: Path, *, limit: int = 5) -> dict[str, Any]:
+    """Is this file, or a near copy of it, registered? Exact match by SHA-256 first, then the
+    nearest registered fingerprints with their distances and a match decision."""
+    from core.media import check_readable_file, probe
+
+    check_readable_file(path, app.settings.limits)
+    sha = sha256_file(path)
+    with app.db.session() as session:
+        exact = session.scalars(select(LedgerLeaf).where(LedgerLeaf.media_sha256 == sha)).first()
+        if exact is not None:
+            return {
+                "sha256": sha,
+                "exact": {"leaf_index": exact.idx, "record": json.loads(exact.record)},
+                "near": [],
+            }
+        info = probe(path, app.settings.limits)
+        query = fingerprint(path, info.kind)
+        near = []
+        if query is not None:
+            for row in session.scalars(select(LedgerLeaf).order_by(LedgerLeaf.idx)):
+                record = json.loads(row.record)
+                stored = record.get("fingerprint")
+                value = distance(query, stored) if stored else None
+                if value is not None:
+                    near.append(
+                        {
+                            "leaf_index": row.idx,
+                            "media_sha256": row.media_sha256,
+                            "distance_bits": value,
+                            "match": is_match(query, value),
+                            "registered_at": record.get("registered_at"),
+                            "note": record.get("note"),
+                        }
+                    )
+        near.sort(key=lambda n: n["distance_bits"])
+        return {
+            "sha256": sha,
+            "kind": info.kind.value,
+            "exact": None,
+            "near": near[:limit],
+            "fingerprint": None if query is None else query["type"],
+        }

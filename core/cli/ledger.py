@@ -137,6 +137,34 @@ def keys_rotate() -> None:
     render.out.print(f"new active key {key.key_id} {key.public_hex}")
 
 
+def lookup_command(
+    path: Annotated[Path, typer.Argument(help="A file that may be a copy of registered media.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Find registered media: exact by SHA-256, else near copies (re-encode, resize, crop, trim)."""
+    result = ledger.lookup(_open(), path)
+    if as_json:
+        render.print_json_line(result)
+        return
+    if result["exact"] is not None:
+        render.out.print(
+            f"exact match: leaf #{result['exact']['leaf_index']} "
+            f"(registered {result['exact']['record']['registered_at']})"
+        )
+        return
+    if result["fingerprint"] is None:
+        render.out.print(f"not registered; no near-copy fingerprint for {result['kind']} yet")
+        return
+    matches = [n for n in result["near"] if n["match"]]
+    render.out.print("near copy of registered media" if matches else "no registered match")
+    for n in result["near"]:
+        verdict = "MATCH" if n["match"] else "different"
+        render.out.print(
+            f"  leaf #{n['leaf_index']} {n['media_sha256'][:16]}… "
+            f"distance {n['distance_bits']:.1f} bits: {verdict}"
+        )
+
+
 def hash_command(path: Annotated[Path, typer.Argument()]) -> None:
     """Print the SHA-256 the content store would use for a file."""
     if problem := path_problem(path):

@@ -1,0 +1,92 @@
+"""provenance.fingerprint and `verity lookup`: near copies are found, unrelated media is not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from core.cli import main
+from core.media import MediaKind
+from provenance.fingerprint import distance, fingerprint, is_match
+
+
+def save(image: Image.Image, path: Path, **options) -> Path:
+    image.save(path, **options)
+    return path
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory: pytest.TempPathFactory, photo: Path) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("variants")
+    img = Image.open(photo).convert("RGB")
+    w, h = img.size
+    return {
+        "recompressed": save(img, folder / "low.jpg", quality=15),
+        "resized": save(img.resize((w // 2, h // 2)), folder / "half.jpg"),
+        "cropped": save(img.crop((int(w * 0.1), 0, w, h)), folder / "crop.jpg"),
+        "cropped_centre": save(
+            img.crop((w // 20, h // 20, w - w // 20, h - h // 20)), folder / "centre.png"
+        ),
+    }
+
+
+def test_image_near_copies_match_and_unrelated_do_not(photo: Path, variants, tmp_path) -> None:
+    stored = fingerprint(photo, MediaKind.IMAGE)
+    for name, path in variants.items():
+        query = fingerprint(path, MediaKind.IMAGE)
+        value = distance(query, stored)
+        assert value is not None and is_match(query, value), (name, value)
+    for other in (data.chelsea(), data.coffee(), data.rocket()):
+        path = save(Image.fromarray(other), tmp_path / "other.jpg")
+        query = fingerprint(path, MediaKind.IMAGE)
+        assert not is_match(query, distance(query, stored))
+
+
+def noise_clip(path: Path, seconds: int, seed: int, *, crf: int = 20, start: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    frames = [
+        np.kron(rng.integers(0, 255, (12, 16, 3)), np.ones((20, 20, 1))).astype(np.uint8)
+        for _ in range(seconds)
+    ]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for scene in frames[start:]:
+            for _ in range(10):  # one scene per second
+                for packet in stream.encode(av.VideoFrame.from_ndarray(scene, format="rgb24")):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_video_reencode_and_trim_match(tmp_path: Path) -> None:
+    original = fingerprint(noise_clip(tmp_path / "o.mp4", 10, seed=1), MediaKind.VIDEO)
+    reencoded = fingerprint(noise_clip(tmp_path / "r.mp4", 10, seed=1, crf=40), MediaKind.VIDEO)
+    trimmed = fingerprint(noise_clip(tmp_path / "t.mp4", 10, seed=1, start=2), MediaKind.VIDEO)
+    unrelated = fingerprint(noise_clip(tmp_path / "u.mp4", 10, seed=2), MediaKind.VIDEO)
+    for query in (reencoded, trimmed):
+        assert is_match(query, distance(query, original))
+    assert not is_match(unrelated, distance(unrelated, original))
+
+
+def test_lookup_cli(home: Path, capsys, photo: Path, variants, tmp_path: Path) -> None:
+    assert main(["register", str(photo), "--note", "desk-verified"]) == 0
+    capsys.readouterr()
+    assert main(["lookup", str(photo), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["exact"]["leaf_index"] == 0
+    assert main(["lookup", str(variants["resized"]), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["exact"] is None and result["near"][0]["match"] is True
+    assert result["near"][0]["note"] == "desk-verified"
+    other = save(Image.fromarray(data.chelsea()), tmp_path / "cat.jpg")
+    assert main(["lookup", str(other)]) == 0
+    assert "no registered match" in capsys.readouterr().out
+    assert main(["lookup", str(tmp_path / "missing.jpg")]) == 2
