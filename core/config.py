@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     )
     broker_url: SecretStr = SecretStr("memory://")
     actor: str = Field(default_factory=_default_actor, min_length=1, max_length=200)
+    c2pa_trust_anchors: Path | None = Field(
+        default=None, description="PEM file of C2PA trust anchors (none: nothing is Trusted)"
+    )
     limits: MediaLimits = MediaLimits()
     fusion: FusionSettings = FusionSettings()
     chain: ChainSettings = ChainSettings()
@@ -150,6 +153,7 @@ class Settings(BaseSettings):
             "database_url": mask_url(self.effective_database_url),
             "broker_url": mask_url(self.broker_url.get_secret_value()),
             "actor": self.actor,
+            "c2pa_trust_anchors": str(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None,
             "limits": self.limits.model_dump(),
             "fusion": self.fusion.model_dump(),
             "chain": {

@@ -107,6 +107,7 @@ class MediaItem(Base):
     kind: Mapped[str] = mapped_column(String(16))
     duration_s: Mapped[float | None] = mapped_column(Float)
     probe: Mapped[dict[str, Any]] = mapped_column(JSON)
+    c2pa: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

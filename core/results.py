@@ -35,6 +35,8 @@ def media_json(media: MediaItem, original_name: str) -> dict[str, Any]:
         "audio_codec": audio.get("codec"),
         "sample_rate": audio.get("sample_rate"),
         "channels": audio.get("channels"),
+        "c2pa_state": (media.c2pa or {}).get("state"),
+        "c2pa_failures": list((media.c2pa or {}).get("failure_codes", [])),
     }
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from core.analysis_digest import analysis_digest
 from core.app import Verity
 from core.calibration import CalibrationStore
+from core.credentials import Credentials, read_credentials
 from core.custody import Action, CustodyReport, append_event, verify_custody
 from core.db import Analysis, Case, CaseMedia, MediaItem
 from core.detector import MediaInput
@@ -148,8 +149,12 @@ def ingest(app: Verity, path: Path, case_ref: str | None, hook: Hook = null_hook
         except MediaError as exc:
             raise type(exc)(path, exc.problem) from None
         original_name = display_name(path.name)
+        hook("credentials", detail=stored.sha256[:12])
+        credentials = read_credentials(stored.path, info, app.settings.c2pa_trust_anchors)
         with app.db.session() as session:
-            result = _file_in_case(session, app, stored.sha256, info, original_name, case_ref)
+            result = _file_in_case(
+                session, app, stored.sha256, info, original_name, case_ref, credentials
+            )
         return Ingested(**result, new_object=stored.created)
     except BaseException:
         if stored.created:
@@ -164,6 +169,7 @@ def _file_in_case(
     info: MediaInfo,
     original_name: str,
     case_ref: str | None,
+    credentials: Credentials,
 ) -> dict[str, Any]:
     if case_ref is None:
         case = _find_case(session, DEFAULT_CASE) or _create_case(
@@ -179,6 +185,7 @@ def _file_in_case(
             kind=info.kind.value,
             duration_s=info.duration_s,
             probe=info.model_dump(mode="json"),
+            c2pa=credentials.model_dump(mode="json"),
         )
         session.add(item)
         session.flush()
@@ -206,6 +213,7 @@ def _file_in_case(
                 "original_name": original_name,
                 "size_bytes": info.size_bytes,
                 "kind": info.kind.value,
+                "c2pa_state": credentials.state,
             },
         )
     return {

@@ -165,6 +165,29 @@ def lookup_command(
         )
 
 
+def c2pa_command(
+    path: Annotated[Path, typer.Argument()],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The verbatim validation results.")
+    ] = False,
+) -> None:
+    """Read and validate a file's Content Credentials offline: Trusted, Valid, Invalid or None."""
+    from core.credentials import read_credentials
+    from core.media import probe
+
+    settings = load_settings()
+    info = probe(path, settings.limits)
+    result = read_credentials(path, info, settings.c2pa_trust_anchors)
+    if as_json:
+        render.print_json_line(result.model_dump(mode="json"))
+        return
+    render.out.print(f"C2PA: {result.state}" + (f" ({result.reason})" if result.reason else ""))
+    if result.active_manifest:
+        render.out.print(f"  active manifest {result.active_manifest}")
+    for code in result.failure_codes:
+        render.out.print(f"  failure: {code}")
+
+
 def hash_command(path: Annotated[Path, typer.Argument()]) -> None:
     """Print the SHA-256 the content store would use for a file."""
     if problem := path_problem(path):
