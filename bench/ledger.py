@@ -2,7 +2,7 @@
 
 - `verity hash` (core.store.sha256_file) on a 1 GiB file against coreutils `sha256sum`.
 - RFC 6962 inclusion-proof verification in a tree of 100,000 leaves.
-- Receipt size.
+- Gas used by one anchor transaction.
 
     .venv/bin/python bench/ledger.py [--gib 1]
 """
@@ -67,6 +67,13 @@ def main() -> None:
         ]
     )
     print(f"| inclusion-proof verification, 100,000 leaves | {t / runs * 1e6:.1f} µs per proof |")
+    from web3 import EthereumTesterProvider, Web3
+
+    from provenance.anchor import Web3Anchor
+
+    backend = Web3Anchor(Web3(EthereumTesterProvider()))
+    record = backend.anchor(top, len(leaves))
+    print(f"| gas per anchor (eth-tester, one checkpoint) | {record.receipt['gasUsed']} |")
 
 
 if __name__ == "__main__":
