@@ -20,7 +20,7 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +32,7 @@ from core.errors import BadInputError, DetectorError
 if TYPE_CHECKING:
     from core.fusion_model import FusionModel
 
+M = TypeVar("M", bound=BaseModel)
 LLR_LIMIT = 10.0  # |LLR| is clipped: no finite calibration set justifies more than e^10 : 1
 ISOTONIC_MIN_PER_CLASS = 50
 BOOTSTRAP_REPLICATES = 200
@@ -205,21 +206,13 @@ def fit_calibration(
 
 def shipped_dir(spec: DetectorSpec) -> Path:
     """``modalities/<modality>/weights/<short name>-<version>/`` inside the installed package."""
-    import modalities  # the package location only; nothing is registered twice by this import
-
     short = spec.name.split(".", 1)[1]
-    return (
-        Path(modalities.__file__).parent
-        / spec.modality.value
-        / "weights"
-        / f"{short}-{spec.version}"
-    )
+    return shipped_dir_root() / spec.modality.value / "weights" / f"{short}-{spec.version}"
 
 
 def shipped_dir_root() -> Path:
-    import modalities
-
-    return Path(modalities.__file__).parent
+    """The ``modalities`` package folder, found without importing it (core stays below it)."""
+    return Path(__file__).resolve().parent.parent / "modalities"
 
 
 def user_path(home: Path, spec: DetectorSpec) -> Path:
@@ -242,15 +235,21 @@ def atomic_write(path: Path, text: str) -> Path:
     return path
 
 
-def save(artifact: CalibrationArtifact, path: Path) -> Path:
+def save(artifact: BaseModel, path: Path) -> Path:
+    """Write a calibration or fusion model as JSON, atomically."""
     return atomic_write(path, artifact.model_dump_json(indent=1))
 
 
-def load(path: Path) -> CalibrationArtifact:
+def load_model(cls: type[M], path: Path, what: str) -> M:
+    """Read a JSON model artefact; anything unreadable is one DetectorError naming the file."""
     try:
-        return CalibrationArtifact.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
-        raise DetectorError(f"calibration file {path} is unusable: {exc}") from None
+        raise DetectorError(f"{what} {path} is unusable: {exc}") from None
+
+
+def load(path: Path) -> CalibrationArtifact:
+    return load_model(CalibrationArtifact, path, "calibration file")
 
 
 class CalibrationStore:

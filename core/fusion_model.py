@@ -11,7 +11,6 @@ was fitted on falls back to the default rule weight, so a stale model never mis-
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from core.canonical import sha256_canonical
-from core.errors import BadInputError, DetectorError
+from core.errors import BadInputError
 
 
 class ModalityFusion(BaseModel):
@@ -107,13 +106,12 @@ def fit_fusion(records: list[dict[str, Any]], data: dict[str, str]) -> FusionMod
 
 
 def save(model: FusionModel, path: Path) -> Path:
-    from core.calibration import atomic_write
+    from core.calibration import save as save_json
 
-    return atomic_write(path, model.model_dump_json(indent=1))
+    return save_json(model, path)
 
 
 def load(path: Path) -> FusionModel:
-    try:
-        return FusionModel.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        raise DetectorError(f"fusion model {path} is unusable: {exc}") from None
+    from core.calibration import load_model
+
+    return load_model(FusionModel, path, "fusion model")
