@@ -216,6 +216,7 @@ class LedgerCheckpoint(Base):
     tree_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     root_hash: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
+    frontier: Mapped[str | None] = mapped_column(Text)  # perfect-subtree hashes, for appends
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,13 +76,29 @@ def _leaf_hashes(session: Session) -> list[bytes]:
     ]
 
 
-def _checkpoint(session: Session, app: Verity, leaves: list[bytes]) -> SignedCheckpoint:
+def _frontier(session: Session) -> tuple[int, merkle.Frontier]:
+    """Size and frontier of the log as of its newest checkpoint (rebuilt from leaves if absent)."""
+    latest = session.scalars(
+        select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc())
+    ).first()
+    size = session.execute(select(func.count()).select_from(LedgerLeaf)).scalar_one()
+    if latest is not None and latest.frontier and latest.tree_size == size:
+        return size, [(int(n), bytes.fromhex(h)) for n, h in json.loads(latest.frontier)]
+    frontier: merkle.Frontier = []
+    for leaf in _leaf_hashes(session):
+        frontier = merkle.frontier_push(frontier, leaf)
+    return size, frontier
+
+
+def _checkpoint(
+    session: Session, app: Verity, size: int, frontier: merkle.Frontier
+) -> SignedCheckpoint:
     ring = keyring(app)
     key = ring.active()
     checkpoint = Checkpoint(
         log_id=ring.log_id(),
-        tree_size=len(leaves),
-        root_hash=merkle.root(leaves).hex(),
+        tree_size=size,
+        root_hash=merkle.frontier_root(frontier).hex(),
         timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         key_id=key.key_id,
     )
@@ -92,9 +108,41 @@ def _checkpoint(session: Session, app: Verity, leaves: list[bytes]) -> SignedChe
             tree_size=checkpoint.tree_size,
             root_hash=checkpoint.root_hash,
             body=canonical_json(signed.model_dump()).decode("utf-8"),
+            frontier=json.dumps([[n, h.hex()] for n, h in frontier]),
         )
     )
     return signed
+
+
+def append_records(
+    session: Session, app: Verity, records: list[dict[str, Any]]
+) -> tuple[list[int], SignedCheckpoint]:
+    """Append leaves for ``records`` and sign one checkpoint covering them: O(log n) per leaf.
+
+    The caller's transaction commits leaves, checkpoint and whatever else it wrote together.
+    """
+    if not records:
+        raise BadInputError("nothing to append")
+    size, frontier = _frontier(session)
+    now = datetime.now(UTC)
+    indices = []
+    rows = []
+    for record in records:
+        leaf = record_leaf(record)
+        rows.append(
+            {
+                "idx": size,
+                "media_sha256": record["media_sha256"],
+                "leaf_hash": leaf.hex(),
+                "record": canonical_json(record).decode("utf-8"),
+                "created_at": now,
+            }
+        )
+        frontier = merkle.frontier_push(frontier, leaf)
+        indices.append(size)
+        size += 1
+    session.execute(insert(LedgerLeaf), rows)  # one executemany: appends are bulk
+    return indices, _checkpoint(session, app, size, frontier)
 
 
 def register(app: Verity, path: Path, case_ref: str | None, note: str = "") -> dict[str, Any]:
@@ -127,18 +175,8 @@ def register(app: Verity, path: Path, case_ref: str | None, note: str = "") -> d
                 "verdict": _latest_verdict(session, media.id),
                 "fingerprint": fingerprint(app.store.path_for(ingested.sha256), ingested.info.kind),
             }
-            index = session.execute(select(func.count()).select_from(LedgerLeaf)).scalar_one()
+            (index,), signed = append_records(session, app, [record])
             leaf = record_leaf(record)
-            session.add(
-                LedgerLeaf(
-                    idx=index,
-                    media_sha256=ingested.sha256,
-                    leaf_hash=leaf.hex(),
-                    record=canonical_json(record).decode("utf-8"),
-                )
-            )
-            session.flush()
-            signed = _checkpoint(session, app, [*_leaf_hashes(session)])
             append_event(
                 session,
                 actor=app.settings.actor,
@@ -350,7 +388,7 @@ def lookup(app: Verity, path: Path, *, limit: int = 5) -> dict[str, Any]:
                 "near": [],
             }
         info = probe(path, app.settings.limits)
-        query = fingerprint(path, info.kind)
+        query = fingerprint(path, info.kind, query=True)
         near = []
         if query is not None:
             for row in session.scalars(select(LedgerLeaf).order_by(LedgerLeaf.idx)):

@@ -170,3 +170,29 @@ def verify_consistency(
         raise MerkleError(f"proof gives old root {fr.hex()[:16]}…, expected {old_root.hex()[:16]}…")
     if sr != new_root:
         raise MerkleError(f"proof gives new root {sr.hex()[:16]}…, expected {new_root.hex()[:16]}…")
+
+
+Frontier = list[tuple[int, bytes]]
+
+
+def frontier_push(frontier: Frontier, leaf: bytes) -> Frontier:
+    """Append a leaf to the compact range of perfect subtrees (sizes strictly decreasing).
+
+    A log keeps only this frontier, O(log n) hashes, to compute the next root in O(log n).
+    """
+    out = [*frontier, (1, leaf)]
+    while len(out) >= 2 and out[-1][0] == out[-2][0]:
+        size, right = out.pop()
+        _, left = out.pop()
+        out.append((2 * size, node_hash(left, right)))
+    return out
+
+
+def frontier_root(frontier: Frontier) -> bytes:
+    """The RFC 6962 root of the tree whose frontier this is."""
+    if not frontier:
+        return hashlib.sha256(b"").digest()
+    value = frontier[-1][1]
+    for _, subtree in reversed(frontier[:-1]):
+        value = node_hash(subtree, value)
+    return value

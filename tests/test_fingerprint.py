@@ -90,3 +90,38 @@ def test_lookup_cli(home: Path, capsys, photo: Path, variants, tmp_path: Path) -
     assert main(["lookup", str(other)]) == 0
     assert "no registered match" in capsys.readouterr().out
     assert main(["lookup", str(tmp_path / "missing.jpg")]) == 2
+
+
+def speechlike(seconds: float, seed: int) -> np.ndarray:
+    """Noise shaped by a random, slowly varying spectral envelope: distinct for every seed."""
+    rng = np.random.default_rng(seed)
+    sr = 16_000
+    n = int(seconds * sr)
+    out = np.zeros(n, np.float32)
+    block = 1024
+    for start in range(0, n, block):
+        tone = np.sin(2 * np.pi * rng.uniform(200, 2500) * np.arange(block) / sr)
+        out[start : start + block] = (rng.uniform(0.05, 0.5) * tone)[: n - start]
+    return out + 0.01 * rng.normal(size=n).astype(np.float32)
+
+
+def test_audio_reencode_and_trim_match(tmp_path: Path) -> None:
+    import soundfile
+
+    from core.media import encode_mp3
+
+    wave = speechlike(8.0, seed=3)
+    original = tmp_path / "o.wav"
+    soundfile.write(original, wave, 16_000)
+    stored = fingerprint(original, MediaKind.AUDIO)
+    mp3 = tmp_path / "r.mp3"
+    mp3.write_bytes(encode_mp3(wave, sample_rate=16_000, bit_rate=48_000))
+    trimmed = tmp_path / "t.wav"
+    soundfile.write(trimmed, wave[int(0.2 * len(wave)) + 37 :], 16_000)
+    unrelated = tmp_path / "u.wav"
+    soundfile.write(unrelated, speechlike(8.0, seed=4), 16_000)
+    for path in (mp3, trimmed):
+        query = fingerprint(path, MediaKind.AUDIO, query=True)
+        assert is_match(query, distance(query, stored)), path.name
+    query = fingerprint(unrelated, MediaKind.AUDIO, query=True)
+    assert not is_match(query, distance(query, stored))

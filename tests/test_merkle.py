@@ -119,3 +119,14 @@ def test_inclusion_input_rejections() -> None:
         verify_inclusion(b"abc", 0, 4, inclusion_proof(0, tree), root(tree))
     with pytest.raises(ValueError):
         inclusion_proof(5, tree)
+
+
+def test_frontier_gives_the_same_roots() -> None:
+    from provenance.merkle import frontier_push, frontier_root
+
+    tree = leaves(300)
+    frontier: list = []
+    for size in range(1, 301):
+        frontier = frontier_push(frontier, tree[size - 1])
+        assert frontier_root(frontier) == root(tree[:size])
+        assert sum(s for s, _ in frontier) == size and len(frontier) == bin(size).count("1")
