@@ -234,6 +234,7 @@ class LedgerAnchor(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str] = mapped_column(String(66))
     block_timestamp: Mapped[int] = mapped_column(BigInteger)
+    transaction: Mapped[str] = mapped_column(Text, default="{}")
     receipt: Mapped[str] = mapped_column(Text)
     header: Mapped[str] = mapped_column(Text)
     anchored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

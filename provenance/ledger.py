@@ -298,6 +298,7 @@ def anchor(
             block_number=record.block_number,
             block_hash=record.block_hash,
             block_timestamp=record.block_timestamp,
+            transaction=canonical_json(record.transaction).decode("utf-8"),
             receipt=canonical_json(record.receipt).decode("utf-8"),
             header=canonical_json(record.header).decode("utf-8"),
         )

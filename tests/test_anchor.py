@@ -79,6 +79,7 @@ def test_ledger_anchor_archives_and_receipt_carries_it(
     with app.db.session() as session:
         row = session.get(LedgerAnchor, first["root_hash"])
         assert row is not None and json.loads(row.header)["number"] == first["block_number"]
+        assert json.loads(row.transaction)["hash"] == first["tx_hash"]
         row.tree_size = 99
     with pytest.raises(Exception, match="no checkpoint of size 99"):
         ledger.audit(app)

@@ -213,7 +213,13 @@ def chain_backend(settings: Settings) -> Web3Anchor:
     )
     if address is not None and not w3.eth.get_code(address):
         address = None  # a fresh node without our contract: deploy again
-    key = settings.chain.private_key.get_secret_value() if settings.chain.private_key else None
+    key_file = settings.keys_dir / "chain.key"  # a hex private key kept with mode 0600
+    if settings.chain.private_key is not None:
+        key: str | None = settings.chain.private_key.get_secret_value()
+    elif key_file.is_file():
+        key = key_file.read_text().strip()
+    else:
+        key = None  # a development node's first unlocked account pays
     backend = Web3Anchor(w3, address, key)
     remembered.parent.mkdir(parents=True, exist_ok=True)
     remembered.write_text(backend.address + "\n")

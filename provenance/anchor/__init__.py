@@ -29,6 +29,7 @@ class AnchorRecord:
     block_timestamp: int
     tree_size: int
     root_hash: str
+    transaction: dict[str, Any]
     receipt: dict[str, Any]
     header: dict[str, Any]
 
@@ -112,6 +113,7 @@ class Web3Anchor:
             block_timestamp=int(block.timestamp),
             tree_size=tree_size,
             root_hash=root.hex(),
+            transaction=_plain(dict(self.w3.eth.get_transaction(tx_hash))),
             receipt=_plain(dict(receipt)),
             header=_plain({k: v for k, v in dict(block).items() if k != "transactions"}),
         )
