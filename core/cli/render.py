@@ -54,6 +54,8 @@ def _detector_cell(det: dict[str, Any]) -> str:
         return str(det["status"])
     if det.get("out_of_domain"):
         return "out of domain"
+    if not det.get("calibrated") and det.get("llr") == 0.0:
+        return f"raw {det['raw_score']:+.2f}, uncalibrated"
     return fmt_p(det["p_fake"])
 
 
