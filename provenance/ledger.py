@@ -150,6 +150,8 @@ def register(app: Verity, path: Path, case_ref: str | None, note: str = "") -> d
     if len(note) > 2000:
         raise BadInputError("a note is at most 2000 characters")
     ingested = services.ingest(app, path, case_ref)
+    # decoding for the fingerprint happens before the transaction, never while holding it
+    print_ = fingerprint(app.store.path_for(ingested.sha256), ingested.info.kind)
     try:
         with app.db.session() as session:
             existing = session.scalars(
@@ -173,7 +175,7 @@ def register(app: Verity, path: Path, case_ref: str | None, note: str = "") -> d
                 "case_id": ingested.case_id,
                 "note": note,
                 "verdict": _latest_verdict(session, media.id),
-                "fingerprint": fingerprint(app.store.path_for(ingested.sha256), ingested.info.kind),
+                "fingerprint": print_,
             }
             (index,), signed = append_records(session, app, [record])
             leaf = record_leaf(record)
