@@ -54,6 +54,11 @@ class Verity:
             registry=registry if registry is not None else REGISTRY,
         )
 
+    @property
+    def artifact_store(self) -> ContentStore:
+        """Detector figures (heatmaps, spectrograms), content-addressed like media."""
+        return ContentStore(self.settings.artifacts_dir)
+
     def close(self) -> None:
         self.db.dispose()
 

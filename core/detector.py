@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core import media as media_mod
+from core.artifacts import ArtifactCollector, ArtifactRef
 from core.errors import DetectorError, DuplicateDetectorError, UnknownDetectorError
 from core.media import AudioChunk, MediaInfo, MediaKind, VideoFrame
 
@@ -92,16 +93,6 @@ class SeriesPoint(BaseModel):
     start_s: float
     end_s: float
     score: float
-
-
-class ArtifactRef(BaseModel):
-    """A heatmap, curve or plot kept in the artifact store, cited by hash."""
-
-    model_config = _FROZEN
-
-    kind: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    media_type: str
 
 
 class Evidence(BaseModel):
@@ -178,6 +169,9 @@ class MediaInput:
     sha256: str
     info: MediaInfo
     original_name: str = ""
+    artifacts: ArtifactCollector = field(
+        default_factory=ArtifactCollector, repr=False, compare=False
+    )
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property

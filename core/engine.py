@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from core import __version__
+from core.artifacts import Blob
 from core.calibration import CalibrationStore
 from core.cards import load_card
 from core.config import FusionSettings
@@ -43,6 +44,7 @@ class EngineRun:
     finished_at: datetime
     outcomes: tuple[DetectorOutcome, ...]
     fusion: FusionResult
+    artifacts: dict[str, Blob]  # figures cited by the evidence, by SHA-256, not yet stored
 
 
 def plan_detectors(
@@ -75,6 +77,7 @@ def run_detectors(
     started = datetime.now(UTC)
     plan = plan_detectors(registry, media, names)
     outcomes: list[DetectorOutcome] = []
+    artifacts: dict[str, Blob] = {}
     total = len(plan) + 1
     for position, (spec, applies) in enumerate(plan):
         hook(f"detect:{spec.name}", completed=position, total=total, detail=media.sha256[:12])
@@ -98,6 +101,8 @@ def run_detectors(
             card = load_card(spec)
             if card is not None:
                 evidence = evidence.model_copy(update={"card_sha256": card[1]})
+            cited = media.artifacts.cited(evidence.artifacts)
+            artifacts.update(cited)
             outcomes.append(DetectorOutcome(spec, "ok", evidence, None, time.perf_counter() - t0))
         except Exception as exc:  # a failing detector is recorded, never fatal to the analysis
             reason = f"{type(exc).__name__}: {exc}"[:2000]
@@ -108,7 +113,7 @@ def run_detectors(
         [(o.spec, o.evidence) for o in outcomes if o.evidence is not None], fusion_settings, model
     )
     hook("done", completed=total, total=total)
-    return EngineRun(started, datetime.now(UTC), tuple(outcomes), fusion)
+    return EngineRun(started, datetime.now(UTC), tuple(outcomes), fusion, artifacts)
 
 
 def build_analysis(

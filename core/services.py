@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from core import artifacts
 from core.analysis_digest import analysis_digest
 from core.app import Verity
 from core.calibration import CalibrationStore
@@ -22,7 +23,7 @@ from core.credentials import Credentials, read_credentials
 from core.custody import Action, CustodyReport, append_event, verify_custody
 from core.db import Analysis, Case, CaseMedia, MediaItem
 from core.detector import MediaInput
-from core.engine import build_analysis, run_detectors
+from core.engine import EngineRun, build_analysis, run_detectors
 from core.errors import (
     AnalysisNotFoundError,
     BadInputError,
@@ -250,6 +251,16 @@ def analyze(
         hook=hook,
     )
     hook("store")
+    created = artifacts.persist(app.artifact_store, run.artifacts)
+    try:
+        return _store_analysis(app, run, ingested)
+    except BaseException:
+        artifacts.discard(app.artifact_store, created)
+        raise
+
+
+def _store_analysis(app: Verity, run: EngineRun, ingested: Ingested) -> dict[str, Any]:
+    """The analysis rows and the custody event that vouches for them, in one transaction."""
     with app.db.session() as session:
         analysis = build_analysis(
             run,
@@ -320,3 +331,60 @@ def check_custody(app: Verity, case_ref: str | None = None) -> CustodyReport:
     with app.db.session() as session:
         case_id = resolve_case(session, case_ref).id if case_ref is not None else None
         return verify_custody(session, case_id)
+
+
+# -------------------------------------------------------------------------------------- artifacts
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    detector: str
+    kind: str
+    sha256: str
+    media_type: str
+    path: Path
+
+
+def analysis_artifacts(
+    app: Verity, analysis_id: str, *, via: str | None = None
+) -> list[StoredArtifact]:
+    """The figures an analysis cites, each checked against its SHA-256 before it is handed out.
+
+    With ``via`` the read is recorded in the case's custody chain, as for ``get_analysis``.
+    """
+    with app.db.session() as session:
+        analysis = session.get(
+            Analysis,
+            _resolve_analysis_id(session, analysis_id),
+            options=[selectinload(Analysis.results), selectinload(Analysis.media)],
+        )
+        if analysis is None:
+            raise AnalysisNotFoundError(analysis_id)
+        cited = [
+            (result.detector, ref)
+            for result in analysis.results
+            for ref in (result.evidence or {}).get("artifacts", [])
+        ]
+        if via is not None:
+            append_event(
+                session,
+                actor=app.settings.actor,
+                action=Action.READ,
+                case_id=analysis.case_id,
+                object_sha256=analysis.media.sha256,
+                details={"analysis_id": analysis.id, "via": via, "artifacts": len(cited)},
+            )
+    store = app.artifact_store
+    out = []
+    for detector, ref in cited:
+        store.verify(ref["sha256"])
+        out.append(
+            StoredArtifact(
+                detector,
+                ref["kind"],
+                ref["sha256"],
+                ref["media_type"],
+                store.path_for(ref["sha256"]),
+            )
+        )
+    return out

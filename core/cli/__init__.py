@@ -199,6 +199,30 @@ def show(analysis_id: str, as_json: JsonOpt = False) -> None:
         render.analysis_detail(result)
 
 
+@app.command()
+def artifacts(
+    analysis_id: str,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to copy the figures into.")],
+) -> None:
+    """Copy an analysis's figures (heatmaps, spectrograms), each checked against its SHA-256."""
+    import shutil
+
+    found = services.analysis_artifacts(_open(), analysis_id.strip(), via="cli-artifacts")
+    if not found:
+        render.out.print("this analysis cites no figures")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for item in found:
+        suffix = {"image/png": ".png", "image/jpeg": ".jpg", "text/csv": ".csv"}.get(
+            item.media_type, ".json"
+        )
+        target = out / f"{item.detector}.{item.kind}.{item.sha256[:12]}{suffix}"
+        tmp = target.with_name(target.name + ".part")
+        shutil.copyfile(item.path, tmp)
+        tmp.replace(target)
+        typer.echo(f"{target}  sha256:{item.sha256}")
+
+
 # -------------------------------------------------------------------------------------- detectors
 
 

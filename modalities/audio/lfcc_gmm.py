@@ -26,7 +26,7 @@ from core.detector import (
 )
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.audio import frontend
+from modalities.audio import frontend, plots
 from modalities.audio.gmm import DiagGMM
 
 NAME = "audio.lfcc_gmm"
@@ -38,7 +38,11 @@ MIN_SPEECH_FRAMES = 100  # 1 s of speech
 
 def file_features(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Channel-normalised LFCC frames with per-file mean removed, and the speech mask."""
-    normalized = frontend.normalize_channel(wave)
+    return features_of(frontend.normalize_channel(wave))
+
+
+def features_of(normalized: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LFCC frames and speech mask of an already channel-normalised wave."""
     feats = frontend.lfcc(normalized)
     mask = frontend.speech_mask(normalized)[: len(feats)]
     if mask.any():
@@ -90,7 +94,8 @@ class LfccGmmDetector:
                 summary="no audio track",
             )
         wave = media.audio_array(sample_rate=frontend.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
-        feats, mask = file_features(wave)
+        normalized = frontend.normalize_channel(wave)
+        feats, mask = features_of(normalized)
         findings = []
         duration = len(wave) / frontend.SAMPLE_RATE
         if media.info.duration_s and media.info.duration_s > MAX_SECONDS + 1:
@@ -131,12 +136,20 @@ class LfccGmmDetector:
                         score=float(scores[seg.frames][seg_mask].mean()),
                     )
                 )
+        figure = plots.spectrogram_png(
+            normalized,
+            series,
+            flag_above=0.0,
+            title=f"{NAME} {self.spec.version}: channel-normalised input, flagged segments in red",
+            score_label="mean frame LLR",
+        )
         return Evidence.from_llr(
             self.spec,
             raw_score=raw,
             llr=0.0,
             findings=tuple(findings),
             series=tuple(series),
+            artifacts=(media.artifacts.put("spectrogram", figure, "image/png"),),
             summary=f"mean frame LLR {raw:+.3f} over {speech / 100:.1f} s of speech",
         )
 
