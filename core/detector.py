@@ -193,6 +193,12 @@ class MediaInput:
     def audio_array(self, *, sample_rate: int = 16_000, max_s: float | None = None) -> np.ndarray:
         return media_mod.decode_audio(self.path, sample_rate=sample_rate, max_s=max_s)
 
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Work shared by several detectors of one analysis (decoded, normalised audio…)."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
 
 @runtime_checkable
 class Detector(Protocol):

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from core.detector import register_detector
-from modalities.audio import lfcc_gmm
+from modalities.audio import lfcc_gmm, synthesis_traces
 from modalities.visual import metadata, spectrum
 
 BUILTIN = (
     (metadata.SPEC, metadata.build),
     (lfcc_gmm.SPEC, lfcc_gmm.build),
+    (synthesis_traces.SPEC, synthesis_traces.build),
     (spectrum.SPEC, spectrum.build),
 )
 
@@ -26,6 +27,12 @@ for _spec, _factory in BUILTIN:
 
 def _train_lfcc_gmm(**kwargs: Any) -> dict[str, Any]:
     from modalities.audio.training import lfcc_gmm as recipe  # heavy: only when training
+
+    return recipe.train(**kwargs)
+
+
+def _train_synthesis_traces(**kwargs: Any) -> dict[str, Any]:
+    from modalities.audio.training import synthesis_traces as recipe
 
     return recipe.train(**kwargs)
 
@@ -40,4 +47,5 @@ def _train_spectrum(**kwargs: Any) -> dict[str, Any]:
 TRAINERS: dict[str, tuple[Callable[..., dict[str, Any]], Path]] = {
     lfcc_gmm.NAME: (_train_lfcc_gmm, lfcc_gmm.WEIGHTS_DIR),
     spectrum.NAME: (_train_spectrum, spectrum.WEIGHTS_DIR),
+    synthesis_traces.NAME: (_train_synthesis_traces, synthesis_traces.WEIGHTS_DIR),
 }

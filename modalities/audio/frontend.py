@@ -17,6 +17,7 @@ import av
 import numpy as np
 import scipy.fft
 
+from core.detector import MediaInput
 from core.media import encode_mp3
 
 SAMPLE_RATE = 16_000
@@ -126,3 +127,16 @@ def segments(n_frames: int, seconds: float = 2.0) -> list[Segment]:
         )
         for i in range(0, n_frames, step)
     ]
+
+
+def analysed_audio(media: MediaInput, max_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``max_s`` seconds of the first channel, decoded and channel-normalised, and the
+    speech mask; computed once per analysis and shared by every audio detector."""
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        wave = media.audio_array(sample_rate=SAMPLE_RATE, max_s=max_s)[0]
+        normalized = normalize_channel(wave)
+        return normalized, speech_mask(normalized)
+
+    result: tuple[np.ndarray, np.ndarray] = media.cached(f"audio-normalised-{max_s}", compute)
+    return result

@@ -93,11 +93,10 @@ class LfccGmmDetector:
                 out_of_domain="no audio track",
                 summary="no audio track",
             )
-        wave = media.audio_array(sample_rate=frontend.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
-        normalized = frontend.normalize_channel(wave)
+        normalized, _ = frontend.analysed_audio(media, MAX_SECONDS)
         feats, mask = features_of(normalized)
         findings = []
-        duration = len(wave) / frontend.SAMPLE_RATE
+        duration = len(normalized) / frontend.SAMPLE_RATE
         if media.info.duration_s and media.info.duration_s > MAX_SECONDS + 1:
             findings.append(
                 Finding(

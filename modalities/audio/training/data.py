@@ -9,9 +9,14 @@ whole groups, so a detector is always measured on generators it never saw.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from core import metrics
 from core.errors import BadInputError, display_name
 from core.training import read_folder
 
@@ -60,3 +65,37 @@ def collect(folders: list[Path]) -> tuple[list[LabeledAudio], list[dict[str, str
     if not any(i.label for i in items) or all(i.label for i in items):
         raise BadInputError("training needs both real and fake audio; add a folder with fakes")
     return items, provenance
+
+
+def fold_entry(k: int, held: list[str], oof: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """One fold's line on the card: which groups it held out and how it scored on them."""
+    entry: dict[str, Any] = {"fold": k, "held_out_groups": held, "n": len(labels)}
+    if metrics.has_both_classes(labels):
+        entry["auc"] = metrics.auc(oof, labels)
+        entry["eer"] = metrics.eer(oof, labels)[0]
+    return entry
+
+
+def validation_report(
+    items: list[LabeledAudio], oof: np.ndarray, n_splits: int, folds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Held-out metrics for a card: pooled and per fake category (each against all reals)."""
+    labels = np.array([i.label for i in items])
+    by_category = {}
+    for category in sorted(set(i.category for i in items if i.label == 1)):
+        pick = np.array([(i.label == 0) or (i.category == category) for i in items])
+        by_category[category] = {
+            "n_fake": int(((labels == 1) & pick).sum()),
+            "auc": metrics.auc(oof[pick], labels[pick]),
+            "eer": metrics.eer(oof[pick], labels[pick])[0],
+        }
+    return {
+        "method": f"{n_splits}-fold cross-validation grouped by generator/source",
+        "n_real": int((labels == 0).sum()),
+        "n_fake": int((labels == 1).sum()),
+        "groups": dict(Counter(i.group for i in items)),
+        "auc": metrics.auc(oof, labels),
+        "eer": metrics.eer(oof, labels)[0],
+        "by_fake_category": by_category,
+        "folds": folds,
+    }

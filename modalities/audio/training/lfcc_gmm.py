@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -21,13 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from core import metrics
 from core.calibration import fit_calibration, save
 from core.media import decode_audio
 from core.training import calibration_data, write_card, write_descriptor
 from modalities.audio import lfcc_gmm
 from modalities.audio.gmm import DiagGMM
-from modalities.audio.training.data import LabeledAudio, collect
+from modalities.audio.training.data import LabeledAudio, collect, fold_entry, validation_report
 
 MAX_SECONDS = 20.0
 MAX_FRAMES = 800
@@ -94,11 +92,7 @@ def train(
         for i in test_idx:
             oof[i] = _score(real, fake, feats[i])
         held = sorted(set(groups[test_idx]))
-        entry: dict[str, Any] = {"fold": k, "held_out_groups": held, "n": len(test_idx)}
-        if metrics.has_both_classes(labels[test_idx]):
-            entry["auc"] = metrics.auc(oof[test_idx], labels[test_idx])
-            entry["eer"] = metrics.eer(oof[test_idx], labels[test_idx])[0]
-        fold_metrics.append(entry)
+        fold_metrics.append(fold_entry(k, held, oof[test_idx], labels[test_idx]))
     report("final fit", 0, 1)
     real, fake = _fit_pair(feats, labels, np.arange(len(items)), components, seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,25 +120,8 @@ def train(
     data = calibration_data(provenance, "out-of-fold scores (generator held out)")
     calibration = fit_calibration(lfcc_gmm.SPEC, oof, labels, data=data, method="platt")
     save(calibration, out / "calibration.json")
-    by_category = {}
-    for category in sorted(set(i.category for i in items if i.label == 1)):
-        pick = np.array([(i.label == 0) or (i.category == category) for i in items])
-        by_category[category] = {
-            "n_fake": int(((labels == 1) & pick).sum()),
-            "auc": metrics.auc(oof[pick], labels[pick]),
-            "eer": metrics.eer(oof[pick], labels[pick])[0],
-        }
-    validation = {
-        "method": f"{splitter.get_n_splits()}-fold cross-validation grouped by generator/source",
-        "n_real": int((labels == 0).sum()),
-        "n_fake": int((labels == 1).sum()),
-        "groups": dict(Counter(groups.tolist())),
-        "auc": metrics.auc(oof, labels),
-        "eer": metrics.eer(oof, labels)[0],
-        "by_fake_category": by_category,
-        "folds": fold_metrics,
-        "calibration": {"version": calibration.version, **calibration.fit_metrics},
-    }
+    validation = validation_report(items, oof, splitter.get_n_splits(), fold_metrics)
+    validation["calibration"] = {"version": calibration.version, **calibration.fit_metrics}
     write_card(
         out,
         descriptor,
