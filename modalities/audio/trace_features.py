@@ -74,7 +74,7 @@ def _frames(wave: np.ndarray, win: int, hop: int) -> np.ndarray:
         wave = np.pad(wave, (0, win - len(wave)))
     count = 1 + (len(wave) - win) // hop
     idx = np.arange(win)[None, :] + hop * np.arange(count)[:, None]
-    return wave[idx]
+    return np.asarray(wave[idx])
 
 
 def traces(normalized: np.ndarray, mask: np.ndarray | None = None) -> Traces | None:

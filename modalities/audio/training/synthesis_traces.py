@@ -104,7 +104,8 @@ def train(
     head = fit_head(x, labels, seed)
     out.mkdir(parents=True, exist_ok=True)
     weights_path = out / synthesis_traces.WEIGHTS_FILE
-    np.savez(weights_path, **head.arrays())
+    arrays: dict[str, Any] = head.arrays()
+    np.savez(weights_path, **arrays)
     recipe = {
         "folds": folds,
         "seed": seed,
