@@ -59,6 +59,9 @@ class CalibrationArtifact(BaseModel):
     schema_version: Literal[1] = 1
     detector: str
     detector_version: str
+    weights_sha256: str | None = Field(
+        default=None, description="the weights the fit was made for (None: the version's own)"
+    )
     version: str = Field(description="method plus a hash of the fit: cited in every result")
     method: Method
     platt: PlattParams

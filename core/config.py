@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,6 +75,30 @@ class ChainSettings(BaseModel):
     contract_address: str | None = None
 
 
+class ModelSettings(BaseModel):
+    """Local checkpoints for the detectors that need one; Verity never downloads a model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    audio_hf_dir: Path | None = Field(default=None, description="audio.hf checkpoint folder")
+    audio_hf_fake_label: str | None = Field(default=None, description="its label meaning fake")
+    visual_hf_dir: Path | None = Field(default=None, description="visual.hf checkpoint folder")
+    visual_hf_fake_label: str | None = Field(default=None, description="its label meaning fake")
+
+    def detector_options(self) -> dict[str, dict[str, Any]]:
+        """Constructor options per detector name, for the detectors configured here."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, folder, label in (
+            ("audio.hf", self.audio_hf_dir, self.audio_hf_fake_label),
+            ("visual.hf", self.visual_hf_dir, self.visual_hf_fake_label),
+        ):
+            if folder is not None:
+                out[name] = {"model_dir": str(folder.expanduser())}
+                if label:
+                    out[name]["fake_label"] = label
+        return out
+
+
 class Settings(BaseSettings):
     """Every setting Verity reads. Build with :func:`load_settings`."""
 
@@ -97,6 +121,7 @@ class Settings(BaseSettings):
     limits: MediaLimits = MediaLimits()
     fusion: FusionSettings = FusionSettings()
     chain: ChainSettings = ChainSettings()
+    models: ModelSettings = ModelSettings()
 
     @field_validator("home")
     @classmethod

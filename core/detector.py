@@ -68,6 +68,11 @@ class DetectorSpec(BaseModel):
     fusion_weight: float = Field(default=1.0, ge=0.0, le=1.0)
     licence: str
     paper: str | None = None
+    requires: str | None = Field(
+        default=None,
+        description="a constructor option the user must give (model_dir of a local checkpoint); "
+        "such a detector runs only when it is configured or named",
+    )
 
     @model_validator(mode="after")
     def _modality_matches_name(self) -> DetectorSpec:

@@ -9,9 +9,10 @@ the other detectors' results.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from core import __version__
 from core.artifacts import Blob
@@ -48,15 +49,24 @@ class EngineRun:
 
 
 def plan_detectors(
-    registry: DetectorRegistry, media: MediaInput, names: list[str] | None
+    registry: DetectorRegistry,
+    media: MediaInput,
+    names: list[str] | None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[tuple[DetectorSpec, bool]]:
     """The detectors to report on and whether each applies to this media kind.
 
-    Without ``names`` every registered detector for the media kind runs. Named detectors that do not
-    take this kind are kept and reported as skipped, so a user sees why they produced nothing.
+    Without ``names`` every registered detector for the media kind runs, except those that need
+    an option nobody gave (a local checkpoint folder). Named detectors that do not take this kind
+    are kept and reported as skipped, so a user sees why they produced nothing.
     """
     if names is None:
-        return [(spec, True) for spec in registry.specs(kind=media.kind)]
+        given = options or {}
+        return [
+            (spec, True)
+            for spec in registry.specs(kind=media.kind)
+            if spec.requires is None or spec.requires in given.get(spec.name, {})
+        ]
     plan = []
     for name in dict.fromkeys(names):
         spec = registry.spec(name)
@@ -72,10 +82,16 @@ def run_detectors(
     fusion_settings: FusionSettings,
     calibrations: CalibrationStore | None = None,
     hook: Hook = null_hook,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> EngineRun:
-    """Run the planned detectors on ``media``; apply each one's calibration when one exists."""
+    """Run the planned detectors on ``media``; apply each one's calibration when one exists.
+
+    ``options`` are constructor options per detector name (a checkpoint folder for ``*.hf``).
+    A calibration fitted for other weights than the evidence cites is not applied.
+    """
     started = datetime.now(UTC)
-    plan = plan_detectors(registry, media, names)
+    options = options or {}
+    plan = plan_detectors(registry, media, names, options)
     outcomes: list[DetectorOutcome] = []
     artifacts: dict[str, Blob] = {}
     total = len(plan) + 1
@@ -89,13 +105,19 @@ def run_detectors(
             continue
         t0 = time.perf_counter()
         try:
-            detector = registry.create(spec.name)
+            detector = registry.create(spec.name, **options.get(spec.name, {}))
             evidence = detector.analyze(media)
             if evidence.detector != spec.name or evidence.version != spec.version:
                 raise VerityError(
                     f"returned evidence stamped {evidence.detector} {evidence.version}"
                 )
             calibration = calibrations.get(spec) if calibrations is not None else None
+            if (
+                calibration is not None
+                and calibration.weights_sha256 != evidence.weights_sha256
+                and (calibration.weights_sha256 is not None or spec.requires is not None)
+            ):
+                calibration = None  # fitted for other weights (a different local checkpoint)
             if calibration is not None and not evidence.out_of_domain:
                 evidence = calibration.apply(evidence)
             card = load_card(spec)
@@ -154,7 +176,9 @@ def build_analysis(
                 detector=outcome.spec.name,
                 modality=outcome.spec.modality.value,
                 version=outcome.spec.version,
-                weights_sha256=outcome.spec.weights.sha256 if outcome.spec.weights else None,
+                weights_sha256=ev.weights_sha256
+                if ev
+                else (outcome.spec.weights.sha256 if outcome.spec.weights else None),
                 calibration_version=ev.calibration_version
                 if ev
                 else outcome.spec.calibration_version,

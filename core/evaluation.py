@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,7 @@ class EvalConfig:
     home: str
     limits: dict[str, Any]
     fusion: dict[str, Any]
+    detector_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------ worker processes
@@ -137,6 +138,7 @@ def score_row(row: ManifestRow, config: EvalConfig) -> dict[str, Any]:
             names=config.detectors,
             fusion_settings=FusionSettings(**config.fusion),
             calibrations=CalibrationStore(Path(config.home)),
+            options=config.detector_options,
         )
     except (VerityError, OSError, ValueError) as exc:
         record.update(status="error", error=" ".join(str(exc).split())[:500])

@@ -236,11 +236,17 @@ def analyze(
     case_ref: str | None = None,
     detectors: list[str] | None = None,
     hook: Hook = null_hook,
+    model_dirs: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """Ingest ``path`` if needed, run the detectors, store and return the JSON-contract result."""
+    """Ingest ``path`` if needed, run the detectors, store and return the JSON-contract result.
+
+    ``model_dirs`` gives local checkpoint folders by detector name (``visual.hf``…), on top of
+    those configured in ``settings.models``.
+    """
     if detectors is not None:
         for name in detectors:
             app.registry.spec(name)  # unknown names fail before anything is written
+    options = detector_options(app, model_dirs)
     ingested = ingest(app, path, case_ref, hook)
     run = run_detectors(
         app.registry,
@@ -249,6 +255,7 @@ def analyze(
         fusion_settings=app.settings.fusion,
         calibrations=CalibrationStore(app.settings.home),
         hook=hook,
+        options=options,
     )
     hook("store")
     created = artifacts.persist(app.artifact_store, run.artifacts)
@@ -286,6 +293,21 @@ def _store_analysis(app: Verity, run: EngineRun, ingested: Ingested) -> dict[str
         media = session.get(MediaItem, ingested.media_id)
         assert media is not None
         return analysis_json(analysis, media, ingested.original_name)
+
+
+def detector_options(
+    app: Verity, model_dirs: dict[str, Path] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Constructor options per detector: configured checkpoints, then the caller's folders."""
+    options = app.settings.models.detector_options()
+    for name, folder in (model_dirs or {}).items():
+        spec = app.registry.spec(name)
+        if spec.requires != "model_dir":
+            raise BadInputError(f"{name} takes no --model-dir (it ships its own weights)")
+        if not folder.is_dir():
+            raise BadInputError(f"{display_name(folder)}: not a folder (give a local checkpoint)")
+        options.setdefault(name, {})["model_dir"] = str(folder)
+    return options
 
 
 def _resolve_analysis_id(session: Session, ref: str) -> str:

@@ -11,13 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from core.detector import register_detector
+from modalities.audio import hf as audio_hf
 from modalities.audio import lfcc_gmm, synthesis_traces
+from modalities.visual import hf as visual_hf
 from modalities.visual import metadata, spectrum
 
 BUILTIN = (
     (metadata.SPEC, metadata.build),
     (lfcc_gmm.SPEC, lfcc_gmm.build),
     (synthesis_traces.SPEC, synthesis_traces.build),
+    (audio_hf.SPEC, audio_hf.build),
+    (visual_hf.SPEC, visual_hf.build),
     (spectrum.SPEC, spectrum.build),
 )
 

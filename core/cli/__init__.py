@@ -154,6 +154,14 @@ def analyze(
     detectors: Annotated[
         str | None, typer.Option("--detectors", "-d", help="Comma-separated detector names.")
     ] = None,
+    model_dir: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-dir",
+            help="NAME=DIR: a local Hugging Face checkpoint for visual.hf or audio.hf "
+            "(repeatable; never downloaded).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse media: ingest, run detectors, fuse, store, and print the verdict.
@@ -163,17 +171,19 @@ def analyze(
     names = [n.strip() for n in detectors.split(",") if n.strip()] if detectors else None
     if detectors is not None and not names:
         raise typer.BadParameter("--detectors needs at least one name")
+    model_dirs = _model_dirs(model_dir or [])
     verity = _open()
     if names:
         for name in names:
             verity.registry.spec(name)
+    services.detector_options(verity, model_dirs)  # bad folders fail before anything is stored
     results = []
     failures = 0
     with render.make_progress(render.err.is_terminal) as progress:
         for path in map(Path, paths):
             hook = render.ProgressHook(progress, display_name(path.name))
             try:
-                result = services.analyze(verity, path, case, names, hook)
+                result = services.analyze(verity, path, case, names, hook, model_dirs)
             except VerityError as exc:
                 if exc.exit_code != EXIT_BAD_INPUT:
                     raise
@@ -187,6 +197,16 @@ def analyze(
         render.out.print(render.analyses_table(results))
     if failures:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _model_dirs(pairs: list[str]) -> dict[str, Path]:
+    out = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise BadInputError(f"--model-dir {pair!r}: expected NAME=DIR, e.g. visual.hf=./vit")
+        out[name.strip()] = Path(folder.strip()).expanduser()
+    return out
 
 
 @app.command()

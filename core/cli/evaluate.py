@@ -38,6 +38,7 @@ def _config(detectors: list[str] | None, normalize: bool, work: Path) -> evaluat
         home=str(settings.home),
         limits=settings.limits.model_dump(),
         fusion=settings.fusion.model_dump(),
+        detector_options=settings.models.detector_options(),
     )
 
 
