@@ -1,0 +1,232 @@
+"""Does the mouth move with the voice? Mouth opening and speech features at the video frame rate,
+and their normalised cross-correlation over time offsets, in sliding windows.
+
+Conventions used everywhere in the lip-sync modality:
+
+* an **offset** ``d`` (frames) compares the mouth at frame ``t`` with the audio at frame ``t + d``;
+  the best ``d`` is positive when the sound arrives *later* than the picture (audio lags video);
+* a **curve** is the correlation as a function of ``d`` in ``[-max_offset, max_offset]``;
+* the **confidence** of a curve is its peak minus its median, SyncNet's "median minus minimum
+  distance" written for a correlation (Chung & Zisserman, "Out of time", ACCV 2016 workshops).
+
+The speech side is two signals: the log energy of the 300–3000 Hz band (how loud the voice is, which
+follows how wide the mouth opens) and the spectral flux of a mel spectrogram (onsets, which follow
+the mouth starting to move). The mouth side is the inner-lip gap from the 68 landmarks, divided by
+the mouth width so that head size and distance do not matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+MAX_OFFSET = 15  # frames each way, as SyncNet
+WINDOW_S = 2.0
+HOP_S = 0.5
+TOLERANCE = 2  # frames: offsets this close to zero count as in sync (80 ms at 25 fps)
+MIN_CONFIDENCE = 0.1  # a window whose curve has no clearer peak than this decides nothing
+
+
+def mouth_opening(landmarks: np.ndarray) -> float:
+    """Inner-lip gap over mouth width from dlib's 68 points (60–67 inner lips, 48/54 corners)."""
+    upper = landmarks[[61, 62, 63]]
+    lower = landmarks[[67, 66, 65]]
+    gap = float(np.linalg.norm(upper - lower, axis=1).mean())
+    width = float(np.linalg.norm(landmarks[54] - landmarks[48]))
+    return gap / width if width > 1e-6 else 0.0
+
+
+def fill_gaps(series: np.ndarray, max_gap: int = 5) -> np.ndarray:
+    """Linearly interpolate NaN runs of at most ``max_gap`` frames; longer runs stay NaN."""
+    out = series.astype(np.float64).copy()
+    missing = np.isnan(out)
+    if missing.all() or not missing.any():
+        return out
+    idx = np.arange(len(out))
+    filled = np.interp(idx, idx[~missing], out[~missing])
+    run_start = None
+    for i in range(len(out) + 1):
+        gap = i < len(out) and missing[i]
+        if gap and run_start is None:
+            run_start = i
+        elif not gap and run_start is not None:
+            inside = run_start > 0 and i < len(out)
+            if inside and i - run_start <= max_gap:
+                out[run_start:i] = filled[run_start:i]
+            run_start = None
+    return out
+
+
+def _mel_bank(n_fft: int, n_mels: int = 24) -> np.ndarray:
+    def mel(f: np.ndarray) -> np.ndarray:
+        return np.asarray(2595 * np.log10(1 + f / 700))
+
+    freqs = np.fft.rfftfreq(n_fft, 1 / SAMPLE_RATE)
+    edges_mel = np.linspace(mel(np.array(80.0)), mel(np.array(7600.0)), n_mels + 2)
+    edges = 700 * (10 ** (edges_mel / 2595) - 1)
+    bank = np.zeros((n_mels, len(freqs)))
+    for i in range(n_mels):
+        lo, mid, hi = edges[i], edges[i + 1], edges[i + 2]
+        bank[i] = np.clip(np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)), 0, None)
+    return bank
+
+
+@dataclass(frozen=True)
+class SpeechTrack:
+    """Speech features sampled at the video frames' times."""
+
+    envelope: np.ndarray  # log energy 300–3000 Hz, dB
+    flux: np.ndarray  # mel spectral flux (onsets)
+    voiced: np.ndarray  # bool: frame within 30 dB of the loudest and 10 dB above the floor
+
+
+def speech_track(wave: np.ndarray, times: np.ndarray, fps: float) -> SpeechTrack:
+    """Features of ``wave`` (16 kHz mono) in a window of one frame period centred on each time."""
+    win = max(256, int(round(SAMPLE_RATE / fps)))
+    n_fft = 1 << int(np.ceil(np.log2(win)))
+    centres = np.round(times * SAMPLE_RATE).astype(int)
+    padded = np.pad(wave.astype(np.float64), (win, win))
+    idx = centres[:, None] + win - win // 2 + np.arange(win)[None, :]
+    idx = np.clip(idx, 0, len(padded) - 1)
+    frames = padded[idx] * np.hanning(win)[None, :]
+    power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(n_fft, 1 / SAMPLE_RATE)
+    band = (freqs >= 300) & (freqs <= 3000)
+    envelope = 10 * np.log10(power[:, band].sum(axis=1) + 1e-10)
+    mel = np.log(power @ _mel_bank(n_fft).T + 1e-10)
+    flux = np.concatenate([[0.0], np.clip(np.diff(mel, axis=0), 0, None).sum(axis=1)])
+    floor = np.percentile(envelope, 10)
+    voiced = (envelope > envelope.max() - 30) & (envelope > floor + 10)
+    return SpeechTrack(envelope, flux, voiced)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    ok = ~(np.isnan(a) | np.isnan(b))
+    if ok.sum() < 8:
+        return np.nan
+    x, y = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+    denom = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / denom) if denom > 1e-12 else np.nan
+
+
+def offset_curve(
+    mouth: np.ndarray, speech: SpeechTrack, lo: int, hi: int, max_offset: int = MAX_OFFSET
+) -> np.ndarray:
+    """Correlation for each offset in ``-max_offset..max_offset`` over frames ``lo:hi``.
+
+    Two pairings are averaged: mouth opening with speech envelope, and mouth opening speed
+    (positive part) with onsets.
+    """
+    speed = np.concatenate([[0.0], np.clip(np.diff(mouth), 0, None)])
+    n = len(mouth)
+    curve = np.full(2 * max_offset + 1, np.nan)
+    for k, d in enumerate(range(-max_offset, max_offset + 1)):
+        a0, a1 = max(lo, -d), min(hi, n - d)  # mouth frames t with t + d inside the clip
+        if a1 - a0 < 8:
+            continue
+        t = np.arange(a0, a1)
+        pair = [_ncc(mouth[t], speech.envelope[t + d]), _ncc(speed[t], speech.flux[t + d])]
+        values = [v for v in pair if not np.isnan(v)]
+        curve[k] = float(np.mean(values)) if values else np.nan
+    return curve
+
+
+def confidence(curve: np.ndarray) -> float:
+    ok = curve[~np.isnan(curve)]
+    return float(ok.max() - np.median(ok)) if len(ok) else 0.0
+
+
+def best_offset(curve: np.ndarray) -> int:
+    return int(np.nanargmax(curve)) - (len(curve) - 1) // 2
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int
+    end: int
+    curve: np.ndarray
+    offset: int
+    confidence: float
+    speech: bool
+
+    @property
+    def shift_gain(self) -> float:
+        """How much better the best offset explains this window than any in-sync offset."""
+        middle = (len(self.curve) - 1) // 2
+        near = self.curve[middle - TOLERANCE : middle + TOLERANCE + 1]
+        if np.isnan(near).all():
+            return 0.0
+        return float(np.nanmax(self.curve) - np.nanmax(near))
+
+    @property
+    def verdict(self) -> str:
+        """``out_of_sync`` when a shifted alignment is clearly better (by ``MIN_CONFIDENCE``),
+        ``in_sync`` when the curve has a clear peak within the tolerance, else ``undecided``."""
+        if not self.speech or np.isnan(self.curve).all():
+            return "undecided"
+        if self.shift_gain >= MIN_CONFIDENCE:
+            return "out_of_sync"
+        return "in_sync" if self.confidence >= MIN_CONFIDENCE else "undecided"
+
+
+@dataclass(frozen=True)
+class SyncAnalysis:
+    fps: float
+    offsets: np.ndarray
+    curve: np.ndarray  # mean of the speech windows' curves
+    offset: int
+    confidence: float
+    windows: tuple[Window, ...]
+
+    @property
+    def offset_ms(self) -> float:
+        return 1000.0 * self.offset / self.fps
+
+    @property
+    def speech_windows(self) -> list[Window]:
+        return [w for w in self.windows if w.speech]
+
+    def share(self, verdict: str) -> float:
+        speech = self.speech_windows
+        return sum(w.verdict == verdict for w in speech) / len(speech) if speech else 0.0
+
+
+def analyse_sync(
+    mouth: np.ndarray, speech: SpeechTrack, fps: float, max_offset: int = MAX_OFFSET
+) -> SyncAnalysis | None:
+    """Sliding-window sync analysis; None when no window holds enough speech and mouth."""
+    n = len(mouth)
+    size = max(16, int(round(WINDOW_S * fps)))
+    hop = max(1, int(round(HOP_S * fps)))
+    starts = list(range(0, max(1, n - size + 1), hop))
+    windows = []
+    for start in starts:
+        end = min(n, start + size)
+        seen = ~np.isnan(mouth[start:end])
+        talking = speech.voiced[start:end].mean() >= 0.3 and seen.mean() >= 0.8
+        curve = offset_curve(mouth, speech, start, end, max_offset)
+        usable = not np.isnan(curve).all()
+        windows.append(
+            Window(
+                start=start,
+                end=end,
+                curve=curve,
+                offset=best_offset(curve) if usable else 0,
+                confidence=confidence(curve) if usable else 0.0,
+                speech=bool(talking and usable),
+            )
+        )
+    speech_windows = [w for w in windows if w.speech]
+    if not speech_windows:
+        return None
+    mean_curve = np.nanmean(np.stack([w.curve for w in speech_windows]), axis=0)
+    return SyncAnalysis(
+        fps=fps,
+        offsets=np.arange(-max_offset, max_offset + 1),
+        curve=mean_curve,
+        offset=best_offset(mean_curve),
+        confidence=confidence(mean_curve),
+        windows=tuple(windows),
+    )
