@@ -30,7 +30,7 @@ from provenance.keys import KeyRing
 from provenance.receipts import check_receipt
 
 ledger_app = typer.Typer(help="The registration log.", no_args_is_help=True)
-keys_app = typer.Typer(help="Checkpoint signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys (checkpoints; --report: reports).", no_args_is_help=True)
 
 
 def _open() -> Verity:
