@@ -261,6 +261,13 @@ def test_reproduce_matches_then_names_each_difference(
     code, stdout, err = run(capsys, "reproduce", str(out))
     assert code == 0, stdout + err
     assert "reproduced:" in stdout and "DIFF" not in stdout
+    assert "signature valid" in stdout
+    tampered = bytearray(out.read_bytes())
+    tampered[len(tampered) // 2] ^= 0x01
+    (tmp_path / "t.pdf").write_bytes(bytes(tampered))
+    shutil.copy(f"{out}.sig", tmp_path / "t.pdf.sig")
+    code, stdout, err = run(capsys, "reproduce", str(tmp_path / "t.pdf"))
+    assert code == 3 and "does not match its signature" in err
     assert run(capsys, "report", "court", "-f", "json", "-o", str(tmp_path / "r.json"))[0] == 0
     document = json.loads((tmp_path / "r.json").read_bytes())
     detectors = document["exhibits"][0]["analyses"][0]["detectors"]
@@ -281,7 +288,8 @@ def test_hostile_names_are_escaped(home: Path, capsys, tmp_path: Path, photo: Pa
     shutil.copy(photo, hostile)
     app = Verity.open(load_settings())
     try:
-        services.create_case(app, "<b>bold</b>", "</script><script>alert(2)</script>")
+        description = "</script><script>alert(2)</script>" + "\nvery long" * 1500
+        services.create_case(app, "<b>bold</b>", description)
         services.analyze(app, hostile, "<b>bold</b>")
     finally:
         app.close()

@@ -166,6 +166,22 @@ def reproduce_command(
 ) -> None:
     """Re-run the report's detectors on the stored media; exit 3 naming each difference."""
     data = _read(report, "report")
+    sig_path = signature_path(report)
+    if sig_path.is_file():  # never reproduce from a report that was altered after signing
+        checks, verified = verify_report(data, _read(sig_path, "signature"))
+        if verified is None:
+            _print_checks(checks)
+            render.err.print(
+                "verity: the report does not match its signature; not reproducing", markup=False
+            )
+            raise typer.Exit(EXIT_VERIFICATION_FAILED)
+        render.out.print(f"signature valid ({checks[1].detail})", highlight=False)
+    else:
+        render.err.print(
+            f"verity: warning: {display_name(sig_path.name)} not found; "
+            "the report's signature is not checked",
+            markup=False,
+        )
     try:
         document = json.loads(embedded_json(data))
     except ValueError as exc:

@@ -21,7 +21,10 @@ from core.report.figures import Figure
 
 ATTACHMENT_NAME = "verity-report.json"
 _MARK = b"/VerityReport /canonical-json-v1"
-_ATTACHMENT = re.compile(re.escape(_MARK) + rb".*?stream\r?\n([0-9a-fA-F\s]*)>", re.S)
+# The marker is the stream dictionary's last key (keys are written sorted), so the dictionary
+# closes and the stream begins right after it; no printable metadata can hold that line break.
+_ATTACHMENT = re.compile(re.escape(_MARK) + rb"\s*>>\s*stream\r?\n([0-9a-fA-F\s]*)>\s*endstream")
+MAX_CELL_CHARS = 1500  # a table row cannot break across pages: longer text is in the JSON
 _FONTS = {
     "VSans": "DejaVuSans.ttf",
     "VSans-Bold": "DejaVuSans-Bold.ttf",
@@ -96,6 +99,12 @@ def extract_json(pdf: bytes) -> bytes:
         raise VerificationError("the PDF report's attached JSON is damaged") from None
 
 
+def _cap(text: str) -> str:
+    if len(text) <= MAX_CELL_CHARS:
+        return text
+    return text[:MAX_CELL_CHARS] + " … (shortened here; the full text is in the attached JSON)"
+
+
 class _Writer:
     """Flowables for one report, with the styles they share."""
 
@@ -133,7 +142,9 @@ class _Writer:
             [
                 c
                 if not isinstance(c, str)
-                else self.p(c, self.mono if j == mono and not (header and i == 0) else self.small)
+                else self.p(
+                    _cap(c), self.mono if j == mono and not (header and i == 0) else self.small
+                )
                 for j, c in enumerate(row)
             ]
             for i, row in enumerate(rows)
@@ -155,7 +166,7 @@ class _Writer:
         from reportlab.platypus import Table, TableStyle
 
         cells = [
-            [self.p(k, self.small), self.p(v, self.mono if k in mono_keys else self.small)]
+            [self.p(k, self.small), self.p(_cap(v), self.mono if k in mono_keys else self.small)]
             for k, v in rows
         ]
         table = Table(cells, colWidths=[110, 385])
