@@ -76,6 +76,9 @@ def _write_temp(folder: Path, data: bytes) -> Path:
     fd, name = tempfile.mkstemp(dir=folder, prefix=".verity-report-", suffix=".tmp")
     path = Path(name)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # a report is handed over: usual file permissions
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
