@@ -145,6 +145,23 @@ def test_pdf_pages_render_and_text_layer_holds_the_hashes(
     assert ATTACHMENT_NAME in listing.stdout
 
 
+def test_second_examiner_verifies_with_only_report_sig_and_key(
+    case_with_media: dict[str, str], capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "handed-over" / "report.pdf"
+    out.parent.mkdir()
+    assert run(capsys, "report", "court", "-o", str(out))[0] == 0
+    code, pem_text, _ = run(capsys, "keys", "export", "--report", "--pem")
+    assert code == 0 and pem_text.startswith("-----BEGIN PUBLIC KEY-----")
+    (tmp_path / "handed-over" / "examiner.pem").write_text(pem_text)
+    elsewhere = tmp_path / "other-machine"  # no database, no store, no keys
+    monkeypatch.setenv("VERITY_HOME", str(elsewhere))
+    pem = str(tmp_path / "handed-over" / "examiner.pem")
+    code, stdout, err = run(capsys, "verify-report", str(out), "--public-key", pem)
+    assert code == 0, stdout + err
+    assert not elsewhere.exists()
+
+
 def test_one_flipped_byte_fails_verification(
     case_with_media: dict[str, str], capsys, tmp_path: Path
 ) -> None:
