@@ -1,8 +1,12 @@
-"""Ed25519 signing keys for checkpoints, in ``VERITY_HOME/keys/``.
+"""Ed25519 signing keys, in ``VERITY_HOME/keys/``: one ring per purpose.
 
 Private keys are written with mode 0600 and never printed or logged. ``rotate`` makes a new key
 active while the old public keys stay listed, so checkpoints and receipts signed by them still
 verify. A key's id is the first 16 hex digits of the SHA-256 of its raw public key.
+
+Purposes keep keys apart: ``checkpoint`` signs the ledger's checkpoints (files ``checkpoint-*``,
+pointer ``active``), ``report`` signs forensic reports (files ``report-*``, pointer
+``report.active``), so a key handed to a court for reports vouches for nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from core.errors import ProvenanceError
 
 ACTIVE = "active"
+PURPOSES = ("checkpoint", "report")
 
 
 def key_id(public_raw: bytes) -> str:
@@ -48,18 +53,33 @@ class SigningKey:
     def public_hex(self) -> str:
         return public_raw(self.private.public_key()).hex()
 
+    @property
+    def public_pem(self) -> str:
+        return (
+            self.private.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode("ascii")
+        )
+
     def sign(self, message: bytes) -> bytes:
         return self.private.sign(message)
 
 
 class KeyRing:
-    """The checkpoint keys of one installation."""
+    """The signing keys of one installation for one purpose (``checkpoint`` or ``report``)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, purpose: str = "checkpoint") -> None:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown key purpose {purpose!r}")
         self.folder = folder
+        self.purpose = purpose
+        # the checkpoint ring predates purposes: its pointer keeps its old name
+        self._pointer = ACTIVE if purpose == "checkpoint" else f"{purpose}.{ACTIVE}"
 
     def _private_path(self, kid: str) -> Path:
-        return self.folder / f"checkpoint-{kid}.key"
+        return self.folder / f"{self.purpose}-{kid}.key"
 
     def _write_new(self) -> SigningKey:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -77,17 +97,17 @@ class KeyRing:
             handle.write(pem)
             handle.flush()
             os.fsync(handle.fileno())
-        (self.folder / f"checkpoint-{kid}.pub").write_text(
+        (self.folder / f"{self.purpose}-{kid}.pub").write_text(
             public_raw(private.public_key()).hex() + "\n"
         )
-        tmp = self.folder / f".{ACTIVE}.tmp"
+        tmp = self.folder / f".{self._pointer}.tmp"
         tmp.write_text(kid + "\n")
-        tmp.replace(self.folder / ACTIVE)
+        tmp.replace(self.folder / self._pointer)
         return SigningKey(kid, private)
 
     def active(self) -> SigningKey:
         """The active signing key, made on first use."""
-        pointer = self.folder / ACTIVE
+        pointer = self.folder / self._pointer
         if not pointer.is_file():
             return self._write_new()
         kid = pointer.read_text().strip()
@@ -117,6 +137,6 @@ class KeyRing:
         if not self.folder.is_dir():
             return {}
         out = {}
-        for path in sorted(self.folder.glob("checkpoint-*.pub")):
-            out[path.stem.removeprefix("checkpoint-")] = path.read_text().strip()
+        for path in sorted(self.folder.glob(f"{self.purpose}-*.pub")):
+            out[path.stem.removeprefix(f"{self.purpose}-")] = path.read_text().strip()
         return out

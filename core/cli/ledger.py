@@ -30,7 +30,7 @@ from provenance.keys import KeyRing
 from provenance.receipts import check_receipt
 
 ledger_app = typer.Typer(help="The registration log.", no_args_is_help=True)
-keys_app = typer.Typer(help="Checkpoint signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys (checkpoints; --report: reports).", no_args_is_help=True)
 
 
 def _open() -> Verity:
@@ -116,10 +116,19 @@ def ledger_audit() -> None:
 
 
 @keys_app.command("export")
-def keys_export(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def keys_export(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="The report-signing keys instead of checkpoint keys.")
+    ] = False,
+    pem: Annotated[bool, typer.Option("--pem", help="Only the active public key, as PEM.")] = False,
+) -> None:
     """Print the public keys (the active one first); private keys are never printed."""
-    ring = KeyRing(load_settings().keys_dir)
+    ring = KeyRing(load_settings().keys_dir, purpose="report" if report else "checkpoint")
     active = ring.active()
+    if pem:
+        render.out.print(active.public_pem.rstrip("\n"), markup=False, highlight=False)
+        return
     keys = ring.public_keys()
     if as_json:
         render.print_json_line({"active": active.key_id, "public_keys": keys})
@@ -131,9 +140,13 @@ def keys_export(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
+def keys_rotate(
+    report: Annotated[
+        bool, typer.Option("--report", help="Rotate the report-signing key.")
+    ] = False,
+) -> None:
     """Start a new signing key; old public keys stay listed so old receipts still verify."""
-    key = KeyRing(load_settings().keys_dir).rotate()
+    key = KeyRing(load_settings().keys_dir, purpose="report" if report else "checkpoint").rotate()
     render.out.print(f"new active key {key.key_id} {key.public_hex}")
 
 

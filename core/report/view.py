@@ -1,0 +1,94 @@
+"""Formatting shared by the HTML and PDF renderings, so both say the same thing the same way."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+CARD_METRICS = ("n_real", "n_fake", "auc", "eer", "fpr", "fnr", "cllr")
+
+
+def num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def interval(value: Any, digits: int = 3) -> str:
+    if not value or len(value) != 2 or value[0] is None or value[1] is None:
+        return "—"
+    return f"[{value[0]:.{digits}f}, {value[1]:.{digits}f}]"
+
+
+def rate(value: Any, ci: Any) -> str:
+    """An error rate with its 95% interval, e.g. ``0.125 [0.02, 0.47]``."""
+    if value is None:
+        return "—"
+    return f"{value:.3f} {interval(ci, 2)}" if ci else f"{value:.3f}"
+
+
+def card_metric_rows(card: dict[str, Any] | None) -> list[dict[str, str]]:
+    """One row per media group of a model card's measured metrics."""
+    if not card:
+        return []
+    rows = []
+    for group, metrics in sorted((card.get("metrics") or {}).items()):
+        if not isinstance(metrics, dict):
+            continue
+        rows.append(
+            {
+                "group": str(group),
+                "n": f"{num(metrics.get('n_real'))} real / {num(metrics.get('n_fake'))} fake",
+                "auc": num(metrics.get("auc")),
+                "eer": num(metrics.get("eer")),
+                "fpr": rate(metrics.get("fpr"), metrics.get("fpr_ci")),
+                "fnr": rate(metrics.get("fnr"), metrics.get("fnr_ci")),
+                "cllr": num(metrics.get("cllr")),
+            }
+        )
+    return rows
+
+
+def card_text(card: dict[str, Any] | None, key: str) -> str:
+    if not card:
+        return ""
+    value = card.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False)
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+
+
+def ledger_line(ledger: dict[str, Any] | None) -> str:
+    if not ledger:
+        return "not registered in the provenance ledger"
+    line = (
+        f"leaf #{ledger.get('leaf_index')} of a log of {ledger.get('tree_size')}, root "
+        f"{ledger.get('root_hash')}, checkpoint signed by key {ledger.get('key_id')} at "
+        f"{ledger.get('checkpoint_time')}"
+    )
+    anchor = ledger.get("anchor")
+    if anchor:
+        line += (
+            f"; anchored on chain {anchor.get('chain_id')} in tx {anchor.get('tx_hash')} "
+            f"(block {anchor.get('block_number')})"
+        )
+    return line
+
+
+def verdict_line(analysis: dict[str, Any]) -> str:
+    text = f"{analysis['verdict']}, p_fake {num(analysis.get('p_fake'))}"
+    if analysis.get("p_fake_interval"):
+        text += f" (95% interval {interval(analysis['p_fake_interval'])})"
+    return text
