@@ -84,7 +84,7 @@ class SpeechTrack:
 
 def speech_track(wave: np.ndarray, times: np.ndarray, fps: float) -> SpeechTrack:
     """Features of ``wave`` (16 kHz mono) in a window of one frame period centred on each time."""
-    win = max(256, int(round(SAMPLE_RATE / fps)))
+    win = max(256, round(SAMPLE_RATE / fps))
     n_fft = 1 << int(np.ceil(np.log2(win)))
     centres = np.round(times * SAMPLE_RATE).astype(int)
     padded = np.pad(wave.astype(np.float64), (win, win))
@@ -198,8 +198,8 @@ def analyse_sync(
 ) -> SyncAnalysis | None:
     """Sliding-window sync analysis; None when no window holds enough speech and mouth."""
     n = len(mouth)
-    size = max(16, int(round(WINDOW_S * fps)))
-    hop = max(1, int(round(HOP_S * fps)))
+    size = max(16, round(WINDOW_S * fps))
+    hop = max(1, round(HOP_S * fps))
     starts = list(range(0, max(1, n - size + 1), hop))
     windows = []
     for start in starts:

@@ -42,7 +42,8 @@ def wav2vec2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("w2v2")
     transformers.Wav2Vec2ForSequenceClassification(config).save_pretrained(folder)
     transformers.Wav2Vec2FeatureExtractor(sampling_rate=16_000).save_pretrained(folder)
-    (folder / "README.md").write_text("---\nlicense: mit\n---\n# Tiny spoof classifier\nFor tests.\n")
+    card = "---\nlicense: mit\n---\n# Tiny spoof classifier\nFor tests.\n"
+    (folder / "README.md").write_text(card)
     return folder
 
 
@@ -105,7 +106,7 @@ def test_bad_checkpoints_are_refused_clearly(tmp_path: Path, vit_dir: Path) -> N
     with pytest.raises(DetectorError, match="hub ids are not fetched"):
         visual_hf.HfImageDetector(model_dir="google/vit-base-patch16-224")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DetectorError, match="no config.json"):
+    with pytest.raises(DetectorError, match=r"no config\.json"):
         visual_hf.HfImageDetector(model_dir=tmp_path / "empty")
     unnamed = tmp_path / "unnamed"
     unnamed.mkdir()
