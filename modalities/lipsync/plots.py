@@ -1,0 +1,64 @@
+"""Lip-sync figures: the offset-versus-correlation curve and the per-window sync timeline."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from modalities.lipsync.signals import TOLERANCE, SyncAnalysis
+
+COLOURS = {"in_sync": "tab:green", "out_of_sync": "tab:red", "undecided": "tab:grey"}
+
+
+def _png(fig: plt.Figure) -> bytes:
+    try:
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def offset_curve_png(analysis: SyncAnalysis, title: str) -> bytes:
+    """Correlation against audio offset (ms), the in-sync band shaded, the best offset marked."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.0), dpi=100)
+    ms = analysis.offsets * 1000.0 / analysis.fps
+    band = TOLERANCE * 1000.0 / analysis.fps
+    ax.axvspan(-band, band, color="tab:green", alpha=0.12, lw=0, label="in-sync tolerance")
+    ax.plot(ms, analysis.curve, "-o", ms=3, color="black", lw=1)
+    ax.axvline(analysis.offset_ms, color="tab:red", lw=1, ls="--", label="best offset")
+    ax.axhline(float(np.nanmedian(analysis.curve)), color="grey", lw=0.8, ls=":", label="median")
+    ax.set_xlabel("audio offset, ms (positive: sound later than picture)")
+    ax.set_ylabel("mouth–speech correlation")
+    ax.set_title(
+        f"{title}: offset {analysis.offset_ms:+.0f} ms, confidence {analysis.confidence:.2f}",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def timeline_png(analysis: SyncAnalysis, title: str) -> bytes:
+    """Each window's best offset over time, coloured by its verdict."""
+    fig, ax = plt.subplots(figsize=(8.0, 2.6), dpi=100)
+    band = TOLERANCE * 1000.0 / analysis.fps
+    ax.axhspan(-band, band, color="tab:green", alpha=0.12, lw=0)
+    for window in analysis.windows:
+        start, end = window.start / analysis.fps, window.end / analysis.fps
+        y = window.offset * 1000.0 / analysis.fps
+        ax.plot([start, end], [y, y], color=COLOURS[window.verdict], lw=3, alpha=0.8)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("best offset, ms")
+    ax.set_title(
+        f"{title}: {analysis.share('out_of_sync'):.0%} of speech windows out of sync "
+        "(green in sync, red out of sync, grey undecided or no speech)",
+        fontsize=8,
+    )
+    return _png(fig)
