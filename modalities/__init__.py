@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.detector import register_detector
+from modalities.audio import cnn as audio_cnn
 from modalities.audio import hf as audio_hf
 from modalities.audio import lfcc_gmm, synthesis_traces
 from modalities.visual import hf as visual_hf
@@ -20,6 +21,7 @@ BUILTIN = (
     (metadata.SPEC, metadata.build),
     (lfcc_gmm.SPEC, lfcc_gmm.build),
     (synthesis_traces.SPEC, synthesis_traces.build),
+    (audio_cnn.SPEC, audio_cnn.build),
     (audio_hf.SPEC, audio_hf.build),
     (visual_hf.SPEC, visual_hf.build),
     (spectrum.SPEC, spectrum.build),
@@ -41,6 +43,12 @@ def _train_synthesis_traces(**kwargs: Any) -> dict[str, Any]:
     return recipe.train(**kwargs)
 
 
+def _train_audio_cnn(**kwargs: Any) -> dict[str, Any]:
+    from modalities.audio.training import cnn as recipe
+
+    return recipe.train(**kwargs)
+
+
 def _train_spectrum(**kwargs: Any) -> dict[str, Any]:
     from modalities.visual.training import spectrum as recipe
 
@@ -52,4 +60,5 @@ TRAINERS: dict[str, tuple[Callable[..., dict[str, Any]], Path]] = {
     lfcc_gmm.NAME: (_train_lfcc_gmm, lfcc_gmm.WEIGHTS_DIR),
     spectrum.NAME: (_train_spectrum, spectrum.WEIGHTS_DIR),
     synthesis_traces.NAME: (_train_synthesis_traces, synthesis_traces.WEIGHTS_DIR),
+    audio_cnn.NAME: (_train_audio_cnn, audio_cnn.WEIGHTS_DIR),
 }

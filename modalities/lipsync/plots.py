@@ -10,13 +10,14 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from modalities.lipsync.signals import TOLERANCE, SyncAnalysis
 
 COLOURS = {"in_sync": "tab:green", "out_of_sync": "tab:red", "undecided": "tab:grey"}
 
 
-def _png(fig: plt.Figure) -> bytes:
+def _png(fig: Figure) -> bytes:
     try:
         fig.tight_layout()
         buffer = io.BytesIO()

@@ -36,8 +36,13 @@ def _group(row: dict[str, str]) -> str:
     return source or "unknown"
 
 
-def collect(folders: list[Path]) -> tuple[list[LabeledAudio], list[dict[str, str]]]:
-    """Audio items of every folder and, per folder, its name and manifest SHA-256."""
+def collect(
+    folders: list[Path], *, allow_one_class: bool = False
+) -> tuple[list[LabeledAudio], list[dict[str, str]]]:
+    """Audio items of every folder and, per folder, its name and manifest SHA-256.
+
+    ``allow_one_class`` is for recipes that make their own fakes from real speech.
+    """
     items: list[LabeledAudio] = []
     provenance: list[dict[str, str]] = []
     for folder in folders:
@@ -62,7 +67,9 @@ def collect(folders: list[Path]) -> tuple[list[LabeledAudio], list[dict[str, str
                     folder.resolve().name,
                 )
             )
-    if not any(i.label for i in items) or all(i.label for i in items):
+    if not items:
+        raise BadInputError("no audio rows in the given folders")
+    if not allow_one_class and (not any(i.label for i in items) or all(i.label for i in items)):
         raise BadInputError("training needs both real and fake audio; add a folder with fakes")
     return items, provenance
 
