@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -103,6 +104,11 @@ def dashboard_command(
     env = dict(os.environ, VERITY_HOME=str(settings.home))
     render.err.print(f"Verity dashboard on http://{host}:{port} (Ctrl+C stops it)")
     process = subprocess.Popen(streamlit_command(settings, host, port), env=env)  # noqa: S603
+
+    def forward(signum: int, _frame: object) -> None:  # a service manager stops us: stop it too
+        process.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
     try:
         code = process.wait()
     except KeyboardInterrupt:

@@ -34,7 +34,7 @@ def timeline_chart(series: list[dict[str, Any]], position_s: float | None) -> An
         layers.append(base.mark_rule(color="black").encode(x="position_s:Q"))
     return (
         alt.layer(*layers)
-        .properties(height=140)
+        .properties(height=140, width=720)
         .facet(row=alt.Row("detector:N", title=None))
         .resolve_scale(y="independent")
     )
