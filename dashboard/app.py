@@ -30,7 +30,7 @@ def login_page() -> None:
     with st.form("sign-in"):
         name = st.text_input("User name", key="login_name")
         password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Sign in", type="primary")
+        submitted = st.form_submit_button("Sign in", type="primary", key="sign_in")
     if submitted and session.sign_in(name, password) is not None:
         st.rerun()
 

@@ -19,6 +19,13 @@ from provenance import status
 app, account = session.require(Permission.VIEW)
 st.title("Case file")
 
+
+@st.cache_data(max_entries=16, show_spinner="Computing the spectrogram…")
+def spectrogram(home: str, sha256: str) -> dict[str, Any] | None:
+    """Stored media never changes under its hash, so its spectrogram is computed once."""
+    return casefile.spectrogram(session.installation(), sha256)
+
+
 cases = casefile.search_cases(app)
 if not cases:
     st.info("No cases yet.")
@@ -126,14 +133,14 @@ if item is not None:
 
         if media["kind"] in {"video", "audio"} and media.get("sample_rate"):
             with st.expander("Spectrogram with flagged segments", expanded=duration <= 300):
-                spectrum = casefile.spectrogram(app, media["sha256"])
+                spectrum = spectrogram(str(app.settings.home), media["sha256"])
                 flagged = [
                     p for p in analysis["series"] if p["modality"] == "audio" and p["score"] > 0
                 ]
                 if spectrum is None:
                     st.info("No decodable soundtrack.")
                 else:
-                    st.altair_chart(plots.spectrogram_chart(spectrum, flagged), width="stretch")
+                    st.vega_lite_chart(plots.spectrogram_spec(spectrum, flagged), width="stretch")
                     st.caption(
                         "Red: audio segments whose raw score leans fake (> 0). "
                         f"{len(flagged)} flagged."

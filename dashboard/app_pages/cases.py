@@ -34,7 +34,7 @@ if account.can(Permission.CREATE_CASE):
     with st.form("new-case", clear_on_submit=True):
         name = st.text_input("Name", key="new_case_name")
         description = st.text_area("Description", key="new_case_description")
-        create = st.form_submit_button("Create case")
+        create = st.form_submit_button("Create case", key="create_case")
     if create:
         try:
             created = services.create_case(app, name, description)

@@ -19,7 +19,7 @@ with st.form("add-user", clear_on_submit=True):
     name = st.text_input("Name", key="user_name")
     role = st.selectbox("Role", [r.value for r in Role], key="user_role")
     password = st.text_input("Password (at least 10 characters)", type="password", key="user_pw")
-    add = st.form_submit_button("Add user")
+    add = st.form_submit_button("Add user", key="add_user")
 if add:
     try:
         created = users.add_user(app, name, users.parse_role(role), password)

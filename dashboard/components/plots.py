@@ -40,26 +40,44 @@ def timeline_chart(series: list[dict[str, Any]], position_s: float | None) -> An
     )
 
 
-def spectrogram_chart(spec: dict[str, Any], flagged: list[dict[str, Any]]) -> Any:
-    """Log-power spectrogram with the segments a detector leaned fake on shaded in red."""
+def spectrogram_spec(spec: dict[str, Any], flagged: list[dict[str, Any]]) -> dict[str, Any]:
+    """Log-power spectrogram with the segments an audio detector leaned fake on shaded in red.
+
+    A plain Vega-Lite spec: altair would validate every one of the thousands of cells.
+    """
     cells = [
         {"t": t, "t2": t + spec["dt"], "f": f, "f2": f + spec["df"], "db": db}
         for t, column in zip(spec["times"], spec["power_db"], strict=True)
         for f, db in zip(spec["freqs"], column, strict=True)
     ]
-    heat = (
-        alt.Chart(_data(cells))
-        .mark_rect()
-        .encode(
-            x=alt.X("t:Q", title="time (s)"),
-            x2="t2:Q",
-            y=alt.Y("f:Q", title="frequency (Hz)"),
-            y2="f2:Q",
-            color=alt.Color("db:Q", title="dB", scale=alt.Scale(scheme="viridis")),
-        )
-    )
-    layers: list[Any] = [heat]
+    layers: list[dict[str, Any]] = [
+        {
+            "data": {"values": cells},
+            "mark": "rect",
+            "encoding": {
+                "x": {"field": "t", "type": "quantitative", "title": "time (s)"},
+                "x2": {"field": "t2"},
+                "y": {"field": "f", "type": "quantitative", "title": "frequency (Hz)"},
+                "y2": {"field": "f2"},
+                "color": {
+                    "field": "db",
+                    "type": "quantitative",
+                    "title": "dB",
+                    "scale": {"scheme": "viridis"},
+                },
+            },
+        }
+    ]
     if flagged:
-        shade = alt.Chart(_data(flagged)).mark_rect(color="red", opacity=0.25)
-        layers.append(shade.encode(x="start_s:Q", x2="end_s:Q", tooltip=["detector:N", "score:Q"]))
-    return alt.layer(*layers).properties(height=220)
+        layers.append(
+            {
+                "data": {"values": flagged},
+                "mark": {"type": "rect", "color": "red", "opacity": 0.25},
+                "encoding": {
+                    "x": {"field": "start_s", "type": "quantitative"},
+                    "x2": {"field": "end_s"},
+                    "tooltip": [{"field": "detector"}, {"field": "score"}],
+                },
+            }
+        )
+    return {"layer": layers, "height": 220}
