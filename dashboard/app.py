@@ -11,6 +11,7 @@ import streamlit as st
 import modalities  # noqa: F401  registers the built-in detectors (composition root)
 from core.users import Permission
 from dashboard.components import session
+from dashboard.components.text import md
 
 PAGES = (
     # (file, title, icon, permission needed to see it in the menu)
@@ -47,7 +48,7 @@ else:
     ]
     navigation = st.navigation(allowed)
     with st.sidebar:
-        st.write(f"Signed in as **{account.name}** ({account.role.value})")
+        st.markdown(f"Signed in as **{md(account.name)}** ({account.role.value})")
         if st.button("Sign out", key="sign_out"):
             session.sign_out()
             st.rerun()

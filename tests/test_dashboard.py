@@ -282,3 +282,17 @@ def test_case_file_says_when_reports_cannot_be_exported(installation: Verity, ph
     else:
         at.button(key="export_report").click().run()
         assert len(at.get("download_button")) == 1
+
+
+def test_untrusted_names_are_shown_as_text(installation: Verity, photo: Path) -> None:
+    """A file or case name cannot smuggle markdown (links, images that call out) into the page."""
+    hostile = "![t](http://tracker.invalid/p.png)[x](http://x.invalid).jpg"
+    at = go(signed_in(Role.ANALYST), "analyze")
+    at.text_input(key="analyze_new_case").set_value("**bold** [case](http://x.invalid)")
+    at.file_uploader(key="analyze_files").set_value((hostile, photo.read_bytes(), "image/jpeg"))
+    at.run()
+    at.button(key="analyze_run").click().run()
+    (done,) = texts(at, "success")
+    assert done.startswith(r"\!\[t\]\(http:")  # escaped: shown literally, never fetched
+    at = go(at, "cases")
+    assert any(m.startswith(r"**\*\*bold\*\* \[case\]") for m in texts(at, "markdown"))

@@ -11,6 +11,7 @@ from core.users import Permission
 from dashboard import runner
 from dashboard.components import session
 from dashboard.components.progress import StreamlitProgressHook
+from dashboard.components.text import md
 
 app, account = session.require(Permission.ANALYZE)
 st.title("Analyze")
@@ -53,20 +54,20 @@ if st.button("Analyze", type="primary", disabled=not files, key="analyze_run"):
             st.stop()
     done = []
     for upload in files or []:
-        bar = st.progress(0.0, text=f"{upload.name}: waiting")
-        hook = StreamlitProgressHook(bar, upload.name)
+        bar = st.progress(0.0, text=f"{md(upload.name)}: waiting")
+        hook = StreamlitProgressHook(bar, md(upload.name))
         try:
             result = runner.run_analysis(
                 app, Upload(name=upload.name, stream=upload, size=upload.size), case_id, hook
             )
         except VerityError as exc:
             bar.empty()
-            st.error(f"{' '.join(str(exc).split())} — nothing was stored for this file.")
+            st.error(f"{md(exc)} — nothing was stored for this file.")
             continue
-        bar.progress(1.0, text=f"{upload.name}: done")
+        bar.progress(1.0, text=f"{md(upload.name)}: done")
         done.append(result)
         p = "—" if result["p_fake"] is None else f"{result['p_fake']:.3f}"
-        st.success(f"{upload.name}: **{result['verdict']}** (p_fake {p})")
+        st.success(f"{md(upload.name)}: **{result['verdict']}** (p_fake {p})")
     if done:
         st.session_state["analyze_last_case"] = case_id
 if st.session_state.get("analyze_last_case"):

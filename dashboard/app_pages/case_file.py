@@ -14,6 +14,7 @@ from core import casefile
 from core.errors import VerityError
 from core.users import Permission
 from dashboard.components import cards, plots, session
+from dashboard.components.text import md
 from provenance import status
 
 app, account = session.require(Permission.VIEW)
@@ -54,8 +55,8 @@ st.session_state["viewed_case"] = chosen
 
 case = data["case"]
 st.caption(
-    f"{case['description'] or 'no description'} · id {case['id']} · created by "
-    f"{case['created_by']} · your opening of this case file is recorded in its custody log"
+    f"{md(case['description']) or 'no description'} · id {case['id']} · created by "
+    f"{md(case['created_by'])} · your opening of this case file is recorded in its custody log"
 )
 if not data["media"]:
     st.info("This case holds no media yet. Analyse files on the Analyze page.")
@@ -103,7 +104,7 @@ if item is not None:
         else:
             st.image(str(path))
         st.caption(
-            f"{media['original_name']} · {media['kind']} {media['container'] or ''} "
+            f"{md(media['original_name'])} · {media['kind']} {media['container'] or ''} "
             f"{media['width'] or ''}{'×' if media['width'] else ''}{media['height'] or ''} · "
             f"{media['size_bytes']} bytes · sha256 {media['sha256']}"
         )
@@ -157,10 +158,10 @@ if item is not None:
     c2pa = item["c2pa"]
     st.markdown(
         f"State: **{c2pa.get('state', 'unknown')}**"
-        + (f" ({c2pa['reason']})" if c2pa.get("reason") else "")
+        + (f" ({md(c2pa['reason'])})" if c2pa.get("reason") else "")
     )
     for code in c2pa.get("failure_codes", []):
-        st.markdown(f"- failure: `{code}`")
+        st.markdown(f"- failure: {md(code)}")
     if c2pa.get("validation_results") or c2pa.get("manifest_store"):
         with st.expander("Validation results and manifest store (verbatim)"):
             st.json(
@@ -177,7 +178,7 @@ if item is not None:
     else:
         st.markdown(
             f"Registered as leaf **#{reg['leaf_index']}** at {reg['registered_at']} by "
-            f"{reg['registrant']}" + (f": {reg['note']}" if reg["note"] else "")
+            f"{md(reg['registrant'])}" + (f": {md(reg['note'])}" if reg["note"] else "")
         )
         if reg["checkpoint"]:
             st.markdown(
@@ -198,7 +199,7 @@ check = casefile.verify_case_custody(app, case["id"])
 if check["ok"]:
     st.success(f"{check['message']}; head {check['head']}")
 else:
-    st.error(f"Custody verification failed: {check['message']}")
+    st.error(f"Custody verification failed: {md(check['message'])}")
 st.dataframe(
     [
         {

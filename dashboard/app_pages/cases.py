@@ -8,6 +8,7 @@ from core import casefile, services
 from core.errors import VerityError
 from core.users import Permission
 from dashboard.components import session
+from dashboard.components.text import md
 
 app, account = session.require(Permission.VIEW)
 st.title("Cases")
@@ -20,10 +21,10 @@ if not cases:
 for case in cases:
     with st.container(border=True):
         left, right = st.columns([4, 1])
-        left.markdown(f"**{case['name']}**  \n{case['description'] or '—'}")
+        left.markdown(f"**{md(case['name'])}**  \n{md(case['description']) or '—'}")
         left.caption(
             f"{case['media_count']} media · created {case['created_at'][:19]} UTC "
-            f"by {case['created_by']} · id {case['id']}"
+            f"by {md(case['created_by'])} · id {case['id']}"
         )
         right.page_link(
             "app_pages/case_file.py", label="Open case file", query_params={"case": case["id"]}
@@ -41,5 +42,5 @@ if account.can(Permission.CREATE_CASE):
         except VerityError as exc:
             session.show_error(exc)
         else:
-            session.flash(f"Created case {created['name']} (id {created['id']}).")
+            session.flash(f"Created case {md(created['name'])} (id {created['id']}).")
             st.rerun()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.users import Permission
 from dashboard.components import session
+from dashboard.components.text import md
 from provenance import status
 
 app, account = session.require(Permission.VIEW)
@@ -18,7 +19,7 @@ if audit["ok"]:
         f"Ledger intact: {audit['leaves']} leaves, {audit['checkpoints']} checkpoints, root {root}"
     )
 else:
-    st.error(f"Audit failed: {audit['message']}")
+    st.error(f"Audit failed: {md(audit['message'])}")
 
 st.subheader("Signed checkpoints (newest first)")
 checkpoints = status.checkpoints(app)

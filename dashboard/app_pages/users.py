@@ -8,6 +8,7 @@ from core import users
 from core.errors import VerityError
 from core.users import Permission, Role
 from dashboard.components import session
+from dashboard.components.text import md
 
 app, account = session.require(Permission.MANAGE_USERS)
 st.title("Users")
@@ -26,5 +27,5 @@ if add:
     except VerityError as exc:
         session.show_error(exc)
     else:
-        session.flash(f"Added {created['name']} ({created['role']}).")
+        session.flash(f"Added {md(created['name'])} ({created['role']}).")
         st.rerun()

@@ -10,6 +10,7 @@ from core.errors import VerityError
 from core.uploads import ACCEPTED_TYPES, Upload, named_errors, staged
 from core.users import Permission
 from dashboard.components import session
+from dashboard.components.text import md
 from provenance import ledger
 from provenance.receipts import check_receipt
 
@@ -59,11 +60,11 @@ if st.button("Verify", type="primary", disabled=not (receipt_file or media_file)
                 )
             for check in checks:
                 icon = ":green[ok]" if check.ok else ":red[FAIL]"
-                st.markdown(f"{icon} **{check.name}**: {check.detail}")
+                st.markdown(f"{icon} **{md(check.name)}**: {md(check.detail)}")
             if all(c.ok for c in checks):
                 st.success("Receipt valid.")
             else:
-                st.error(f"Receipt invalid: {next(c for c in checks if not c.ok).name}.")
+                st.error(f"Receipt invalid: {md(next(c for c in checks if not c.ok).name)}.")
         if media_file is not None:
             st.subheader("Lookup in the registration log")
             with named_errors(media_file.name), staged(app, _incoming(media_file)) as path:
@@ -72,7 +73,7 @@ if st.button("Verify", type="primary", disabled=not (receipt_file or media_file)
                 record = found["exact"]["record"]
                 st.success(
                     f"Exact match: leaf #{found['exact']['leaf_index']}, registered "
-                    f"{record.get('registered_at')} by {record.get('registrant')}."
+                    f"{md(record.get('registered_at'))} by {md(record.get('registrant'))}."
                 )
             elif found.get("fingerprint") is None:
                 st.info(f"Not registered; no near-copy fingerprint for {found.get('kind')} yet.")

@@ -7,6 +7,8 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.components.text import md
+
 VERDICT_TEXT = {
     "manipulated": ("red", "Manipulated", "The calibrated evidence says it was manipulated."),
     "authentic": ("green", "Authentic", "The calibrated evidence says this file is authentic."),
@@ -50,13 +52,13 @@ def verdict_card(result: dict[str, Any]) -> None:
         if reasons:
             st.markdown("**Why inconclusive**")
             for reason in reasons:
-                st.markdown(f"- {reason}")
+                st.markdown(f"- {md(reason)}")
         other = [r for r in result["fusion"]["reasons"] if r not in reasons]
         for reason in other:
-            st.caption(reason)
+            st.caption(md(reason))
         st.caption(
             f"fusion rule {result['fusion']['rule']} · engine {result['engine_version']} · "
-            f"analysed by {result['actor']} at {result['finished_at'][:19]} UTC · "
+            f"analysed by {md(result['actor'])} at {result['finished_at'][:19]} UTC · "
             f"analysis {result['analysis_id']}"
         )
 
@@ -123,14 +125,14 @@ def detector_cards(result: dict[str, Any]) -> None:
         card = d.get("card") or {}
         with st.expander(f"{d['name']} {d['version']}: error-rate card and findings"):
             if d.get("summary"):
-                st.write(d["summary"])
+                st.markdown(md(d["summary"]))
             for finding in d.get("findings", []):
-                st.markdown(f"- {finding['message']} (LLR {finding['llr']:+.2f})")
+                st.markdown(f"- {md(finding['message'])} (LLR {finding['llr']:+.2f})")
             if not card.get("available"):
-                st.info(card.get("note") or "no model card")
+                st.info(md(card.get("note") or "no model card"))
                 continue
             if card.get("note"):
-                st.warning(card["note"])
+                st.warning(md(card["note"]))
             table = card_metrics(card)
             if not table:
                 st.info("The card has no measured error rates yet.")
@@ -141,6 +143,6 @@ def detector_cards(result: dict[str, Any]) -> None:
                 if value:
                     st.markdown(
                         f"**{label}:** "
-                        + (", ".join(value) if isinstance(value, list) else str(value))
+                        + md(", ".join(value) if isinstance(value, list) else value)
                     )
             st.caption(f"card sha256 {card.get('sha256')}")

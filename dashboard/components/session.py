@@ -15,6 +15,7 @@ from core.app import Verity
 from core.config import load_settings
 from core.errors import VerityError
 from core.users import Account, Permission, acting_as, authenticate
+from dashboard.components.text import md
 
 ACCOUNT_KEY = "verity_account"
 FAILED_KEY = "verity_failed_logins"
@@ -49,7 +50,7 @@ def sign_in(name: str, password: str) -> Account | None:
         account = authenticate(installation(), name, password)
     except VerityError as exc:
         st.session_state[FAILED_KEY] = (failed[0] + 1, time.monotonic())
-        st.error(str(exc))
+        st.error(md(exc))
         return None
     st.session_state.pop(FAILED_KEY, None)
     st.session_state[ACCOUNT_KEY] = account
@@ -69,13 +70,13 @@ def require(permission: Permission) -> tuple[Verity, Account]:
         st.stop()
         raise AssertionError("unreachable")  # st.stop raises; this keeps type checkers honest
     if not account.can(permission):
-        st.error(f"{account.name} ({account.role.value}) may not {permission.value}.")
+        st.error(f"{md(account.name)} ({account.role.value}) may not {permission.value}.")
         st.stop()
     return acting_as(installation(), account), account
 
 
 def show_error(exc: VerityError) -> None:
-    st.error(" ".join(str(exc).split()))
+    st.error(md(exc))
 
 
 def flash(message: str) -> None:
@@ -86,4 +87,4 @@ def flash(message: str) -> None:
 def show_flash() -> None:
     message = st.session_state.pop("verity_flash", None)
     if message:
-        st.success(message)
+        st.success(message)  # built by pages with md() already
