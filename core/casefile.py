@@ -275,3 +275,36 @@ def report_exporter() -> ReportExporter | None:
         return None
     found = getattr(module, "export_report", None)
     return found if callable(found) else None
+
+
+def frame_at(
+    app: Verity, sha256: str, time_s: float, *, max_side: int = 960
+) -> tuple[float, Any] | None:
+    """The stored video's frame shown at ``time_s`` (its time and RGB pixels), or None for media
+    without video. Seeks to the keyframe before and decodes forward, so long videos stay quick."""
+    import av
+    import numpy as np
+
+    path = stored_media_path(app, sha256)
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        target = max(0.0, float(time_s))
+        if stream.time_base is not None and target > 0:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        chosen = None
+        for frame in container.decode(stream):
+            if chosen is not None and frame.time is not None and frame.time > target + 1e-6:
+                break
+            chosen = frame
+        if chosen is None:
+            return None
+        width, height = chosen.width, chosen.height
+        if max(width, height) > max_side:
+            scale = max_side / max(width, height)
+            chosen = chosen.reformat(
+                width=max(2, round(width * scale)), height=max(2, round(height * scale))
+            )
+        pixels = np.ascontiguousarray(chosen.to_ndarray(format="rgb24"))
+        return float(chosen.time or 0.0), pixels

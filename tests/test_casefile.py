@@ -125,3 +125,17 @@ def test_report_exporter_found_only_when_installed(monkeypatch: pytest.MonkeyPat
     fake.export_report = export_report  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "core.report", fake)
     assert casefile.report_exporter() is export_report
+
+
+def test_frame_at_a_chosen_time(verity: Verity, clip: Path, tone: Path) -> None:
+    clip_sha = services.analyze(verity, clip, None)["media"]["sha256"]
+    first = casefile.frame_at(verity, clip_sha, 0.0)
+    later = casefile.frame_at(verity, clip_sha, 1.0)
+    assert first is not None and later is not None
+    assert first[0] == pytest.approx(0.0) and later[0] == pytest.approx(1.0, abs=0.041)
+    assert first[1].shape == later[1].shape == (240, 320, 3)
+    assert (first[1] != later[1]).any()  # the drawn face moves
+    small = casefile.frame_at(verity, clip_sha, 1.0, max_side=160)
+    assert small is not None and small[1].shape == (120, 160, 3)
+    tone_sha = services.analyze(verity, tone, None)["media"]["sha256"]
+    assert casefile.frame_at(verity, tone_sha, 0.5) is None

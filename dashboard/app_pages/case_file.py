@@ -147,11 +147,37 @@ if item is not None:
                         f"{len(flagged)} flagged."
                     )
 
+        if media["kind"] == "video" and position is not None:
+            shown = casefile.frame_at(app, media["sha256"], position)
+            if shown is not None:
+                picture, scores = st.columns([1, 1])
+                picture.image(shown[1], caption=f"frame at {shown[0]:.2f} s")
+                at_time = [
+                    {
+                        "detector": p["detector"],
+                        "score": p["score"],
+                        "span (s)": f"{p['start_s']:.2f}–{p['end_s']:.2f}",
+                    }
+                    for p in analysis["series"]
+                    if p["start_s"] <= shown[0] < p["end_s"]
+                ]
+                scores.markdown("**Scores covering this frame**")
+                if at_time:
+                    scores.dataframe(at_time, hide_index=True, width="stretch")
+                else:
+                    scores.caption("No detector scored this moment.")
+
         artifacts = [a for d in analysis["detectors"] for a in (d.get("artifacts") or [])]
-        if not artifacts:
+        if artifacts:
+            kinds = ", ".join(sorted({md(a["kind"]) for a in artifacts}))
+            st.warning(
+                f"{len(artifacts)} artefacts ({kinds}) are recorded with this analysis; this "
+                "dashboard cannot draw them yet (no artefact store)."
+            )
+        else:
             st.caption(
-                "Face heatmaps and lip-sync curves appear here when a detector that makes "
-                "them has run; none of this analysis's detectors produced one."
+                "No detector of this analysis produced a face heatmap; a lip-sync detector's "
+                "offset curve would appear in the timeline above."
             )
 
     st.subheader("Content Credentials (C2PA)")
