@@ -28,7 +28,7 @@ PAGES = (
 def login_page() -> None:
     st.title("Verity")
     st.caption("Deepfake analysis with a tamper-evident chain of custody.")
-    with st.form("sign-in"):
+    with st.form("sign-in", clear_on_submit=True):  # the password leaves the session state
         name = st.text_input("User name", key="login_name")
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Sign in", type="primary", key="sign_in")

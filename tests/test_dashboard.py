@@ -97,10 +97,12 @@ def test_sign_in(both: Verity) -> None:
     at.button(key="sign_in").click().run()
     assert texts(at, "error") == ["unknown user or wrong password"]
     assert session.ACCOUNT_KEY not in at.session_state
+    at.text_input(key="login_name").set_value("ana")
     at.text_input(key="login_password").set_value(PASSWORD)
     at.button(key="sign_in").click().run()
     assert not at.exception
     assert texts(at, "title") == ["Cases"]
+    assert "login_password" not in at.session_state  # the typed password is not kept
     assert "Signed in as **ana** (analyst)" in texts(at, "markdown")
     at.button(key="sign_out").click().run()
     assert texts(at, "title") == ["Verity"]

@@ -56,6 +56,7 @@ if st.button("Analyze", type="primary", disabled=not files, key="analyze_run"):
     for upload in files or []:
         bar = st.progress(0.0, text=f"{md(upload.name)}: waiting")
         hook = StreamlitProgressHook(bar, md(upload.name))
+        upload.seek(0)
         try:
             result = runner.run_analysis(
                 app, Upload(name=upload.name, stream=upload, size=upload.size), case_id, hook

@@ -58,6 +58,7 @@ try:
         upload = st.file_uploader("File", type=list(ACCEPTED_TYPES), key="register_file")
         if st.button("Register", type="primary", disabled=upload is None, key="register_upload"):
             assert upload is not None
+            upload.seek(0)
             incoming = Upload(name=upload.name, stream=upload, size=upload.size)
             with named_errors(upload.name), staged(app, incoming) as path:
                 result = ledger.register(app, path, case_id, note, original_name=upload.name)
