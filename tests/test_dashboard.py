@@ -182,6 +182,9 @@ def test_analyst_analyses_and_reads_the_case_file(both: Verity, clip: Path, phot
     markdown = texts(at, "markdown")
     assert "### Verdict: :orange[Inconclusive]" in markdown
     assert any("lies between the thresholds" in m for m in markdown)
+    (interval,) = [m for m in markdown if m.startswith("**95% interval**")]
+    low, high = (float(x) for x in interval.split("\n")[1].split(" – "))
+    assert low <= 0.528 <= high
     assert len(at.get("vega_lite_chart")) >= 2  # timeline and spectrogram
     assert any(s.startswith("custody intact") for s in texts(at, "success"))
     (view,) = events(installation, "view")

@@ -37,10 +37,10 @@ def verdict_card(result: dict[str, Any]) -> None:
             "at even prior odds, from the fused calibrated evidence.",
         )
         interval = result.get("p_fake_interval")
-        middle.metric(
-            "95% interval",
-            "—" if not interval else f"{interval[0]:.2f}–{interval[1]:.2f}",
-            help="From the calibrations' bootstrap: how much p_fake could move.",
+        middle.markdown(
+            "**95% interval**  \n"
+            + ("—" if not interval else f"{interval[0]:.3f} – {interval[1]:.3f}"),
+            help="From the calibrations' bootstrap: how far p_fake could move.",
         )
         thresholds = result["fusion"].get("thresholds", {})
         right.metric(
