@@ -12,12 +12,13 @@ import streamlit as st
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core import services
+from core import casefile, services
 from core.app import Verity
 from core.config import load_settings
 from core.db import CustodyEvent
 from core.users import Account, Role, add_user
-from dashboard.components import session
+from dashboard.components import cards, session
+from dashboard.components.text import md
 from provenance import ledger
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,19 +173,26 @@ def test_analyst_analyses_and_reads_the_case_file(both: Verity, clip: Path, phot
     at.run()
     at.button(key="analyze_run").click().run()
     assert not at.exception and texts(at, "error") == []
-    done = texts(at, "success")
-    assert len(done) == 2 and done[0].startswith("clip.mp4: **inconclusive**")
     (case,) = [c for c in services.list_cases(installation) if c["name"] == "Inquiry 7"]
     assert case["media_count"] == 2 and case["created_by"] == "ana@dashboard"
+    stored = casefile.case_file(installation, case["id"])["media"]
+    clip_result = next(m for m in stored if m["media"]["original_name"] == "clip.mp4")
+    (analysis,) = clip_result["analyses"]
+    done = texts(at, "success")
+    assert len(done) == 2
+    assert done[0] == f"clip.mp4: **{analysis['verdict']}** (p_fake {analysis['p_fake']:.3f})"
 
     at = go(at, "case_file")
-    assert at.query_params["case"] == [case["id"]] or at.query_params["case"] == case["id"]
+    assert at.query_params["case"] == case["id"]
     markdown = texts(at, "markdown")
-    assert "### Verdict: :orange[Inconclusive]" in markdown
-    assert any("lies between the thresholds" in m for m in markdown)
+    colour, title, _ = cards.VERDICT_TEXT[analysis["verdict"]]
+    assert f"### Verdict: :{colour}[{title}]" in markdown
+    for reason in analysis["inconclusive_reasons"]:
+        assert f"- {md(reason)}" in markdown
+    assert f"{analysis['p_fake']:.3f}" in [str(m.value) for m in at.metric]
     (interval,) = [m for m in markdown if m.startswith("**95% interval**")]
     low, high = (float(x) for x in interval.split("\n")[1].split(" – "))
-    assert low <= 0.528 <= high
+    assert low <= analysis["p_fake"] <= high
     assert len(at.get("vega_lite_chart")) >= 2  # timeline and spectrogram
     assert any(s.startswith("custody intact") for s in texts(at, "success"))
     (view,) = events(installation, "view")
@@ -303,3 +311,16 @@ def test_untrusted_names_are_shown_as_text(installation: Verity, photo: Path) ->
     assert done.startswith(r"\!\[t\]\(http:")  # escaped: shown literally, never fetched
     at = go(at, "cases")
     assert any(m.startswith(r"**\*\*bold\*\* \[case\]") for m in texts(at, "markdown"))
+
+
+def test_fact_checker_registers_an_upload(installation: Verity, tone: Path) -> None:
+    at = go(signed_in(Role.FACT_CHECKER), "register")
+    at.radio(key="register_source").set_value("Upload a file").run()
+    at.file_uploader(key="register_file").set_value(("tone.wav", tone.read_bytes(), "audio/wav"))
+    at.run()
+    at.button(key="register_upload").click().run()
+    assert not at.exception and texts(at, "error") == []
+    assert texts(at, "success")[0].startswith("Registered as leaf #0")
+    (item,) = casefile.case_media_choices(installation)
+    assert item["original_name"] == "tone.wav" and item["case_name"] == "default"
+    assert not list((installation.settings.home / "uploads").iterdir())
