@@ -50,6 +50,16 @@ class MediaLimits(BaseModel):
         default=8192 * 8192, gt=0, description="largest frame (width × height) accepted"
     )
     max_duration_s: float = Field(default=4 * 3600.0, gt=0, description="longest media accepted")
+    max_upload_bytes: int = Field(
+        default=1024**3,
+        gt=0,
+        description="largest file accepted through the dashboard (held in memory while it "
+        "arrives); the smaller of this and max_file_bytes applies",
+    )
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        return min(self.max_upload_bytes, self.max_file_bytes)
 
 
 class FusionSettings(BaseModel):

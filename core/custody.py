@@ -36,6 +36,8 @@ class Action(StrEnum):
     EXPORT = "export"
     REGISTER = "register"
     ANCHOR = "anchor"
+    VIEW = "view"  # a person opened evidence in the dashboard (case file)
+    USER_ADD = "user.add"  # an account was created (global chain)
 
 
 def format_time(moment: datetime) -> str:

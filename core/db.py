@@ -240,6 +240,21 @@ class LedgerAnchor(Base):
     anchored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class User(Base):
+    """A dashboard account (core.users): a role and an argon2id hash, never the password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 # --------------------------------------------------------------------------- engines and sessions
 
 

@@ -87,6 +87,20 @@ class AnalysisNotFoundError(NotFoundError):
         super().__init__(f"no analysis with id {display_name(ref)!r}")
 
 
+class AuthenticationError(BadInputError):
+    """A name and password did not match an active account (never says which part was wrong)."""
+
+    def __init__(self) -> None:
+        super().__init__("unknown user or wrong password")
+
+
+class PermissionDeniedError(BadInputError):
+    """The signed-in user's role does not allow the action."""
+
+    def __init__(self, user: str, role: str, action: str) -> None:
+        super().__init__(f"{display_name(user)} ({role}) may not {action}")
+
+
 class DetectorError(VerityError):
     """A detector failed or cannot be built."""
 

@@ -126,10 +126,19 @@ class Ingested:
         )
 
 
-def ingest(app: Verity, path: Path, case_ref: str | None, hook: Hook = null_hook) -> Ingested:
+def ingest(
+    app: Verity,
+    path: Path,
+    case_ref: str | None,
+    hook: Hook = null_hook,
+    *,
+    original_name: str | None = None,
+) -> Ingested:
     """Hash, store and file ``path`` in a case, with its custody event; all or nothing.
 
     The probe runs on the stored copy, so what is analysed is exactly the bytes that were hashed.
+    ``original_name`` is the client's name for an upload staged under a random name (core.uploads);
+    it is kept as metadata only.
     """
     limits = app.settings.limits
     check_readable_file(path, limits)
@@ -149,7 +158,7 @@ def ingest(app: Verity, path: Path, case_ref: str | None, hook: Hook = null_hook
             info = probe(stored.path, limits)
         except MediaError as exc:
             raise type(exc)(path, exc.problem) from None
-        original_name = display_name(path.name)
+        original_name = display_name(original_name or path.name)
         hook("credentials", detail=stored.sha256[:12])
         credentials = read_credentials(stored.path, info, app.settings.c2pa_trust_anchors)
         with app.db.session() as session:
@@ -237,6 +246,8 @@ def analyze(
     detectors: list[str] | None = None,
     hook: Hook = null_hook,
     model_dirs: dict[str, Path] | None = None,
+    *,
+    original_name: str | None = None,
 ) -> dict[str, Any]:
     """Ingest ``path`` if needed, run the detectors, store and return the JSON-contract result.
 
@@ -247,7 +258,7 @@ def analyze(
         for name in detectors:
             app.registry.spec(name)  # unknown names fail before anything is written
     options = detector_options(app, model_dirs)
-    ingested = ingest(app, path, case_ref, hook)
+    ingested = ingest(app, path, case_ref, hook, original_name=original_name)
     run = run_detectors(
         app.registry,
         ingested.media_input(app),

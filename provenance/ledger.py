@@ -145,11 +145,18 @@ def append_records(
     return indices, _checkpoint(session, app, size, frontier)
 
 
-def register(app: Verity, path: Path, case_ref: str | None, note: str = "") -> dict[str, Any]:
+def register(
+    app: Verity,
+    path: Path,
+    case_ref: str | None,
+    note: str = "",
+    *,
+    original_name: str | None = None,
+) -> dict[str, Any]:
     """Register the file at ``path``; returns the leaf index, record and checkpoint."""
     if len(note) > 2000:
         raise BadInputError("a note is at most 2000 characters")
-    ingested = services.ingest(app, path, case_ref)
+    ingested = services.ingest(app, path, case_ref, original_name=original_name)
     # decoding for the fingerprint happens before the transaction, never while holding it
     print_ = fingerprint(app.store.path_for(ingested.sha256), ingested.info.kind)
     try:

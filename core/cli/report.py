@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -37,31 +37,10 @@ from core.report import (
 )
 from core.report.signature import Check, sha256_hex
 from core.store import ContentStore
-from provenance import ledger
 from provenance.keys import KeyRing
+from provenance.status import ledger_summary
 
 MAX_REPORT_BYTES = 512 * 1024 * 1024
-
-
-def ledger_summary(app: Verity, sha256: str) -> dict[str, Any] | None:
-    """The receipt of registered media in brief, or None when it is not registered."""
-    try:
-        receipt = ledger.receipt(app, sha256)
-    except BadInputError:
-        return None  # not registered
-    checkpoint = receipt.checkpoint.checkpoint
-    return {
-        "leaf_index": receipt.leaf_index,
-        "registered_at": receipt.record.get("registered_at"),
-        "registrant": receipt.record.get("registrant"),
-        "log_id": checkpoint.log_id,
-        "tree_size": checkpoint.tree_size,
-        "root_hash": checkpoint.root_hash,
-        "checkpoint_time": checkpoint.timestamp,
-        "key_id": checkpoint.key_id,
-        "public_key": receipt.public_key,
-        "anchor": receipt.anchor,
-    }
 
 
 def _read(path: Path, what: str) -> bytes:

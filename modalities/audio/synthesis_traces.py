@@ -27,6 +27,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights" / f"artifacts-{VERSION}"
 WEIGHTS_FILE = "artifacts_head.npz"
 MAX_SECONDS = 600.0
 SEGMENT_S = 4.0
+MAX_OUTSIDE = 3  # more traces than this outside the training range: not speech as trained on
 
 
 def _spec(folder: Path) -> DetectorSpec:
@@ -71,6 +72,8 @@ class TraceHead:
         self.intercept = float(arrays["intercept"])
         self.real_mean = arrays["real_mean"]
         self.real_std = arrays["real_std"]
+        self.low = arrays["low"]  # 0.5th and 99.5th percentiles of the training traces:
+        self.high = arrays["high"]  # the head is only trusted inside this box
         if self.coef.shape != ((len(self.knots) + 1) * len(names),):
             raise DetectorError(f"{NAME} weights have inconsistent shapes")
 
@@ -91,10 +94,21 @@ class TraceHead:
             "intercept": np.array(self.intercept),
             "real_mean": self.real_mean,
             "real_std": self.real_std,
+            "low": self.low,
+            "high": self.high,
         }
 
+    def outside(self, values: np.ndarray) -> np.ndarray:
+        """Which traces lie outside the range seen in training (bool per trace)."""
+        return np.asarray((values < self.low) | (values > self.high))
+
     def contributions(self, values: np.ndarray) -> np.ndarray:
-        """Each trace's exact additive share of the score (logit units)."""
+        """Each trace's exact additive share of the score (logit units).
+
+        Values are clipped to the training range first: hinge functions extrapolate linearly,
+        and a sound unlike any training speech (a tone, music) must not earn an extreme score.
+        """
+        values = np.clip(values, self.low, self.high)
         basis = (self.expand(values, self.knots, self.unit)[0] - self.mean) / self.scale
         terms = (self.coef * basis).reshape(len(self.knots) + 1, len(tf.NAMES))
         return np.asarray(terms.sum(axis=0))
@@ -127,17 +141,30 @@ class SynthesisTracesDetector:
         raw = self.head.score(clip.values)
         contributions = self.head.contributions(clip.values)
         z = (clip.values - self.head.real_mean) / self.head.real_std
+        outside = self.head.outside(clip.values)
         findings = [
             Finding(
                 code=name,
                 value=round(float(value), 5),
-                message=f"{description}: {value:.4g} (z {zi:+.1f} against real speech)",
+                message=f"{description}: {value:.4g} (z {zi:+.1f} against real speech"
+                + (", outside the training range: clipped)" if out else ")"),
                 llr=round(float(c), 4),
             )
-            for (name, description), value, zi, c in zip(
-                tf.FEATURES, clip.values, z, contributions, strict=True
+            for (name, description), value, zi, c, out in zip(
+                tf.FEATURES, clip.values, z, contributions, outside, strict=True
             )
         ]
+        if outside.sum() > MAX_OUTSIDE:
+            names = ", ".join(n for n, o in zip(tf.NAMES, outside, strict=True) if o)
+            return Evidence.from_llr(
+                self.spec,
+                raw_score=raw,
+                llr=0.0,
+                findings=tuple(findings),
+                out_of_domain=f"not speech as trained on: {int(outside.sum())} of "
+                f"{len(tf.NAMES)} traces outside the training range ({names})",
+                summary="traces unlike any training speech",
+            )
         if media.info.duration_s and media.info.duration_s > MAX_SECONDS + 1:
             findings.append(
                 Finding(

@@ -103,3 +103,15 @@ def test_shipped_weights_load_and_match_their_descriptor() -> None:
     assert detector.spec.weights.sha256 == sha256_file(
         synthesis_traces.WEIGHTS_DIR / synthesis_traces.WEIGHTS_FILE
     )
+
+
+def test_sound_unlike_speech_is_out_of_domain_not_extreme(tmp_path: Path) -> None:
+    t = np.arange(SR * 3) / SR
+    beeps = (0.3 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+    path = tmp_path / "beeps.wav"
+    soundfile.write(path, beeps, SR)
+    detector = synthesis_traces.SynthesisTracesDetector()
+    evidence = detector.analyze(media(path))
+    assert evidence.out_of_domain and "outside the training range" in evidence.out_of_domain
+    clipped = detector.head.contributions(np.full(len(tf.NAMES), 1e6))
+    assert np.all(np.isfinite(clipped)) and np.abs(clipped).max() < 20

@@ -60,6 +60,8 @@ def fit_head(x: np.ndarray, y: np.ndarray, seed: int) -> TraceHead:
             "intercept": np.array(model.intercept_[0]),
             "real_mean": real.mean(axis=0),
             "real_std": real.std(axis=0) + 1e-9,
+            "low": np.percentile(x, 0.5, axis=0),
+            "high": np.percentile(x, 99.5, axis=0),
         }
     )
 

@@ -1,0 +1,294 @@
+"""A case file: everything a reader of the evidence needs, in the order they need it.
+
+The dashboard's case file shows the verdict first, then why (each detector's calibrated score and
+the error rates measured on its model card), then the per-frame and per-segment series, C2PA and
+the custody log with its verification. Opening a case file is itself evidence handling: it is a
+``view`` event in the case's custody chain, naming the person (see :func:`open_case_file`).
+Registration and anchoring state come from ``provenance`` (provenance.status): core never
+imports it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from core import services
+from core.app import Verity
+from core.cards import load_card
+from core.custody import Action, append_event
+from core.db import Analysis, Case, CaseMedia, CustodyEvent, MediaItem
+from core.errors import NotFoundError, UnknownDetectorError, VerificationError
+from core.results import analysis_json, media_json
+
+
+def search_cases(app: Verity, query: str = "") -> list[dict[str, Any]]:
+    """Cases whose name or description contains ``query`` (case-insensitive), newest first."""
+    text = query.strip()
+    cases = services.list_cases(app)
+    if text:
+        needle = text.lower()
+        cases = [
+            c for c in cases if needle in c["name"].lower() or needle in c["description"].lower()
+        ]
+    return sorted(cases, key=lambda c: c["created_at"], reverse=True)
+
+
+def _series(analysis: Analysis) -> list[dict[str, Any]]:
+    """Per-detector time series (frame or segment scores) kept in each result's evidence."""
+    out = []
+    for result in sorted(analysis.results, key=lambda r: r.position):
+        evidence = result.evidence or {}
+        for point in evidence.get("series", []):
+            out.append(
+                {
+                    "detector": result.detector,
+                    "modality": result.modality,
+                    "start_s": point["start_s"],
+                    "end_s": point["end_s"],
+                    "score": point["score"],
+                }
+            )
+    return out
+
+
+def _card(app: Verity, name: str, version: str, cited: str | None) -> dict[str, Any]:
+    """The detector's model card as in force now, and whether it is the one the analysis cited."""
+    try:
+        spec = app.registry.spec(name)
+    except UnknownDetectorError:
+        return {"available": False, "note": f"{name} is not installed here"}
+    if spec.version != version:
+        return {"available": False, "note": f"installed version is {spec.version}, not {version}"}
+    loaded = load_card(spec)
+    if loaded is None:
+        return {"available": False, "note": f"{name} {version} ships no model card"}
+    card, sha = loaded
+    return {
+        "available": True,
+        "sha256": sha,
+        "cited": cited == sha,
+        "note": "" if cited == sha else "the card changed since this analysis was made",
+        "detects": card.get("detects"),
+        "cannot_detect": card.get("cannot_detect"),
+        "limitations": card.get("limitations"),
+        "metrics": card.get("metrics") or {},
+    }
+
+
+def _analysis_view(app: Verity, analysis: Analysis, media: MediaItem, name: str) -> dict[str, Any]:
+    result = analysis_json(analysis, media, name)
+    result["series"] = _series(analysis)
+    evidence = {r.detector: r.evidence or {} for r in analysis.results}
+    for det in result["detectors"]:
+        det["card"] = _card(app, det["name"], det["version"], det.get("card_sha256"))
+        det["artifacts"] = list(evidence.get(det["name"], {}).get("artifacts", []))
+    return result
+
+
+def _events(session: Any, case_id: str) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(CustodyEvent).where(CustodyEvent.chain == case_id).order_by(CustodyEvent.seq)
+    )
+    return [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "object_sha256": e.object_sha256,
+            "details": json.loads(e.details),
+            "event_hash": e.event_hash,
+        }
+        for e in rows
+    ]
+
+
+def case_file(app: Verity, case_ref: str) -> dict[str, Any]:
+    """The case, each media item with its analyses (newest first), and the custody log."""
+    with app.db.session() as session:
+        case = services.resolve_case(session, case_ref)
+        links = session.scalars(
+            select(CaseMedia)
+            .where(CaseMedia.case_id == case.id)
+            .options(selectinload(CaseMedia.media))
+            .order_by(CaseMedia.added_at)
+        ).all()
+        items = []
+        for link in links:
+            analyses = session.scalars(
+                select(Analysis)
+                .where(Analysis.case_id == case.id, Analysis.media_id == link.media_id)
+                .options(selectinload(Analysis.results))
+                .order_by(Analysis.finished_at.desc())
+            ).all()
+            items.append(
+                {
+                    "media": media_json(link.media, link.original_name),
+                    "c2pa": link.media.c2pa or {},
+                    "added_at": link.added_at.isoformat(),
+                    "added_by": link.added_by,
+                    "analyses": [
+                        _analysis_view(app, a, link.media, link.original_name) for a in analyses
+                    ],
+                }
+            )
+        return {
+            "case": services.case_json(case, len(links)),
+            "media": items,
+            "custody": _events(session, case.id),
+        }
+
+
+def open_case_file(app: Verity, case_ref: str, *, via: str = "dashboard") -> dict[str, Any]:
+    """Record that ``app.settings.actor`` opened the case file, then return it.
+
+    The ``view`` event commits before anything is shown, so no one reads evidence unrecorded.
+    """
+    with app.db.session() as session:
+        case = services.resolve_case(session, case_ref)
+        analysis_ids = session.scalars(
+            select(Analysis.id).where(Analysis.case_id == case.id).order_by(Analysis.finished_at)
+        ).all()
+        append_event(
+            session,
+            actor=app.settings.actor,
+            action=Action.VIEW,
+            case_id=case.id,
+            details={"via": via, "analysis_ids": list(analysis_ids)},
+        )
+        case_id = case.id
+    return case_file(app, case_id)
+
+
+def verify_case_custody(app: Verity, case_id: str) -> dict[str, Any]:
+    """The custody verification as data: intact with its head hash, or the first problem."""
+    try:
+        report = services.check_custody(app, case_id)
+    except VerificationError as exc:
+        return {"ok": False, "message": str(exc), "events": None, "head": None}
+    return {
+        "ok": True,
+        "message": f"custody intact: {report.events} events",
+        "events": report.events,
+        "head": report.heads.get(case_id),
+    }
+
+
+def stored_media_path(app: Verity, sha256: str) -> Path:
+    """The read-only stored copy of media filed in some case (for playing it back)."""
+    with app.db.session() as session:
+        known = session.scalars(
+            select(MediaItem.id).where(MediaItem.sha256 == sha256.strip().lower())
+        ).first()
+    if known is None or not app.store.exists(sha256):
+        raise NotFoundError(f"no stored media with sha256 {sha256[:16]!r}")
+    return app.store.path_for(sha256)
+
+
+def case_media_choices(app: Verity, query: str = "") -> list[dict[str, Any]]:
+    """Media filed in cases (name, case, sha256), for pickers such as the Register page."""
+    with app.db.session() as session:
+        stmt = (
+            select(CaseMedia, Case.name)
+            .join(Case, Case.id == CaseMedia.case_id)
+            .options(selectinload(CaseMedia.media))
+            .order_by(CaseMedia.added_at.desc())
+        )
+        if query.strip():
+            like = f"%{query.strip()}%"
+            stmt = stmt.where(or_(CaseMedia.original_name.ilike(like), Case.name.ilike(like)))
+        return [
+            {
+                "case_id": link.case_id,
+                "case_name": case_name,
+                "original_name": link.original_name,
+                "sha256": link.media.sha256,
+                "kind": link.media.kind,
+            }
+            for link, case_name in session.execute(stmt).all()
+        ]
+
+
+def spectrogram(
+    app: Verity, sha256: str, *, max_s: float = 300.0, n_times: int = 240, n_freqs: int = 64
+) -> dict[str, Any] | None:
+    """A coarse log-power spectrogram of stored media's soundtrack for display (None: no audio).
+
+    Computed on demand from the stored copy at 16 kHz, pooled to at most ``n_times`` × ``n_freqs``
+    cells so the browser receives a few thousand numbers, not the signal.
+    """
+    import numpy as np
+    from scipy.signal import spectrogram as stft_power
+
+    from core.media import decode_audio
+
+    path = stored_media_path(app, sha256)
+    with app.db.session() as session:
+        item = session.scalars(select(MediaItem).where(MediaItem.sha256 == sha256)).first()
+        has_audio = item is not None and (item.probe or {}).get("audio") is not None
+    if not has_audio:
+        return None
+    rate = 16_000
+    wave = decode_audio(path, sample_rate=rate, max_s=max_s)[0]
+    if wave.size < 512:
+        return None
+    freqs, times, power = stft_power(wave, fs=rate, nperseg=512, noverlap=256)
+    t_step = max(1, int(np.ceil(len(times) / n_times)))
+    f_step = max(1, int(np.ceil(len(freqs) / n_freqs)))
+    t_cut = len(times) // t_step * t_step or len(times)
+    f_cut = len(freqs) // f_step * f_step or len(freqs)
+    pooled = power[:f_cut, :t_cut]
+    pooled = pooled.reshape(f_cut // f_step, f_step, -1).mean(axis=1)
+    pooled = pooled.reshape(pooled.shape[0], t_cut // t_step, t_step).mean(axis=2)
+    db = 10 * np.log10(pooled + 1e-12)
+    hop = (times[1] - times[0]) if len(times) > 1 else 512 / rate
+    return {
+        "times": [float(t) for t in times[:t_cut:t_step] - hop / 2],
+        "freqs": [float(f) for f in freqs[:f_cut:f_step]],
+        "dt": float(hop * t_step),
+        "df": float((freqs[1] - freqs[0]) * f_step),
+        "power_db": [[round(float(v), 2) for v in column] for column in db.T],
+    }
+
+
+REPORT_FORMATS = ("pdf", "html", "json")
+ReportExporter = Callable[[Verity, str, str], tuple[str, bytes, str]]
+
+
+def frame_at(
+    app: Verity, sha256: str, time_s: float, *, max_side: int = 960
+) -> tuple[float, Any] | None:
+    """The stored video's frame shown at ``time_s`` (its time and RGB pixels), or None for media
+    without video. Seeks to the keyframe before and decodes forward, so long videos stay quick."""
+    import av
+    import numpy as np
+
+    path = stored_media_path(app, sha256)
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        target = max(0.0, float(time_s))
+        if stream.time_base is not None and target > 0:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        chosen = None
+        for frame in container.decode(stream):
+            if chosen is not None and frame.time is not None and frame.time > target + 1e-6:
+                break
+            chosen = frame
+        if chosen is None:
+            return None
+        width, height = chosen.width, chosen.height
+        if max(width, height) > max_side:
+            scale = max_side / max(width, height)
+            chosen = chosen.reformat(
+                width=max(2, round(width * scale)), height=max(2, round(height * scale))
+            )
+        pixels = np.ascontiguousarray(chosen.to_ndarray(format="rgb24"))
+        return float(chosen.time or 0.0), pixels

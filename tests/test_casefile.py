@@ -1,0 +1,126 @@
+"""Case files: what the dashboard shows, and that opening one is a custody event."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from core import casefile, services
+from core.app import Verity
+from core.custody import verify_custody
+from core.db import CustodyEvent
+from core.errors import CaseNotFoundError, NotFoundError
+from core.users import Account, Role, acting_as
+
+
+def test_opening_a_case_file_is_a_view_event(verity: Verity, clip: Path) -> None:
+    result = services.analyze(verity, clip, None)
+    reader = acting_as(verity, Account("audrey", Role.AUDITOR))
+    data = casefile.open_case_file(reader, result["case_id"])
+    with verity.db.session() as s:
+        views = s.scalars(select(CustodyEvent).where(CustodyEvent.action == "view")).all()
+        assert [(v.actor, v.chain) for v in views] == [("audrey@dashboard", result["case_id"])]
+        assert json.loads(views[0].details)["analysis_ids"] == [result["analysis_id"]]
+        verify_custody(s)
+    assert data["custody"][-1]["action"] == "view"
+    # reading without opening (a rerun of the same page) writes nothing
+    casefile.case_file(reader, result["case_id"])
+    with verity.db.session() as s:
+        assert len(s.scalars(select(CustodyEvent).where(CustodyEvent.action == "view")).all()) == 1
+
+
+def test_case_file_holds_verdict_series_and_cards(verity: Verity, clip: Path) -> None:
+    result = services.analyze(verity, clip, None)
+    data = casefile.case_file(verity, result["case_id"])
+    (item,) = data["media"]
+    (analysis,) = item["analyses"]
+    assert analysis["analysis_id"] == result["analysis_id"]
+    assert analysis["verdict"] == result["verdict"] and analysis["p_fake"] == result["p_fake"]
+    detectors = {d["name"]: d for d in analysis["detectors"]}
+    spectrum = [p for p in analysis["series"] if p["detector"] == "visual.spectrum"]
+    stored = detectors["visual.spectrum"]
+    assert spectrum and all(0.0 <= p["start_s"] < p["end_s"] <= 2.1 for p in spectrum)
+    assert stored["card"]["available"] and stored["card"]["cited"]
+    assert stored["card"]["sha256"] == stored["card_sha256"]
+    assert "video" in stored["card"]["metrics"]
+    assert item["c2pa"]["state"] == "None"
+    assert [e["action"] for e in data["custody"]] == ["case.create", "ingest", "analyze"]
+
+
+def test_card_that_changed_since_the_analysis_is_flagged(verity: Verity, photo: Path) -> None:
+    result = services.analyze(verity, photo, None)
+    with verity.db.session() as s:
+        from core.db import DetectorResult
+
+        row = s.scalars(
+            select(DetectorResult).where(DetectorResult.detector == "visual.metadata")
+        ).one()
+        evidence = dict(row.evidence or {})
+        evidence["card_sha256"] = "0" * 64
+        s.execute(
+            update(DetectorResult).where(DetectorResult.id == row.id).values(evidence=evidence)
+        )
+    data = casefile.case_file(verity, result["case_id"])
+    det = next(
+        d for d in data["media"][0]["analyses"][0]["detectors"] if d["name"] == "visual.metadata"
+    )
+    assert det["card"]["cited"] is False and "changed" in det["card"]["note"]
+
+
+def test_search_cases(verity: Verity) -> None:
+    services.create_case(verity, "Inquiry 2026-114", "clip from the newsroom")
+    services.create_case(verity, "Audit", "quarterly")
+    assert [c["name"] for c in casefile.search_cases(verity, "NEWSROOM")] == ["Inquiry 2026-114"]
+    assert len(casefile.search_cases(verity, "")) == 2
+    assert casefile.search_cases(verity, "nothing like it") == []
+
+
+def test_custody_verification_as_data(verity: Verity, photo: Path) -> None:
+    result = services.analyze(verity, photo, None)
+    ok = casefile.verify_case_custody(verity, result["case_id"])
+    assert ok["ok"] and ok["events"] == 3 and len(ok["head"]) == 64
+    with verity.db.session() as s:
+        s.execute(
+            update(CustodyEvent).where(CustodyEvent.action == "ingest").values(actor="mallory")
+        )
+    broken = casefile.verify_case_custody(verity, result["case_id"])
+    assert not broken["ok"] and "content was altered" in broken["message"]
+
+
+def test_spectrogram_of_the_soundtrack(verity: Verity, clip: Path, photo: Path) -> None:
+    clip_sha = services.analyze(verity, clip, None)["media"]["sha256"]
+    photo_sha = services.analyze(verity, photo, None)["media"]["sha256"]
+    spec = casefile.spectrogram(verity, clip_sha)
+    assert spec is not None
+    assert len(spec["power_db"]) == len(spec["times"]) <= 240
+    assert len(spec["power_db"][0]) == len(spec["freqs"]) <= 64
+    assert spec["freqs"][-1] < 8000 and spec["times"][-1] < 2.1
+    # the 220 Hz tone is the loudest band
+    mean_db = [sum(col[i] for col in spec["power_db"]) for i in range(len(spec["freqs"]))]
+    loudest = max(range(len(spec["freqs"])), key=lambda i: mean_db[i])
+    assert abs(spec["freqs"][loudest] - 220) <= 2 * spec["df"]
+    assert casefile.spectrogram(verity, photo_sha) is None
+
+
+def test_unknown_case_and_media(verity: Verity) -> None:
+    with pytest.raises(CaseNotFoundError):
+        casefile.open_case_file(verity, "no such case")
+    with pytest.raises(NotFoundError):
+        casefile.stored_media_path(verity, "a" * 64)
+
+
+def test_frame_at_a_chosen_time(verity: Verity, clip: Path, tone: Path) -> None:
+    clip_sha = services.analyze(verity, clip, None)["media"]["sha256"]
+    first = casefile.frame_at(verity, clip_sha, 0.0)
+    later = casefile.frame_at(verity, clip_sha, 1.0)
+    assert first is not None and later is not None
+    assert first[0] == pytest.approx(0.0) and later[0] == pytest.approx(1.0, abs=0.041)
+    assert first[1].shape == later[1].shape == (240, 320, 3)
+    assert (first[1] != later[1]).any()  # the drawn face moves
+    small = casefile.frame_at(verity, clip_sha, 1.0, max_side=160)
+    assert small is not None and small[1].shape == (120, 160, 3)
+    tone_sha = services.analyze(verity, tone, None)["media"]["sha256"]
+    assert casefile.frame_at(verity, tone_sha, 0.5) is None

@@ -1,0 +1,341 @@
+"""The dashboard's pages, driven with Streamlit's AppTest: sign-in, roles, analysis, case file,
+registration, verification and the ledger, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from core import casefile, services
+from core.app import Verity
+from core.config import load_settings
+from core.db import CustodyEvent
+from core.users import Account, Role, add_user
+from dashboard.components import cards, session
+from dashboard.components.text import md
+from provenance import ledger
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard" / "app.py")
+PAGES = ROOT / "dashboard" / "app_pages"
+PASSWORD = "a long enough password"
+ROLE_USERS = {Role.ANALYST: "ana", Role.FACT_CHECKER: "fran", Role.AUDITOR: "audrey"}
+ROLE_USERS[Role.ADMIN] = "root"
+VISIBLE = {
+    Role.ANALYST: {"cases", "case_file", "analyze", "verify", "ledger"},
+    Role.FACT_CHECKER: {"cases", "case_file", "analyze", "register", "verify", "ledger"},
+    Role.AUDITOR: {"cases", "case_file", "verify", "ledger"},
+    Role.ADMIN: {"cases", "case_file", "analyze", "register", "verify", "ledger", "users"},
+}
+TITLES = {
+    "cases": "Cases",
+    "case_file": "Case file",
+    "analyze": "Analyze",
+    "register": "Register verified media",
+    "verify": "Verify",
+    "ledger": "Ledger",
+    "users": "Users",
+}
+
+
+def _installation() -> Iterator[Verity]:
+    app = Verity.open(load_settings())
+    yield app
+    app.close()
+    session._open.clear()  # the next test's VERITY_HOME gets its own installation
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def installation(home: Path) -> Iterator[Verity]:
+    """On SQLite: page rendering and role checks do not depend on the database."""
+    yield from _installation()
+
+
+@pytest.fixture
+def both(backend: str, home: Path) -> Iterator[Verity]:
+    """On SQLite and PostgreSQL: the flows that write evidence."""
+    yield from _installation()
+
+
+def signed_in(role: Role) -> AppTest:
+    """A session signed in as ``role`` (the password check itself is test_sign_in's)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[session.ACCOUNT_KEY] = Account(ROLE_USERS[role], role)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(str(PAGES / f"{page}.py"))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [str(e.value) for e in getattr(at, kind)]
+
+
+def events(app: Verity, action: str) -> list[CustodyEvent]:
+    with app.db.session() as s:
+        return list(s.scalars(select(CustodyEvent).where(CustodyEvent.action == action)))
+
+
+def test_sign_in(both: Verity) -> None:
+    add_user(both, "ana", Role.ANALYST, PASSWORD)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert texts(at, "title") == ["Verity"]
+    at.text_input(key="login_name").set_value("ana")
+    at.text_input(key="login_password").set_value(PASSWORD + "!")
+    at.button(key="sign_in").click().run()
+    assert texts(at, "error") == ["unknown user or wrong password"]
+    assert session.ACCOUNT_KEY not in at.session_state
+    at.text_input(key="login_name").set_value("ana")
+    at.text_input(key="login_password").set_value(PASSWORD)
+    at.button(key="sign_in").click().run()
+    assert not at.exception
+    assert texts(at, "title") == ["Cases"]
+    assert "login_password" not in at.session_state  # the typed password is not kept
+    assert "Signed in as **ana** (analyst)" in texts(at, "markdown")
+    at.button(key="sign_out").click().run()
+    assert texts(at, "title") == ["Verity"]
+
+
+def test_repeated_failures_lock_the_session(installation: Verity) -> None:
+    add_user(installation, "ana", Role.ANALYST, PASSWORD)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    for _ in range(session.MAX_FAILED + 1):
+        at.text_input(key="login_name").set_value("ana")
+        at.text_input(key="login_password").set_value("wrong password!")
+        at.button(key="sign_in").click().run()
+    at.text_input(key="login_password").set_value(PASSWORD)
+    at.button(key="sign_in").click().run()  # even the right password waits out the lockout
+    assert any("Too many failed sign-ins" in e for e in texts(at, "error"))
+    assert session.ACCOUNT_KEY not in at.session_state
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_sees_only_its_pages(installation: Verity, photo: Path, role: Role) -> None:
+    services.analyze(installation, photo, None)
+    at = signed_in(role)
+    for page, title in TITLES.items():
+        if page in VISIBLE[role]:
+            assert texts(go(at, page), "title") == [title]
+        else:
+            with pytest.raises(ValueError, match="Could not find a navigation page"):
+                at.switch_page(str(PAGES / f"{page}.py"))
+
+
+@pytest.mark.parametrize(
+    ("page", "role", "action"),
+    [
+        ("analyze", Role.AUDITOR, "analyse media"),
+        ("register", Role.AUDITOR, "register media"),
+        ("register", Role.ANALYST, "register media"),
+        ("users", Role.FACT_CHECKER, "manage users"),
+    ],
+)
+def test_pages_check_the_role_themselves(
+    installation: Verity, page: str, role: Role, action: str
+) -> None:
+    """Even when reached directly, a page refuses a role it does not serve and draws nothing."""
+    at = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=60)
+    at.session_state[session.ACCOUNT_KEY] = Account(ROLE_USERS[role], role)
+    at.run()
+    assert texts(at, "error") == [f"{ROLE_USERS[role]} ({role.value}) may not {action}."]
+    assert len(at.file_uploader) == 0 and len(at.button) == 0
+
+
+def test_pages_need_a_signed_in_person(installation: Verity) -> None:
+    at = AppTest.from_file(str(PAGES / "case_file.py"), default_timeout=60).run()
+    assert texts(at, "warning") == ["Sign in first."]
+    assert events(installation, "view") == []
+
+
+def test_analyst_analyses_and_reads_the_case_file(both: Verity, clip: Path, photo: Path) -> None:
+    installation = both
+    at = go(signed_in(Role.ANALYST), "analyze")
+    at.text_input(key="analyze_new_case").set_value("Inquiry 7")
+    at.file_uploader(key="analyze_files").set_value(
+        [
+            ("clip.mp4", clip.read_bytes(), "video/mp4"),
+            ("photo.jpg", photo.read_bytes(), "image/jpeg"),
+        ]
+    )
+    at.run()
+    at.button(key="analyze_run").click().run()
+    assert not at.exception and texts(at, "error") == []
+    (case,) = [c for c in services.list_cases(installation) if c["name"] == "Inquiry 7"]
+    assert case["media_count"] == 2 and case["created_by"] == "ana@dashboard"
+    stored = casefile.case_file(installation, case["id"])["media"]
+    clip_result = next(m for m in stored if m["media"]["original_name"] == "clip.mp4")
+    (analysis,) = clip_result["analyses"]
+    done = texts(at, "success")
+    assert len(done) == 2
+    assert done[0] == f"clip.mp4: **{analysis['verdict']}** (p_fake {analysis['p_fake']:.3f})"
+
+    at = go(at, "case_file")
+    assert at.query_params["case"] == case["id"]
+    markdown = texts(at, "markdown")
+    colour, title, _ = cards.VERDICT_TEXT[analysis["verdict"]]
+    assert f"### Verdict: :{colour}[{title}]" in markdown
+    for reason in analysis["inconclusive_reasons"]:
+        assert f"- {md(reason)}" in markdown
+    assert f"{analysis['p_fake']:.3f}" in [str(m.value) for m in at.metric]
+    (interval,) = [m for m in markdown if m.startswith("**95% interval**")]
+    low, high = (float(x) for x in interval.split("\n")[1].split(" – "))
+    assert low - 5e-4 <= analysis["p_fake"] <= high + 5e-4  # shown to 3 decimals
+    assert len(at.get("vega_lite_chart")) >= 2  # timeline and spectrogram
+    assert any(s.startswith("custody intact") for s in texts(at, "success"))
+    (view,) = events(installation, "view")
+    assert view.actor == "ana@dashboard" and view.chain == case["id"]
+
+    at.slider(key="case_file_position").set_value(1.0).run()  # a rerun is not a new opening
+    assert len(events(installation, "view")) == 1
+    assert len(at.get("image")) == 1  # the frame at the chosen position
+    assert "Scores covering this frame" in " ".join(texts(at, "markdown"))
+    at.selectbox(key="case_file_media").set_value(1).run()
+    assert len(events(installation, "view")) == 1
+    go(go(at, "cases"), "case_file")  # coming back is
+    assert len(events(installation, "view")) == 2
+    assert services.check_custody(installation).events == 7  # create, 2 ingest, 2 analyze, 2 view
+
+
+def test_a_rejected_upload_says_why_and_stores_nothing(
+    installation: Verity, text_as_mp4: Path
+) -> None:
+    at = go(signed_in(Role.ANALYST), "analyze")
+    at.text_input(key="analyze_new_case").set_value("Inquiry 8")
+    at.file_uploader(key="analyze_files").set_value(
+        ("notes.mp4", text_as_mp4.read_bytes(), "video/mp4")
+    )
+    at.run()
+    at.button(key="analyze_run").click().run()
+    (error,) = texts(at, "error")
+    assert error.startswith("notes.mp4: ") and error.endswith("nothing was stored for this file.")
+    assert installation.store.list_hashes() == []
+    assert not list((installation.settings.home / "uploads").iterdir())
+
+
+def test_fact_checker_registers_then_anyone_verifies(both: Verity, photo: Path) -> None:
+    installation = both
+    analysed = services.analyze(installation, photo, None)
+    at = go(signed_in(Role.FACT_CHECKER), "register")
+    at.text_input(key="register_note").set_value("matches the photographer's original")
+    at.button(key="register_existing").click().run()
+    assert not at.exception
+    assert texts(at, "success") == [
+        f"Registered as leaf #0 (sha256 {analysed['media']['sha256']})."
+    ]
+    assert len(at.get("download_button")) == 1
+    (event,) = events(installation, "register")
+    assert event.actor == "fran@dashboard"
+
+    receipt = ledger.receipt(installation, analysed["media"]["sha256"])
+    at = go(signed_in(Role.AUDITOR), "verify")
+    at.file_uploader(key="verify_receipt").set_value(
+        ("r.json", receipt.model_dump_json().encode(), "application/json")
+    )
+    at.file_uploader(key="verify_media").set_value(("p.jpg", photo.read_bytes(), "image/jpeg"))
+    at.run()
+    at.button(key="verify_go").click().run()
+    assert not at.exception
+    assert "Receipt valid." in texts(at, "success")
+    assert any(s.startswith("Exact match: leaf #0") for s in texts(at, "success"))
+
+    tampered = json.loads(receipt.model_dump_json())
+    tampered["record"]["note"] = "something else"
+    at.file_uploader(key="verify_receipt").set_value(
+        ("r.json", json.dumps(tampered).encode(), "application/json")
+    )
+    at.run()
+    at.button(key="verify_go").click().run()
+    assert texts(at, "error") == ["Receipt invalid: inclusion proof."]
+
+    at = go(at, "ledger")
+    assert texts(at, "success")[0].startswith("Ledger intact: 1 leaves, 1 checkpoints")
+
+
+def test_cases_page_creates_and_searches(installation: Verity) -> None:
+    at = signed_in(Role.ANALYST)
+    at.text_input(key="new_case_name").set_value("Inquiry 9")
+    at.text_area(key="new_case_description").set_value("from the newsroom")
+    at.button(key="create_case").click().run()
+    assert any("Created case Inquiry 9" in s for s in texts(at, "success"))
+    at.text_input(key="case_search").set_value("NEWSROOM").run()
+    assert any(m.startswith("**Inquiry 9**") for m in texts(at, "markdown"))
+    at.text_input(key="case_search").set_value("absent").run()
+    assert texts(at, "info") == ["No case matches."]
+    auditor = signed_in(Role.AUDITOR)
+    assert len(auditor.text_input) == 1  # search only: no form to create cases
+
+
+def test_admin_adds_a_user(installation: Verity) -> None:
+    at = go(signed_in(Role.ADMIN), "users")
+    at.text_input(key="user_name").set_value("newbie")
+    at.selectbox(key="user_role").set_value("auditor")
+    at.text_input(key="user_pw").set_value(PASSWORD)
+    at.button(key="add_user").click().run()
+    assert texts(at, "success") == ["Added newbie (auditor)."]
+
+
+def test_case_file_exports_a_signed_report(installation: Verity, photo: Path) -> None:
+    services.analyze(installation, photo, None)
+    at = go(signed_in(Role.AUDITOR), "case_file")
+    at.button(key="export_report").click().run()
+    assert len(at.get("download_button")) == 1
+
+
+def test_exported_zip_holds_a_report_that_verifies(installation: Verity, photo: Path) -> None:
+    import io
+    import zipfile
+
+    from core.report import verify_report
+    from dashboard.exports import export_signed_report
+
+    result = services.analyze(installation, photo, None)
+    name, payload, mime = export_signed_report(installation, result["case_id"], "json")
+    assert name.endswith(".zip") and mime == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        names = sorted(archive.namelist())
+        assert len(names) == 2 and names[1] == names[0] + ".sig"
+        report, sig = archive.read(names[0]), archive.read(names[1])
+    assert result["media"]["sha256"] in report.decode()
+    checks, document = verify_report(report, sig, None)
+    assert checks and all(check.ok for check in checks) and document is not None
+    assert events(installation, "export")
+
+
+def test_untrusted_names_are_shown_as_text(installation: Verity, photo: Path) -> None:
+    """A file or case name cannot smuggle markdown (links, images that call out) into the page."""
+    hostile = "![t](http://tracker.invalid/p.png)[x](http://x.invalid).jpg"
+    at = go(signed_in(Role.ANALYST), "analyze")
+    at.text_input(key="analyze_new_case").set_value("**bold** [case](http://x.invalid)")
+    at.file_uploader(key="analyze_files").set_value((hostile, photo.read_bytes(), "image/jpeg"))
+    at.run()
+    at.button(key="analyze_run").click().run()
+    (done,) = texts(at, "success")
+    assert done.startswith(r"\!\[t\]\(http:")  # escaped: shown literally, never fetched
+    at = go(at, "cases")
+    assert any(m.startswith(r"**\*\*bold\*\* \[case\]") for m in texts(at, "markdown"))
+
+
+def test_fact_checker_registers_an_upload(installation: Verity, tone: Path) -> None:
+    at = go(signed_in(Role.FACT_CHECKER), "register")
+    at.radio(key="register_source").set_value("Upload a file").run()
+    at.file_uploader(key="register_file").set_value(("tone.wav", tone.read_bytes(), "audio/wav"))
+    at.run()
+    at.button(key="register_upload").click().run()
+    assert not at.exception and texts(at, "error") == []
+    assert texts(at, "success")[0].startswith("Registered as leaf #0")
+    (item,) = casefile.case_media_choices(installation)
+    assert item["original_name"] == "tone.wav" and item["case_name"] == "default"
+    assert not list((installation.settings.home / "uploads").iterdir())
