@@ -9,6 +9,7 @@ the other detectors' results.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -16,9 +17,10 @@ from typing import Literal
 from core import __version__
 from core.calibration import CalibrationStore
 from core.cards import load_card
+from core.chunks import ChunkPlan, SpanDetector, analyze_in_chunks, chunkable
 from core.config import FusionSettings
 from core.db import Analysis, DetectorResult
-from core.detector import DetectorRegistry, DetectorSpec, Evidence, MediaInput
+from core.detector import Detector, DetectorRegistry, DetectorSpec, Evidence, MediaInput
 from core.errors import VerityError
 from core.fusion import FusionResult, fuse
 from core.hooks import Hook, null_hook
@@ -70,8 +72,15 @@ def run_detectors(
     fusion_settings: FusionSettings,
     calibrations: CalibrationStore | None = None,
     hook: Hook = null_hook,
+    instances: Mapping[str, Detector] | None = None,
+    chunking: ChunkPlan | None = None,
 ) -> EngineRun:
-    """Run the planned detectors on ``media``; apply each one's calibration when one exists."""
+    """Run the planned detectors on ``media``; apply each one's calibration when one exists.
+
+    ``instances`` are detectors built beforehand (a worker loads its models once per process);
+    others are built from the registry here. With ``chunking``, detectors that can split a long
+    video (core.chunks) analyse it in time chunks in parallel; the evidence is the same.
+    """
     started = datetime.now(UTC)
     plan = plan_detectors(registry, media, names)
     outcomes: list[DetectorOutcome] = []
@@ -86,8 +95,12 @@ def run_detectors(
             continue
         t0 = time.perf_counter()
         try:
-            detector = registry.create(spec.name)
-            evidence = detector.analyze(media)
+            detector = (instances or {}).get(spec.name) or registry.create(spec.name)
+            if chunking is not None and chunkable(detector, media, chunking):
+                assert isinstance(detector, SpanDetector)
+                evidence = analyze_in_chunks(detector, media, chunking)
+            else:
+                evidence = detector.analyze(media)
             if evidence.detector != spec.name or evidence.version != spec.version:
                 raise VerityError(
                     f"returned evidence stamped {evidence.detector} {evidence.version}"

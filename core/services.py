@@ -7,6 +7,7 @@ do not commit. Callers never write SQL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,12 @@ from sqlalchemy.orm import Session, selectinload
 from core.analysis_digest import analysis_digest
 from core.app import Verity
 from core.calibration import CalibrationStore
+from core.chunks import ChunkPlan
 from core.credentials import Credentials, read_credentials
 from core.custody import Action, CustodyReport, append_event, verify_custody
 from core.db import Analysis, Case, CaseMedia, MediaItem
-from core.detector import MediaInput
-from core.engine import build_analysis, run_detectors
+from core.detector import Detector, MediaInput
+from core.engine import EngineRun, build_analysis, run_detectors
 from core.errors import (
     AnalysisNotFoundError,
     BadInputError,
@@ -241,40 +243,77 @@ def analyze(
         for name in detectors:
             app.registry.spec(name)  # unknown names fail before anything is written
     ingested = ingest(app, path, case_ref, hook)
-    run = run_detectors(
-        app.registry,
-        ingested.media_input(app),
-        names=detectors,
-        fusion_settings=app.settings.fusion,
-        calibrations=CalibrationStore(app.settings.home),
-        hook=hook,
-    )
+    run = compute_evidence(app, ingested.media_input(app), detectors, hook, chunked=False)
     hook("store")
     with app.db.session() as session:
-        analysis = build_analysis(
-            run,
-            case_id=ingested.case_id,
-            media_id=ingested.media_id,
-            actor=app.settings.actor,
-            fusion_settings=app.settings.fusion,
-        )
-        session.add(analysis)
-        session.flush()
-        append_event(
-            session,
-            actor=app.settings.actor,
-            action=Action.ANALYZE,
-            case_id=ingested.case_id,
-            object_sha256=ingested.sha256,
-            details={
-                "analysis_id": analysis.id,
-                "verdict": analysis.verdict,
-                "digest": analysis_digest(analysis),
-            },
+        analysis = store_analysis(
+            session, app, run, case_id=ingested.case_id, media_id=ingested.media_id
         )
         media = session.get(MediaItem, ingested.media_id)
         assert media is not None
         return analysis_json(analysis, media, ingested.original_name)
+
+
+def compute_evidence(
+    app: Verity,
+    media: MediaInput,
+    detectors: list[str] | None,
+    hook: Hook = null_hook,
+    instances: Mapping[str, Detector] | None = None,
+    *,
+    chunked: bool = False,
+) -> EngineRun:
+    """Run the detectors on stored media, outside any transaction (this may take minutes).
+
+    ``chunked`` splits long videos into time chunks for detectors that can merge them (core.chunks);
+    the merged evidence equals the whole-file evidence, so this only changes how long it takes.
+    """
+    jobs = app.settings.jobs
+    return run_detectors(
+        app.registry,
+        media,
+        names=detectors,
+        fusion_settings=app.settings.fusion,
+        calibrations=CalibrationStore(app.settings.home),
+        hook=hook,
+        instances=instances,
+        chunking=ChunkPlan(jobs.chunk_s, jobs.chunk_workers) if chunked else None,
+    )
+
+
+def store_analysis(
+    session: Session, app: Verity, run: EngineRun, *, case_id: str, media_id: str
+) -> Analysis:
+    """Write one engine run as an Analysis with its custody event, in the caller's transaction.
+
+    The caller owns the transaction so that a job can commit its own completion with it: either
+    both land or neither does.
+    """
+    media = session.get(MediaItem, media_id)
+    if media is None:
+        raise BadInputError(f"no media item {media_id!r}")
+    analysis = build_analysis(
+        run,
+        case_id=case_id,
+        media_id=media_id,
+        actor=app.settings.actor,
+        fusion_settings=app.settings.fusion,
+    )
+    session.add(analysis)
+    session.flush()
+    append_event(
+        session,
+        actor=app.settings.actor,
+        action=Action.ANALYZE,
+        case_id=case_id,
+        object_sha256=media.sha256,
+        details={
+            "analysis_id": analysis.id,
+            "verdict": analysis.verdict,
+            "digest": analysis_digest(analysis),
+        },
+    )
+    return analysis
 
 
 def _resolve_analysis_id(session: Session, ref: str) -> str:

@@ -17,7 +17,7 @@ from rich.table import Table
 import modalities  # registers the built-in detectors (composition root)
 from core import __version__, services
 from core.app import Verity
-from core.cli import evaluate, ledger, render
+from core.cli import evaluate, jobs, ledger, render
 from core.config import Settings, load_settings
 from core.detector import REGISTRY
 from core.errors import (
@@ -246,6 +246,7 @@ app.command("c2pa")(ledger.c2pa_command)
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(ledger.keys_app, name="keys")
 app.add_typer(ledger.chain_app, name="chain")
+jobs.register(app)  # worker, submit, jobs
 
 
 @app.command()
