@@ -152,10 +152,16 @@ def test_find_lost_publishes_each_lost_job_once(verity: Verity, photo: Path, cli
         s.execute(
             update(Job).where(Job.id.in_([queued["id"], running["id"]])).values(updated_at=old)
         )
-    lost = records.find_lost(verity, lease_s=60)
+    busy: list[str] = []
+    lost = records.find_lost(verity, 60, lambda queue: busy.append(queue) is not None)
+    assert lost == [(running["id"], "cpu")]  # a queued job behind a backlog is only waiting
+    assert busy == ["cpu"]
+    with verity.db.session() as s:
+        s.execute(update(Job).where(Job.id == running["id"]).values(updated_at=old))
+    lost = records.find_lost(verity, 60, lambda queue: True)  # queue drained: queued one is lost
     assert sorted(lost) == sorted([(queued["id"], "cpu"), (running["id"], "cpu")])
     assert fresh["id"] not in {job_id for job_id, _ in lost}
-    assert records.find_lost(verity, lease_s=60) == []  # touched: not found again at once
+    assert records.find_lost(verity, 60, lambda queue: True) == []  # touched: not again at once
     assert records.get_job(verity, running["id"])["status"] == "queued"
 
 

@@ -86,7 +86,8 @@ def worker_command(
         raise BadInputError(f"unknown pool {pool!r}; use prefork, solo or threads")
     from core.jobs import worker  # composition root: imports the detectors and plugins
 
-    node = name or f"verity-{os.getpid()}@{socket.gethostname()}"
+    node = name or f"verity-{os.getpid()}"
+    node = node if "@" in node else f"{node}@{socket.gethostname()}"
     worker.app.worker_main(
         argv=[
             "worker",

@@ -143,6 +143,16 @@ def _cuda_available() -> bool:
 class Sweeper:
     """In each worker's main process: publish again the jobs the database says are lost."""
 
+    def _queue_is_idle(self, queue: str) -> bool:
+        """No message waiting in ``queue`` (reserved and running ones are not counted)."""
+        with self._celery.connection_for_write() as conn:
+            # Declared (not just looked up): a broker restarted without persistence has lost the
+            # queue's binding too, and messages published before it is bound again would vanish.
+            bound = self._celery.amqp.queues[queue](conn.default_channel)
+            bound.declare()
+            _name, waiting, _consumers = bound.queue_declare()  # passive fails on empty Redis lists
+            return int(waiting) == 0
+
     def __init__(self, settings: Settings, celery: Celery) -> None:
         self._settings = settings
         self._celery = celery
@@ -160,7 +170,8 @@ class Sweeper:
         while not self._stop.wait(self._settings.jobs.sweep_s):
             try:
                 verity = verity or Verity.open(self._settings)
-                for job_id, queue in records.find_lost(verity, self._settings.jobs.lease_s):
+                lost = records.find_lost(verity, self._settings.jobs.lease_s, self._queue_is_idle)
+                for job_id, queue in lost:
                     publish(self._celery, job_id, queue)
                     log.warning("job %s was lost; published it again on %s", job_id, queue)
             except Exception as exc:  # broker or database down: try again next round

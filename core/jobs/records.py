@@ -8,7 +8,7 @@ was about to write. Nothing here talks to the broker; core.jobs.dispatch does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -312,22 +312,34 @@ def cancel(app: Verity, ref: str) -> dict[str, Any]:
         return job_json(job)
 
 
-def find_lost(app: Verity, lease_s: float) -> list[tuple[str, str]]:
-    """Jobs owed but untouched for ``lease_s``: (id, queue) to publish again.
+def find_lost(
+    app: Verity, lease_s: float, queue_is_idle: Callable[[str], bool]
+) -> list[tuple[str, str]]:
+    """Jobs owed but lost: (id, queue) to publish again.
 
-    A queued job whose message was lost with the broker, or a running job whose worker stopped
-    beating, qualifies. Each is touched with a conditional UPDATE so that of several workers
-    sweeping at once only one publishes it. Publishing a job twice is harmless (see claim).
+    A running job whose worker stopped beating for ``lease_s`` is lost. A queued job untouched for
+    ``lease_s`` is lost only when its queue holds no waiting message (``queue_is_idle``): with a
+    backlog the job may simply be waiting its turn, and publishing it again every lease would
+    flood the broker; once the queue drains, a job still queued has no message left (a broker
+    restarted without persistence drops them all). Each job is touched with a conditional UPDATE
+    so that of several workers sweeping at once only one publishes it; publishing a job twice is
+    harmless anyway (see :func:`claim` and :func:`complete`).
     """
     cutoff = now() - timedelta(seconds=lease_s)
     with app.db.session() as session:
         stale = session.execute(
-            select(Job.id, Job.queue, Job.updated_at).where(
+            select(Job.id, Job.status, Job.queue, Job.updated_at).where(
                 Job.status.in_(ACTIVE), Job.updated_at < cutoff
             )
         ).all()
+    idle: dict[str, bool] = {}
     found = []
-    for job_id, queue, seen in stale:
+    for job_id, status, queue, seen in stale:
+        if status == QUEUED:
+            if queue not in idle:
+                idle[queue] = queue_is_idle(queue)
+            if not idle[queue]:
+                continue
         with app.db.session() as session:
             result = session.execute(
                 update(Job)
