@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from core import services
+from core import samples, services
 from core.app import Verity
 from core.cli import main
 from core.db import Analysis, CustodyEvent, Job
@@ -25,7 +25,26 @@ from core.jobs import records, runner
 CONTRACT = {"id", "status", "progress", "media_sha256", "analysis_id", "error"}
 
 
-def test_in_process_job_equals_analyze(verity: Verity, clip: Path) -> None:
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Long enough that jobs split it into time chunks (default 4 s; visual.spectrum looks 8 s)."""
+    path = tmp_path_factory.mktemp("jobs") / "long.mp4"
+    return samples.write_clip(path, seconds=9.0, fps=10, size=(192, 144), keyframe_every=15)
+
+
+def test_in_process_job_equals_analyze(
+    verity: Verity, long_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core import engine
+
+    clip = long_clip
+    chunked: list[str] = []
+    real = engine.analyze_in_chunks
+    monkeypatch.setattr(
+        engine,
+        "analyze_in_chunks",
+        lambda det, media, plan: chunked.append(det.spec.name) or real(det, media, plan),
+    )
     submitted = records.submit(verity, clip, None, None)
     assert submitted.created and submitted.job["status"] == "queued"
     listener = RecordingHook()
@@ -35,6 +54,7 @@ def test_in_process_job_equals_analyze(verity: Verity, clip: Path) -> None:
     assert job["status"] == "done" and job["progress"] == 1.0
     assert job["analysis_id"] == outcome.analysis_id and job["error"] is None
     assert {"verify", "fuse", "done"} <= {call[0] for call in listener.calls}
+    assert chunked == ["visual.spectrum"]  # the job split the video; `analyze` does not
     from_job = services.get_analysis(verity, outcome.analysis_id)
     direct = services.analyze(verity, clip)
     assert [
