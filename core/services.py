@@ -37,6 +37,9 @@ from core.media import MediaInfo, check_readable_file, probe
 from core.results import analysis_json
 
 DEFAULT_CASE = "default"
+# Writers of one case's custody chain collide on (chain, seq) instead of forking it; the loser
+# starts its transaction again. Workers and `verity analyze` may write the same case at once.
+WRITE_ATTEMPTS = 5
 
 
 # ------------------------------------------------------------------------------------------ cases
@@ -153,10 +156,16 @@ def ingest(app: Verity, path: Path, case_ref: str | None, hook: Hook = null_hook
         original_name = display_name(path.name)
         hook("credentials", detail=stored.sha256[:12])
         credentials = read_credentials(stored.path, info, app.settings.c2pa_trust_anchors)
-        with app.db.session() as session:
-            result = _file_in_case(
-                session, app, stored.sha256, info, original_name, case_ref, credentials
-            )
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with app.db.session() as session:
+                    result = _file_in_case(
+                        session, app, stored.sha256, info, original_name, case_ref, credentials
+                    )
+                break
+            except IntegrityError:  # a concurrent writer took the custody position: again
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
         return Ingested(**result, new_object=stored.created)
     except BaseException:
         if stored.created:
@@ -245,13 +254,19 @@ def analyze(
     ingested = ingest(app, path, case_ref, hook)
     run = compute_evidence(app, ingested.media_input(app), detectors, hook, chunked=False)
     hook("store")
-    with app.db.session() as session:
-        analysis = store_analysis(
-            session, app, run, case_id=ingested.case_id, media_id=ingested.media_id
-        )
-        media = session.get(MediaItem, ingested.media_id)
-        assert media is not None
-        return analysis_json(analysis, media, ingested.original_name)
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            with app.db.session() as session:
+                analysis = store_analysis(
+                    session, app, run, case_id=ingested.case_id, media_id=ingested.media_id
+                )
+                media = session.get(MediaItem, ingested.media_id)
+                assert media is not None
+                return analysis_json(analysis, media, ingested.original_name)
+        except IntegrityError:  # a concurrent writer (a worker) took the custody position
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def compute_evidence(

@@ -105,7 +105,7 @@ def test_cancel_while_running_stops_at_next_step(verity: Verity, photo: Path) ->
     job = records.submit(verity, photo, None, None).job
 
     def cancel_on_detect(step: str, **_: object) -> None:
-        if step.startswith("detect:"):
+        if step.startswith("detect:") and records.get_job(verity, job["id"])["status"] == "running":
             records.cancel(verity, job["id"])
 
     outcome = runner.run_job(verity, job["id"], worker="w", listener=cancel_on_detect)
@@ -241,3 +241,24 @@ def test_cli_worker_rejects_unknown_queue(
     monkeypatch.setenv("VERITY_BROKER_URL", "redis://127.0.0.1:1/0")
     code, _, err = run(capsys, "worker", "--queues", "cpu,bogus")
     assert code == 2 and "bogus" in err
+
+
+def test_submit_survives_a_custody_collision(
+    verity: Verity, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker writing the same case's chain makes ingest lose the race once: it tries again."""
+    from sqlalchemy.exc import IntegrityError
+
+    real = services._file_in_case
+    calls = {"n": 0}
+
+    def collide_once(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise IntegrityError("INSERT INTO custody_events", {}, Exception("uq chain seq"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services, "_file_in_case", collide_once)
+    submitted = records.submit(verity, photo, None, ["visual.metadata"])
+    assert submitted.created and calls["n"] == 2
+    assert verity.store.exists(submitted.job["media_sha256"])

@@ -9,6 +9,7 @@ on; a transient error is handed back to the caller to retry.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,13 +38,19 @@ class JobHook:
 
     Steps of the detection map onto progress 0.05..0.95; storing the analysis completes it. A
     report that finds the job no longer owed (cancelled, or finished by another worker) stops the
-    run by raising :class:`records.JobInactiveError`.
+    run by raising :class:`records.JobInactiveError`. Writes are at most one per
+    ``min_interval_s`` (the listener hears every step): short jobs would otherwise spend more time
+    committing progress than detecting.
     """
 
-    def __init__(self, app: Verity, job_id: str, listener: Hook = null_hook) -> None:
+    def __init__(
+        self, app: Verity, job_id: str, listener: Hook = null_hook, min_interval_s: float = 0.25
+    ) -> None:
         self._app = app
         self._job_id = job_id
         self._listener = listener
+        self._min_interval_s = min_interval_s
+        self._last_write = -math.inf
         self.progress = 0.0
 
     def __call__(
@@ -57,7 +64,10 @@ class JobHook:
         if completed is not None and total:
             self.progress = max(self.progress, 0.05 + 0.9 * completed / total)
         self._listener(step, completed=completed, total=total, detail=detail)
-        records.report_progress(self._app, self._job_id, self.progress, step)
+        moment = time.monotonic()
+        if moment - self._last_write >= self._min_interval_s:
+            self._last_write = moment
+            records.report_progress(self._app, self._job_id, self.progress, step)
 
 
 class Heartbeat:
