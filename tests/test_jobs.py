@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from core import samples, services
 from core.app import Verity
 from core.cli import main
+from core.config import load_settings
 from core.db import Analysis, CustodyEvent, Job
 from core.errors import TransientError
 from core.hooks import RecordingHook
@@ -262,3 +263,17 @@ def test_submit_survives_a_custody_collision(
     submitted = records.submit(verity, photo, None, ["visual.metadata"])
     assert submitted.created and calls["n"] == 2
     assert verity.store.exists(submitted.job["media_sha256"])
+
+
+def test_cli_embedded_submit_finishes_an_interrupted_job(backend: str, capsys, photo: Path) -> None:
+    """A job left queued by an interrupted embedded submit runs when the same work is submitted."""
+    verity = Verity.open(load_settings())
+    try:
+        left = records.submit(verity, photo, None, ["visual.metadata"]).job
+    finally:
+        verity.close()
+    code, out, err = run(capsys, "submit", str(photo), "--detectors", "visual.metadata", "--json")
+    assert code == 0, err
+    [line] = [json.loads(x) for x in out.splitlines()]
+    assert line["id"] == left["id"] and not line["created"]
+    assert line["status"] == "done" and line["analysis_id"]

@@ -155,7 +155,8 @@ def submit_command(
                         "a worker publishes lost jobs again once the broker is back",
                         markup=False,
                     )
-            elif submitted.created:
+            elif job["status"] in records.ACTIVE and celery is None:
+                # embedded: a job left queued or running by an interrupted submit runs now
                 runner.run_with_retries(verity, job["id"], worker=me, listener=hook)
                 job = records.get_job(verity, job["id"])
             _print_submitted(job, submitted.created, as_json)
