@@ -234,6 +234,8 @@ def test_cli_submit_jobs_show_cancel(
 def test_cli_worker_needs_a_broker(home: Path, capsys) -> None:
     code, _, err = run(capsys, "worker")
     assert code == 2 and "VERITY_BROKER_URL" in err
+    code, _, err = run(capsys, "jobs", "anchor")
+    assert code == 2 and "verity ledger anchor" in err
 
 
 def test_cli_worker_rejects_unknown_queue(

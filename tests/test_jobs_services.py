@@ -28,8 +28,9 @@ from PIL import Image
 from sqlalchemy import create_engine, func, select, text
 
 from core import migrations
-from core.db import Analysis, CustodyEvent, Job, make_engine
+from core.db import Analysis, CustodyEvent, Job, LedgerAnchor, make_engine
 from tests.conftest import _service_unavailable
+from tests.test_anchor import anvil  # noqa: F401  the anvil fixture
 
 pytestmark = pytest.mark.services
 
@@ -64,11 +65,11 @@ class Cluster:
     logs: Path
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start_worker(self, name: str, *extra_env: tuple[str, str]) -> None:
+    def start_worker(self, name: str, *extra_env: tuple[str, str], queues: str = "cpu") -> None:
         env = {**self.env, **dict(extra_env)}
         log = (self.logs / f"{name}.log").open("wb")
         self.workers[name] = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker", "-Q", "cpu", "-c", "1", "-n", name],
+            [sys.executable, "-m", "core.cli", "worker", "-Q", queues, "-c", "1", "-n", name],
             cwd=REPO,
             env=env,
             stdout=log,
@@ -91,6 +92,17 @@ class Cluster:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     self.kill(name)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "core.cli", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
 
     def submit(self, *args: str) -> list[dict[str, object]]:
         done = subprocess.run(
@@ -334,3 +346,22 @@ def test_many_jobs_on_two_workers_and_a_poisoned_one(
         check=False,
     )
     assert verify.returncode == 0, verify.stderr
+
+
+@pytest.mark.chain
+def test_anchoring_runs_on_the_ledger_queue(
+    cluster_factory: Callable[[str], Cluster],
+    tmp_path: Path,
+    anvil: str,  # noqa: F811
+) -> None:
+    cluster = cluster_factory("redis")
+    cluster.env["VERITY_CHAIN__RPC_URL"] = anvil
+    [image] = tiny_images(tmp_path / "media", 1)
+    registered = cluster.cli("register", str(image))
+    assert registered.returncode == 0, registered.stderr
+    cluster.start_worker("ledger", queues="ledger")
+    queued = cluster.cli("jobs", "anchor")
+    assert queued.returncode == 0 and "anchoring queued" in queued.stdout, queued.stderr
+    cluster.wait_for(lambda: cluster.count(LedgerAnchor) == 1, 90, "the checkpoint anchored")
+    audit = cluster.cli("ledger", "audit")
+    assert audit.returncode == 0, audit.stderr + audit.stdout

@@ -265,6 +265,18 @@ def jobs_cancel(job_id: str, as_json: JsonOpt = False) -> None:
         render.out.print(f"cancelled job {job['id']}", markup=False)
 
 
+@jobs_app.command("anchor")
+def jobs_anchor() -> None:
+    """Queue the anchoring of the newest ledger checkpoint on the `ledger` queue's worker."""
+    settings = load_settings()
+    if settings.broker_url is None:
+        raise ConfigError("no broker configured: run `verity ledger anchor` here instead")
+    from core.jobs.celery_app import make_celery, publish_anchor
+
+    publish_anchor(make_celery(settings), settings)
+    render.out.print("anchoring queued on the ledger queue", markup=False)
+
+
 def jobs_table(jobs: list[dict[str, Any]]) -> Table:
     table = Table(title=f"Jobs ({len(jobs)})")
     for column in ("job", "status", "progress", "step", "file", "queue", "worker", "analysis"):

@@ -30,6 +30,7 @@ from core.errors import BrokerError, TransientError
 from core.jobs import records, runner
 
 ANALYZE_TASK = "verity.analyze_job"
+ANCHOR_TASK = "verity.anchor"
 log = logging.getLogger("verity.jobs")
 
 
@@ -53,6 +54,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_queues=[Queue(name) for name in queue_names(settings)],
         task_default_queue=prefix + "cpu",
+        task_routes={ANCHOR_TASK: {"queue": prefix + "ledger"}},
         task_create_missing_queues=False,
         broker_transport_options={"visibility_timeout": settings.jobs.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
@@ -75,6 +77,19 @@ def publish(celery: Celery, job_id: str, queue: str) -> None:
         )
     except (KombuError, KombuOperationalError, OSError) as exc:
         raise BrokerError(f"broker refused job {job_id}: {exc}") from None
+
+
+def publish_anchor(celery: Celery, settings: Settings) -> None:
+    """Ask the ``ledger`` queue's worker to anchor the newest checkpoint."""
+    try:
+        celery.send_task(
+            ANCHOR_TASK,
+            queue=settings.jobs.queue_prefix + "ledger",
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+        )
+    except (KombuError, KombuOperationalError, OSError) as exc:
+        raise BrokerError(f"broker refused the anchoring request: {exc}") from None
 
 
 # ----------------------------------------------------------------------------------- worker side
