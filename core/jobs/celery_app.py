@@ -121,12 +121,15 @@ class _ProcessState:
         self.settings = settings
         self.verity: Verity | None = None
         self.instances: dict[str, Detector] = {}
+        self._lock = threading.Lock()  # the threads pool loads lazily, from several threads
 
     def load(self) -> tuple[Verity, dict[str, Detector]]:
-        if self.verity is None:
-            self.verity = Verity.open(self.settings)
-            self.instances = build_instances(self.verity)
-        return self.verity, self.instances
+        with self._lock:
+            if self.verity is None:
+                verity = Verity.open(self.settings)
+                self.instances = build_instances(verity)
+                self.verity = verity
+            return self.verity, self.instances
 
 
 def build_instances(verity: Verity) -> dict[str, Detector]:
