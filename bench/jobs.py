@@ -164,6 +164,21 @@ def with_workers(files: list[Path], workers: int, tmp: Path) -> tuple[float, flo
         for proc in procs:
             proc.wait(timeout=30)
         schema.drop()
+        forget_queues(prefix)
+
+
+def forget_queues(prefix: str) -> None:
+    """Remove this run's queues and kombu's binding keys from the shared Redis."""
+    import redis
+
+    client = redis.Redis.from_url(BROKER, socket_timeout=3)
+    for pattern in (
+        f"{prefix}*",
+        f"_kombu.binding.{prefix}*",
+        f"_kombu.binding_permanent.{prefix}*",
+    ):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
 
 
 def main() -> None:

@@ -153,6 +153,7 @@ class Cluster:
 
 
 def _purge(broker: str, prefix: str) -> None:
+    """Delete this test's queues (and, on Redis, kombu's binding keys for them)."""
     from kombu import Connection
 
     with contextlib.suppress(Exception), Connection(broker, connect_timeout=3) as conn:
@@ -160,6 +161,14 @@ def _purge(broker: str, prefix: str) -> None:
         for queue in ("gpu", "cpu", "ledger"):
             with contextlib.suppress(Exception):
                 channel.queue_delete(prefix + queue)
+    if broker.startswith("redis"):
+        import redis
+
+        with contextlib.suppress(Exception):
+            client = redis.Redis.from_url(broker, socket_timeout=3)
+            for pattern in (f"_kombu.binding.{prefix}*", f"_kombu.binding_permanent.{prefix}*"):
+                for key in client.scan_iter(pattern):
+                    client.delete(key)
 
 
 @pytest.fixture
