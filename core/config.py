@@ -109,6 +109,39 @@ class ModelSettings(BaseModel):
         return out
 
 
+class JobSettings(BaseModel):
+    """How queued analyses run (core.jobs). Without a broker, jobs run in the submitting process."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="a queued job nobody took, or a running job without a heartbeat, for this "
+        "long is published again (the database, not the broker, is the record of what is owed)",
+    )
+    heartbeat_s: float = Field(default=5.0, gt=0, description="how often a running job beats")
+    sweep_s: float = Field(default=15.0, gt=0, description="how often a worker looks for lost jobs")
+    visibility_timeout_s: int = Field(
+        default=3600, gt=0, description="Redis broker: an unacknowledged message returns after this"
+    )
+    max_retries: int = Field(default=5, ge=0, le=100, description="retries of transient errors")
+    chunk_s: float = Field(
+        default=4.0, gt=0, description="time chunk of long videos for detectors that can split"
+    )
+    chunk_workers: int = Field(default=2, ge=1, le=64, description="chunks analysed at once")
+    queue_prefix: str = Field(
+        default="",
+        pattern=r"^[a-z0-9_.-]{0,40}$",
+        description="prefix of the queue names, so several installations can share one broker",
+    )
+    plugins: tuple[str, ...] = Field(
+        default=(),
+        description="extra modules imported by `verity worker` and `verity submit` to register "
+        "more detectors (third-party detectors)",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting Verity reads. Build with :func:`load_settings`."""
 
@@ -123,7 +156,10 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, description="SQLAlchemy URL; default is SQLite in VERITY_HOME"
     )
-    broker_url: SecretStr = SecretStr("memory://")
+    broker_url: SecretStr | None = Field(
+        default=None,
+        description="Celery broker (redis:// or amqp://); none: jobs run in the submitting process",
+    )
     actor: str = Field(default_factory=_default_actor, min_length=1, max_length=200)
     c2pa_trust_anchors: Path | None = Field(
         default=None, description="PEM file of C2PA trust anchors (none: nothing is Trusted)"
@@ -132,6 +168,7 @@ class Settings(BaseSettings):
     fusion: FusionSettings = FusionSettings()
     chain: ChainSettings = ChainSettings()
     models: ModelSettings = ModelSettings()
+    jobs: JobSettings = JobSettings()
 
     @field_validator("home")
     @classmethod
@@ -186,11 +223,12 @@ class Settings(BaseSettings):
             "home": str(self.home),
             "config_file": str(config_file_path()),
             "database_url": mask_url(self.effective_database_url),
-            "broker_url": mask_url(self.broker_url.get_secret_value()),
+            "broker_url": mask_url(self.broker_url.get_secret_value()) if self.broker_url else None,
             "actor": self.actor,
             "c2pa_trust_anchors": str(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None,
             "limits": self.limits.model_dump(),
             "fusion": self.fusion.model_dump(),
+            "jobs": self.jobs.model_dump(mode="json"),
             "chain": {
                 **self.chain.model_dump(exclude={"private_key"}),
                 "private_key": "********" if self.chain.private_key else None,

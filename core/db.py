@@ -255,6 +255,42 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class Job(Base):
+    """One queued analysis (core.jobs). The table, not the broker, is the record of what is owed:
+    a message lost with a broker is published again from here, and a job's completion and its
+    analysis commit in one transaction guarded by ``status`` so a second run writes nothing.
+
+    ``active_key`` (media, case, detector and calibration versions) is unique while a job is
+    queued, running or done, so a duplicate submission finds the existing job; it is cleared when
+    a job fails or is cancelled so the same work can be submitted again.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    step: Mapped[str | None] = mapped_column(String(200))
+    queue: Mapped[str] = mapped_column(String(16))
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    media_id: Mapped[str] = mapped_column(ForeignKey("media_items.id"), index=True)
+    media_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original_name: Mapped[str] = mapped_column(Text)
+    detectors: Mapped[list[str] | None] = mapped_column(JSON)
+    versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    versions_key: Mapped[str] = mapped_column(String(64))
+    active_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    analysis_id: Mapped[str | None] = mapped_column(ForeignKey("analyses.id"))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # --------------------------------------------------------------------------- engines and sessions
 
 

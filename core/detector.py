@@ -59,6 +59,9 @@ class DetectorSpec(BaseModel):
     summary: str
     media_kinds: frozenset[MediaKind]
     resolution: Literal["frame", "segment", "clip"]
+    compute: Literal["cpu", "gpu"] = Field(
+        default="cpu", description="where it runs best; picks the job queue (core.jobs)"
+    )
     input_fps: float | None = None
     input_sample_rate: int | None = None
     input_size: int | None = Field(default=None, description="square crop side in pixels")
@@ -189,8 +192,17 @@ class MediaInput:
         fps: float | None = None,
         max_frames: int | None = None,
         max_side: int | None = None,
+        start_s: float = 0.0,
+        end_s: float | None = None,
     ) -> Iterator[VideoFrame]:
-        return media_mod.iter_frames(self.path, fps=fps, max_frames=max_frames, max_side=max_side)
+        return media_mod.iter_frames(
+            self.path,
+            fps=fps,
+            max_frames=max_frames,
+            max_side=max_side,
+            start_s=start_s,
+            end_s=end_s,
+        )
 
     def audio(self, *, sample_rate: int = 16_000, chunk_s: float = 10.0) -> Iterator[AudioChunk]:
         return media_mod.iter_audio(self.path, sample_rate=sample_rate, chunk_s=chunk_s)

@@ -18,9 +18,10 @@ from core import __version__
 from core.artifacts import Blob
 from core.calibration import CalibrationStore
 from core.cards import load_card
+from core.chunks import ChunkPlan, SpanDetector, analyze_in_chunks, chunkable
 from core.config import FusionSettings
 from core.db import Analysis, DetectorResult
-from core.detector import DetectorRegistry, DetectorSpec, Evidence, MediaInput
+from core.detector import Detector, DetectorRegistry, DetectorSpec, Evidence, MediaInput
 from core.errors import VerityError
 from core.fusion import FusionResult, fuse
 from core.hooks import Hook, null_hook
@@ -83,11 +84,17 @@ def run_detectors(
     calibrations: CalibrationStore | None = None,
     hook: Hook = null_hook,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    instances: Mapping[str, Detector] | None = None,
+    chunking: ChunkPlan | None = None,
 ) -> EngineRun:
     """Run the planned detectors on ``media``; apply each one's calibration when one exists.
 
     ``options`` are constructor options per detector name (a checkpoint folder for ``*.hf``).
     A calibration fitted for other weights than the evidence cites is not applied.
+    ``instances`` are detectors built beforehand (a worker loads its models once per process),
+    used for detectors given no options; others are built from the registry here. With
+    ``chunking``, detectors that can split a long video (core.chunks) analyse it in time chunks
+    in parallel; the evidence is the same.
     """
     started = datetime.now(UTC)
     options = options or {}
@@ -105,8 +112,14 @@ def run_detectors(
             continue
         t0 = time.perf_counter()
         try:
-            detector = registry.create(spec.name, **options.get(spec.name, {}))
-            evidence = detector.analyze(media)
+            given = options.get(spec.name, {})
+            prebuilt = None if given else (instances or {}).get(spec.name)
+            detector = prebuilt or registry.create(spec.name, **given)
+            if chunking is not None and chunkable(detector, media, chunking):
+                assert isinstance(detector, SpanDetector)
+                evidence = analyze_in_chunks(detector, media, chunking)
+            else:
+                evidence = detector.analyze(media)
             if evidence.detector != spec.name or evidence.version != spec.version:
                 raise VerityError(
                     f"returned evidence stamped {evidence.detector} {evidence.version}"

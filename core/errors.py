@@ -101,6 +101,21 @@ class PermissionDeniedError(BadInputError):
         super().__init__(f"{display_name(user)} ({role}) may not {action}")
 
 
+class JobNotFoundError(NotFoundError):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no job with id {display_name(ref)!r}")
+
+
+class TransientError(VerityError):
+    """A failure that may pass if the same work is tried again (a database or broker that is
+    briefly unreachable, a lost race for a custody position). Only these are retried by jobs:
+    retrying anything else could run work twice or hide a bug."""
+
+
+class BrokerError(VerityError):
+    """The job broker cannot be reached or refused a message."""
+
+
 class DetectorError(VerityError):
     """A detector failed or cannot be built."""
 

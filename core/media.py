@@ -345,16 +345,22 @@ def iter_frames(
     fps: float | None = None,
     max_frames: int | None = None,
     max_side: int | None = None,
+    start_s: float = 0.0,
+    end_s: float | None = None,
 ) -> Iterator[VideoFrame]:
     """Yield RGB frames one at a time, sampled at ``fps`` (None: every frame).
 
     ``max_side`` shrinks frames whose longer side exceeds it, keeping the aspect ratio. Memory stays
-    bounded by one frame whatever the length of the video.
+    bounded by one frame whatever the length of the video. ``start_s``/``end_s`` keep the frames
+    with ``start_s <= t < end_s``; the sampling grid then starts at ``start_s``, so frames of a
+    span starting on a multiple of ``1 / fps`` are the ones a pass over the whole file picks (this
+    is what lets core.chunks split a video without changing a detector's result). Seeking goes to
+    the key frame before ``start_s``; frames before ``start_s`` are decoded and dropped.
     """
     if fps is not None and fps <= 0:
         raise ValueError("fps must be positive")
     step = None if fps is None else 1.0 / fps
-    next_t = 0.0
+    next_t = start_s
     emitted = 0
     with _open_container(path) as container:
         stream = _primary_video(container)
@@ -362,6 +368,10 @@ def iter_frames(
             raise UnsupportedMediaError(path, "has no video stream")
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
+        if start_s > 0 and stream.time_base:
+            container.seek(
+                int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False
+            )
         try:
             for index, frame in enumerate(container.decode(stream)):
                 t = (
@@ -369,6 +379,10 @@ def iter_frames(
                     if frame.time is not None
                     else (index / float(rate) if rate else float(index))
                 )
+                if t + 1e-6 < start_s:
+                    continue
+                if end_s is not None and t + 1e-6 >= end_s:
+                    return
                 if step is not None:
                     if t + 1e-6 < next_t:
                         continue

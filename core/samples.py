@@ -56,14 +56,20 @@ def write_clip(
     sample_rate: int = 16_000,
     tone_hz: float = 220.0,
     with_audio: bool = True,
+    keyframe_every: int | None = None,
 ) -> Path:
-    """A short MP4 of a moving drawn face; the mouth follows the loudness of the tone."""
+    """A short MP4 of a moving drawn face; the mouth follows the loudness of the tone.
+
+    ``keyframe_every`` sets the GOP length in frames (x264's default is 250), e.g. to test seeking.
+    """
     width, height = size
     syllable_hz = 3.0
     with av.open(str(path), mode="w", format="mp4") as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"preset": "veryfast", "crf": "23"}
+        if keyframe_every is not None:
+            video.codec_context.gop_size = keyframe_every
         audio = None
         if with_audio:
             audio = container.add_stream("aac", rate=sample_rate)

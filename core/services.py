@@ -7,6 +7,7 @@ do not commit. Callers never write SQL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ from core import artifacts
 from core.analysis_digest import analysis_digest
 from core.app import Verity
 from core.calibration import CalibrationStore
+from core.chunks import ChunkPlan
 from core.credentials import Credentials, read_credentials
 from core.custody import Action, CustodyReport, append_event, verify_custody
 from core.db import Analysis, Case, CaseMedia, MediaItem
-from core.detector import MediaInput
+from core.detector import Detector, MediaInput
 from core.engine import EngineRun, build_analysis, run_detectors
 from core.errors import (
     AnalysisNotFoundError,
@@ -36,6 +38,9 @@ from core.media import MediaInfo, check_readable_file, probe
 from core.results import analysis_json
 
 DEFAULT_CASE = "default"
+# Writers of one case's custody chain collide on (chain, seq) instead of forking it; the loser
+# starts its transaction again. Workers and `verity analyze` may write the same case at once.
+WRITE_ATTEMPTS = 5
 
 
 # ------------------------------------------------------------------------------------------ cases
@@ -161,10 +166,16 @@ def ingest(
         original_name = display_name(original_name or path.name)
         hook("credentials", detail=stored.sha256[:12])
         credentials = read_credentials(stored.path, info, app.settings.c2pa_trust_anchors)
-        with app.db.session() as session:
-            result = _file_in_case(
-                session, app, stored.sha256, info, original_name, case_ref, credentials
-            )
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with app.db.session() as session:
+                    result = _file_in_case(
+                        session, app, stored.sha256, info, original_name, case_ref, credentials
+                    )
+                break
+            except IntegrityError:  # a concurrent writer took the custody position: again
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
         return Ingested(**result, new_object=stored.created)
     except BaseException:
         if stored.created:
@@ -259,51 +270,93 @@ def analyze(
             app.registry.spec(name)  # unknown names fail before anything is written
     options = detector_options(app, model_dirs)
     ingested = ingest(app, path, case_ref, hook, original_name=original_name)
-    run = run_detectors(
-        app.registry,
-        ingested.media_input(app),
-        names=detectors,
-        fusion_settings=app.settings.fusion,
-        calibrations=CalibrationStore(app.settings.home),
-        hook=hook,
-        options=options,
+    run = compute_evidence(
+        app, ingested.media_input(app), detectors, hook, options=options, chunked=False
     )
     hook("store")
     created = artifacts.persist(app.artifact_store, run.artifacts)
     try:
-        return _store_analysis(app, run, ingested)
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with app.db.session() as session:
+                    analysis = store_analysis(
+                        session, app, run, case_id=ingested.case_id, media_id=ingested.media_id
+                    )
+                    media = session.get(MediaItem, ingested.media_id)
+                    assert media is not None
+                    return analysis_json(analysis, media, ingested.original_name)
+            except IntegrityError:  # a concurrent writer (a worker) took the custody position
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
     except BaseException:
         artifacts.discard(app.artifact_store, created)
         raise
 
 
-def _store_analysis(app: Verity, run: EngineRun, ingested: Ingested) -> dict[str, Any]:
-    """The analysis rows and the custody event that vouches for them, in one transaction."""
-    with app.db.session() as session:
-        analysis = build_analysis(
-            run,
-            case_id=ingested.case_id,
-            media_id=ingested.media_id,
-            actor=app.settings.actor,
-            fusion_settings=app.settings.fusion,
-        )
-        session.add(analysis)
-        session.flush()
-        append_event(
-            session,
-            actor=app.settings.actor,
-            action=Action.ANALYZE,
-            case_id=ingested.case_id,
-            object_sha256=ingested.sha256,
-            details={
-                "analysis_id": analysis.id,
-                "verdict": analysis.verdict,
-                "digest": analysis_digest(analysis),
-            },
-        )
-        media = session.get(MediaItem, ingested.media_id)
-        assert media is not None
-        return analysis_json(analysis, media, ingested.original_name)
+def compute_evidence(
+    app: Verity,
+    media: MediaInput,
+    detectors: list[str] | None,
+    hook: Hook = null_hook,
+    instances: Mapping[str, Detector] | None = None,
+    *,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    chunked: bool = False,
+) -> EngineRun:
+    """Run the detectors on stored media, outside any transaction (this may take minutes).
+
+    ``options`` default to the configured ones (``settings.models``). ``chunked`` splits long
+    videos into time chunks for detectors that can merge them (core.chunks); the merged evidence
+    equals the whole-file evidence, so this only changes how long it takes.
+    """
+    jobs = app.settings.jobs
+    return run_detectors(
+        app.registry,
+        media,
+        names=detectors,
+        fusion_settings=app.settings.fusion,
+        calibrations=CalibrationStore(app.settings.home),
+        hook=hook,
+        options=options if options is not None else detector_options(app),
+        instances=instances,
+        chunking=ChunkPlan(jobs.chunk_s, jobs.chunk_workers) if chunked else None,
+    )
+
+
+def store_analysis(
+    session: Session, app: Verity, run: EngineRun, *, case_id: str, media_id: str
+) -> Analysis:
+    """Write one engine run as an Analysis with its custody event, in the caller's transaction.
+
+    The caller owns the transaction so that a job can commit its own completion with it: either
+    both land or neither does. Figures the run cites are persisted by the caller beforehand.
+    """
+    media = session.get(MediaItem, media_id)
+    if media is None:
+        raise BadInputError(f"no media item {media_id!r}")
+    analysis = build_analysis(
+        run,
+        case_id=case_id,
+        media_id=media_id,
+        actor=app.settings.actor,
+        fusion_settings=app.settings.fusion,
+    )
+    session.add(analysis)
+    session.flush()
+    append_event(
+        session,
+        actor=app.settings.actor,
+        action=Action.ANALYZE,
+        case_id=case_id,
+        object_sha256=media.sha256,
+        details={
+            "analysis_id": analysis.id,
+            "verdict": analysis.verdict,
+            "digest": analysis_digest(analysis),
+        },
+    )
+    return analysis
 
 
 def detector_options(

@@ -61,7 +61,7 @@ def test_a_failed_analysis_write_leaves_no_figure(
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "_store_analysis", broken)
+    monkeypatch.setattr(services, "store_analysis", broken)
     with pytest.raises(RuntimeError):
         services.analyze(verity, speech, None, detectors=["audio.lfcc_gmm"])
     assert verity.artifact_store.list_hashes() == []

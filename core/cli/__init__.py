@@ -17,7 +17,7 @@ from rich.table import Table
 import modalities  # registers the built-in detectors (composition root)
 from core import __version__, services
 from core.app import Verity
-from core.cli import dashboard, evaluate, ledger, render, report
+from core.cli import dashboard, evaluate, jobs, ledger, render, report
 from core.config import Settings, load_settings
 from core.detector import REGISTRY
 from core.errors import (
@@ -292,6 +292,7 @@ app.add_typer(ledger.keys_app, name="keys")
 app.add_typer(ledger.chain_app, name="chain")
 report.register(app)  # report, verify-report, reproduce
 dashboard.register(app)  # verity dashboard, verity users
+jobs.register(app)  # worker, submit, jobs
 
 
 @app.command()

@@ -12,11 +12,14 @@ References: Durall, Keuper, Keuper, "Watch your up-convolution", CVPR 2020; Fran
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.chunks import SpanPoint, SpanResult
 from core.detector import (
     DetectorSpec,
     Evidence,
@@ -99,13 +102,37 @@ class SpectrumDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         if media.kind is MediaKind.IMAGE:
             frames = list(media.frames(max_frames=1))
-        else:
-            frames = list(media.frames(fps=VIDEO_FPS, max_frames=VIDEO_FRAMES))
-        scored = []
-        for frame in frames:
-            feats = spectrum_features.features(frame.rgb)
-            if feats is not None:
-                scored.append((frame.time_s, float(self.head.logit(feats[None, :])[0])))
+            scored = [(f.time_s, s) for f in frames if (s := self._score(f.rgb)) is not None]
+            return self._evidence(media, scored)
+        return self.merge_spans(media, [self.analyze_span(media, 0.0, math.inf)])
+
+    # A video in time chunks (core.chunks): the whole-file path above is one open span, so the
+    # chunked and whole results come from the same code and are equal.
+
+    def span_limit_s(self, media: MediaInput) -> float | None:
+        return VIDEO_FRAMES / VIDEO_FPS
+
+    def analyze_span(self, media: MediaInput, start_s: float, end_s: float) -> SpanResult:
+        frames = media.frames(
+            fps=VIDEO_FPS,
+            max_frames=VIDEO_FRAMES,
+            start_s=start_s,
+            end_s=None if math.isinf(end_s) else end_s,
+        )
+        points = tuple(SpanPoint(time_s=f.time_s, score=self._score(f.rgb)) for f in frames)
+        return SpanResult(start_s=start_s, end_s=end_s, points=points)
+
+    def merge_spans(self, media: MediaInput, spans: Sequence[SpanResult]) -> Evidence:
+        ordered = sorted(spans, key=lambda span: span.start_s)
+        sampled = [point for span in ordered for point in span.points][:VIDEO_FRAMES]
+        scored = [(p.time_s, p.score) for p in sampled if p.score is not None]
+        return self._evidence(media, scored)
+
+    def _score(self, rgb: np.ndarray) -> float | None:
+        feats = spectrum_features.features(rgb)
+        return None if feats is None else float(self.head.logit(feats[None, :])[0])
+
+    def _evidence(self, media: MediaInput, scored: list[tuple[float, float]]) -> Evidence:
         if not scored:
             side = spectrum_features.TILE
             return Evidence.from_llr(
