@@ -97,6 +97,8 @@ def submit(
     case_ref: str | None = None,
     detectors: list[str] | None = None,
     hook: Hook = null_hook,
+    *,
+    original_name: str | None = None,
 ) -> Submitted:
     """Ingest ``path`` and record a queued job for it, or return the job already doing that work.
 
@@ -106,7 +108,7 @@ def submit(
     if detectors is not None:
         for name in detectors:
             app.registry.spec(name)  # unknown names fail before anything is written
-    ingested = services.ingest(app, path, case_ref, hook)
+    ingested = services.ingest(app, path, case_ref, hook, original_name=original_name)
     versions, queue = detector_versions(app, ingested.media_input(app), detectors)
     versions_key = sha256_canonical(versions)
     active_key = sha256_canonical(
