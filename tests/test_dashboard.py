@@ -339,3 +339,20 @@ def test_fact_checker_registers_an_upload(installation: Verity, tone: Path) -> N
     (item,) = casefile.case_media_choices(installation)
     assert item["original_name"] == "tone.wav" and item["case_name"] == "default"
     assert not list((installation.settings.home / "uploads").iterdir())
+
+
+def test_case_file_shows_the_checked_figures(installation: Verity, tmp_path: Path) -> None:
+    import soundfile
+
+    from tests.modalities.test_audio_frontend import SR, voiced
+
+    speech = tmp_path / "speech.flac"
+    soundfile.write(speech, voiced(3.0, seed=2), SR)
+    services.analyze(installation, speech, None, detectors=["audio.lfcc_gmm"])
+    at = go(signed_in(Role.AUDITOR), "case_file")
+    assert not at.exception
+    images = [e for e in at.main.children.values() if type(e).__name__ == "Image"]
+    captions = [img.caption for e in images for img in e.proto.imgs]
+    assert any(
+        c.startswith("audio.lfcc") and "spectrogram" in c and "(checked)" in c for c in captions
+    )

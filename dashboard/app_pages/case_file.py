@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import casefile
+from core import casefile, services
 from core.errors import VerityError
 from core.users import Permission
 from dashboard.components import cards, plots, session
@@ -168,17 +168,20 @@ if item is not None:
                 else:
                     scores.caption("No detector scored this moment.")
 
-        artifacts = [a for d in analysis["detectors"] for a in (d.get("artifacts") or [])]
-        if artifacts:
-            kinds = ", ".join(sorted({md(a["kind"]) for a in artifacts}))
-            st.warning(
-                f"{len(artifacts)} artefacts ({kinds}) are recorded with this analysis; this "
-                "dashboard cannot draw them yet (no artefact store)."
-            )
-        else:
-            st.caption(
-                "No detector of this analysis produced a face heatmap; a lip-sync detector's "
-                "offset curve would appear in the timeline above."
+        st.subheader("Figures")
+        try:
+            figures = services.analysis_artifacts(app, analysis["analysis_id"])
+        except VerityError as exc:  # a figure whose bytes no longer match its hash
+            session.show_error(exc)
+            figures = []
+        images = [f for f in figures if f.media_type.startswith("image/")]
+        if not images:
+            st.caption("The detectors of this analysis attached no figures.")
+        for figure in images:
+            st.image(
+                str(figure.path),
+                caption=f"{md(figure.detector)} · {md(figure.kind)} · sha256 {figure.sha256[:16]}… "
+                "(checked)",
             )
 
     st.subheader("Content Credentials (C2PA)")
