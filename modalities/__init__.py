@@ -12,12 +12,13 @@ from typing import Any
 
 from core.detector import register_detector
 from modalities.audio import lfcc_gmm
-from modalities.visual import metadata, spectrum
+from modalities.visual import blend, metadata, spectrum
 
 BUILTIN = (
     (metadata.SPEC, metadata.build),
     (lfcc_gmm.SPEC, lfcc_gmm.build),
     (spectrum.SPEC, spectrum.build),
+    (blend.SPEC, blend.build),
 )
 
 for _spec, _factory in BUILTIN:
@@ -36,8 +37,15 @@ def _train_spectrum(**kwargs: Any) -> dict[str, Any]:
     return recipe.train(**kwargs)
 
 
+def _train_blend(**kwargs: Any) -> dict[str, Any]:
+    from modalities.visual.training import blend as recipe
+
+    return recipe.train(**kwargs)
+
+
 # ``verity train NAME``: the recipe and the folder its weights ship in.
 TRAINERS: dict[str, tuple[Callable[..., dict[str, Any]], Path]] = {
     lfcc_gmm.NAME: (_train_lfcc_gmm, lfcc_gmm.WEIGHTS_DIR),
     spectrum.NAME: (_train_spectrum, spectrum.WEIGHTS_DIR),
+    blend.NAME: (_train_blend, blend.WEIGHTS_DIR),
 }

@@ -126,7 +126,7 @@ def models_dir() -> Path:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise DetectorError("face-recognition-models is not installed; it holds the dlib models")
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
 def _model_file(name: str) -> str:
@@ -174,7 +174,9 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 def is_grayscale(image: np.ndarray) -> bool:
     rgb = as_rgb(image)
-    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    return bool(
+        np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+    )
 
 
 def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -210,7 +212,7 @@ def _detect_upright(
     out = []
     for rect, score in found:
         box = (rect.left(), rect.top(), rect.right(), rect.bottom())
-        box = tuple(int(round(v / scale)) for v in box)
+        box = tuple(round(v / scale) for v in box)
         out.append((dlib.rectangle(*box), score))
     return [((r.left(), r.top(), r.right(), r.bottom()), s) for r, s in out]
 
@@ -489,7 +491,9 @@ def track_faces(
     )
 
 
-def sample_frames(path: Path, policy: SamplingPolicy, duration_s: float | None) -> Iterator[VideoFrame]:
+def sample_frames(
+    path: Path, policy: SamplingPolicy, duration_s: float | None
+) -> Iterator[VideoFrame]:
     """The frames ``policy`` selects from the video at ``path`` (or the picture, as one frame)."""
     from core import media
 
@@ -518,7 +522,7 @@ def _keyframes(path: Path, policy: SamplingPolicy) -> Iterator[VideoFrame]:
             if count >= policy.max_frames:
                 return
             t = float(frame.time) if frame.time is not None else float(count)
-            rgb = media._to_rgb(frame, policy.max_side)  # noqa: SLF001  same conversion as core
+            rgb = media._to_rgb(frame, policy.max_side)
             yield VideoFrame(index=int(frame.pts or count), time_s=t, rgb=rgb)
 
 
