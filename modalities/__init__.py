@@ -12,13 +12,14 @@ from typing import Any
 
 from core.detector import register_detector
 from modalities.audio import lfcc_gmm
-from modalities.visual import blend, metadata, spectrum
+from modalities.visual import blend, metadata, spectrum, temporal
 
 BUILTIN = (
     (metadata.SPEC, metadata.build),
     (lfcc_gmm.SPEC, lfcc_gmm.build),
     (spectrum.SPEC, spectrum.build),
     (blend.SPEC, blend.build),
+    (temporal.SPEC, temporal.build),
 )
 
 for _spec, _factory in BUILTIN:
