@@ -12,7 +12,7 @@ from typing import Any
 
 from core.detector import register_detector
 from modalities.audio import lfcc_gmm
-from modalities.visual import blend, metadata, spectrum, temporal
+from modalities.visual import blend, eyes_teeth, metadata, spectrum, temporal
 
 BUILTIN = (
     (metadata.SPEC, metadata.build),
@@ -20,6 +20,7 @@ BUILTIN = (
     (spectrum.SPEC, spectrum.build),
     (blend.SPEC, blend.build),
     (temporal.SPEC, temporal.build),
+    (eyes_teeth.SPEC, eyes_teeth.build),
 )
 
 for _spec, _factory in BUILTIN:

@@ -29,7 +29,9 @@ def test_one_face_with_68_landmarks_in_place(upright: faces.Face) -> None:
     x0, y0, x1, y1 = upright.box
     lm = upright.landmarks
     assert lm.shape == (68, 2) and lm.dtype == np.float32
-    inside = (lm[:, 0] > x0 - 20) & (lm[:, 0] < x1 + 20) & (lm[:, 1] > y0 - 20) & (lm[:, 1] < y1 + 20)
+    inside = (
+        (lm[:, 0] > x0 - 20) & (lm[:, 0] < x1 + 20) & (lm[:, 1] > y0 - 20) & (lm[:, 1] < y1 + 20)
+    )
     assert inside.all()
     left_eye, right_eye = lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)
     mouth = lm[48:68].mean(axis=0)

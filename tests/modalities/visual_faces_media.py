@@ -14,7 +14,9 @@ def astronaut() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut())
 
 
-def moved(img: np.ndarray, dx: float, dy: float, angle: float = 0.0, scale: float = 1.0) -> np.ndarray:
+def moved(
+    img: np.ndarray, dx: float, dy: float, angle: float = 0.0, scale: float = 1.0
+) -> np.ndarray:
     """The picture shifted, rotated (degrees) and scaled about its centre; borders replicated."""
     h, w = img.shape[:2]
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)

@@ -39,11 +39,11 @@ VIDEO_FPS = 4.0
 VIDEO_FRAMES = 24
 PER_SOURCE = 1200  # images per photo source at most: LFW and AAF would otherwise dominate
 DEFAULTS: dict[str, Any] = {
-    "steps": 2400,
+    "steps": 1600,
     "batch_faces": 24,
     "lr": 2e-3,
     "weight_decay": 1e-4,
-    "width": 24,
+    "width": 16,
     "mask_weight": 1.0,
 }
 CARD_TEXT = {
