@@ -84,15 +84,17 @@ def main() -> None:
         path = write_video(Path(tmp) / "clip.mp4", clip_frames(args.seconds), fps=25)
         media = MediaInput(path=path, sha256=sha256_file(path), info=probe(path, MediaLimits()))
         decode = timed(lambda: sum(1 for _ in iter_frames(path)), args.runs)
-        print("| stage | seconds | real-time factor |\n|---|---|---|")
-        print(f"| decode all frames (reference) | {decode:.2f} | {decode / args.seconds:.3f} |")
+        print("| stage | seconds | real-time factor | result |\n|---|---|---|---|")
+        print(f"| decode all frames (reference) | {decode:.2f} | {decode / args.seconds:.3f} | |")
         total = 0.0
         for spec in list_detectors(modality="visual"):
             detector = create_detector(spec.name)
-            spent = timed(lambda d=detector: d.analyze(media), args.runs)
+            results = []
+            spent = timed(lambda d=detector: results.append(d.analyze(media)), args.runs)
             total += spent
-            print(f"| {spec.name} | {spent:.2f} | {spent / args.seconds:.3f} |")
-        print(f"| visual stack (sum) | {total:.2f} | {total / args.seconds:.3f} |")
+            said = results[-1].out_of_domain or results[-1].summary
+            print(f"| {spec.name} | {spent:.2f} | {spent / args.seconds:.3f} | {said} |")
+        print(f"| visual stack (sum) | {total:.2f} | {total / args.seconds:.3f} | |")
         photo = Path(tmp) / "photo.png"
         Image.fromarray(clip_frames(0.04)[0]).save(photo)
         pic = MediaInput(path=photo, sha256=sha256_file(photo), info=probe(photo, MediaLimits()))

@@ -100,6 +100,7 @@ class BlendDetector:
             frames,
             detector=self.face_detector,
             upsample=1,
+            pad_retry=media.kind is MediaKind.IMAGE,
             crop_size=blend_net.CROP_SIZE,
             crop_zoom=blend_net.CROP_ZOOM,
         )

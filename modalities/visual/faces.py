@@ -48,6 +48,7 @@ LANDMARK_LICENCE = (
 MIN_RELIABLE_SIDE = 64  # faces smaller than this (box side, pixels) carry too little detail
 DETECT_MAX_SIDE = 640  # detection runs on a copy no larger than this; landmarks on the original
 ROTATIONS = (0, 90, 270, 180)
+ROTATION_PROBE_FRAMES = 3  # a video's rotation is searched on its first frames only
 
 # Where the aligned crop puts the eye centres and the mouth centre (fractions of the side). The
 # margin keeps forehead, jaw and some background in view: blending boundaries lie there.
@@ -376,15 +377,21 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 def _link_cost(last: Face, face: Face) -> float | None:
     """How badly ``face`` continues a track ending in ``last``; None when it cannot.
 
-    Box overlap first; when faces move fast between sparse samples, the mean landmark distance
-    relative to the face's size still links them if under half an inter-ocular distance.
+    Box overlap first; otherwise the mean landmark distance in inter-ocular distances (IOD) may
+    link them: up to 0.5 IOD between close frames, more when samples lie further apart in time
+    (a head moves about 2 IOD a second at most in talking-head video), never beyond 3 IOD, and
+    only between faces of similar size. Greedy cheapest-first matching keeps two people apart.
     """
     iou = _iou(last.box, face.box)
     if iou >= 0.3:
         return 1.0 - iou
     scale = max(last.eye_distance, 1.0)
+    ratio = face.eye_distance / scale
+    if not 0.67 <= ratio <= 1.5:
+        return None
     shift = float(np.linalg.norm(last.landmarks - face.landmarks, axis=1).mean()) / scale
-    return 1.0 + shift if shift < 0.5 else None
+    allowed = min(3.0, 0.5 + 2.0 * abs(face.time_s - last.time_s))
+    return 1.0 + shift if shift < allowed else None
 
 
 def link_tracks(frames_faces: Iterable[list[Face]], *, max_gap: int = 2) -> list[Track]:
@@ -468,14 +475,20 @@ def track_faces(
     crop_size: int | None = None,
     crop_zoom: float = 1.0,
     describe_every: int = 0,
+    detect_every: int = 1,
+    pad_retry: bool = False,
 ) -> FaceScan:
     """Detect, landmark and track faces over ``frames``; optionally keep aligned crops.
 
-    The rotation is settled on the first frames: while no face has been found, each frame is
-    also tried at 90/180/270 degrees (if ``try_rotations``); once a rotation finds one, it is used
-    for every later frame. Crops (key: track id, position in track) are cut when ``crop_size``;
-    identity descriptors of reliable faces are computed on every ``describe_every``-th frame with
-    a face (0: never; they cost ~0.1 s each on a CPU).
+    The rotation is settled on the first frames: until a face is found, each of the first
+    ``ROTATION_PROBE_FRAMES`` frames is also tried at 90/180/270 degrees (if ``try_rotations``);
+    the rotation that finds one is used for every later frame, and a video with no face costs one
+    detection per frame after that. With ``detect_every`` > 1 the detector runs on every n-th
+    frame only; in between, the landmarks of the faces already found are re-fitted in their
+    previous boxes (the shape predictor costs ~2 ms, HOG tens). Crops (key: track id, position in
+    track) are cut when ``crop_size``; identity descriptors of reliable faces are computed on
+    every ``describe_every``-th frame with a face (0: never; ~0.1 s each on a CPU).
+    ``pad_retry`` is for single pictures that may be tight face crops (see ``detect_faces``).
     """
     rotation: int | None = None
     per_frame: list[list[Face]] = []
@@ -483,18 +496,25 @@ def track_faces(
     scanned = with_face = tiny = 0
     descriptors: dict[tuple[int, tuple[int, int, int, int]], np.ndarray] = {}
     grey = True
+    previous: list[Face] = []
     for frame in frames:
         scanned += 1
         grey = grey and is_grayscale(frame.rgb)
-        tries = (rotation,) if rotation is not None else (ROTATIONS if try_rotations else (0,))
-        faces = detect_faces(
-            frame.rgb,
-            detector=detector,
-            upsample=upsample,
-            rotations=tries,
-            frame_index=frame.index,
-            time_s=frame.time_s,
-        )
+        if previous and rotation == 0 and (scanned - 1) % detect_every:
+            faces = [refit_face(frame.rgb, f, frame.index, frame.time_s) for f in previous]
+        else:
+            probing = rotation is None and try_rotations and scanned <= ROTATION_PROBE_FRAMES
+            tries = (rotation or 0,) if not probing else ROTATIONS
+            faces = detect_faces(
+                frame.rgb,
+                detector=detector,
+                upsample=upsample,
+                rotations=tries,
+                frame_index=frame.index,
+                time_s=frame.time_s,
+                pad_retry=pad_retry,
+            )
+        previous = faces
         if faces:
             with_face += 1
             rotation = faces[0].rotation
@@ -523,6 +543,24 @@ def track_faces(
         tiny_faces=tiny,
         crops=crops,
         descriptors=descriptors,
+    )
+
+
+def refit_face(image: np.ndarray, face: Face, frame_index: int, time_s: float) -> Face:
+    """``face`` followed into the next frame: landmarks re-fitted in its box, box moved along."""
+    import dlib
+
+    grey = cv2.cvtColor(as_rgb(image), cv2.COLOR_RGB2GRAY)
+    x0, y0, x1, y1 = face.box
+    shape = _predictor()(grey, dlib.rectangle(x0, y0, x1, y1))
+    pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
+    dx, dy = np.round(pts.mean(axis=0) - face.landmarks.mean(axis=0)).astype(int)
+    return replace(
+        face,
+        box=(x0 + int(dx), y0 + int(dy), x1 + int(dx), y1 + int(dy)),
+        landmarks=pts,
+        frame_index=frame_index,
+        time_s=time_s,
     )
 
 

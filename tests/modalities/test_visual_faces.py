@@ -159,3 +159,26 @@ def test_cnn_detector_finds_the_same_face(upright: faces.Face) -> None:
     found = faces.detect_faces(astronaut(), detector="cnn", upsample=0)
     assert len(found) == 1
     assert faces._iou(found[0].box, upright.box) > 0.6
+
+
+def test_detecting_every_few_frames_refits_landmarks_in_between() -> None:
+    pictures = drifting_face_frames(6)
+    every = faces.track_faces(frames_of(pictures))
+    sparse = faces.track_faces(frames_of(pictures), detect_every=3)
+    main_every = max(every.tracks, key=lambda t: len(t.faces))
+    main_sparse = max(sparse.tracks, key=lambda t: len(t.faces))
+    assert len(main_sparse.faces) == 6
+    for a, b in zip(main_every.faces, main_sparse.faces, strict=True):
+        assert np.abs(a.landmarks - b.landmarks).mean() < 3.0  # re-fitted, not copied
+    assert not np.array_equal(main_sparse.faces[1].landmarks, main_sparse.faces[0].landmarks)
+
+
+def test_sparse_samples_link_faces_that_moved_further(upright: faces.Face) -> None:
+    shift = np.float32(2.0 * upright.eye_distance)  # boxes no longer overlap enough
+    x0, y0, x1, y1 = upright.box
+    far_box = (x0 + int(shift), y0, x1 + int(shift), y1)
+    assert faces._iou(upright.box, far_box) < 0.3
+    later = faces.Face(box=far_box, landmarks=upright.landmarks + [shift, 0], time_s=1.2)
+    soon = faces.Face(box=far_box, landmarks=upright.landmarks + [shift, 0], time_s=0.1)
+    assert len(faces.link_tracks([[upright], [later]])) == 1  # 1.2 s apart: may have moved
+    assert len(faces.link_tracks([[upright], [soon]])) == 2  # 0.1 s apart: another face

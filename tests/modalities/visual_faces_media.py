@@ -38,7 +38,7 @@ def face_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
     return path
 
 
-def drifting_face_frames(n: int = 12, size: int = 448) -> list[np.ndarray]:
-    """The astronaut's face moving slowly right and tilting a little: one track."""
+def drifting_face_frames(n: int = 12, size: int = 448, tilt: float = 1.5) -> list[np.ndarray]:
+    """The astronaut's face moving slowly right and tilting ``tilt`` degrees a frame: one track."""
     base = cv2.resize(astronaut(), (size, size), interpolation=cv2.INTER_AREA)
-    return [moved(base, dx=2.0 * i, dy=1.0 * i, angle=1.5 * i) for i in range(n)]
+    return [moved(base, dx=2.0 * i, dy=1.0 * i, angle=tilt * i) for i in range(n)]
