@@ -27,7 +27,7 @@ from skimage import data
 
 import modalities  # noqa: F401  registers the detectors
 from core.config import MediaLimits
-from core.detector import MediaInput, create_detector, list_detectors
+from core.detector import Evidence, MediaInput, create_detector, list_detectors
 from core.media import iter_frames, probe
 from core.store import sha256_file
 
@@ -89,8 +89,8 @@ def main() -> None:
         total = 0.0
         for spec in list_detectors(modality="visual"):
             detector = create_detector(spec.name)
-            results = []
-            spent = timed(lambda d=detector: results.append(d.analyze(media)), args.runs)
+            results: list[Evidence] = []
+            spent = timed(lambda d=detector, r=results: r.append(d.analyze(media)), args.runs)
             total += spent
             said = results[-1].out_of_domain or results[-1].summary
             print(f"| {spec.name} | {spent:.2f} | {spent / args.seconds:.3f} | {said} |")

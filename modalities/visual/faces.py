@@ -455,8 +455,8 @@ class FaceScan:
         out = []
         if not self.tracks:
             out.append("no_face")
-        if len(self.tracks) > 1:
-            out.append("several_faces")
+        if sum(any(not f.tiny for f in t.faces) for t in self.tracks) > 1:
+            out.append("several_faces")  # tiny stray detections (badges, posters) do not count
         if self.tiny_faces:
             out.append("tiny_faces")
         if self.grayscale:

@@ -178,7 +178,11 @@ def test_sparse_samples_link_faces_that_moved_further(upright: faces.Face) -> No
     x0, y0, x1, y1 = upright.box
     far_box = (x0 + int(shift), y0, x1 + int(shift), y1)
     assert faces._iou(upright.box, far_box) < 0.3
-    later = faces.Face(box=far_box, landmarks=upright.landmarks + [shift, 0], time_s=1.2)
-    soon = faces.Face(box=far_box, landmarks=upright.landmarks + [shift, 0], time_s=0.1)
+    later = faces.Face(
+        box=far_box, landmarks=upright.landmarks + np.array([shift, 0], np.float32), time_s=1.2
+    )
+    soon = faces.Face(
+        box=far_box, landmarks=upright.landmarks + np.array([shift, 0], np.float32), time_s=0.1
+    )
     assert len(faces.link_tracks([[upright], [later]])) == 1  # 1.2 s apart: may have moved
     assert len(faces.link_tracks([[upright], [soon]])) == 2  # 0.1 s apart: another face
