@@ -68,8 +68,15 @@ def test_analyze_json_contract(backend: str, capsys, photo: Path, clip: Path, to
     photo_line, clip_line, tone_line = lines
     assert photo_line["media"]["duration_s"] is None
     assert clip_line["media"]["duration_s"] == pytest.approx(2.0, abs=0.1)
-    assert [d["name"] for d in photo_line["detectors"]] == ["visual.metadata", "visual.spectrum"]
+    assert [d["name"] for d in photo_line["detectors"]] == [
+        "visual.blend",
+        "visual.eyes_teeth",
+        "visual.metadata",
+        "visual.spectrum",
+    ]
     assert all(d["status"] == "ok" for d in photo_line["detectors"])
+    blend = photo_line["detectors"][0]  # the astronaut's face: scored, with a heatmap
+    assert blend["out_of_domain"] is None and blend["artifacts"][0]["kind"].startswith("heatmap")
     # a one-second tone holds no speech: the audio detector says so and fusion has nothing
     (tone_det,) = tone_line["detectors"]
     assert tone_det["name"] == "audio.lfcc_gmm" and tone_det["out_of_domain"]
@@ -77,8 +84,11 @@ def test_analyze_json_contract(backend: str, capsys, photo: Path, clip: Path, to
     assert any("out of domain" in r or "left out" in r for r in tone_line["inconclusive_reasons"])
     assert [d["name"] for d in clip_line["detectors"]] == [
         "audio.lfcc_gmm",
+        "visual.blend",
+        "visual.eyes_teeth",
         "visual.metadata",
         "visual.spectrum",
+        "visual.temporal",
     ]
     # show returns the same analysis and records the read
     code, out, _ = run(capsys, "show", photo_line["analysis_id"], "--json")
@@ -234,9 +244,19 @@ def test_detectors_list(home: Path, capsys) -> None:
     code, out, _ = run(capsys, "detectors", "list", "--json")
     specs = [json.loads(line) for line in out.splitlines()]
     names = [s["name"] for s in specs]
-    assert code == 0 and names == ["audio.lfcc_gmm", "visual.metadata", "visual.spectrum"]
+    assert code == 0 and names == [
+        "audio.lfcc_gmm",
+        "visual.blend",
+        "visual.eyes_teeth",
+        "visual.metadata",
+        "visual.spectrum",
+        "visual.temporal",
+    ]
     assert all(s["version"] for s in specs)
-    assert specs[0]["weights"]["sha256"] and specs[1]["weights"] is None
+    by_name = {s["name"]: s for s in specs}
+    assert by_name["audio.lfcc_gmm"]["weights"]["sha256"]
+    assert by_name["visual.blend"]["weights"]["sha256"]
+    assert by_name["visual.metadata"]["weights"] is None
 
 
 def _drop_file_read_override() -> None:
