@@ -99,6 +99,15 @@ def test_recipe_writes_weights_descriptor_and_card(trained, face_folder: Path) -
     assert (out / "blend.npz").stat().st_size < 30 * 2**20
 
 
+def test_same_data_and_seed_give_the_same_weights(
+    trained, face_folder: Path, tmp_path: Path
+) -> None:
+    out, validation = trained
+    again = recipe.train([face_folder], tmp_path, jobs=1, config=TINY, hold_out=("beta",))
+    assert sha256_file(tmp_path / "blend.npz") == sha256_file(out / "blend.npz")
+    assert again["auc"] == validation["auc"]
+
+
 def test_recipe_refuses_data_without_two_sides(face_folder: Path, tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="held-out"):
         recipe.train([face_folder], tmp_path, jobs=1, config=TINY, hold_out=("nowhere",))
