@@ -597,7 +597,3 @@ def _keyframes(path: Path, policy: SamplingPolicy) -> Iterator[VideoFrame]:
             t = float(frame.time) if frame.time is not None else float(count)
             rgb = media._to_rgb(frame, policy.max_side)
             yield VideoFrame(index=int(frame.pts or count), time_s=t, rgb=rgb)
-
-
-def with_time(face: Face, frame_index: int, time_s: float) -> Face:
-    return replace(face, frame_index=frame_index, time_s=time_s)
