@@ -80,6 +80,8 @@ def analysis_json(analysis: Analysis, media: MediaItem, original_name: str) -> d
                 "elapsed_s": r.elapsed_s,
                 "summary": (r.evidence or {}).get("summary", ""),
                 "findings": (r.evidence or {}).get("findings", []),
+                "series": (r.evidence or {}).get("series", []),
+                "artifacts": (r.evidence or {}).get("artifacts", []),
             }
             for r in sorted(analysis.results, key=lambda r: r.position)
         ],

@@ -14,8 +14,9 @@ from core.detector import register_detector
 from modalities.audio import cnn as audio_cnn
 from modalities.audio import hf as audio_hf
 from modalities.audio import lfcc_gmm, synthesis_traces
+from modalities.lipsync import av_offset
+from modalities.visual import blend, eyes_teeth, metadata, spectrum, temporal
 from modalities.visual import hf as visual_hf
-from modalities.visual import metadata, spectrum
 
 BUILTIN = (
     (metadata.SPEC, metadata.build),
@@ -25,6 +26,10 @@ BUILTIN = (
     (audio_hf.SPEC, audio_hf.build),
     (visual_hf.SPEC, visual_hf.build),
     (spectrum.SPEC, spectrum.build),
+    (blend.SPEC, blend.build),
+    (temporal.SPEC, temporal.build),
+    (eyes_teeth.SPEC, eyes_teeth.build),
+    (av_offset.SPEC, av_offset.build),
 )
 
 for _spec, _factory in BUILTIN:
@@ -55,10 +60,17 @@ def _train_spectrum(**kwargs: Any) -> dict[str, Any]:
     return recipe.train(**kwargs)
 
 
+def _train_blend(**kwargs: Any) -> dict[str, Any]:
+    from modalities.visual.training import blend as recipe
+
+    return recipe.train(**kwargs)
+
+
 # ``verity train NAME``: the recipe and the folder its weights ship in.
 TRAINERS: dict[str, tuple[Callable[..., dict[str, Any]], Path]] = {
     lfcc_gmm.NAME: (_train_lfcc_gmm, lfcc_gmm.WEIGHTS_DIR),
     spectrum.NAME: (_train_spectrum, spectrum.WEIGHTS_DIR),
     synthesis_traces.NAME: (_train_synthesis_traces, synthesis_traces.WEIGHTS_DIR),
     audio_cnn.NAME: (_train_audio_cnn, audio_cnn.WEIGHTS_DIR),
+    blend.NAME: (_train_blend, blend.WEIGHTS_DIR),
 }

@@ -83,6 +83,8 @@ def test_analyze_json_contract(backend: str, capsys, photo: Path, clip: Path, to
     assert tone_line["p_fake"] is None and tone_line["verdict"] == "inconclusive"
     assert any("out of domain" in r or "left out" in r for r in tone_line["inconclusive_reasons"])
     assert [d["name"] for d in clip_line["detectors"]] == registered("video")
+    blend = next(d for d in photo_line["detectors"] if d["name"] == "visual.blend")
+    assert blend["out_of_domain"] is None and blend["artifacts"][0]["kind"].startswith("heatmap")
     # show returns the same analysis and records the read
     code, out, _ = run(capsys, "show", photo_line["analysis_id"], "--json")
     shown = json.loads(out)
@@ -242,6 +244,7 @@ def test_detectors_list(home: Path, capsys) -> None:
     by_name = {s["name"]: s for s in specs}
     assert by_name["audio.lfcc_gmm"]["weights"]["sha256"]
     assert by_name["visual.metadata"]["weights"] is None  # expert rules, no weights
+    assert by_name["visual.blend"]["weights"]["sha256"]
 
 
 def _drop_file_read_override() -> None:

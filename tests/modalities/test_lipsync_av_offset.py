@@ -1,0 +1,88 @@
+"""lipsync.av_offset on real talking-head video: a soundtrack shifted with PyAV is found to a frame.
+
+The shifted clips are made here from a GRID clip of ../shared/train-corpus (present on the
+development and CI machines; the test says so and skips elsewhere): the same pictures, the audio
+delayed by 200 ms or advanced by 120 ms. The detector must report the shift within one frame of
+the original clip's own measured offset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from core import samples
+from modalities.lipsync import av_offset
+from tests.modalities.test_audio_lfcc_gmm import media
+
+GRID = Path(__file__).resolve().parents[2].parent / "shared" / "train-corpus" / "video" / "grid"
+
+
+def shift_audio(src: Path, dst: Path, shift_s: float) -> Path:
+    """Re-encode ``src`` with its soundtrack delayed by ``shift_s`` (negative: advanced)."""
+    with av.open(str(src)) as container:
+        rate = container.streams.video[0].average_rate
+        pictures = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    with av.open(str(src)) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=16_000)
+        pcm = np.concatenate(
+            [r.to_ndarray()[0] for f in container.decode(audio=0) for r in resampler.resample(f)]
+        )
+    n = round(abs(shift_s) * 16_000)
+    pad = np.zeros(n, np.int16)
+    pcm = np.concatenate([pad, pcm])[: len(pcm)] if shift_s > 0 else np.concatenate([pcm[n:], pad])
+    with av.open(str(dst), "w") as out:
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height = pictures[0].shape[1], pictures[0].shape[0]
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("aac", rate=16_000)
+        audio.layout = "mono"
+        for picture in pictures:
+            out.mux(video.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(video.encode())
+        for start in range(0, len(pcm), 1024):
+            frame = av.AudioFrame.from_ndarray(pcm[None, start : start + 1024], layout="mono")
+            frame.sample_rate, frame.pts = 16_000, start
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode())
+    return dst
+
+
+@pytest.fixture(scope="module")
+def grid_clip() -> Path:
+    clip = GRID / "lrwp9a.mpg"
+    if not clip.is_file():
+        pytest.skip("../shared/train-corpus/video/grid is not on this machine")
+    return clip
+
+
+@pytest.mark.slow
+def test_a_shifted_soundtrack_is_found_within_one_frame(grid_clip: Path, tmp_path: Path) -> None:
+    detector = av_offset.AvOffsetDetector()
+    offsets = {}
+    for shift in (0.0, 0.2, -0.12):
+        evidence = detector.analyze(media(shift_audio(grid_clip, tmp_path / f"{shift}.mp4", shift)))
+        assert evidence.out_of_domain is None, evidence.out_of_domain
+        codes = {f.code: f.value for f in evidence.findings}
+        offsets[shift] = codes["av_offset_frames"]
+        assert {a.kind for a in evidence.artifacts} == {"offset_curve", "sync_timeline"}
+    for shift in (0.2, -0.12):
+        assert abs(offsets[shift] - offsets[0.0] - shift * 25) <= 1, offsets
+    in_sync = detector.analyze(media(shift_audio(grid_clip, tmp_path / "again.mp4", 0.0)))
+    delayed = detector.analyze(media(tmp_path / "0.2.mp4"))
+    assert delayed.raw_score > in_sync.raw_score and delayed.llr > in_sync.llr
+
+
+def test_no_audio_or_no_face_is_out_of_domain(tmp_path: Path) -> None:
+    detector = av_offset.AvOffsetDetector()
+    silent = samples.write_clip(tmp_path / "silent.mp4", seconds=1.0, with_audio=False)
+    assert detector.analyze(media(silent)).out_of_domain == "no audio track"
+    cartoon = samples.write_clip(tmp_path / "cartoon.mp4", seconds=2.0)  # no real face in it
+    evidence = detector.analyze(media(cartoon))
+    assert evidence.out_of_domain in {
+        "no face found",
+        "no face track with at least 2 s of visible speech",
+    }

@@ -1,0 +1,189 @@
+"""visual.blend: self-blended pseudo-fakes, the recipe end to end on real faces, the detector."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import modalities
+from core.config import MediaLimits
+from core.detector import MediaInput
+from core.errors import BadInputError, DetectorError
+from core.media import probe
+from core.store import sha256_file
+from modalities.visual import aggregate, blend, blend_net, faces
+from modalities.visual.synthesis import self_blend
+from modalities.visual.training import blend as recipe
+from tests.modalities.visual_faces_media import astronaut, drifting_face_frames, face_video, moved
+
+TINY = {"steps": 3, "batch_faces": 4, "width": 8, "workers": 0}
+
+
+def media(path: Path) -> MediaInput:
+    return MediaInput(path=path, sha256=sha256_file(path), info=probe(path, MediaLimits()))
+
+
+@pytest.fixture(scope="module")
+def face_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two 'sources' of real faces: the astronaut moved, rotated, scaled, mirrored, greyed."""
+    root = tmp_path_factory.mktemp("faces")
+    lines = ["file,kind,category"]
+    for k, source in enumerate(("alpha", "beta")):
+        (root / "faces" / source).mkdir(parents=True)
+        for i in range(3):
+            pic = moved(astronaut(), dx=10 * i - 10, dy=5 * k, angle=4 * i - 4, scale=0.9 + 0.1 * k)
+            pic = pic[:, ::-1] if k else np.ascontiguousarray(pic.mean(axis=2).astype(np.uint8))
+            name = f"faces/{source}/{i}.png"
+            Image.fromarray(np.ascontiguousarray(pic)).save(root / name)
+            lines.append(f"{name},image,face_photo")
+    (root / "faces" / "alpha" / "none.png").parent.mkdir(exist_ok=True)
+    Image.fromarray(np.full((90, 90, 3), 128, np.uint8)).save(root / "faces/alpha/none.png")
+    lines.append("faces/alpha/none.png,image,face_photo")  # no face: skipped, not an error
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(face_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("blend-weights")
+    return out, recipe.train([face_folder], out, jobs=1, config=TINY, hold_out=("beta",))
+
+
+def test_self_blend_changes_only_inside_the_mask() -> None:
+    rng = np.random.default_rng(0)
+    crop = faces.aligned_crop(astronaut(), faces.detect_faces(astronaut())[0], 144, 0.9)
+    matrix = faces.crop_transform(faces.detect_faces(astronaut())[0], 144, 0.9)
+    landmarks = faces.transform_points(faces.detect_faces(astronaut())[0].landmarks, matrix)
+    fake, boundary = self_blend.self_blend(crop, landmarks, rng)
+    assert fake.shape == crop.shape and fake.dtype == np.uint8
+    assert boundary.shape == (144, 144) and boundary.min() >= 0 and boundary.max() <= 1
+    diff = np.abs(fake.astype(int) - crop).sum(axis=2)
+    assert diff[:6, :].max() == 0 and diff[60:90, 55:90].mean() > 0  # corners kept, face changed
+    grey = np.repeat(crop.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    grey_fake, _ = self_blend.self_blend(grey, landmarks, np.random.default_rng(1))
+    assert faces.is_grayscale(grey_fake)  # colour never tells a grey pseudo-fake apart
+    assert self_blend.degrade(crop, rng).shape == crop.shape
+
+
+def test_aggregation() -> None:
+    assert aggregate.top_k_mean([0.0, 1.0, 2.0, 3.0]) == 2.5
+    assert aggregate.top_k_mean([5.0]) == 5.0
+    score, best = aggregate.clip_score([0.1, 3.0, 0.5], [10, 1, 8])
+    assert (score, best) == (0.5, 2)  # the 1-frame track is too short to decide
+    with pytest.raises(ValueError):
+        aggregate.top_k_mean([])
+
+
+def test_recipe_writes_weights_descriptor_and_card(trained, face_folder: Path) -> None:
+    out, validation = trained
+    descriptor = json.loads((out / "weights.json").read_text())
+    assert descriptor["sha256"] == sha256_file(out / "blend.npz")
+    assert descriptor["recipe"]["hold_out"] == ["beta"] and descriptor["recipe"]["steps"] == 3
+    assert validation["faces_per_source"] == {"alpha": 3, "beta": 3}  # the blank picture: none
+    assert validation["n_real"] == validation["n_fake"] == 3
+    assert set(validation["by_held_out_source"]) == {"beta"}
+    card = json.loads((out / "card.json").read_text())
+    assert card["weights_sha256"] == descriptor["sha256"]
+    assert "non-commercial" in card["licence"]["face_landmarks"]
+    assert card["validation"]["auc"] == validation["auc"]
+    for name in ("blend.npz", "weights.json", "card.json"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644
+    assert (out / "blend.npz").stat().st_size < 30 * 2**20
+
+
+def test_same_data_and_seed_give_the_same_weights(
+    trained, face_folder: Path, tmp_path: Path
+) -> None:
+    out, validation = trained
+    again = recipe.train([face_folder], tmp_path, jobs=1, config=TINY, hold_out=("beta",))
+    assert sha256_file(tmp_path / "blend.npz") == sha256_file(out / "blend.npz")
+    assert again["auc"] == validation["auc"]
+
+
+def test_recipe_refuses_data_without_two_sides(face_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="held-out"):
+        recipe.train([face_folder], tmp_path, jobs=1, config=TINY, hold_out=("nowhere",))
+    assert "visual.blend" in modalities.TRAINERS
+
+
+def test_network_round_trips(trained) -> None:
+    out, _ = trained
+    model = blend_net.load(out / "blend.npz")
+    crops = np.random.default_rng(0).integers(0, 255, (2, 128, 128, 3), dtype=np.uint8)
+    logits, maps = blend_net.predict(model, crops)
+    again, _ = blend_net.predict(blend_net.load(out / "blend.npz"), crops)
+    assert logits.shape == (2,) and maps.shape == (2, 16, 16)
+    np.testing.assert_allclose(logits, again, rtol=1e-5)
+
+
+def test_detector_scores_a_photo_with_a_heatmap(trained, home: Path, tmp_path: Path) -> None:
+    out, _ = trained
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut()).save(path)
+    given = media(path)
+    evidence = blend.build(weights_dir=out).analyze(given)
+    assert evidence.out_of_domain is None and np.isfinite(evidence.raw_score)
+    assert evidence.detector == "visual.blend" and evidence.llr == 0.0
+    assert evidence.weights_sha256 == sha256_file(out / "blend.npz")
+    codes = {f.code: f.value for f in evidence.findings}
+    assert codes["faces_tracked"] >= 1 and "track_0_score" in codes
+    (heatmap,) = evidence.artifacts
+    assert heatmap.kind == "heatmap.blend_boundary" and heatmap.media_type == "image/png"
+    blob = given.artifacts.get(heatmap.sha256)  # handed to the analysis, stored with it
+    assert blob is not None and blob.media_type == "image/png"
+    png = Image.open(io.BytesIO(blob.data))
+    assert png.size == (128, 128)
+
+
+def test_detector_on_video_gives_per_frame_series(trained, home: Path, tmp_path: Path) -> None:
+    out, _ = trained
+    video = face_video(tmp_path / "face.mp4", drifting_face_frames(10), fps=5)
+    evidence = blend.build(weights_dir=out).analyze(media(video))
+    assert evidence.out_of_domain is None
+    assert [round(p.start_s, 1) for p in evidence.series] == [0.0, 0.6, 1.0, 1.6]  # 2 fps of 5
+    assert all(np.isfinite(p.score) for p in evidence.series)
+    assert max(p.score for p in evidence.series) >= evidence.raw_score - 1e-6
+
+
+def test_no_face_and_tiny_faces_are_out_of_domain(trained, home: Path, tmp_path: Path) -> None:
+    out, _ = trained
+    detector = blend.build(weights_dir=out, save_heatmaps=False)
+    blank, tiny = tmp_path / "blank.png", tmp_path / "tiny.png"
+    Image.fromarray(np.full((200, 300, 3), 90, np.uint8)).save(blank)
+    Image.fromarray(np.asarray(Image.fromarray(astronaut()).resize((256, 256)))).save(tiny)
+    none = detector.analyze(media(blank))
+    assert none.out_of_domain == "no face found" and any(
+        f.code == "flag_no_face" for f in none.findings
+    )
+    small = detector.analyze(media(tiny))
+    assert small.out_of_domain and "smaller than" in small.out_of_domain
+    assert not small.artifacts
+
+
+def test_tampered_weights_are_refused(trained, tmp_path: Path) -> None:
+    out, _ = trained
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "weights.json").write_bytes((out / "weights.json").read_bytes())
+    data = bytearray((out / "blend.npz").read_bytes())
+    data[-60] ^= 1
+    (bad / "blend.npz").write_bytes(bytes(data))
+    with pytest.raises(DetectorError, match="refusing"):
+        blend.build(weights_dir=bad)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_and_cpu_agree(trained) -> None:
+    out, _ = trained
+    crops = np.random.default_rng(1).integers(0, 255, (4, 128, 128, 3), dtype=np.uint8)
+    cpu, _ = blend_net.predict(blend_net.load(out / "blend.npz", "cpu"), crops)
+    gpu, _ = blend_net.predict(blend_net.load(out / "blend.npz", "cuda"), crops)
+    np.testing.assert_allclose(cpu, gpu, atol=1e-3)

@@ -1,0 +1,78 @@
+"""visual.eyes_teeth: iris colour, specular reflections and teeth structure on a real face."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.config import MediaLimits
+from core.detector import MediaInput
+from core.media import probe
+from core.store import sha256_file
+from modalities.visual import eyes_teeth, faces
+from tests.modalities.visual_faces_media import astronaut
+
+
+@pytest.fixture(scope="module")
+def face() -> faces.Face:
+    return faces.detect_faces(astronaut())[0]
+
+
+def _eye_mask(face: faces.Face, eye: slice) -> np.ndarray:
+    return eyes_teeth._polygon_mask(face.landmarks[eye], astronaut().shape[:2])
+
+
+def test_cues_on_the_real_photo(face: faces.Face) -> None:
+    cues = eyes_teeth.measure(astronaut(), face)
+    assert set(cues) == set(eyes_teeth.REFERENCE)  # she smiles: teeth are visible
+    assert all(np.isfinite(v) for v in cues.values())
+    assert cues["iris_colour_difference"] < 15
+
+
+def test_a_tinted_iris_raises_the_colour_difference(face: faces.Face) -> None:
+    img = astronaut().copy()
+    mask = _eye_mask(face, slice(42, 48))
+    dark = mask & (img.mean(axis=2) < np.median(img[mask].mean(axis=1)))
+    tint = np.array([0, 60, -40])
+    img[dark] = np.clip(img[dark].astype(int) + tint, 0, 255).astype(np.uint8)
+    before = eyes_teeth.measure(astronaut(), face)["iris_colour_difference"]
+    after = eyes_teeth.measure(img, face)["iris_colour_difference"]
+    assert after > before + 10
+
+
+def test_a_highlight_in_one_eye_only_is_inconsistent(face: faces.Face) -> None:
+    img = astronaut().copy()
+    centre = face.landmarks[36:42].mean(axis=0).round().astype(int)
+    cv2.circle(img, (int(centre[0]), int(centre[1])), 2, (255, 255, 255), -1)
+    assert eyes_teeth.measure(img, face)["specular_inconsistency"] == 1.0
+
+
+def test_smoothed_teeth_lose_structure(face: faces.Face) -> None:
+    img = astronaut().copy()
+    x0, y0 = face.landmarks[48:68].min(axis=0).astype(int) - 3
+    x1, y1 = face.landmarks[48:68].max(axis=0).astype(int) + 3
+    img[y0:y1, x0:x1] = cv2.GaussianBlur(img[y0:y1, x0:x1], (0, 0), 4)
+    before = eyes_teeth.measure(astronaut(), face)["teeth_structure"]
+    after = eyes_teeth.measure(img, face).get("teeth_structure", 0.0)
+    assert after < 0.6 * before
+
+
+def test_detector_reports_named_findings_and_out_of_domain(tmp_path: Path) -> None:
+    def media(path: Path) -> MediaInput:
+        return MediaInput(path=path, sha256=sha256_file(path), info=probe(path, MediaLimits()))
+
+    photo, blank, grey = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "g.png"
+    Image.fromarray(astronaut()).save(photo)
+    Image.fromarray(np.full((120, 160, 3), 200, np.uint8)).save(blank)
+    Image.fromarray(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2GRAY)).save(grey)
+    detector = eyes_teeth.build()
+    evidence = detector.analyze(media(photo))
+    codes = {f.code for f in evidence.findings}
+    assert codes == set(eyes_teeth.REFERENCE) and np.isfinite(evidence.raw_score)
+    assert detector.analyze(media(blank)).out_of_domain == "no face found"
+    grey_codes = {f.code for f in detector.analyze(media(grey)).findings}
+    assert "iris_colour_difference" not in grey_codes and "specular_inconsistency" in grey_codes

@@ -1,0 +1,86 @@
+"""visual.temporal: eye aspect ratio, blinks, jitter, identity drift, windows, the detector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.config import MediaLimits
+from core.detector import MediaInput
+from core.media import probe
+from core.store import sha256_file
+from modalities.visual import faces, temporal, temporal_cues
+from tests.modalities.visual_faces_media import astronaut, drifting_face_frames, face_video
+
+
+@pytest.fixture(scope="module")
+def landmarks() -> np.ndarray:
+    return faces.detect_faces(astronaut())[0].landmarks
+
+
+def test_eye_aspect_ratio_drops_when_eyes_close(landmarks: np.ndarray) -> None:
+    open_ear = temporal_cues.eye_aspect_ratio(landmarks)
+    closed = landmarks.copy()
+    for eye in (slice(36, 42), slice(42, 48)):
+        centre_y = closed[eye, 1].mean()
+        closed[eye, 1] = centre_y + (closed[eye, 1] - centre_y) * 0.2
+    assert 0.15 < open_ear < 0.5
+    assert temporal_cues.eye_aspect_ratio(closed) < 0.3 * open_ear
+
+
+def test_blinks_are_runs_of_closed_frames() -> None:
+    times = np.arange(20) / 10.0
+    ear = np.full(20, 0.3)
+    ear[5:7] = 0.1  # 2 frames at 10 fps
+    ear[15] = 0.12
+    found = temporal_cues.blinks(ear, times)
+    assert [(b.start_s, round(b.duration_s, 2)) for b in found] == [(0.5, 0.2), (1.5, 0.1)]
+    assert temporal_cues.blinks(ear[:2], times[:2]) == []
+
+
+def test_jitter_ignores_head_motion_but_not_shaking(landmarks: np.ndarray) -> None:
+    angle = np.deg2rad(5)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = np.stack([landmarks, (landmarks @ rot.T) * 1.1 + 7])
+    assert temporal_cues.landmark_jitter(moved).max() < 1e-3
+    rng = np.random.default_rng(0)
+    shaken = np.stack([landmarks, landmarks + rng.normal(0, 2.0, landmarks.shape)])
+    assert temporal_cues.landmark_jitter(shaken)[0] > 0.02
+
+
+def test_identity_drift_and_windows() -> None:
+    same = np.tile(np.linspace(0, 1, 128), (5, 1))
+    other = same.copy()
+    other[2] += 0.1
+    assert temporal_cues.identity_drift(same).max() == 0.0
+    assert temporal_cues.identity_drift(other).argmax() == 2
+    assert temporal_cues.identity_drift(np.zeros((0, 128))).size == 0
+    parts = temporal_cues.windows(np.array([0.0, 0.5, 1.9, 2.0, 4.5]), 2.0)
+    assert [list(p) for p in parts] == [[0, 1, 2], [3], [4]]
+
+
+def media(path: Path) -> MediaInput:
+    return MediaInput(path=path, sha256=sha256_file(path), info=probe(path, MediaLimits()))
+
+
+def test_detector_on_a_steady_face(tmp_path: Path) -> None:
+    video = face_video(tmp_path / "steady.mp4", drifting_face_frames(30, tilt=0.4), fps=10)
+    evidence = temporal.build().analyze(media(video))
+    assert evidence.out_of_domain is None and evidence.detector == "visual.temporal"
+    codes = {f.code: f.value for f in evidence.findings}
+    assert codes["track_duration_s"] == pytest.approx(2.9, abs=0.11)
+    assert 0 <= codes["landmark_jitter"] < 0.05
+    assert codes["identity_drift_max"] < 0.3  # the same astronaut throughout
+    assert "blink_rate_per_min" in codes and "blink_rate_unnatural" not in codes  # < 10 s
+    assert [round(p.start_s, 1) for p in evidence.series] == [0.0, 2.0]
+    assert np.isfinite(evidence.raw_score) and evidence.llr == 0.0
+
+
+def test_detector_without_a_face_is_out_of_domain(tmp_path: Path) -> None:
+    blank = [np.full((96, 128, 3), 40, np.uint8) for _ in range(5)]
+    evidence = temporal.build().analyze(media(face_video(tmp_path / "blank.mp4", blank)))
+    assert evidence.out_of_domain == "no face tracked long enough"
+    with pytest.raises(TypeError):
+        temporal.build(weights_dir="x")

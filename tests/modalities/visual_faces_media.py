@@ -1,0 +1,44 @@
+"""Real-face test media made offline from ``skimage.data.astronaut()`` (a NASA portrait)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from skimage import data
+
+
+def astronaut() -> np.ndarray:
+    return np.ascontiguousarray(data.astronaut())
+
+
+def moved(
+    img: np.ndarray, dx: float, dy: float, angle: float = 0.0, scale: float = 1.0
+) -> np.ndarray:
+    """The picture shifted, rotated (degrees) and scaled about its centre; borders replicated."""
+    h, w = img.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    matrix[:, 2] += (dx, dy)
+    return cv2.warpAffine(img, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+def face_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
+    """An H.264 MP4 of ``frames`` (RGB, even sides)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def drifting_face_frames(n: int = 12, size: int = 448, tilt: float = 1.5) -> list[np.ndarray]:
+    """The astronaut's face moving slowly right and tilting ``tilt`` degrees a frame: one track."""
+    base = cv2.resize(astronaut(), (size, size), interpolation=cv2.INTER_AREA)
+    return [moved(base, dx=2.0 * i, dy=1.0 * i, angle=tilt * i) for i in range(n)]
