@@ -32,6 +32,23 @@ def test_weighted_sum_and_thresholds() -> None:
     assert [c.weight for c in result.contributions] == [1.0, 0.5]
 
 
+def test_calibrated_detectors_of_one_modality_are_averaged_modalities_add() -> None:
+    same = fuse(
+        [
+            item("audio.a", 3.0, calibrated=True),
+            item("audio.b", 1.0, calibrated=True),
+            item("audio.c", 2.0, calibrated=True),
+        ],
+        SETTINGS,
+    )
+    assert same.llr == pytest.approx(2.0)  # one soundtrack seen three ways: one witness
+    assert [c.weight for c in same.contributions] == pytest.approx([1 / 3] * 3)
+    across = fuse(
+        [item("audio.a", 2.0, calibrated=True), item("visual.a", 2.0, calibrated=True)], SETTINGS
+    )
+    assert across.llr == pytest.approx(4.0)  # picture and sound: independent witnesses
+
+
 def test_authentic_needs_calibrated_support() -> None:
     uncalibrated = fuse([item("visual.a", -6.0, calibrated=False)], SETTINGS)
     assert uncalibrated.p_fake is not None and uncalibrated.p_fake < SETTINGS.authentic_at
