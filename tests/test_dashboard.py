@@ -200,7 +200,13 @@ def test_analyst_analyses_and_reads_the_case_file(both: Verity, clip: Path, phot
 
     at.slider(key="case_file_position").set_value(1.0).run()  # a rerun is not a new opening
     assert len(events(installation, "view")) == 1
-    assert len(at.get("image")) == 1  # the frame at the chosen position
+    frames = [
+        img.caption
+        for e in at.get("image")
+        for img in e.proto.imgs
+        if img.caption.startswith("frame at")
+    ]
+    assert frames == ["frame at 1.00 s"]  # the frame at the chosen position (figures follow)
     assert "Scores covering this frame" in " ".join(texts(at, "markdown"))
     at.selectbox(key="case_file_media").set_value(1).run()
     assert len(events(installation, "view")) == 1
