@@ -132,7 +132,6 @@ def load_checkpoint(
     sha = checkpoint_digest(folder)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import torch  # heavy: only when such a detector is built
     import transformers
 
     transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
@@ -154,8 +153,7 @@ def load_checkpoint(
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DetectorError(f"{name}: cannot load the checkpoint in {folder}: {first}") from None
-    model.eval()
-    torch.set_grad_enabled(False)
+    model.eval()  # inference runs under torch.inference_mode; global grad mode is left alone
     labels = {int(i): str(v) for i, v in model.config.id2label.items()}
     card = folder / "README.md"
     card_sha = hashlib.sha256(card.read_bytes()).hexdigest() if card.is_file() else None

@@ -110,4 +110,5 @@ def test_card_numbers_are_what_verity_eval_reproduces(home: Path, tmp_path: Path
         assert fresh["evaluation"]["manifest_sha256"] == card["evaluation"]["manifest_sha256"]
         assert fresh["metrics"] == card["metrics"], spec.name
         checked += 1
-    assert checked == len(REGISTRY.specs())
+    # every detector that ships with Verity has a card; a user's local checkpoint brings its own
+    assert checked == len([s for s in REGISTRY.specs() if s.requires is None])
