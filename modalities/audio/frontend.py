@@ -17,8 +17,10 @@ import av
 import numpy as np
 import scipy.fft
 
-from core.detector import MediaInput
+from core.detector import Finding, MediaInput
+from core.errors import ConfigError
 from core.media import encode_mp3
+from modalities.audio import vad as vad_mod
 
 SAMPLE_RATE = 16_000
 WIN = 320  # 20 ms
@@ -96,19 +98,74 @@ def lfcc(wave: np.ndarray, n_ceps: int = 20) -> np.ndarray:
     return np.concatenate([ceps, delta, _deltas(delta)], axis=0).T.astype(np.float32)
 
 
-def speech_mask(wave: np.ndarray) -> np.ndarray:
-    """Energy voice-activity mask aligned with lfcc() frames.
+VADS = ("energy", "silero")
 
-    A frame is speech when it is within 40 dB of the loudest frame and 12 dB above the noise
-    floor (10th percentile). Crude next to a neural VAD, but deterministic and free of weights.
+
+def speech_mask(wave: np.ndarray, vad: str = "energy") -> np.ndarray:
+    """Voice-activity mask aligned with lfcc() frames (one bool per 10 ms frame).
+
+    ``energy`` (the default, which the shipped detectors were trained and calibrated with) is
+    crude but deterministic and free of weights; ``silero`` is the neural VAD of
+    modalities.audio.vad, far better at telling speech from loud non-speech (music, noise, tones).
     """
+    if vad == "energy":
+        return energy_speech_mask(wave)
+    if vad == "silero":
+        return silero_speech_mask(wave)
+    raise ConfigError(f"unknown voice activity detector {vad!r}; choose {', '.join(VADS)}")
+
+
+def checked_vad(vad: str) -> str:
+    """``vad`` if it names a VAD, else one ConfigError (raised when a detector is built)."""
+    if vad not in VADS:
+        raise ConfigError(f"unknown voice activity detector {vad!r}; choose {', '.join(VADS)}")
+    return vad
+
+
+def front_end_findings(vad: str, feature_backend: str = "numpy") -> list[Finding]:
+    """Findings that record a non-default front end in the evidence, so a score made with the
+    silero VAD or the torchaudio features says so (the defaults are what the detector's version
+    and calibration imply, and add nothing)."""
+    out = []
+    if vad != "energy":
+        out.append(Finding(code="vad", value=vad, message=f"speech found by the {vad} VAD"))
+    if feature_backend != "numpy":
+        out.append(
+            Finding(
+                code="feature_backend",
+                value=feature_backend,
+                message=f"features computed by the {feature_backend} backend",
+            )
+        )
+    return out
+
+
+def _n_frames(n_samples: int) -> int:
+    return 1 + (max(n_samples, WIN) - WIN) // HOP
+
+
+def silero_speech_mask(wave: np.ndarray, threshold: float = vad_mod.THRESHOLD) -> np.ndarray:
+    """Silero speech probability above ``threshold``, on the lfcc() frame grid, with gaps shorter
+    than 100 ms closed as in the energy mask."""
+    probs = vad_mod.chunk_probabilities(np.asarray(wave, np.float32))
+    frame_probs = vad_mod.frame_probabilities(probs, _n_frames(len(wave)), WIN, HOP)
+    return _close_gaps(frame_probs > threshold)
+
+
+def _close_gaps(mask: np.ndarray) -> np.ndarray:
+    # close gaps shorter than 100 ms so words are not chopped into fragments
+    kernel = np.ones(10)
+    return np.asarray(np.convolve(mask.astype(float), kernel, mode="same") > 0)
+
+
+def energy_speech_mask(wave: np.ndarray) -> np.ndarray:
+    """A frame is speech when it is within 40 dB of the loudest frame and 12 dB above the noise
+    floor (10th percentile)."""
     power = power_spectrogram(wave).sum(axis=0)
     db = 10 * np.log10(power + 1e-12)
     floor = np.percentile(db, 10)
     mask = (db > db.max() - 40) & (db > floor + 12)
-    # close gaps shorter than 100 ms so words are not chopped into fragments
-    kernel = np.ones(10)
-    return np.asarray(np.convolve(mask.astype(float), kernel, mode="same") > 0)
+    return _close_gaps(mask)
 
 
 @dataclass(frozen=True)
@@ -129,14 +186,16 @@ def segments(n_frames: int, seconds: float = 2.0) -> list[Segment]:
     ]
 
 
-def analysed_audio(media: MediaInput, max_s: float) -> tuple[np.ndarray, np.ndarray]:
+def analysed_audio(
+    media: MediaInput, max_s: float, vad: str = "energy"
+) -> tuple[np.ndarray, np.ndarray]:
     """The first ``max_s`` seconds of the first channel, decoded and channel-normalised, and the
-    speech mask; computed once per analysis and shared by every audio detector."""
+    speech mask from ``vad``; computed once per analysis and shared by every audio detector."""
 
     def compute() -> tuple[np.ndarray, np.ndarray]:
         wave = media.audio_array(sample_rate=SAMPLE_RATE, max_s=max_s)[0]
         normalized = normalize_channel(wave)
-        return normalized, speech_mask(normalized)
+        return normalized, speech_mask(normalized, vad)
 
-    result: tuple[np.ndarray, np.ndarray] = media.cached(f"audio-normalised-{max_s}", compute)
+    result: tuple[np.ndarray, np.ndarray] = media.cached(f"audio-normalised-{max_s}-{vad}", compute)
     return result
