@@ -101,6 +101,7 @@ class AudioCnnDetector:
         speech = int(mask.sum())
         findings = [
             *frontend.front_end_findings(self.vad, self.feature_backend),
+            *frontend.input_findings(media, MAX_SECONDS),
             Finding(code="speech_seconds", value=round(speech / 100, 2), message="speech found"),
         ]
         if speech < MIN_SPEECH_FRAMES:

@@ -108,6 +108,7 @@ class LfccGmmDetector:
         normalized, shared_mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
         feats, mask = features_of(normalized, shared_mask, self.feature_backend)
         findings = frontend.front_end_findings(self.vad, self.feature_backend)
+        findings += frontend.input_findings(media, MAX_SECONDS)
         duration = len(normalized) / frontend.SAMPLE_RATE
         if media.info.duration_s and media.info.duration_s > MAX_SECONDS + 1:
             findings.append(

@@ -144,7 +144,10 @@ class SynthesisTracesDetector:
         contributions = self.head.contributions(clip.values)
         z = (clip.values - self.head.real_mean) / self.head.real_std
         outside = self.head.outside(clip.values)
-        findings = frontend.front_end_findings(self.vad) + [
+        findings = [
+            *frontend.front_end_findings(self.vad),
+            *frontend.input_findings(media, MAX_SECONDS),
+        ] + [
             Finding(
                 code=name,
                 value=round(float(value), 5),
