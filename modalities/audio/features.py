@@ -57,14 +57,14 @@ def lfcc(wave: np.ndarray, backend: str = "numpy") -> np.ndarray:
     """LFCC with deltas, (frames, 60) float32, from the chosen backend."""
     if resolve_backend(backend) == "numpy":
         return frontend.lfcc(wave)
-    return _torchaudio().lfcc(wave)
+    return np.asarray(_torchaudio().lfcc(wave), dtype=np.float32)
 
 
 def log_mel(normalized: np.ndarray, backend: str = "numpy") -> np.ndarray:
     """audio.cnn's normalised 64-band log-mel, (64, frames) float32, from the chosen backend."""
     if resolve_backend(backend) == "numpy":
         return cnn_net.log_mel(normalized)
-    return _torchaudio().log_mel(normalized)
+    return np.asarray(_torchaudio().log_mel(normalized), dtype=np.float32)
 
 
 def _torchaudio() -> Any:
