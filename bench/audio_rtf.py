@@ -1,7 +1,9 @@
 """Real-time factor of the audio stack on 5 minutes of speech-like audio (2 CPU cores).
 
 Reference measured in the same run: decoding the same file to 16 kHz mono (the floor every audio
-detector pays). Prints one Markdown table row per stage with machine info, for docs/benchmarks.md.
+detector pays). The VAD rows time frontend.speech_mask alone (energy, the default, and the silero
+network) on the channel-normalised wave. Prints one Markdown table row per stage with machine
+info, for docs/benchmarks.md.
 
     .venv/bin/python bench/audio_rtf.py [--seconds 300]
 """
@@ -23,7 +25,7 @@ from core.config import MediaLimits
 from core.detector import REGISTRY, MediaInput
 from core.media import MediaKind, decode_audio, probe
 from core.store import sha256_file
-from modalities.audio import frontend
+from modalities.audio import frontend, vad
 
 
 def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
@@ -61,6 +63,12 @@ def main() -> None:
             return MediaInput(path=path, sha256=sha, info=info)
 
         decode = best_of(args.runs, lambda: decode_audio(path))
+        normalized = frontend.normalize_channel(decode_audio(path)[0])
+        vad.load_network()  # loading and hashing the weights is not timed
+        vads = {
+            name: best_of(args.runs, lambda name=name: frontend.speech_mask(normalized, name))
+            for name in frontend.VADS
+        }
         detectors = [
             REGISTRY.create(spec.name)  # loading weights is not timed
             for spec in REGISTRY.specs(modality="audio", kind=MediaKind.AUDIO)
@@ -83,6 +91,11 @@ def main() -> None:
     print("| stage | seconds | real-time factor |")
     print("|---|---|---|")
     print(f"| decode to 16 kHz mono (reference) | {decode:.2f} | {decode / args.seconds:.4f} |")
+    for name, seconds in vads.items():
+        print(
+            f"| VAD {name} (speech_mask on the normalised wave) | {seconds:.2f} | "
+            f"{seconds / args.seconds:.4f} |"
+        )
     for name, seconds in timings.items():
         print(
             f"| {name} analyze (decode, front end, figure) | {seconds:.2f} | "

@@ -94,10 +94,28 @@ class ModelSettings(BaseModel):
     audio_hf_fake_label: str | None = Field(default=None, description="its label meaning fake")
     visual_hf_dir: Path | None = Field(default=None, description="visual.hf checkpoint folder")
     visual_hf_fake_label: str | None = Field(default=None, description="its label meaning fake")
+    audio_vad: str = Field(
+        default="energy",
+        pattern=r"^(energy|silero)$",
+        description="voice activity detector of the audio detectors; the shipped calibrations "
+        "were made with 'energy'",
+    )
+    audio_feature_backend: str = Field(
+        default="numpy",
+        pattern=r"^(auto|numpy|torchaudio)$",
+        description="LFCC/log-mel backend of audio.lfcc_gmm and audio.cnn; 'auto' uses "
+        "torchaudio where it imports (optional extra 'gpu')",
+    )
 
     def detector_options(self) -> dict[str, dict[str, Any]]:
         """Constructor options per detector name, for the detectors configured here."""
         out: dict[str, dict[str, Any]] = {}
+        # audio front end: only a non-default choice is passed, so default analyses are unchanged
+        for name in ("audio.lfcc_gmm", "audio.cnn", "audio.artifacts"):
+            if self.audio_vad != "energy":
+                out.setdefault(name, {})["vad"] = self.audio_vad
+            if self.audio_feature_backend != "numpy" and name != "audio.artifacts":
+                out.setdefault(name, {})["feature_backend"] = self.audio_feature_backend
         for name, folder, label in (
             ("audio.hf", self.audio_hf_dir, self.audio_hf_fake_label),
             ("visual.hf", self.visual_hf_dir, self.visual_hf_fake_label),

@@ -18,7 +18,7 @@ from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality,
 from core.errors import DetectorError
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.audio import cnn_net, frontend, plots
+from modalities.audio import cnn_net, features, frontend, plots
 
 NAME = "audio.cnn"
 VERSION = "1.0.0"
@@ -79,7 +79,13 @@ def window_logits(network: Any, windows: np.ndarray) -> np.ndarray:
 
 
 class AudioCnnDetector:
-    def __init__(self, weights_dir: Path | None = None) -> None:
+    def __init__(
+        self, weights_dir: Path | None = None, vad: str = "energy", feature_backend: str = "numpy"
+    ) -> None:
+        """``vad`` and ``feature_backend``: see frontend.speech_mask and features; the shipped
+        weights and calibration were made with the defaults."""
+        self.vad = frontend.checked_vad(vad)
+        self.feature_backend = features.resolve_backend(feature_backend)
         folder = weights_dir or WEIGHTS_DIR
         path = verified_weights(NAME, folder)
         self.spec = SPEC if weights_dir is None else _spec(folder)
@@ -91,18 +97,20 @@ class AudioCnnDetector:
                 self.spec, raw_score=0.0, llr=0.0, out_of_domain="no audio track",
                 summary="no audio track",
             )  # fmt: skip
-        normalized, mask = frontend.analysed_audio(media, MAX_SECONDS)
+        normalized, mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
         speech = int(mask.sum())
         findings = [
-            Finding(code="speech_seconds", value=round(speech / 100, 2), message="speech found")
+            *frontend.front_end_findings(self.vad, self.feature_backend),
+            *frontend.input_findings(media, MAX_SECONDS),
+            Finding(code="speech_seconds", value=round(speech / 100, 2), message="speech found"),
         ]
         if speech < MIN_SPEECH_FRAMES:
             return Evidence.from_llr(
                 self.spec, raw_score=0.0, llr=0.0, findings=tuple(findings),
                 out_of_domain="less than 1 s of speech", summary="too little speech to judge",
             )  # fmt: skip
-        features = cnn_net.log_mel(normalized)
-        windows, spans = cnn_net.crops(features)
+        features_ = features.log_mel(normalized, self.feature_backend)
+        windows, spans = cnn_net.crops(features_)
         logits = window_logits(self.network, windows)
         keep = [i for i, (a, b) in enumerate(spans) if mask[a:b].mean() >= 0.2]
         used = keep or list(range(len(spans)))

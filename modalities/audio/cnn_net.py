@@ -26,8 +26,8 @@ def log_mel(normalized: np.ndarray) -> np.ndarray:
     import librosa
 
     wave = normalized.astype(np.float32)
-    if len(wave) < WIN:
-        wave = np.pad(wave, (0, WIN - len(wave)))
+    if len(wave) < N_FFT:  # uncentred frames need one whole FFT frame (shorter input: 1 frame)
+        wave = np.pad(wave, (0, N_FFT - len(wave)))
     mel = librosa.feature.melspectrogram(
         y=wave,
         sr=frontend.SAMPLE_RATE,

@@ -17,8 +17,10 @@ import av
 import numpy as np
 import scipy.fft
 
-from core.detector import MediaInput
+from core.detector import Finding, MediaInput
+from core.errors import ConfigError
 from core.media import encode_mp3
+from modalities.audio import vad as vad_mod
 
 SAMPLE_RATE = 16_000
 WIN = 320  # 20 ms
@@ -73,14 +75,26 @@ def linear_filterbank(n_filters: int = 20, n_fft: int = N_FFT, sr: int = SAMPLE_
 _BANK = linear_filterbank()
 
 
+POWER_BLOCK = 4096  # frames framed and transformed at once: bounds the transient memory
+
+
 def power_spectrogram(wave: np.ndarray) -> np.ndarray:
-    """|STFT|² with a 20 ms Hann window and 10 ms hop, shape (n_fft//2+1, frames)."""
+    """|STFT|² with a 20 ms Hann window and 10 ms hop, shape (n_fft//2+1, frames).
+
+    Computed in blocks of POWER_BLOCK frames into one output array: each frame's FFT is the same
+    as in one batch, but the framed copy and the complex spectrum of a 10-minute input (about
+    0.5 GB together) are never held at once."""
     if len(wave) < WIN:
         wave = np.pad(wave, (0, WIN - len(wave)))
     n_frames = 1 + (len(wave) - WIN) // HOP
-    idx = np.arange(WIN)[None, :] + HOP * np.arange(n_frames)[:, None]
-    frames = wave[idx] * np.hanning(WIN)[None, :]
-    return (np.abs(np.fft.rfft(frames, n=N_FFT, axis=1)) ** 2).T
+    window = np.hanning(WIN)[None, :]
+    out = np.empty((N_FFT // 2 + 1, n_frames))
+    for start in range(0, n_frames, POWER_BLOCK):
+        count = min(POWER_BLOCK, n_frames - start)
+        idx = np.arange(WIN)[None, :] + HOP * np.arange(start, start + count)[:, None]
+        frames = wave[idx] * window
+        out[:, start : start + count] = (np.abs(np.fft.rfft(frames, n=N_FFT, axis=1)) ** 2).T
+    return out
 
 
 def _deltas(x: np.ndarray) -> np.ndarray:
@@ -96,19 +110,74 @@ def lfcc(wave: np.ndarray, n_ceps: int = 20) -> np.ndarray:
     return np.concatenate([ceps, delta, _deltas(delta)], axis=0).T.astype(np.float32)
 
 
-def speech_mask(wave: np.ndarray) -> np.ndarray:
-    """Energy voice-activity mask aligned with lfcc() frames.
+VADS = ("energy", "silero")
 
-    A frame is speech when it is within 40 dB of the loudest frame and 12 dB above the noise
-    floor (10th percentile). Crude next to a neural VAD, but deterministic and free of weights.
+
+def speech_mask(wave: np.ndarray, vad: str = "energy") -> np.ndarray:
+    """Voice-activity mask aligned with lfcc() frames (one bool per 10 ms frame).
+
+    ``energy`` (the default, which the shipped detectors were trained and calibrated with) is
+    crude but deterministic and free of weights; ``silero`` is the neural VAD of
+    modalities.audio.vad, far better at telling speech from loud non-speech (music, noise, tones).
     """
+    if vad == "energy":
+        return energy_speech_mask(wave)
+    if vad == "silero":
+        return silero_speech_mask(wave)
+    raise ConfigError(f"unknown voice activity detector {vad!r}; choose {', '.join(VADS)}")
+
+
+def checked_vad(vad: str) -> str:
+    """``vad`` if it names a VAD, else one ConfigError (raised when a detector is built)."""
+    if vad not in VADS:
+        raise ConfigError(f"unknown voice activity detector {vad!r}; choose {', '.join(VADS)}")
+    return vad
+
+
+def front_end_findings(vad: str, feature_backend: str = "numpy") -> list[Finding]:
+    """Findings that record a non-default front end in the evidence, so a score made with the
+    silero VAD or the torchaudio features says so (the defaults are what the detector's version
+    and calibration imply, and add nothing)."""
+    out = []
+    if vad != "energy":
+        out.append(Finding(code="vad", value=vad, message=f"speech found by the {vad} VAD"))
+    if feature_backend != "numpy":
+        out.append(
+            Finding(
+                code="feature_backend",
+                value=feature_backend,
+                message=f"features computed by the {feature_backend} backend",
+            )
+        )
+    return out
+
+
+def _n_frames(n_samples: int) -> int:
+    return 1 + (max(n_samples, WIN) - WIN) // HOP
+
+
+def silero_speech_mask(wave: np.ndarray, threshold: float = vad_mod.THRESHOLD) -> np.ndarray:
+    """Silero speech probability above ``threshold``, on the lfcc() frame grid, with gaps shorter
+    than 100 ms closed as in the energy mask."""
+    probs = vad_mod.chunk_probabilities(np.asarray(wave, np.float32))
+    frame_probs = vad_mod.frame_probabilities(probs, _n_frames(len(wave)), WIN, HOP)
+    return _close_gaps(frame_probs > threshold)
+
+
+def _close_gaps(mask: np.ndarray) -> np.ndarray:
+    # close gaps shorter than 100 ms so words are not chopped into fragments
+    kernel = np.ones(10)
+    return np.asarray(np.convolve(mask.astype(float), kernel, mode="same") > 0)
+
+
+def energy_speech_mask(wave: np.ndarray) -> np.ndarray:
+    """A frame is speech when it is within 40 dB of the loudest frame and 12 dB above the noise
+    floor (10th percentile)."""
     power = power_spectrogram(wave).sum(axis=0)
     db = 10 * np.log10(power + 1e-12)
     floor = np.percentile(db, 10)
     mask = (db > db.max() - 40) & (db > floor + 12)
-    # close gaps shorter than 100 ms so words are not chopped into fragments
-    kernel = np.ones(10)
-    return np.asarray(np.convolve(mask.astype(float), kernel, mode="same") > 0)
+    return _close_gaps(mask)
 
 
 @dataclass(frozen=True)
@@ -129,14 +198,81 @@ def segments(n_frames: int, seconds: float = 2.0) -> list[Segment]:
     ]
 
 
-def analysed_audio(media: MediaInput, max_s: float) -> tuple[np.ndarray, np.ndarray]:
+def analysed_audio(
+    media: MediaInput, max_s: float, vad: str = "energy"
+) -> tuple[np.ndarray, np.ndarray]:
     """The first ``max_s`` seconds of the first channel, decoded and channel-normalised, and the
-    speech mask; computed once per analysis and shared by every audio detector."""
+    speech mask from ``vad``; computed once per analysis and shared by every audio detector."""
 
     def compute() -> tuple[np.ndarray, np.ndarray]:
-        wave = media.audio_array(sample_rate=SAMPLE_RATE, max_s=max_s)[0]
+        wave = decoded(media, max_s)
         normalized = normalize_channel(wave)
-        return normalized, speech_mask(normalized)
+        return normalized, speech_mask(normalized, vad)
 
-    result: tuple[np.ndarray, np.ndarray] = media.cached(f"audio-normalised-{max_s}", compute)
+    result: tuple[np.ndarray, np.ndarray] = media.cached(f"audio-normalised-{max_s}-{vad}", compute)
     return result
+
+
+def decoded(media: MediaInput, max_s: float) -> np.ndarray:
+    """The first ``max_s`` seconds decoded to 16 kHz mono (channels averaged), once per analysis;
+    the input's clipped share is measured here, before the channel normalisation hides it."""
+
+    def compute() -> np.ndarray:
+        wave: np.ndarray = media.audio_array(sample_rate=SAMPLE_RATE, max_s=max_s)[0]
+        media.cached(f"audio-clipped-{max_s}", lambda: clipped_share(wave))
+        return wave
+
+    result: np.ndarray = media.cached(f"audio-decoded-{max_s}", compute)
+    return result
+
+
+def clipped_share(wave: np.ndarray) -> float:
+    """Share of samples at or within 0.1 % of full scale (|x| ≥ 0.999), in runs of at least
+    three samples: a clipped recording flattens its peaks there."""
+    if len(wave) < 3:
+        return 0.0
+    at_limit = np.abs(wave) >= 0.999
+    runs = at_limit[:-2] & at_limit[1:-1] & at_limit[2:]
+    return float(runs.mean())
+
+
+CLIPPED_NOTE = 0.001  # more than 0.1 % of samples in clipped runs is reported
+
+
+def input_findings(media: MediaInput, max_s: float) -> list[Finding]:
+    """What about the input itself bears on how far the audio detectors can be trusted: a source
+    sampled below 16 kHz (telephone band: no energy above its Nyquist frequency, which the
+    detectors never saw in training), several channels averaged to one, clipping. Informational
+    (no LLR); the detectors' scores are unchanged by them."""
+    out: list[Finding] = []
+    audio = media.info.audio
+    if audio is None:
+        return out
+    if audio.sample_rate < SAMPLE_RATE:
+        out.append(
+            Finding(
+                code="narrowband_input",
+                value=audio.sample_rate,
+                message=f"source sampled at {audio.sample_rate} Hz (nothing above "
+                f"{audio.sample_rate // 2} Hz); detectors trained on 16 kHz speech",
+            )
+        )
+    if audio.channels > 1:
+        out.append(
+            Finding(
+                code="channels_mixed",
+                value=audio.channels,
+                message=f"{audio.channels} channels averaged to mono before analysis",
+            )
+        )
+    decoded(media, max_s)
+    share = float(media.cached(f"audio-clipped-{max_s}", lambda: 0.0))
+    if share > CLIPPED_NOTE:
+        out.append(
+            Finding(
+                code="clipped_input",
+                value=round(share, 4),
+                message=f"{100 * share:.1f} % of samples clipped at full scale",
+            )
+        )
+    return out

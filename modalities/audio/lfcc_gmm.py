@@ -26,7 +26,7 @@ from core.detector import (
 )
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.audio import frontend, plots
+from modalities.audio import features, frontend, plots
 from modalities.audio.gmm import DiagGMM
 
 NAME = "audio.lfcc_gmm"
@@ -41,10 +41,16 @@ def file_features(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features_of(frontend.normalize_channel(wave))
 
 
-def features_of(normalized: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """LFCC frames and speech mask of an already channel-normalised wave."""
-    feats = frontend.lfcc(normalized)
-    mask = frontend.speech_mask(normalized)[: len(feats)]
+def features_of(
+    normalized: np.ndarray,
+    mask: np.ndarray | None = None,
+    feature_backend: str = "numpy",
+) -> tuple[np.ndarray, np.ndarray]:
+    """LFCC frames and speech mask (the energy VAD's unless given) of a channel-normalised wave."""
+    feats = features.lfcc(normalized, feature_backend)
+    if mask is None:
+        mask = frontend.speech_mask(normalized)
+    mask = mask[: len(feats)]
     if mask.any():
         feats = feats - feats[mask].mean(axis=0, keepdims=True)
     return feats, mask
@@ -72,7 +78,13 @@ SPEC = _spec(WEIGHTS_DIR)
 class LfccGmmDetector:
     """Loads and checks its weights once; ``analyze`` is then pure NumPy."""
 
-    def __init__(self, weights_dir: Path | None = None) -> None:
+    def __init__(
+        self, weights_dir: Path | None = None, vad: str = "energy", feature_backend: str = "numpy"
+    ) -> None:
+        """``vad`` and ``feature_backend``: see frontend.speech_mask and features; the shipped
+        weights and calibration were made with the defaults."""
+        self.vad = frontend.checked_vad(vad)
+        self.feature_backend = features.resolve_backend(feature_backend)
         folder = weights_dir or WEIGHTS_DIR
         path = verified_weights(NAME, folder)
         self.spec = SPEC if weights_dir is None else _spec(folder)
@@ -93,9 +105,10 @@ class LfccGmmDetector:
                 out_of_domain="no audio track",
                 summary="no audio track",
             )
-        normalized, _ = frontend.analysed_audio(media, MAX_SECONDS)
-        feats, mask = features_of(normalized)
-        findings = []
+        normalized, shared_mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
+        feats, mask = features_of(normalized, shared_mask, self.feature_backend)
+        findings = frontend.front_end_findings(self.vad, self.feature_backend)
+        findings += frontend.input_findings(media, MAX_SECONDS)
         duration = len(normalized) / frontend.SAMPLE_RATE
         if media.info.duration_s and media.info.duration_s > MAX_SECONDS + 1:
             findings.append(

@@ -118,7 +118,9 @@ class TraceHead:
 
 
 class SynthesisTracesDetector:
-    def __init__(self, weights_dir: Path | None = None) -> None:
+    def __init__(self, weights_dir: Path | None = None, vad: str = "energy") -> None:
+        """``vad``: see frontend.speech_mask; the shipped head was trained with the default."""
+        self.vad = frontend.checked_vad(vad)
         folder = weights_dir or WEIGHTS_DIR
         path = verified_weights(NAME, folder)
         self.spec = SPEC if weights_dir is None else _spec(folder)
@@ -131,7 +133,7 @@ class SynthesisTracesDetector:
                 self.spec, raw_score=0.0, llr=0.0, out_of_domain="no audio track",
                 summary="no audio track",
             )  # fmt: skip
-        normalized, mask = frontend.analysed_audio(media, MAX_SECONDS)
+        normalized, mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
         clip = tf.traces(normalized, mask)
         if clip is None:
             return Evidence.from_llr(
@@ -143,6 +145,9 @@ class SynthesisTracesDetector:
         z = (clip.values - self.head.real_mean) / self.head.real_std
         outside = self.head.outside(clip.values)
         findings = [
+            *frontend.front_end_findings(self.vad),
+            *frontend.input_findings(media, MAX_SECONDS),
+        ] + [
             Finding(
                 code=name,
                 value=round(float(value), 5),
