@@ -41,7 +41,7 @@ WINDOW = 50  # grid frames: 2 s
 HOP = 12
 LLR_SLOPE = 3.0  # expert prior, as lipsync.av_offset: all windows out of sync ≈ +2, clean ≈ −1
 LLR_CLAMP = (-1.0, 2.0)
-CURVE_LABEL = "− mean embedding distance (higher: in sync)"
+CURVE_LABEL = "− embedding distance (higher: in sync)"
 
 
 def _spec(folder: Path) -> DetectorSpec:
