@@ -172,17 +172,18 @@ def fit(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=steps)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     network.train()
-    for step in range(steps):
-        v, a, y = sampler.batch(batch)
-        optimiser.zero_grad()
-        loss = loss_fn(
-            network(torch.from_numpy(v), torch.from_numpy(a)), torch.from_numpy(y).float()
-        )
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if report and (step % 10 == 0 or step == steps - 1):
-            report(step + 1, steps)
+    with torch.enable_grad():  # a loaded detector may have switched gradients off process-wide
+        for step in range(steps):
+            v, a, y = sampler.batch(batch)
+            optimiser.zero_grad()
+            loss = loss_fn(
+                network(torch.from_numpy(v), torch.from_numpy(a)), torch.from_numpy(y).float()
+            )
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            if report and (step % 10 == 0 or step == steps - 1):
+                report(step + 1, steps)
     network.eval()
     return network
 
