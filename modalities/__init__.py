@@ -14,7 +14,7 @@ from core.detector import register_detector
 from modalities.audio import cnn as audio_cnn
 from modalities.audio import hf as audio_hf
 from modalities.audio import lfcc_gmm, synthesis_traces
-from modalities.lipsync import av_offset
+from modalities.lipsync import av_offset, syncnet
 from modalities.visual import blend, eyes_teeth, metadata, spectrum, temporal
 from modalities.visual import hf as visual_hf
 
@@ -30,6 +30,7 @@ BUILTIN = (
     (temporal.SPEC, temporal.build),
     (eyes_teeth.SPEC, eyes_teeth.build),
     (av_offset.SPEC, av_offset.build),
+    (syncnet.SPEC, syncnet.build),
 )
 
 for _spec, _factory in BUILTIN:
@@ -66,6 +67,12 @@ def _train_blend(**kwargs: Any) -> dict[str, Any]:
     return recipe.train(**kwargs)
 
 
+def _train_syncnet(**kwargs: Any) -> dict[str, Any]:
+    from modalities.lipsync.training import syncnet as recipe
+
+    return recipe.train(**kwargs)
+
+
 # ``verity train NAME``: the recipe and the folder its weights ship in.
 TRAINERS: dict[str, tuple[Callable[..., dict[str, Any]], Path]] = {
     lfcc_gmm.NAME: (_train_lfcc_gmm, lfcc_gmm.WEIGHTS_DIR),
@@ -73,4 +80,5 @@ TRAINERS: dict[str, tuple[Callable[..., dict[str, Any]], Path]] = {
     synthesis_traces.NAME: (_train_synthesis_traces, synthesis_traces.WEIGHTS_DIR),
     audio_cnn.NAME: (_train_audio_cnn, audio_cnn.WEIGHTS_DIR),
     blend.NAME: (_train_blend, blend.WEIGHTS_DIR),
+    syncnet.NAME: (_train_syncnet, syncnet.WEIGHTS_DIR),
 }

@@ -27,7 +27,9 @@ def _png(fig: Figure) -> bytes:
         plt.close(fig)
 
 
-def offset_curve_png(analysis: SyncAnalysis, title: str) -> bytes:
+def offset_curve_png(
+    analysis: SyncAnalysis, title: str, ylabel: str = "mouth–speech correlation"
+) -> bytes:
     """Correlation against audio offset (ms), the in-sync band shaded, the best offset marked."""
     fig, ax = plt.subplots(figsize=(6.5, 3.0), dpi=100)
     ms = analysis.offsets * 1000.0 / analysis.fps
@@ -37,7 +39,7 @@ def offset_curve_png(analysis: SyncAnalysis, title: str) -> bytes:
     ax.axvline(analysis.offset_ms, color="tab:red", lw=1, ls="--", label="best offset")
     ax.axhline(float(np.nanmedian(analysis.curve)), color="grey", lw=0.8, ls=":", label="median")
     ax.set_xlabel("audio offset, ms (positive: sound later than picture)")
-    ax.set_ylabel("mouth–speech correlation")
+    ax.set_ylabel(ylabel)
     ax.set_title(
         f"{title}: offset {analysis.offset_ms:+.0f} ms, confidence {analysis.confidence:.2f}",
         fontsize=9,

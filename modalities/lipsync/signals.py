@@ -150,6 +150,7 @@ class Window:
     offset: int
     confidence: float
     speech: bool
+    min_confidence: float = MIN_CONFIDENCE  # a learnt score has its own scale (lipsync.syncnet)
 
     @property
     def shift_gain(self) -> float:
@@ -162,13 +163,13 @@ class Window:
 
     @property
     def verdict(self) -> str:
-        """``out_of_sync`` when a shifted alignment is clearly better (by ``MIN_CONFIDENCE``),
+        """``out_of_sync`` when a shifted alignment is clearly better (by ``min_confidence``),
         ``in_sync`` when the curve has a clear peak within the tolerance, else ``undecided``."""
         if not self.speech or np.isnan(self.curve).all():
             return "undecided"
-        if self.shift_gain >= MIN_CONFIDENCE:
+        if self.shift_gain >= self.min_confidence:
             return "out_of_sync"
-        return "in_sync" if self.confidence >= MIN_CONFIDENCE else "undecided"
+        return "in_sync" if self.confidence >= self.min_confidence else "undecided"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,308 @@
+"""``lipsync.syncnet``: a learnt audio-visual embedding tells whether the mouth goes with the voice.
+
+Trained self-supervised on real talking heads (``verity train lipsync.syncnet``): a 0.2 s stack of
+mouth crops and the log-mel of the same 0.2 s are pulled together, the same mouth with audio
+shifted by 5–15 frames or taken from another clip pushed apart. At analysis, the SyncNet protocol
+(Chung & Zisserman 2016): for every offset in ±15 frames (40 ms steps, on a 25 fps grid whatever
+the file's frame rate) the mean embedding distance over 2-second windows; offset = argmin, and
+confidence = median − minimum distance. Windows vote in sync / out of sync / undecided; with
+several faces the speaker is the track whose mouth matches the voice with the highest confidence.
+
+What it catches: dubbed, spliced or shifted soundtracks and mouths that do not follow the words.
+What it does not: lip-sync generators are themselves trained against a SyncNet, so a good sync
+score is weak evidence of authenticity; the score is an expert prior (uncalibrated LLR, like
+``lipsync.av_offset``) that fusion down-weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, SeriesPoint
+from core.errors import DetectorError
+from core.media import MediaKind
+from core.weights import verified_weights, weights_ref
+from modalities.lipsync import plots, signals
+from modalities.lipsync import syncnet_net as net
+from modalities.visual import faces
+
+NAME = "lipsync.syncnet"
+VERSION = "1.0.0"
+WEIGHTS_DIR = Path(__file__).parent / "weights" / f"syncnet-{VERSION}"
+WEIGHTS_FILE = "lipsync_syncnet.safetensors"
+MAX_SECONDS = 20.0
+FRAME_MAX_SIDE = 640
+MIN_SPEECH_S = 1.0
+WINDOW = 50  # grid frames: 2 s
+HOP = 12
+LLR_SLOPE = 3.0  # expert prior, as lipsync.av_offset: all windows out of sync ≈ +2, clean ≈ −1
+LLR_CLAMP = (-1.0, 2.0)
+CURVE_LABEL = "− embedding distance (higher: in sync)"
+
+
+def _spec(folder: Path) -> DetectorSpec:
+    return DetectorSpec(
+        name=NAME,
+        modality=Modality.LIPSYNC,
+        version=VERSION,
+        summary="two-stream mouth/log-mel embedding trained self-supervised on real talking "
+        "heads: AV offset, SyncNet confidence, per-window sync over ±15 frames",
+        media_kinds=frozenset({MediaKind.VIDEO}),
+        resolution="segment",
+        weights=weights_ref(folder),
+        licence="code Apache-2.0; weights trained on GRID (CC BY 4.0) and a VisualVoice demo "
+        f"clip (CC BY-NC 4.0); uses the {faces.LANDMARK_LICENCE}",
+        paper="Chung & Zisserman, 'Out of time: automated lip sync in the wild', "
+        "ACCV 2016 workshops",
+    )
+
+
+SPEC = _spec(WEIGHTS_DIR)
+
+
+def load_network(path: Path) -> tuple[Any, dict[str, Any]]:
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+    config = dict(json.loads(meta.get("config", "{}")))
+    network = net.build_network(int(config.get("width", 16)))
+    try:
+        network.load_state_dict(load_file(str(path)))
+    except RuntimeError as exc:
+        raise DetectorError(f"{NAME}: weights do not fit the network: {exc}") from None
+    network.eval()
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    return network, config
+
+
+def distances(visual: np.ndarray, audio: np.ndarray, max_offset: int) -> np.ndarray:
+    """(T, 2·max_offset+1): distance of visual t to audio t+d; NaN outside either stream."""
+    n, m = len(visual), len(audio)
+    out = np.full((n, 2 * max_offset + 1), np.nan, np.float64)
+    for k, d in enumerate(range(-max_offset, max_offset + 1)):
+        t0, t1 = max(0, -d), min(n, m - d)
+        if t1 > t0:
+            diff = visual[t0:t1].astype(np.float64) - audio[t0 + d : t1 + d]
+            out[t0:t1, k] = np.sqrt((diff * diff).sum(axis=1))
+    return out
+
+
+def analyse(
+    visual: np.ndarray,
+    audio: np.ndarray,
+    voiced: np.ndarray,
+    min_confidence: float,
+    max_offset: int = signals.MAX_OFFSET,
+) -> signals.SyncAnalysis | None:
+    """SyncNet protocol over 2 s windows; the curves are negated distances (higher is better), so
+    ``signals``' conventions hold: offset = argmax, confidence = peak − median = median − min
+    distance. None when no window holds enough speech and visible mouth."""
+    dist = distances(visual, audio, max_offset)
+    n = len(visual)
+    seen_all = ~np.isnan(visual[:, 0]) if n else np.zeros(0, bool)
+    speech = voiced[net.STACK // 2 : net.STACK // 2 + n]
+    windows = []
+    for start in range(0, max(1, n - WINDOW + 1), HOP):
+        end = min(n, start + WINDOW)
+        block = dist[start:end]
+        counts = (~np.isnan(block)).sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            mean = np.nansum(block, axis=0) / np.maximum(counts, 1)
+        curve = np.where(counts >= 8, -mean, np.nan)
+        usable = not np.isnan(curve).all()
+        talking = speech[start:end].mean() >= 0.3 and seen_all[start:end].mean() >= 0.8
+        windows.append(
+            signals.Window(
+                start=start,
+                end=end,
+                curve=curve,
+                offset=signals.best_offset(curve) if usable else 0,
+                confidence=signals.confidence(curve) if usable else 0.0,
+                speech=bool(talking and usable),
+                min_confidence=min_confidence,
+            )
+        )
+    speech_windows = [w for w in windows if w.speech]
+    if not speech_windows:
+        return None
+    mean_curve = np.nanmean(np.stack([w.curve for w in speech_windows]), axis=0)
+    return signals.SyncAnalysis(
+        fps=net.FPS,
+        offsets=np.arange(-max_offset, max_offset + 1),
+        curve=mean_curve,
+        offset=signals.best_offset(mean_curve),
+        confidence=signals.confidence(mean_curve),
+        windows=tuple(windows),
+    )
+
+
+def clip_score(analysis: signals.SyncAnalysis, min_confidence: float) -> tuple[float, float]:
+    """Raw score (share of speech windows out of sync, half the undecided ones, or a clear
+    whole-clip shift, whichever is larger) and the clip-level shift part alone."""
+    beyond = max(0, abs(analysis.offset) - signals.TOLERANCE)
+    shifted = min(1.0, beyond / 3) if analysis.confidence >= min_confidence else 0.0
+    raw = max(analysis.share("out_of_sync") + 0.5 * analysis.share("undecided"), shifted)
+    return raw, shifted
+
+
+def choose_speaker(
+    track_ids: list[int],
+    visuals: list[np.ndarray],
+    audio: np.ndarray,
+    voiced: np.ndarray,
+    min_confidence: float,
+) -> tuple[int, signals.SyncAnalysis, int] | None:
+    """The track whose mouth matches the voice with the highest confidence (ties: lowest id),
+    its analysis, and how many tracks could be analysed; None when none could."""
+    candidates = []
+    for track_id, visual in zip(track_ids, visuals, strict=True):
+        analysis = analyse(visual, audio, voiced, min_confidence)
+        if analysis is not None:
+            candidates.append((analysis.confidence, -track_id, analysis))
+    if not candidates:
+        return None
+    _, neg_id, analysis = max(candidates, key=lambda c: (c[0], c[1]))
+    return -neg_id, analysis, len(candidates)
+
+
+def _llr(raw: float) -> float:
+    return float(np.clip(LLR_SLOPE * (raw - 0.35), *LLR_CLAMP))
+
+
+class SyncNetDetector:
+    def __init__(self, weights_dir: Path | None = None) -> None:
+        folder = weights_dir or WEIGHTS_DIR
+        path = verified_weights(NAME, folder)
+        self.spec = SPEC if weights_dir is None else _spec(folder)
+        self.network, config = load_network(path)
+        self.min_confidence = float(config.get("min_confidence", signals.MIN_CONFIDENCE))
+
+    def _out(self, reason: str, findings: list[Finding] | None = None) -> Evidence:
+        return Evidence.from_llr(
+            self.spec, raw_score=0.0, llr=0.0, out_of_domain=reason,
+            findings=tuple(findings or ()), summary=reason,
+        )  # fmt: skip
+
+    def analyze(self, media: MediaInput) -> Evidence:
+        if media.info.audio is None:
+            return self._out("no audio track")
+        wave = media.audio_array(sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
+        duration = min(MAX_SECONDS, media.info.duration_s or len(wave) / signals.SAMPLE_RATE)
+        n_frames = int(np.floor(duration * net.FPS)) + 1
+        mel, voiced = net.audio_features(wave, n_frames)
+        facts = [
+            Finding(
+                code="speech_seconds",
+                value=round(float(voiced.sum()) / net.FPS, 2),
+                message=f"voiced time in the first {duration:.0f} s",
+            )
+        ]
+        if voiced.sum() < MIN_SPEECH_S * net.FPS:
+            return self._out("less than 1 s of speech", facts)
+        frames = media.frames(fps=net.FPS, max_side=FRAME_MAX_SIDE, end_s=MAX_SECONDS)
+        tracks, flags = net.mouth_tracks(frames, n_frames)
+        facts.append(
+            Finding(
+                code="face_tracks",
+                value=len(tracks),
+                message=f"{len(tracks)} face track(s) of at least 1 s on the 25 fps grid; "
+                + (", ".join(flags) or "no flags"),
+            )
+        )
+        if not tracks:
+            return self._out("no face found", facts)
+        clip = net.ClipFeatures(media.path.name, n_frames, tracks, mel, voiced, flags)
+        visual, audio = net.embed_clip(self.network, clip)
+        ids = [t.track_id for t in tracks]
+        chosen = choose_speaker(ids, visual, audio, voiced, self.min_confidence)
+        if chosen is None:
+            return self._out("no face track with at least 2 s of visible speech", facts)
+        return self._evidence(chosen[1], chosen[0], chosen[2], facts, media)
+
+    def _evidence(
+        self,
+        analysis: signals.SyncAnalysis,
+        track_id: int,
+        n_candidates: int,
+        facts: list[Finding],
+        media: MediaInput,
+    ) -> Evidence:
+        raw, shifted = clip_score(analysis, self.min_confidence)
+        llr = _llr(raw)
+        out_share, undecided = analysis.share("out_of_sync"), analysis.share("undecided")
+        speech_windows = analysis.speech_windows
+        middle = (len(analysis.curve) - 1) // 2
+        findings = [
+            *facts,
+            Finding(
+                code="speaker_track",
+                value=track_id,
+                message=f"speaker chosen by sync confidence among {n_candidates} track(s)",
+            ),
+            Finding(
+                code="av_offset_frames",
+                value=analysis.offset,
+                message="best audio offset on the 25 fps grid (positive: sound later)",
+            ),
+            Finding(
+                code="av_offset_ms",
+                value=round(analysis.offset_ms, 1),
+                message=f"same, ms (tolerance ±{signals.TOLERANCE} frames)",
+                llr=round(_llr(shifted), 4) if shifted else 0.0,
+            ),
+            Finding(
+                code="sync_confidence",
+                value=round(analysis.confidence, 4),
+                message="median minus minimum of the mean distance curve (SyncNet); windows "
+                f"need {self.min_confidence:.3f}",
+            ),
+            Finding(
+                code="in_sync_distance",
+                value=round(float(-analysis.curve[middle]), 4),
+                message="mean embedding distance at offset 0 over speech windows",
+            ),
+            Finding(
+                code="out_of_sync_share",
+                value=round(out_share, 4),
+                message=f"{out_share:.0%} of {len(speech_windows)} speech windows are better "
+                "explained by a shifted soundtrack",
+                llr=llr,
+            ),
+            Finding(
+                code="undecided_share",
+                value=round(undecided, 4),
+                message="speech windows whose mouth matches no offset clearly",
+            ),
+        ]
+        series = tuple(
+            SeriesPoint(start_s=w.start / net.FPS, end_s=w.end / net.FPS, score=w.shift_gain)
+            for w in speech_windows
+        )
+        title = f"{NAME} {self.spec.version}"
+        curve_png = plots.offset_curve_png(analysis, title, ylabel=CURVE_LABEL)
+        artifacts = (
+            media.artifacts.put("offset_curve", curve_png, "image/png"),
+            media.artifacts.put("sync_timeline", plots.timeline_png(analysis, title), "image/png"),
+        )
+        return Evidence.from_llr(
+            self.spec,
+            raw_score=raw,
+            llr=llr,
+            findings=tuple(findings),
+            series=series,
+            artifacts=artifacts,
+            summary=f"AV offset {analysis.offset_ms:+.0f} ms (confidence "
+            f"{analysis.confidence:.2f}); {out_share:.0%} of speech windows out of sync, "
+            f"{undecided:.0%} undecided",
+        )
+
+
+def build(**overrides: Any) -> SyncNetDetector:
+    return SyncNetDetector(**overrides)

@@ -1,0 +1,251 @@
+"""The inputs and the two-stream network of ``lipsync.syncnet``.
+
+Everything runs on a fixed 25 fps grid whatever the file's frame rate (constant, variable, 24, 30
+or 60 fps): frames are sampled onto the grid, so a 5-frame stack always spans 0.2 s and one offset
+step is always 40 ms. Inputs per grid frame ``t``:
+
+* **mouth**: a grey 48×96 crop of the mouth cut from the face pipeline's 68 landmarks through the
+  same similarity alignment as ``faces.aligned_crop`` (eyes level, mouth centred), alignment points
+  smoothed over ±2 frames so that landmark jitter does not move the crop; five consecutive crops
+  (t … t+4) are stacked as channels, as in SyncNet;
+* **audio**: 64-band log-mel at 100 Hz (``audio.cnn``'s front end, per-band normalised over the
+  clip); the 20 mel frames of the same 0.2 s.
+
+Each stream maps its input to a 64-d unit vector; the distance between the two is small when the
+mouth and the voice belong together at that alignment. Training pushes it through a learnt
+``sigmoid(scale · (margin − distance))`` with BCE (see ``training/syncnet.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from core.media import VideoFrame
+from modalities.audio import cnn_net
+from modalities.lipsync import signals
+from modalities.visual import faces
+
+FPS = 25.0
+STACK = 5  # frames per visual input: 0.2 s
+MOUTH_H, MOUTH_W = 48, 96
+MEL_PER_FRAME = 4  # 100 Hz mel frames per 25 fps video frame
+MEL_STACK = STACK * MEL_PER_FRAME
+ALIGN_SIZE = 192  # the aligned-face frame the mouth is cut from (mouth centre at 0.70 · 192)
+EMBED = 64
+MIN_TRACK_FRAMES = 25  # a track shorter than one second carries no usable sync
+
+
+@dataclass
+class MouthTrack:
+    """One face track on the grid: mouth crops (uint8, zero where unseen) and where it was seen."""
+
+    track_id: int
+    crops: np.ndarray  # (T, MOUTH_H, MOUTH_W) uint8
+    seen: np.ndarray  # (T,) bool
+    opening: np.ndarray  # (T,) inner-lip gap / mouth width from the landmarks, NaN where unseen
+
+    def stack_ok(self) -> np.ndarray:
+        """(T - STACK + 1,) bool: the stack starting at t has all five frames seen."""
+        if len(self.seen) < STACK:
+            return np.zeros(0, bool)
+        windows = np.lib.stride_tricks.sliding_window_view(self.seen, STACK)
+        return np.asarray(windows.all(axis=1))
+
+
+@dataclass
+class ClipFeatures:
+    """What the network needs from one clip: mouth tracks, log-mel, and voiced grid frames."""
+
+    name: str
+    frames: int  # grid length T
+    tracks: list[MouthTrack]
+    mel: np.ndarray  # (N_MELS, >= 4T) float32
+    voiced: np.ndarray  # (T,) bool
+    flags: tuple[str, ...] = ()
+
+
+def _mouth_matrix(points: np.ndarray) -> np.ndarray:
+    """Frame → 48×96 mouth crop: the aligned-face similarity, then a shift to the mouth box."""
+    dst = faces.TEMPLATE * ALIGN_SIZE
+    matrix = faces.similarity_transform(points, dst)
+    matrix[0, 2] -= ALIGN_SIZE / 2 - MOUTH_W / 2
+    matrix[1, 2] -= faces.TEMPLATE[2, 1] * ALIGN_SIZE - MOUTH_H / 2
+    return matrix
+
+
+def _smoothed_points(track: faces.Track) -> list[np.ndarray]:
+    points = np.stack([faces.alignment_points(f.landmarks) for f in track.faces])
+    out = []
+    for i in range(len(points)):
+        out.append(points[max(0, i - 2) : i + 3].mean(axis=0))
+    return out
+
+
+def mouth_tracks(
+    frames: Iterable[VideoFrame], n_frames: int
+) -> tuple[list[MouthTrack], tuple[str, ...]]:
+    """Track faces over the grid frames, then cut each track's mouth crops.
+
+    Grey copies of the frames (at most 640 px a side, at most ``MAX_SECONDS`` of them in the
+    detector) are held until the crops are cut, because the crop of a frame depends on its
+    neighbours' landmarks (smoothing).
+    """
+    held: dict[int, np.ndarray] = {}
+
+    def keep(source: Iterable[VideoFrame]) -> Iterable[VideoFrame]:
+        for frame in source:
+            held[frame.index] = cv2.cvtColor(faces.as_rgb(frame.rgb), cv2.COLOR_RGB2GRAY)
+            yield frame
+
+    scan = faces.track_faces(keep(frames), try_rotations=True, detect_every=3)
+    tracks = []
+    for track in scan.tracks:
+        if len(track.faces) < MIN_TRACK_FRAMES:
+            continue
+        crops = np.zeros((n_frames, MOUTH_H, MOUTH_W), np.uint8)
+        seen = np.zeros(n_frames, bool)
+        opening = np.full(n_frames, np.nan)
+        for face, points in zip(track.faces, _smoothed_points(track), strict=True):
+            slot = round(face.time_s * FPS)
+            if not 0 <= slot < n_frames or face.frame_index not in held:
+                continue
+            crops[slot] = cv2.warpAffine(
+                held[face.frame_index],
+                _mouth_matrix(points),
+                (MOUTH_W, MOUTH_H),
+                flags=cv2.INTER_AREA,
+                borderMode=cv2.BORDER_REFLECT,
+            )
+            seen[slot] = True
+            opening[slot] = signals.mouth_opening(face.landmarks)
+        _fill_short_gaps(crops, seen)
+        tracks.append(MouthTrack(track.track_id, crops, seen, signals.fill_gaps(opening)))
+    return tracks, tuple(scan.flags)
+
+
+def _fill_short_gaps(crops: np.ndarray, seen: np.ndarray, max_gap: int = 2) -> None:
+    """A frame or two missed inside a track (a dropped or VFR-skipped frame) takes its neighbour."""
+    idx = np.flatnonzero(seen)
+    for a, b in itertools.pairwise(idx):
+        if 1 < b - a <= max_gap + 1:
+            for k in range(a + 1, b):
+                crops[k] = crops[a] if k - a <= b - k else crops[b]
+                seen[k] = True
+
+
+def audio_features(wave: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel covering the grid (padded to 4·T + STACK·4 frames) and the voiced grid frames."""
+    mel = cnn_net.log_mel(wave)
+    need = MEL_PER_FRAME * (n_frames + STACK)
+    if mel.shape[1] < need:
+        mel = np.pad(mel, ((0, 0), (0, need - mel.shape[1])), mode="constant")
+    grid = np.arange(n_frames) / FPS
+    voiced = signals.speech_track(wave, grid, FPS).voiced
+    return mel.astype(np.float32), voiced
+
+
+def clip_features(
+    name: str, frames: Iterable[VideoFrame], wave: np.ndarray, duration_s: float
+) -> ClipFeatures:
+    n_frames = int(np.floor(duration_s * FPS)) + 1
+    tracks, flags = mouth_tracks(frames, n_frames)
+    mel, voiced = audio_features(wave, n_frames)
+    return ClipFeatures(name, n_frames, tracks, mel, voiced, flags)
+
+
+def visual_input(crops: np.ndarray, start: int) -> np.ndarray:
+    """(STACK, H, W) float32, standardised per stack (lighting and contrast removed)."""
+    x = crops[start : start + STACK].astype(np.float32)
+    return np.asarray((x - x.mean()) / (x.std() + 1e-3), dtype=np.float32)
+
+
+def audio_input(mel: np.ndarray, start: int) -> np.ndarray:
+    """(N_MELS, MEL_STACK) float32 for the stack starting at grid frame ``start``."""
+    a = MEL_PER_FRAME * start
+    return mel[:, a : a + MEL_STACK]
+
+
+def build_network(width: int = 16) -> Any:
+    """The two streams and the learnt distance-to-logit map (a torch.nn.Module)."""
+    import torch
+    from torch import nn
+
+    def block(cin: int, cout: int, pool: tuple[int, int] | None) -> list[nn.Module]:
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        ]
+        return layers + ([nn.MaxPool2d(pool)] if pool else [])
+
+    w = width
+
+    class SyncNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.visual = nn.Sequential(
+                *block(STACK, w, (2, 2)), *block(w, 2 * w, (2, 2)),
+                *block(2 * w, 4 * w, (2, 2)), *block(4 * w, 4 * w, None),
+                nn.AdaptiveAvgPool2d((3, 6)), nn.Flatten(), nn.Linear(4 * w * 18, EMBED),
+            )  # fmt: skip
+            self.audio = nn.Sequential(
+                *block(1, w, (2, 1)), *block(w, 2 * w, (2, 2)),
+                *block(2 * w, 4 * w, (2, 2)), *block(4 * w, 4 * w, None),
+                nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten(), nn.Linear(4 * w * 4, EMBED),
+            )  # fmt: skip
+            self.scale = nn.Parameter(torch.tensor(5.0))
+            self.margin = nn.Parameter(torch.tensor(1.0))
+
+        def embed_visual(self, x: torch.Tensor) -> torch.Tensor:
+            return nn.functional.normalize(self.visual(x), dim=1)
+
+        def embed_audio(self, x: torch.Tensor) -> torch.Tensor:
+            return nn.functional.normalize(self.audio(x.unsqueeze(1)), dim=1)
+
+        def logit(self, distance: torch.Tensor) -> torch.Tensor:
+            return self.scale * (self.margin - distance)
+
+        def forward(self, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+            distance = (self.embed_visual(v) - self.embed_audio(a)).norm(dim=1)
+            return self.logit(distance)
+
+    return SyncNet()
+
+
+def embed_clip(
+    network: Any, clip: ClipFeatures, batch: int = 64
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per track: visual embeddings (T', EMBED) with NaN rows where the stack is not seen; and the
+    audio embeddings (T', EMBED) for every grid frame, T' = T - STACK + 1."""
+    import torch
+
+    positions = max(0, clip.frames - STACK + 1)
+    network.eval()
+    with torch.inference_mode():
+        audio = np.stack([audio_input(clip.mel, t) for t in range(positions)])
+        a_emb = _batched(network.embed_audio, audio, batch)
+        visual = []
+        for track in clip.tracks:
+            ok = track.stack_ok()[:positions]
+            v = np.full((positions, EMBED), np.nan, np.float32)
+            idx = np.flatnonzero(ok)
+            if len(idx):
+                x = np.stack([visual_input(track.crops, int(t)) for t in idx])
+                v[idx] = _batched(network.embed_visual, x, batch)
+            visual.append(v)
+    return visual, a_emb
+
+
+def _batched(fn: Any, x: np.ndarray, batch: int) -> np.ndarray:
+    import torch
+
+    if len(x) == 0:
+        return np.zeros((0, EMBED), np.float32)
+    out = [fn(torch.from_numpy(x[s : s + batch])).numpy() for s in range(0, len(x), batch)]
+    return np.concatenate(out).astype(np.float32)

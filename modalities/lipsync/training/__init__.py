@@ -1,0 +1,1 @@
+"""Training recipes of the lip-sync detectors (imported only by ``verity train``)."""

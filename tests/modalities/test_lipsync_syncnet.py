@@ -1,0 +1,137 @@
+"""lipsync.syncnet: the offset protocol on known embeddings, a tiny network trained for real on
+generated talking clips, loading and refusing weights, out-of-domain cases, and (with
+../shared/train-corpus present) the shipped weights finding shifted GRID soundtracks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import samples
+from core.errors import DetectorError
+from core.store import sha256_file
+from modalities.lipsync import syncnet
+from modalities.lipsync import syncnet_net as net
+from modalities.lipsync.training import syncnet as recipe
+from tests.modalities.lipsync_media import talking_clip
+from tests.modalities.test_audio_lfcc_gmm import media
+from tests.modalities.test_lipsync_av_offset import GRID, shift_audio
+
+
+def _embeddings(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    e = rng.standard_normal((n, net.EMBED)).astype(np.float32)
+    return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("shift", [0, 5, -3, 12])
+def test_offset_search_finds_a_known_shift_and_judges_windows(shift: int) -> None:
+    n = 150
+    audio = _embeddings(n, 0)
+    visual = np.full_like(audio, np.nan)
+    lo, hi = max(0, -shift), min(n, n - shift)
+    visual[lo:hi] = audio[lo + shift : hi + shift]  # the mouth at t goes with the audio at t+shift
+    voiced = np.ones(n + net.STACK - 1, bool)
+    analysis = syncnet.analyse(visual, audio, voiced, min_confidence=0.5)
+    assert analysis is not None
+    assert analysis.offset == shift and analysis.offset_ms == pytest.approx(40.0 * shift)
+    assert analysis.confidence > 1.0  # distance 0 at the peak against ~1.4 elsewhere
+    verdicts = {w.verdict for w in analysis.speech_windows}
+    assert verdicts == ({"out_of_sync"} if abs(shift) > 2 else {"in_sync"})
+    raw, _ = syncnet.clip_score(analysis, 0.5)
+    assert raw == (1.0 if abs(shift) > 2 else 0.0)
+
+
+def test_the_speaker_is_the_track_that_matches_the_voice() -> None:
+    n = 120
+    audio = _embeddings(n, 1)
+    listener, speaker = _embeddings(n, 2), audio.copy()
+    voiced = np.ones(n + net.STACK - 1, bool)
+    chosen = syncnet.choose_speaker([0, 7], [listener, speaker], audio, voiced, 0.5)
+    assert chosen is not None and chosen[0] == 7 and chosen[2] == 2
+    silent = np.zeros_like(voiced)
+    assert syncnet.choose_speaker([0], [speaker], audio, silent, 0.5) is None
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    base = tmp_path_factory.mktemp("syncnet")
+    data = base / "clips"
+    data.mkdir()
+    rows = ["file,kind,label,identity"]
+    for seed in range(3):
+        talking_clip(data / f"talk{seed}.mp4", seconds=3.0, seed=seed)
+        rows.append(f"talk{seed}.mp4,video,real,person{seed}")
+    (data / "manifest.csv").write_text("\n".join(rows) + "\n")
+    out = base / "weights"
+    validation = recipe.train([data], out, steps=12, batch=8, width=4, jobs=1)
+    return out, validation
+
+
+def test_recipe_writes_weights_descriptor_and_card(trained) -> None:
+    out, validation = trained
+    assert validation["held_out_clips"] == 1 and validation["trained_on_clips"] == 2
+    assert validation["pairs"] > 0 and validation["offset_trials"] == len(recipe.EVAL_SHIFTS)
+    assert 0.0 <= validation["pair_auc_in_sync_vs_shifted"] <= 1.0
+    descriptor = json.loads((out / "weights.json").read_text())
+    assert descriptor["sha256"] == sha256_file(out / syncnet.WEIGHTS_FILE)
+    assert descriptor["recipe"]["width"] == 4 and descriptor["trained_on"][0]["folder"] == "clips"
+    card = json.loads((out / "card.json").read_text())
+    assert (
+        card["weights_sha256"] == descriptor["sha256"]
+        and "manifest sha256" in card["training_data"]
+    )
+
+
+def test_detector_loads_what_the_recipe_wrote(trained, tmp_path: Path) -> None:
+    out, _ = trained
+    detector = syncnet.SyncNetDetector(weights_dir=out)
+    assert detector.spec.weights is not None
+    assert detector.spec.weights.sha256 == json.loads((out / "weights.json").read_text())["sha256"]
+    evidence = detector.analyze(media(talking_clip(tmp_path / "c.mp4", seconds=3.0, seed=9)))
+    assert evidence.out_of_domain is None, evidence.out_of_domain
+    codes = {f.code: f.value for f in evidence.findings}
+    assert abs(codes["av_offset_frames"]) <= 15 and codes["speaker_track"] == 0
+    assert {a.kind for a in evidence.artifacts} == {"offset_curve", "sync_timeline"}
+    assert evidence.series and 0.0 <= evidence.raw_score <= 1.0
+
+
+def test_tampered_weights_are_refused(trained, tmp_path: Path) -> None:
+    out, _ = trained
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("weights.json", syncnet.WEIGHTS_FILE):
+        (bad / name).write_bytes((out / name).read_bytes())
+    data = bytearray((bad / syncnet.WEIGHTS_FILE).read_bytes())
+    data[-8] ^= 0xFF
+    (bad / syncnet.WEIGHTS_FILE).write_bytes(bytes(data))
+    with pytest.raises(DetectorError, match="refusing"):
+        syncnet.SyncNetDetector(weights_dir=bad)
+
+
+def test_no_audio_no_face_or_no_speech_is_out_of_domain(trained, tmp_path: Path) -> None:
+    detector = syncnet.SyncNetDetector(weights_dir=trained[0])
+    silent = samples.write_clip(tmp_path / "silent.mp4", seconds=1.0, with_audio=False)
+    assert detector.analyze(media(silent)).out_of_domain == "no audio track"
+    mute = talking_clip(tmp_path / "mute.mp4", seconds=2.0, silent=True)
+    assert detector.analyze(media(mute)).out_of_domain == "less than 1 s of speech"
+    faceless = talking_clip(tmp_path / "faceless.mp4", seconds=2.0, faceless=True)
+    assert detector.analyze(media(faceless)).out_of_domain == "no face found"
+
+
+@pytest.mark.slow
+def test_shipped_weights_find_a_shifted_grid_soundtrack(tmp_path: Path) -> None:
+    clip = GRID / "lrwp9a.mpg"
+    if not clip.is_file():
+        pytest.skip("../shared/train-corpus/video/grid is not on this machine")
+    detector = syncnet.SyncNetDetector()
+    offsets = {}
+    for shift in (0.0, 0.2, -0.12):
+        evidence = detector.analyze(media(shift_audio(clip, tmp_path / f"{shift}.mp4", shift)))
+        assert evidence.out_of_domain is None, evidence.out_of_domain
+        offsets[shift] = {f.code: f.value for f in evidence.findings}["av_offset_frames"]
+    for shift in (0.2, -0.12):
+        assert abs(offsets[shift] - offsets[0.0] - shift * 25) <= 1, offsets
