@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -173,10 +174,10 @@ class _scratch:
     def __init__(self, data: bytes, suffix: str) -> None:
         import tempfile
 
-        handle = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
-        handle.write(data)
-        handle.close()
-        self.path = Path(handle.name)
+        fd, name = tempfile.mkstemp(suffix=suffix)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        self.path = Path(name)
 
     def __enter__(self) -> Path:
         return self.path

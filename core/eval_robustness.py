@@ -10,7 +10,6 @@ says why instead of a number: ``n/a`` when the attack does not apply to that kin
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +73,7 @@ def compute(records: list[dict[str, Any]], attacks: list[str]) -> dict[str, Any]
                     continue
                 m = dict(under.get(name) or {"auc": None, "n_real": 0, "n_fake": 0})
                 clean_auc = row["clean"]["auc"]
-                m["drop"] = (
-                    None if m["auc"] is None or clean_auc is None else m["auc"] - clean_auc
-                )
+                m["drop"] = None if m["auc"] is None or clean_auc is None else m["auc"] - clean_auc
                 row[label] = m
         result["groups"][group] = table
     return result
@@ -133,17 +130,16 @@ def plot(result: dict[str, Any], out: Path) -> Path | None:
     if not groups:
         return None
     attacks = ["clean", *result["attacks"]]
+    widest = max(map(len, groups.values()))
     fig, axes = plt.subplots(
-        len(groups), 1, figsize=(max(7.0, 1.3 * max(map(len, groups.values())) * 1.5), 3.6 * len(groups)),
-        squeeze=False,
-    )  # fmt: skip
+        len(groups), 1, figsize=(max(7.0, 2.0 * widest), 3.6 * len(groups)), squeeze=False
+    )
     width = 0.8 / len(attacks)
     for ax, (group, table) in zip(axes[:, 0], groups.items(), strict=True):
         names = list(table)
         for i, label in enumerate(attacks):
             values = [
-                (table[n][label].get("auc") if label in table[n] else None) or np.nan
-                for n in names
+                (table[n][label].get("auc") if label in table[n] else None) or np.nan for n in names
             ]
             ax.bar(np.arange(len(names)) + i * width, values, width, label=label)
         ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
@@ -165,7 +161,7 @@ def plot(result: dict[str, Any], out: Path) -> Path | None:
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.part")
     tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def write(records: list[dict[str, Any]], attacks: list[str], out: Path) -> dict[str, Any]:

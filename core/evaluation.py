@@ -132,7 +132,7 @@ def _adversarial_instances(
             continue
         try:
             detector = REGISTRY.create(name)
-        except Exception:  # noqa: BLE001  the engine builds it again and records why it failed
+        except Exception:  # noqa: S112  the engine builds it again and records why it failed
             continue
         if supports_input_attack(detector):
             detector.adversary = pgd_from(attack)  # type: ignore[attr-defined]
@@ -141,9 +141,7 @@ def _adversarial_instances(
     return instances, attacked
 
 
-def score_row(
-    row: ManifestRow, config: EvalConfig, attack: Attack | None = None
-) -> dict[str, Any]:
+def score_row(row: ManifestRow, config: EvalConfig, attack: Attack | None = None) -> dict[str, Any]:
     """Run the engine on one manifest file, or on its attacked copy; never raises for a bad file
     (the record says why). PGD perturbs only fakes: it pushes them toward "real"."""
     from core.calibration import CalibrationStore
@@ -280,9 +278,7 @@ def score_manifest(
 
     digests = {r.path: sha256_file(Path(r.path)) for r in rows}
     variants: list[Attack | None] = [None, *attacks]
-    keyed = [
-        (_job_key(digests[r.path], r, signature, a), r, a) for a in variants for r in rows
-    ]
+    keyed = [(_job_key(digests[r.path], r, signature, a), r, a) for a in variants for r in rows]
     todo = [(key, row, attack) for key, row, attack in keyed if key not in done]
     total, completed = len(keyed), len(keyed) - len(todo)
     if progress:

@@ -21,7 +21,9 @@ def _sha(path: Path) -> str:
 
 
 def test_spec_grammar_and_canonical_labels() -> None:
-    parsed = attacks.parse_attacks("jpeg:q=50, resize:0.5,noise:0.01,blur:1,mp3:kbps=32,pgd:eps=2/255")
+    parsed = attacks.parse_attacks(
+        "jpeg:q=50, resize:0.5,noise:0.01,blur:1,mp3:kbps=32,pgd:eps=2/255"
+    )
     assert [a.label for a in parsed] == [
         "jpeg:q=50",
         "resize:factor=0.5",

@@ -12,7 +12,8 @@ import pytest
 from core.cli import main
 from core.detector import REGISTRY, Evidence, MediaInput
 from tests.test_detector import make_spec
-from tests.test_evaluation import Brightness, image_set  # noqa: F401  fixture reused
+from tests.test_evaluation import Brightness
+from tests.test_evaluation import image_set as image_set  # the fixture, reused
 
 GRADED = make_spec("visual.graded")
 
@@ -55,7 +56,11 @@ def _args(manifest: Path, root: Path, out: Path, attack: str) -> list[str]:
 
 
 def test_attacked_copies_are_scored_and_measured(
-    home: Path, capsys, tmp_path: Path, image_set, test_detectors  # noqa: F811
+    home: Path,
+    capsys,
+    tmp_path: Path,
+    image_set,
+    test_detectors,
 ) -> None:
     manifest, root = image_set
     out = tmp_path / "eval"
@@ -95,7 +100,10 @@ def test_attacked_copies_are_scored_and_measured(
 
 
 def test_bad_attack_spec_is_one_line_exit_2(
-    home: Path, capsys, tmp_path: Path, image_set  # noqa: F811
+    home: Path,
+    capsys,
+    tmp_path: Path,
+    image_set,
 ) -> None:
     manifest, root = image_set
     out = tmp_path / "eval"
