@@ -164,7 +164,7 @@ def perturb_sound(wave: np.ndarray, attack: Attack, rng: np.random.Generator) ->
     if attack.name == "mp3":
         data = encode_mp3(wave, sample_rate=AUDIO_RATE, bit_rate=int(attack.get("kbps") * 1000))
         with _scratch(data, ".mp3") as path:
-            return decode_audio(path, sample_rate=AUDIO_RATE)[0]
+            return np.asarray(decode_audio(path, sample_rate=AUDIO_RATE)[0])
     raise AssertionError(attack.name)
 
 

@@ -81,7 +81,7 @@ def compute(records: list[dict[str, Any]], attacks: list[str]) -> dict[str, Any]
 
 def cell(m: dict[str, Any]) -> str:
     if "na" in m:
-        return m["na"]
+        return str(m["na"])
     if m.get("auc") is None:
         return "—"
     drop = m.get("drop")

@@ -109,9 +109,7 @@ def eval_command(
         robust = eval_robustness.write(scored, labels, out)
         for group, table in robust["groups"].items():
             for name, row in table.items():
-                cells = "  ".join(
-                    f"{label} {eval_robustness.cell(row[label])}" for label in labels
-                )
+                cells = "  ".join(f"{label} {eval_robustness.cell(row[label])}" for label in labels)
                 render.out.print(f"{group:6} {name:24} {cells}")
         failed = [r for r in scored if r.get("attack") and r.get("status") == "error"]
         if failed:
