@@ -155,7 +155,6 @@ def load_checkpoint(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DetectorError(f"{name}: cannot load the checkpoint in {folder}: {first}") from None
     model.eval()
-    torch.set_grad_enabled(False)
     labels = {int(i): str(v) for i, v in model.config.id2label.items()}
     card = folder / "README.md"
     card_sha = hashlib.sha256(card.read_bytes()).hexdigest() if card.is_file() else None

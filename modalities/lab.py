@@ -236,7 +236,7 @@ def make_fakes(
     for method in methods:
         fitting = [s for s in sources if s.kind == KIND_OF[method]]
         if limit:  # a seeded sample across the whole folder, not its first files
-            fitting.sort(key=lambda s: _rng(seed, "pick", s.relative).random())
+            fitting.sort(key=lambda s: _rng(seed, f"pick:{method}", s.relative).random())
         plan += [(method, s) for s in fitting[: limit or None]]
     if not plan:
         raise BadInputError(
