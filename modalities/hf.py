@@ -132,7 +132,7 @@ def load_checkpoint(
     sha = checkpoint_digest(folder)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import torch  # heavy: only when such a detector is built
+    # heavy: only when such a detector is built
     import transformers
 
     transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
