@@ -20,6 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from core.attacks import Attack, apply_file_attack, pgd_from, supports_input_attack
 from core.errors import BadInputError, display_name
 
 REQUIRED_COLUMNS = ("file", "label", "kind", "category")
@@ -112,8 +113,37 @@ def normalize_audio(source: Path, target: Path, *, sample_rate: int = 16_000) ->
     return target
 
 
-def score_row(row: ManifestRow, config: EvalConfig) -> dict[str, Any]:
-    """Run the engine on one manifest file; never raises for a bad file (the record says why)."""
+def _attack_folder(config: EvalConfig, attack: Attack) -> Path:
+    safe = attack.label.replace(":", "_").replace("=", "-").replace("/", "_")
+    return Path(config.work_dir) / "attacked" / safe
+
+
+def _adversarial_instances(
+    config: EvalConfig, kind: str, attack: Attack
+) -> tuple[dict[str, Any], list[str]]:
+    """Detectors built for one PGD scoring, the differentiable ones with the attack attached."""
+    from core.detector import REGISTRY
+
+    instances: dict[str, Any] = {}
+    attacked = []
+    for name in config.detectors or REGISTRY.names():
+        spec = REGISTRY.spec(name)
+        if kind not in {k.value for k in spec.media_kinds} or config.detector_options.get(name):
+            continue
+        try:
+            detector = REGISTRY.create(name)
+        except Exception:  # noqa: S112  the engine builds it again and records why it failed
+            continue
+        if supports_input_attack(detector):
+            detector.adversary = pgd_from(attack)  # type: ignore[attr-defined]
+            attacked.append(name)
+        instances[name] = detector
+    return instances, attacked
+
+
+def score_row(row: ManifestRow, config: EvalConfig, attack: Attack | None = None) -> dict[str, Any]:
+    """Run the engine on one manifest file, or on its attacked copy; never raises for a bad file
+    (the record says why). PGD perturbs only fakes: it pushes them toward "real"."""
     from core.calibration import CalibrationStore
     from core.config import FusionSettings, MediaLimits
     from core.detector import REGISTRY, MediaInput
@@ -124,12 +154,29 @@ def score_row(row: ManifestRow, config: EvalConfig) -> dict[str, Any]:
 
     record: dict[str, Any] = {**asdict(row)}
     record.pop("path")
+    instances: dict[str, Any] = {}
+    attacked: list[str] = []
+    if attack is not None:
+        record["attack"] = attack.label
+        if not attack.applies_to(row.kind):
+            record.update(status="n/a", error=f"{attack.name} does not apply to {row.kind}")
+            return record
     try:
         path = Path(row.path)
         sha = sha256_file(path)
         record["sha256"] = sha
+        if attack is not None and not attack.is_input_attack:
+            folder = _attack_folder(config, attack)
+            attacked_path = apply_file_attack(path, row.kind, sha, attack, folder)
+            assert attacked_path is not None
+            path = attacked_path
+            sha = sha256_file(path)
+            record["attacked_file"] = str(path.relative_to(Path(config.work_dir)))
+            record["attacked_sha256"] = sha
         if config.normalize_codec and row.kind == "audio":
             path = normalize_audio(path, Path(config.work_dir) / "normalized" / f"{sha}.mp3")
+        if attack is not None and attack.is_input_attack and row.label == LABELS["fake"]:
+            instances, attacked = _adversarial_instances(config, row.kind, attack)
         limits = MediaLimits(**config.limits)
         media = MediaInput(path=path, sha256=sha, info=probe(path, limits))
         run = run_detectors(
@@ -139,6 +186,7 @@ def score_row(row: ManifestRow, config: EvalConfig) -> dict[str, Any]:
             fusion_settings=FusionSettings(**config.fusion),
             calibrations=CalibrationStore(Path(config.home)),
             options=config.detector_options,
+            instances=instances,
         )
     except (VerityError, OSError, ValueError) as exc:
         record.update(status="error", error=" ".join(str(exc).split())[:500])
@@ -166,6 +214,8 @@ def score_row(row: ManifestRow, config: EvalConfig) -> dict[str, Any]:
             "calibration_version": ev.calibration_version if ev else None,
             "version": outcome.spec.version,
         }
+        if attack is not None and attack.is_input_attack:
+            detectors[outcome.spec.name]["attacked"] = outcome.spec.name in attacked
     record.update(
         status="ok",
         detectors=detectors,
@@ -174,8 +224,9 @@ def score_row(row: ManifestRow, config: EvalConfig) -> dict[str, Any]:
     return record
 
 
-def _job_key(sha256: str, row: ManifestRow, signature: str) -> str:
-    return hashlib.sha256(f"{row.file}\0{sha256}\0{signature}".encode()).hexdigest()
+def _job_key(sha256: str, row: ManifestRow, signature: str, attack: Attack | None = None) -> str:
+    attack_part = "" if attack is None else f"\0attack={attack.label}"
+    return hashlib.sha256(f"{row.file}\0{sha256}\0{signature}{attack_part}".encode()).hexdigest()
 
 
 def run_signature(config: EvalConfig) -> str:
@@ -216,14 +267,19 @@ def score_manifest(
     *,
     jobs: int,
     progress: Callable[[int, int], None] | None = None,
+    attacks: list[Attack] | tuple[Attack, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Score every row in ``jobs`` processes, appending to ``scores``; return all rows' records."""
+    """Score every row, clean and under each attack, in ``jobs`` processes, appending to
+    ``scores``; return all records (clean ones first, in row order; attacked ones carry
+    ``attack``). A job is keyed by file, content, versions and attack, so a run resumes."""
     signature = run_signature(config)
     done = load_done(scores)
     from core.store import sha256_file
 
-    keyed = [(_job_key(sha256_file(Path(r.path)), r, signature), r) for r in rows]
-    todo = [(key, row) for key, row in keyed if key not in done]
+    digests = {r.path: sha256_file(Path(r.path)) for r in rows}
+    variants: list[Attack | None] = [None, *attacks]
+    keyed = [(_job_key(digests[r.path], r, signature, a), r, a) for a in variants for r in rows]
+    todo = [(key, row, attack) for key, row, attack in keyed if key not in done]
     total, completed = len(keyed), len(keyed) - len(todo)
     if progress:
         progress(completed, total)
@@ -244,16 +300,16 @@ def score_manifest(
 
         if jobs <= 1:
             _init_worker()
-            for key, row in todo:
-                keep(key, score_row(row, config))
+            for key, row, attack in todo:
+                keep(key, score_row(row, config, attack))
         else:
             for key, record in _parallel(todo, config, jobs):
                 keep(key, record)
-    return [done[key] for key, _ in keyed]
+    return [done[key] for key, _, _ in keyed]
 
 
 def _parallel(
-    todo: list[tuple[str, ManifestRow]], config: EvalConfig, jobs: int
+    todo: list[tuple[str, ManifestRow, Attack | None]], config: EvalConfig, jobs: int
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=get_context("spawn"), initializer=_init_worker
@@ -262,8 +318,8 @@ def _parallel(
         queue = list(todo)
         while queue or pending:
             while queue and len(pending) < jobs * 2:
-                key, row = queue.pop(0)
-                pending[pool.submit(score_row, row, config)] = key
+                key, row, attack = queue.pop(0)
+                pending[pool.submit(score_row, row, config, attack)] = key
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 yield pending.pop(future), future.result()

@@ -152,8 +152,14 @@ def register(
     note: str = "",
     *,
     original_name: str | None = None,
+    synthetic: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Register the file at ``path``; returns the leaf index, record and checkpoint."""
+    """Register the file at ``path``; returns the leaf index, record and checkpoint.
+
+    ``synthetic`` marks media Verity made itself (the red-team lab): the record then carries
+    ``synthetic: true`` and ``generator`` (what made it), so a lookup of that file, or of a
+    near copy, says it was born synthetic.
+    """
     if len(note) > 2000:
         raise BadInputError("a note is at most 2000 characters")
     ingested = services.ingest(app, path, case_ref, original_name=original_name)
@@ -184,6 +190,8 @@ def register(
                 "verdict": _latest_verdict(session, media.id),
                 "fingerprint": print_,
             }
+            if synthetic is not None:
+                record.update(synthetic=True, generator=synthetic)
             (index,), signed = append_records(session, app, [record])
             leaf = record_leaf(record)
             append_event(
@@ -414,6 +422,7 @@ def lookup(app: Verity, path: Path, *, limit: int = 5) -> dict[str, Any]:
                             "match": is_match(query, value),
                             "registered_at": record.get("registered_at"),
                             "note": record.get("note"),
+                            "synthetic": bool(record.get("synthetic")),
                         }
                     )
         near.sort(key=lambda n: n["distance_bits"])

@@ -362,3 +362,22 @@ def test_case_file_shows_the_checked_figures(installation: Verity, tmp_path: Pat
     assert any(
         c.startswith("audio.lfcc") and "spectrogram" in c and "(checked)" in c for c in captions
     )
+
+
+def test_case_file_shows_lab_outputs_as_synthetic(installation: Verity, photo: Path) -> None:
+    from provenance.lab_credentials import sign_synthetic
+
+    signed = photo.parent / "lab-output.jpg"
+    signed.write_bytes(
+        sign_synthetic(
+            photo.read_bytes(), ".jpg", keys_dir=installation.settings.keys_dir,
+            title="upsample", generator={"method": "upsample:bilinear"},
+        )
+    )  # fmt: skip
+    case = services.create_case(installation, "Lab", "")
+    services.ingest(installation, signed, case["id"])
+    at = signed_in(Role.ANALYST)
+    at.query_params["case"] = case["id"]
+    at = go(at, "case_file")
+    (warning,) = [w for w in texts(at, "warning") if "synthetic" in w]
+    assert warning.startswith("**synthetic (lab output)**")

@@ -17,7 +17,7 @@ from rich.table import Table
 import modalities  # registers the built-in detectors (composition root)
 from core import __version__, services
 from core.app import Verity
-from core.cli import dashboard, evaluate, jobs, ledger, render, report
+from core.cli import dashboard, evaluate, jobs, lab, ledger, render, report
 from core.config import Settings, load_settings
 from core.detector import REGISTRY
 from core.errors import (
@@ -293,6 +293,7 @@ app.add_typer(ledger.chain_app, name="chain")
 report.register(app)  # report, verify-report, reproduce
 dashboard.register(app)  # verity dashboard, verity users
 jobs.register(app)  # worker, submit, jobs
+app.add_typer(lab.lab_app, name="lab")  # verity lab make-fakes
 
 
 @app.command()

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from core import calibration, cards, eval_report, evaluation
+from core import attacks as attack_specs
+from core import calibration, cards, eval_report, eval_robustness, evaluation
 from core.cli import render
 from core.config import load_settings
 from core.detector import REGISTRY
@@ -64,18 +65,29 @@ def eval_command(
         ),
     ] = True,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64)] = DEFAULT_JOBS,
+    attack: Annotated[
+        str | None,
+        typer.Option(
+            "--attack",
+            help="Also score under perturbations, e.g. jpeg:q=50,resize:0.5,noise:0.01,blur:1,"
+            "mp3:kbps=32,lowpass:4000,pgd:eps=2/255 (see docs/architecture.md).",
+        ),
+    ] = None,
 ) -> None:
     """Score every file of a labelled manifest and write metrics.json, summary.md and plots.
 
-    Resumable: files already scored with the same detector and calibration versions are kept.
+    Resumable: files already scored with the same detector and calibration versions (and the
+    same attack) are kept.
     """
+    attacks = attack_specs.parse_attacks(attack) if attack is not None else []
     rows, digest = evaluation.read_manifest(manifest, root)
     config = _config(_names(detectors), normalize_codec, out)
     progress, report = _progress_scoring("scoring")
     with progress:
-        records = evaluation.score_manifest(
-            rows, config, out / "scores.jsonl", jobs=jobs, progress=report
+        scored = evaluation.score_manifest(
+            rows, config, out / "scores.jsonl", jobs=jobs, progress=report, attacks=attacks
         )
+    records = [r for r in scored if r.get("attack") is None]
     info = {
         "manifest": f"{manifest.resolve().parent.name}/{manifest.name}",
         "manifest_sha256": digest,
@@ -92,6 +104,16 @@ def eval_command(
             render.out.print(
                 f"{group:6} {name:24} real {m['n_real']:3} fake {m['n_fake']:3} AUC {auc} EER {eer}"
             )
+    if attacks:
+        labels = [a.label for a in attacks]
+        robust = eval_robustness.write(scored, labels, out)
+        for group, table in robust["groups"].items():
+            for name, row in table.items():
+                cells = "  ".join(f"{label} {eval_robustness.cell(row[label])}" for label in labels)
+                render.out.print(f"{group:6} {name:24} {cells}")
+        failed = [r for r in scored if r.get("attack") and r.get("status") == "error"]
+        if failed:
+            render.err.print(f"{len(failed)} attacked cop(ies) could not be scored")
     if result["errors"]:
         render.err.print(f"{len(result['errors'])} file(s) could not be scored; see summary.md")
     render.out.print(f"wrote {out / 'summary.md'} and {out / 'metrics.json'}")

@@ -17,6 +17,7 @@ from dashboard.components import cards, plots, session
 from dashboard.components.text import md
 from dashboard.exports import export_signed_report
 from provenance import status
+from provenance.lab_credentials import is_lab_output
 
 app, account = session.require(Permission.VIEW)
 st.title("Case file")
@@ -190,6 +191,11 @@ if item is not None:
         f"State: **{c2pa.get('state', 'unknown')}**"
         + (f" ({md(c2pa['reason'])})" if c2pa.get("reason") else "")
     )
+    if is_lab_output(c2pa.get("manifest_store")):
+        st.warning(
+            "**synthetic (lab output)**: its credentials say it was created by a trained "
+            "algorithm (c2pa.created, trainedAlgorithmicMedia), e.g. by `verity lab`"
+        )
     for code in c2pa.get("failure_codes", []):
         st.markdown(f"- failure: {md(code)}")
     if c2pa.get("validation_results") or c2pa.get("manifest_store"):

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from core.attacks import InputAttack
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, SeriesPoint
 from core.errors import DetectorError
 from core.media import MediaKind
@@ -90,6 +91,8 @@ class AudioCnnDetector:
         path = verified_weights(NAME, folder)
         self.spec = SPEC if weights_dir is None else _spec(folder)
         self.network = load_network(path)
+        # ``verity eval --attack pgd``: perturbs the standardised log-mel windows (core.attacks)
+        self.adversary: InputAttack | None = None
 
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
@@ -111,6 +114,8 @@ class AudioCnnDetector:
             )  # fmt: skip
         features_ = features.log_mel(normalized, self.feature_backend)
         windows, spans = cnn_net.crops(features_)
+        if self.adversary is not None:
+            windows = self.adversary(self.network, windows, scale=1.0)
         logits = window_logits(self.network, windows)
         keep = [i for i, (a, b) in enumerate(spans) if mask[a:b].mean() >= 0.2]
         used = keep or list(range(len(spans)))

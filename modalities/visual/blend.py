@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from core.attacks import InputAttack
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, SeriesPoint
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
@@ -90,6 +91,8 @@ class BlendDetector:
         self.face_detector: faces.DetectorKind = detector
         self.policy = policy
         self.save_heatmaps = save_heatmaps
+        # ``verity eval --attack pgd``: perturbs the aligned crops the network sees (core.attacks)
+        self.adversary: InputAttack | None = None
 
     def _scan(self, media: MediaInput) -> faces.FaceScan:
         if media.kind is MediaKind.IMAGE:
@@ -147,6 +150,15 @@ class BlendDetector:
                 summary=reason,
             )
         crops = np.stack([blend_net.centre(scan.crops[k]) for k in keys])
+        if self.adversary is not None:
+            device = next(self.model.parameters()).device
+            crops = self.adversary(
+                lambda x: self.model(x.permute(0, 3, 1, 2).to(device))[0],
+                crops.astype(np.float32),
+                scale=255.0,
+                low=0.0,
+                high=255.0,
+            )
         logits, maps = blend_net.predict(self.model, crops)
         by_key = {k: i for i, k in enumerate(keys)}
         track_scores, track_lengths, track_ids = [], [], []

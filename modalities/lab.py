@@ -1,0 +1,308 @@
+"""The red-team lab's fake factory: ``verity lab make-fakes`` turns real media into labelled fakes.
+
+Methods (each lives beside the detector it trains, in ``modalities/<modality>/synthesis/``):
+
+* ``self_blend`` (visual): a face in a real photo pasted onto itself after a slight change
+  (Self-Blended Images); the blended crop goes back into the full picture, so the output is a
+  whole photo with one seam, like a face swap.
+* ``upsample`` (visual): the photo shrunk and up-sampled back by a generator-like method.
+* ``copy_synthesis`` (audio): real speech re-rendered by Griffin-Lim, a phase vocoder or an LPC
+  vocoder (WaveFake-style copy-synthesis).
+
+Each source is read from a folder's ``manifest.csv`` (rows labelled real, or with no label
+column as in train-corpus) or, without a manifest, from the media files in the folder. The
+output folder gets the fakes, a copy of each real source used, and a ``manifest.csv`` in the
+media-dev format, so ``verity eval --root OUT`` and ``verity train --data OUT`` read it as is.
+Outputs are deterministic for a seed. Labelling (C2PA, ledger) is the caller's: it receives
+each fake's bytes before they are written (``label``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import BadInputError, display_name
+
+METHODS = ("self_blend", "upsample", "copy_synthesis")
+KIND_OF = {"self_blend": "image", "upsample": "image", "copy_synthesis": "audio"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
+COLUMNS = ("file", "label", "kind", "category", "generator", "source_file", "seed", "sha256")
+SAMPLE_RATE = 16_000
+MAX_AUDIO_S = 20.0
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    relative: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Fake:
+    file: str
+    kind: str
+    method: str
+    generator: dict[str, Any]
+    source_file: str
+    sha256: str
+
+
+# receives (bytes, suffix, generator) and returns the bytes to write (with Content Credentials)
+Labeller = Callable[[bytes, str, dict[str, Any]], bytes]
+# receives (file about to be published, its name in the manifest, generator): the ledger entry
+Registrar = Callable[[Path, str, dict[str, Any]], None]
+
+
+def find_sources(folder: Path) -> list[Source]:
+    """Real images and audio of ``folder`` (its manifest when present), in a stable order."""
+    if not folder.is_dir():
+        raise BadInputError(f"{display_name(folder)}: not a directory")
+    manifest = folder / "manifest.csv"
+    sources = []
+    if manifest.is_file():
+        with manifest.open(encoding="utf-8-sig", newline="") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                if (row.get("label") or "real").strip().lower() != "real":
+                    continue
+                kind = (row.get("kind") or "").strip().lower()
+                if kind not in {"image", "audio"} or not row.get("file"):
+                    continue
+                path = folder / row["file"]
+                if not path.is_file():
+                    raise BadInputError(
+                        f"{display_name(manifest)} line {line}: {row['file']!r} missing"
+                    )
+                sources.append(Source(path, row["file"], kind))
+    else:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            suffix = path.suffix.lower()
+            kind = (
+                "image"
+                if suffix in IMAGE_SUFFIXES
+                else "audio"
+                if suffix in AUDIO_SUFFIXES
+                else None
+            )
+            if kind:
+                sources.append(Source(path, path.relative_to(folder).as_posix(), kind))
+    return sources
+
+
+def _rng(seed: int, method: str, relative: str) -> np.random.Generator:
+    digest = hashlib.sha256(f"{seed}\0{method}\0{relative}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+def _load_rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _encode_image(rgb: np.ndarray, like: Path) -> tuple[bytes, str]:
+    """Same family of format as the source (JPEG stays JPEG), so the format is no cue."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    if like.suffix.lower() in {".jpg", ".jpeg"}:
+        Image.fromarray(rgb).save(buffer, format="JPEG", quality=95)
+        return buffer.getvalue(), ".jpg"
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue(), ".png"
+
+
+def self_blend_picture(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """The whole picture with its largest reliable face self-blended; None without such a face."""
+    import cv2
+
+    from modalities.visual import blend_net, faces
+    from modalities.visual.synthesis import self_blend
+
+    upsample = 1 if max(rgb.shape[:2]) < 250 else 0
+    found = [f for f in faces.detect_faces(rgb, upsample=upsample) if not f.tiny]
+    if not found:
+        return None
+    face = max(found, key=lambda f: f.side)
+    size = blend_net.CROP_SIZE * 2
+    matrix = faces.crop_transform(face, size, blend_net.CROP_ZOOM)
+    crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    fake, _ = self_blend.self_blend(crop, faces.transform_points(face.landmarks, matrix), rng)
+    # only what the blend changed goes back: the rest of the picture keeps its original pixels
+    delta = fake.astype(np.float32) - crop.astype(np.float32)
+    height, width = rgb.shape[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    back = cv2.warpAffine(delta, matrix, (width, height), flags=flags, borderValue=0)
+    out = np.clip(rgb.astype(np.float32) + back, 0, 255).astype(np.uint8)
+    return out if not np.array_equal(out, rgb) else None
+
+
+def _make_picture(
+    source: Source, method: str, rng: np.random.Generator
+) -> tuple[bytes, str, dict[str, Any]] | None:
+    from modalities.visual.synthesis import upsampling
+
+    rgb = _load_rgb(source.path)
+    if method == "self_blend":
+        fake = self_blend_picture(rgb, rng)
+        detail: dict[str, Any] = {
+            "method": "self_blend",
+            "module": "modalities.visual.synthesis.self_blend",
+        }
+    else:
+        choice = str(rng.choice(upsampling.METHODS))
+        fake = upsampling.upsample_like_a_generator(rgb, rng, choice)
+        detail = {
+            "method": f"upsample:{choice}",
+            "module": "modalities.visual.synthesis.upsampling",
+        }
+    if fake is None:
+        return None
+    data, suffix = _encode_image(fake, source.path)
+    return data, suffix, detail
+
+
+def _make_speech(
+    source: Source, rng: np.random.Generator
+) -> tuple[bytes, str, dict[str, Any]] | None:
+    import av
+
+    from core.media import decode_audio
+    from modalities.audio.synthesis import copy_synthesis
+
+    wave = decode_audio(source.path, sample_rate=SAMPLE_RATE, max_s=MAX_AUDIO_S)[0]
+    if len(wave) < SAMPLE_RATE:
+        return None  # under a second: nothing worth re-rendering
+    name = str(rng.choice(sorted(copy_synthesis.METHODS)))
+    fake = copy_synthesis.METHODS[name](wave, int(rng.integers(2**31)))
+    pcm = (np.clip(fake, -1, 1) * 32767).astype(np.int16)[np.newaxis, :]
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="wav") as container:
+        stream = container.add_stream("pcm_s16le", rate=SAMPLE_RATE)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    detail = {
+        "method": f"copy_synthesis:{name}",
+        "module": "modalities.audio.synthesis.copy_synthesis",
+    }
+    return buffer.getvalue(), ".wav", detail
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def make_fakes(
+    data: Path,
+    out: Path,
+    *,
+    methods: list[str],
+    limit: int | None,
+    seed: int,
+    label: Labeller,
+    register: Registrar,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Fake], Path]:
+    """Write fakes, copies of their real sources and ``manifest.csv``; returns the fakes and the
+    manifest's path. Each fake is labelled (``label``) before it touches the disk and registered
+    (``register``) before it appears under its name: a fake is never published unlabelled."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise BadInputError(
+            f"--methods: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(METHODS)}"
+        )
+    sources = find_sources(data)
+    plan = []
+    for method in methods:
+        fitting = [s for s in sources if s.kind == KIND_OF[method]]
+        if limit:  # a seeded sample across the whole folder, not its first files
+            fitting.sort(key=lambda s: _rng(seed, f"pick:{method}", s.relative).random())
+        plan += [(method, s) for s in fitting[: limit or None]]
+    if not plan:
+        raise BadInputError(
+            f"{display_name(data)}: no real "
+            f"{' or '.join(sorted({KIND_OF[m] for m in methods}))} to make fakes from"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, str]] = []
+    fakes: list[Fake] = []
+    reals: dict[str, dict[str, str]] = {}
+    for done, (method, source) in enumerate(plan, start=1):
+        rng = _rng(seed, method, source.relative)
+        made = (
+            _make_speech(source, rng)
+            if method == "copy_synthesis"
+            else _make_picture(source, method, rng)
+        )
+        if progress:
+            progress(done, len(plan))
+        if made is None:
+            continue
+        payload, suffix, detail = made
+        generator = {**detail, "seed": seed, "source_sha256": _sha(source.path.read_bytes())}
+        stem = Path(source.relative).with_suffix("").as_posix().replace("/", "__")
+        relative = f"fake/{method}/{stem}{suffix}"
+        final = label(payload, suffix, generator)
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.stem}.part{target.suffix}")
+        try:
+            tmp.write_bytes(final)
+            register(tmp, relative, generator)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fake = Fake(relative, source.kind, method, generator, source.relative, _sha(final))
+        fakes.append(fake)
+        rows.append({
+            "file": relative, "label": "fake", "kind": source.kind, "category": f"lab_{method}",
+            "generator": f"verity-lab:{detail['method']}", "source_file": source.relative,
+            "seed": str(seed), "sha256": fake.sha256,
+        })  # fmt: skip
+        if source.relative not in reals:
+            real_relative = f"real/{source.relative}"
+            target = out / real_relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.part")
+            shutil.copyfile(source.path, tmp)
+            tmp.replace(target)
+            reals[source.relative] = {
+                "file": real_relative, "label": "real", "kind": source.kind,
+                "category": f"lab_{method}", "generator": "real (source of lab fakes)",
+                "source_file": source.relative, "seed": "", "sha256": _sha(target.read_bytes()),
+            }  # fmt: skip
+    if not fakes:
+        raise BadInputError(
+            f"{display_name(data)}: no source gave a fake (no usable face or speech)"
+        )
+    manifest = out / "manifest.csv"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(list(reals.values()) + rows)
+    _atomic_write(manifest, buffer.getvalue().encode("utf-8"))
+    return fakes, manifest
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
