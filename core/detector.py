@@ -15,7 +15,7 @@ the explicit list in ``modalities/__init__.py``; a second registration under a n
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -160,6 +160,29 @@ class Evidence(BaseModel):
             p_fake=sigmoid(llr),
             **rest,
         )
+
+
+def out_of_domain(
+    spec: DetectorSpec,
+    reason: str,
+    *,
+    summary: str | None = None,
+    findings: Sequence[Finding] = (),
+) -> Evidence:
+    """Evidence that ``spec``'s detector does not apply to this input (no audio track, too little
+    speech, no face…): raw score and LLR 0, ``reason`` as ``out_of_domain`` (fusion leaves such
+    evidence out) and as the summary unless one is given, with the findings measured so far.
+
+    Example: ``return out_of_domain(self.spec, "no audio track")``.
+    """
+    return Evidence.from_llr(
+        spec,
+        raw_score=0.0,
+        llr=0.0,
+        out_of_domain=reason,
+        findings=tuple(findings),
+        summary=reason if summary is None else summary,
+    )
 
 
 def sigmoid(llr: float) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from core.detector import DetectorSpec, Finding, WeightsRef
+from core.detector import DetectorSpec, Evidence, Finding, SeriesPoint, WeightsRef
 from core.errors import DetectorError
 
 FAKE_WORDS = ("fake", "spoof", "synthetic", "deepfake", "generated", "artificial", "manipulated")
@@ -187,3 +187,41 @@ def top_k_mean(values: np.ndarray, share: float = 0.25) -> float:
     """Mean of the highest quarter: one strongly manipulated stretch is not averaged away."""
     k = max(1, math.ceil(len(values) * share))
     return float(np.sort(values)[-k:].mean())
+
+
+def load_for(
+    spec: DetectorSpec, model_dir: Path | str | None, *, task: str, fake_label: str | None
+) -> tuple[Checkpoint, DetectorSpec]:
+    """The checkpoint in ``model_dir`` and ``spec`` with its identity as the weights: what
+    ``audio.hf`` and ``visual.hf`` load when built."""
+    checkpoint = load_checkpoint(model_dir, task=task, name=spec.name, fake_label=fake_label)
+    assert model_dir is not None  # load_checkpoint refuses None
+    return checkpoint, instance_spec(spec, checkpoint, Path(model_dir))
+
+
+def scores(checkpoint: Checkpoint, logits: np.ndarray) -> np.ndarray:
+    """Per window or frame: the logit of the checkpoint's probability of "fake"."""
+    return np.array([logit(float(v)) for v in checkpoint.p_fake(logits)])
+
+
+def checkpoint_evidence(
+    spec: DetectorSpec,
+    checkpoint: Checkpoint,
+    values: np.ndarray,
+    series: tuple[SeriesPoint, ...],
+    *,
+    unit: str,
+    counted: str,
+) -> Evidence:
+    """Uncalibrated evidence (LLR 0 until the user calibrates this checkpoint): the mean logit of
+    the most suspicious quarter of the ``unit``s, the checkpoint's findings, the series."""
+    raw = top_k_mean(values)
+    return Evidence.from_llr(
+        spec,
+        raw_score=raw,
+        llr=0.0,
+        findings=tuple(checkpoint.findings()),
+        series=series,
+        summary=f"{checkpoint.model_type} checkpoint: top-quarter {unit} logit {raw:+.2f} "
+        f"over {counted}",
+    )

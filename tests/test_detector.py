@@ -12,11 +12,13 @@ from core.detector import (
     DetectorRegistry,
     DetectorSpec,
     Evidence,
+    Finding,
     MediaInput,
     Modality,
     WeightsRef,
     create_detector,
     list_detectors,
+    out_of_domain,
     sigmoid,
 )
 from core.errors import DuplicateDetectorError, UnknownDetectorError
@@ -101,6 +103,18 @@ def test_evidence_is_frozen_finite_and_stamped() -> None:
         evidence.llr = 1.0  # type: ignore[misc]
     with pytest.raises(ValidationError, match="finite"):
         Evidence.from_llr(spec, raw_score=float("nan"), llr=0.0)
+
+
+def test_out_of_domain_evidence_is_neutral_and_says_why() -> None:
+    spec = make_spec()
+    plain = out_of_domain(spec, "no face found")
+    assert plain == Evidence.from_llr(
+        spec, raw_score=0.0, llr=0.0, out_of_domain="no face found", summary="no face found"
+    )
+    fact = Finding(code="frames", value=3, message="frames scanned")
+    told = out_of_domain(spec, "too short", summary="nothing to judge", findings=[fact])
+    assert told.out_of_domain == "too short" and told.summary == "nothing to judge"
+    assert told.findings == (fact,) and told.p_fake == 0.5 and told.detector == spec.name
 
 
 def test_sigmoid_is_stable_for_large_values() -> None:

@@ -96,10 +96,7 @@ class AudioCnnDetector:
 
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
-            return Evidence.from_llr(
-                self.spec, raw_score=0.0, llr=0.0, out_of_domain="no audio track",
-                summary="no audio track",
-            )  # fmt: skip
+            return frontend.no_audio_track(self.spec)
         normalized, mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
         speech = int(mask.sum())
         findings = [
@@ -108,10 +105,7 @@ class AudioCnnDetector:
             Finding(code="speech_seconds", value=round(speech / 100, 2), message="speech found"),
         ]
         if speech < MIN_SPEECH_FRAMES:
-            return Evidence.from_llr(
-                self.spec, raw_score=0.0, llr=0.0, findings=tuple(findings),
-                out_of_domain="less than 1 s of speech", summary="too little speech to judge",
-            )  # fmt: skip
+            return frontend.too_little_speech(self.spec, findings)
         features_ = features.log_mel(normalized, self.feature_backend)
         windows, spans = cnn_net.crops(features_)
         if self.adversary is not None:

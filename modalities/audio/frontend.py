@@ -17,7 +17,7 @@ import av
 import numpy as np
 import scipy.fft
 
-from core.detector import Finding, MediaInput
+from core.detector import DetectorSpec, Evidence, Finding, MediaInput, out_of_domain
 from core.errors import ConfigError
 from core.media import encode_mp3
 from modalities.audio import vad as vad_mod
@@ -276,3 +276,19 @@ def input_findings(media: MediaInput, max_s: float) -> list[Finding]:
             )
         )
     return out
+
+
+def no_audio_track(spec: DetectorSpec) -> Evidence:
+    """What every audio detector answers for a video without sound: out of domain."""
+    return out_of_domain(spec, "no audio track")
+
+
+def too_little_speech(
+    spec: DetectorSpec,
+    findings: list[Finding],
+    reason: str = "less than 1 s of speech",
+    summary: str = "too little speech to judge",
+) -> Evidence:
+    """The out-of-domain evidence of a detector that found less speech than it needs, with the
+    findings so far (front end, input, ``speech_seconds``)."""
+    return out_of_domain(spec, reason, summary=summary, findings=findings)

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from core.detector import DetectorSpec, Evidence, MediaInput, Modality, SeriesPoint
+from core.detector import DetectorSpec, Evidence, MediaInput, Modality, SeriesPoint, out_of_domain
 from core.media import MediaKind
 from modalities import hf
+from modalities.audio import frontend
 
 NAME = "audio.hf"
 VERSION = "1.0.0"
@@ -39,11 +40,9 @@ SPEC = DetectorSpec(
 
 class HfAudioDetector:
     def __init__(self, model_dir: Path | str | None = None, fake_label: str | None = None) -> None:
-        self.checkpoint = hf.load_checkpoint(
-            model_dir, task="audio", name=NAME, fake_label=fake_label
+        self.checkpoint, self.spec = hf.load_for(
+            SPEC, model_dir, task="audio", fake_label=fake_label
         )
-        assert model_dir is not None
-        self.spec: DetectorSpec = hf.instance_spec(SPEC, self.checkpoint, Path(model_dir))
         self.sample_rate = int(getattr(self.checkpoint.processor, "sampling_rate", 16_000))
 
     def window_logits(self, windows: list[np.ndarray]) -> np.ndarray:
@@ -68,23 +67,16 @@ class HfAudioDetector:
 
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
-            return Evidence.from_llr(
-                self.spec, raw_score=0.0, llr=0.0, out_of_domain="no audio track",
-                summary="no audio track",
-            )  # fmt: skip
+            return frontend.no_audio_track(self.spec)
         wave = media.audio_array(sample_rate=self.sample_rate, max_s=MAX_SECONDS)[0]
         if len(wave) < MIN_SECONDS * self.sample_rate:
-            return Evidence.from_llr(
-                self.spec, raw_score=0.0, llr=0.0, out_of_domain="shorter than 0.5 s",
-                summary="too short to classify",
-            )  # fmt: skip
+            return out_of_domain(self.spec, "shorter than 0.5 s", summary="too short to classify")
         step = int(WINDOW_S * self.sample_rate)
         starts = [
             s for s in range(0, len(wave), step) if len(wave) - s >= MIN_SECONDS * self.sample_rate
         ]
         windows = [wave[s : s + step].astype(np.float32) for s in starts]
-        p = self.checkpoint.p_fake(self.window_logits(windows))
-        scores = np.array([hf.logit(float(v)) for v in p])
+        scores = hf.scores(self.checkpoint, self.window_logits(windows))
         series = tuple(
             SeriesPoint(
                 start_s=s / self.sample_rate,
@@ -93,16 +85,10 @@ class HfAudioDetector:
             )
             for s, w, score in zip(starts, windows, scores, strict=True)
         )
-        raw = hf.top_k_mean(scores)
-        return Evidence.from_llr(
-            self.spec,
-            raw_score=raw,
-            llr=0.0,
-            findings=tuple(self.checkpoint.findings()),
-            series=series,
-            summary=f"{self.checkpoint.model_type} checkpoint: top-quarter window logit "
-            f"{raw:+.2f} over {len(windows)} windows",
-        )
+        return hf.checkpoint_evidence(
+            self.spec, self.checkpoint, scores, series, unit="window",
+            counted=f"{len(windows)} windows",
+        )  # fmt: skip
 
 
 def build(**overrides: Any) -> HfAudioDetector:

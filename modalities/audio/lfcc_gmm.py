@@ -98,13 +98,7 @@ class LfccGmmDetector:
 
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
-            return Evidence.from_llr(
-                self.spec,
-                raw_score=0.0,
-                llr=0.0,
-                out_of_domain="no audio track",
-                summary="no audio track",
-            )
+            return frontend.no_audio_track(self.spec)
         normalized, shared_mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
         feats, mask = features_of(normalized, shared_mask, self.feature_backend)
         findings = frontend.front_end_findings(self.vad, self.feature_backend)
@@ -127,14 +121,7 @@ class LfccGmmDetector:
             )
         )
         if speech < MIN_SPEECH_FRAMES:
-            return Evidence.from_llr(
-                self.spec,
-                raw_score=0.0,
-                llr=0.0,
-                findings=tuple(findings),
-                out_of_domain="less than 1 s of speech",
-                summary="too little speech to judge",
-            )
+            return frontend.too_little_speech(self.spec, findings)
         scores = self.frame_scores(feats)
         raw = float(scores[mask].mean())
         series = []

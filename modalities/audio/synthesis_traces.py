@@ -129,17 +129,13 @@ class SynthesisTracesDetector:
 
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
-            return Evidence.from_llr(
-                self.spec, raw_score=0.0, llr=0.0, out_of_domain="no audio track",
-                summary="no audio track",
-            )  # fmt: skip
+            return frontend.no_audio_track(self.spec)
         normalized, mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
         clip = tf.traces(normalized, mask)
         if clip is None:
-            return Evidence.from_llr(
-                self.spec, raw_score=0.0, llr=0.0, out_of_domain="less than 0.5 s of speech",
-                summary="too little speech to measure traces",
-            )  # fmt: skip
+            return frontend.too_little_speech(
+                self.spec, [], "less than 0.5 s of speech", "too little speech to measure traces"
+            )
         raw = self.head.score(clip.values)
         contributions = self.head.contributions(clip.values)
         z = (clip.values - self.head.real_mean) / self.head.real_std

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, SeriesPoint
+from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, out_of_domain
 from core.errors import DetectorError
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.lipsync import plots, signals
+from modalities.lipsync import evidence, signals, tracking
 from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
 
@@ -34,13 +34,11 @@ NAME = "lipsync.syncnet"
 VERSION = "1.0.0"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"syncnet-{VERSION}"
 WEIGHTS_FILE = "lipsync_syncnet.safetensors"
-MAX_SECONDS = 20.0
-FRAME_MAX_SIDE = 640
+MAX_SECONDS = tracking.GRID_END_S  # 20 s: the shared face pass takes the grid's scan there
+FRAME_MAX_SIDE = tracking.FRAME_MAX_SIDE  # 640
 MIN_SPEECH_S = 1.0
 WINDOW = 50  # grid frames: 2 s
 HOP = 12
-LLR_SLOPE = 3.0  # expert prior, as lipsync.av_offset: all windows out of sync ≈ +2, clean ≈ −1
-LLR_CLAMP = (-1.0, 2.0)
 CURVE_LABEL = "− embedding distance (higher: in sync)"
 
 
@@ -143,13 +141,7 @@ def analyse(
     )
 
 
-def clip_score(analysis: signals.SyncAnalysis, min_confidence: float) -> tuple[float, float]:
-    """Raw score (share of speech windows out of sync, half the undecided ones, or a clear
-    whole-clip shift, whichever is larger) and the clip-level shift part alone."""
-    beyond = max(0, abs(analysis.offset) - signals.TOLERANCE)
-    shifted = min(1.0, beyond / 3) if analysis.confidence >= min_confidence else 0.0
-    raw = max(analysis.share("out_of_sync") + 0.5 * analysis.share("undecided"), shifted)
-    return raw, shifted
+clip_score = evidence.clip_score  # raw score and whole-clip shift, as lipsync.av_offset
 
 
 def choose_speaker(
@@ -172,10 +164,6 @@ def choose_speaker(
     return -neg_id, analysis, len(candidates)
 
 
-def _llr(raw: float) -> float:
-    return float(np.clip(LLR_SLOPE * (raw - 0.35), *LLR_CLAMP))
-
-
 class SyncNetDetector:
     def __init__(self, weights_dir: Path | None = None) -> None:
         folder = weights_dir or WEIGHTS_DIR
@@ -184,15 +172,9 @@ class SyncNetDetector:
         self.network, config = load_network(path)
         self.min_confidence = float(config.get("min_confidence", signals.MIN_CONFIDENCE))
 
-    def _out(self, reason: str, findings: list[Finding] | None = None) -> Evidence:
-        return Evidence.from_llr(
-            self.spec, raw_score=0.0, llr=0.0, out_of_domain=reason,
-            findings=tuple(findings or ()), summary=reason,
-        )  # fmt: skip
-
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
-            return self._out("no audio track")
+            return out_of_domain(self.spec, "no audio track")
         wave = media.audio_array(sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
         duration = min(MAX_SECONDS, media.info.duration_s or len(wave) / signals.SAMPLE_RATE)
         n_frames = int(np.floor(duration * net.FPS)) + 1
@@ -205,9 +187,13 @@ class SyncNetDetector:
             )
         ]
         if voiced.sum() < MIN_SPEECH_S * net.FPS:
-            return self._out("less than 1 s of speech", facts)
-        frames = media.frames(fps=net.FPS, max_side=FRAME_MAX_SIDE, end_s=MAX_SECONDS)
-        tracks, flags = net.mouth_tracks(frames, n_frames)
+            return out_of_domain(self.spec, "less than 1 s of speech", findings=facts)
+        shared = tracking.face_pass(media).grid_mouths()  # tracked once with lipsync.av_offset
+        if shared is not None:
+            tracks, flags = net.place_mouths(shared[0], n_frames), shared[1]
+        else:  # a frame rate above 25 fps: the grid is not the frames av_offset tracks
+            frames = media.frames(fps=net.FPS, max_side=FRAME_MAX_SIDE, end_s=MAX_SECONDS)
+            tracks, flags = net.mouth_tracks(frames, n_frames)
         facts.append(
             Finding(
                 code="face_tracks",
@@ -217,90 +203,37 @@ class SyncNetDetector:
             )
         )
         if not tracks:
-            return self._out("no face found", facts)
+            return out_of_domain(self.spec, "no face found", findings=facts)
         clip = net.ClipFeatures(media.path.name, n_frames, tracks, mel, voiced, flags)
         visual, audio = net.embed_clip(self.network, clip)
         ids = [t.track_id for t in tracks]
         chosen = choose_speaker(ids, visual, audio, voiced, self.min_confidence)
         if chosen is None:
-            return self._out("no face track with at least 2 s of visible speech", facts)
-        return self._evidence(chosen[1], chosen[0], chosen[2], facts, media)
-
-    def _evidence(
-        self,
-        analysis: signals.SyncAnalysis,
-        track_id: int,
-        n_candidates: int,
-        facts: list[Finding],
-        media: MediaInput,
-    ) -> Evidence:
-        raw, shifted = clip_score(analysis, self.min_confidence)
-        llr = _llr(raw)
-        out_share, undecided = analysis.share("out_of_sync"), analysis.share("undecided")
-        speech_windows = analysis.speech_windows
+            reason = "no face track with at least 2 s of visible speech"
+            return out_of_domain(self.spec, reason, findings=facts)
+        track_id, analysis, n_candidates = chosen
         middle = (len(analysis.curve) - 1) // 2
-        findings = [
-            *facts,
-            Finding(
-                code="speaker_track",
-                value=track_id,
-                message=f"speaker chosen by sync confidence among {n_candidates} track(s)",
-            ),
-            Finding(
-                code="av_offset_frames",
-                value=analysis.offset,
-                message="best audio offset on the 25 fps grid (positive: sound later)",
-            ),
-            Finding(
-                code="av_offset_ms",
-                value=round(analysis.offset_ms, 1),
-                message=f"same, ms (tolerance ±{signals.TOLERANCE} frames)",
-                llr=round(_llr(shifted), 4) if shifted else 0.0,
-            ),
-            Finding(
-                code="sync_confidence",
-                value=round(analysis.confidence, 4),
-                message="median minus minimum of the mean distance curve (SyncNet); windows "
-                f"need {self.min_confidence:.3f}",
-            ),
-            Finding(
-                code="in_sync_distance",
-                value=round(float(-analysis.curve[middle]), 4),
-                message="mean embedding distance at offset 0 over speech windows",
-            ),
-            Finding(
-                code="out_of_sync_share",
-                value=round(out_share, 4),
-                message=f"{out_share:.0%} of {len(speech_windows)} speech windows are better "
-                "explained by a shifted soundtrack",
-                llr=llr,
-            ),
-            Finding(
-                code="undecided_share",
-                value=round(undecided, 4),
-                message="speech windows whose mouth matches no offset clearly",
-            ),
-        ]
-        series = tuple(
-            SeriesPoint(start_s=w.start / net.FPS, end_s=w.end / net.FPS, score=w.shift_gain)
-            for w in speech_windows
+        distance = Finding(
+            code="in_sync_distance",
+            value=round(float(-analysis.curve[middle]), 4),
+            message="mean embedding distance at offset 0 over speech windows",
         )
-        title = f"{NAME} {self.spec.version}"
-        curve_png = plots.offset_curve_png(analysis, title, ylabel=CURVE_LABEL)
-        artifacts = (
-            media.artifacts.put("offset_curve", curve_png, "image/png"),
-            media.artifacts.put("sync_timeline", plots.timeline_png(analysis, title), "image/png"),
-        )
-        return Evidence.from_llr(
+        return evidence.sync_evidence(
             self.spec,
-            raw_score=raw,
-            llr=llr,
-            findings=tuple(findings),
-            series=series,
-            artifacts=artifacts,
-            summary=f"AV offset {analysis.offset_ms:+.0f} ms (confidence "
-            f"{analysis.confidence:.2f}); {out_share:.0%} of speech windows out of sync, "
-            f"{undecided:.0%} undecided",
+            analysis,
+            media,
+            facts=facts,
+            track_id=track_id,
+            min_confidence=self.min_confidence,
+            messages={
+                "speaker_track": f"speaker chosen by sync confidence among {n_candidates} track(s)",
+                "av_offset_frames": "best audio offset on the 25 fps grid (positive: sound later)",
+                "sync_confidence": "median minus minimum of the mean distance curve (SyncNet); "
+                f"windows need {self.min_confidence:.3f}",
+                "undecided_share": "speech windows whose mouth matches no offset clearly",
+            },
+            extra=[distance],
+            curve_label=CURVE_LABEL,
         )
 
 

@@ -39,6 +39,7 @@ MEL_STACK = STACK * MEL_PER_FRAME
 ALIGN_SIZE = 192  # the aligned-face frame the mouth is cut from (mouth centre at 0.70 · 192)
 EMBED = 64
 MIN_TRACK_FRAMES = 25  # a track shorter than one second carries no usable sync
+DETECT_EVERY = 3  # full face detection on every 3rd grid frame, landmarks re-fitted in between
 
 
 @dataclass
@@ -100,33 +101,68 @@ def mouth_tracks(
 
     def keep(source: Iterable[VideoFrame]) -> Iterable[VideoFrame]:
         for frame in source:
-            held[frame.index] = cv2.cvtColor(faces.as_rgb(frame.rgb), cv2.COLOR_RGB2GRAY)
+            held[frame.index] = grey_frame(frame)
             yield frame
 
-    scan = faces.track_faces(keep(frames), try_rotations=True, detect_every=3)
-    tracks = []
+    scan = faces.track_faces(keep(frames), try_rotations=True, detect_every=DETECT_EVERY)
+    return place_mouths(cut_mouths(scan, held), n_frames), tuple(scan.flags)
+
+
+def grey_frame(frame: VideoFrame) -> np.ndarray:
+    return np.asarray(cv2.cvtColor(faces.as_rgb(frame.rgb), cv2.COLOR_RGB2GRAY))
+
+
+@dataclass
+class MouthCuts:
+    """One track's mouth crops where its face was seen, before they go onto a grid of a given
+    length (``place_mouths``): grid slot, crop and mouth opening per face."""
+
+    track_id: int
+    slots: list[int]
+    crops: list[np.ndarray]
+    openings: list[float]
+
+
+def cut_mouths(scan: faces.FaceScan, held: dict[int, np.ndarray]) -> list[MouthCuts]:
+    """Mouth crops of every track of at least ``MIN_TRACK_FRAMES`` faces, from the grey frames
+    ``held`` by frame index (the alignment points smoothed along the track)."""
+    out = []
     for track in scan.tracks:
         if len(track.faces) < MIN_TRACK_FRAMES:
             continue
+        cuts = MouthCuts(track.track_id, [], [], [])
+        for face, points in zip(track.faces, _smoothed_points(track), strict=True):
+            if face.frame_index not in held:
+                continue
+            cuts.slots.append(round(face.time_s * FPS))
+            cuts.crops.append(
+                cv2.warpAffine(
+                    held[face.frame_index],
+                    _mouth_matrix(points),
+                    (MOUTH_W, MOUTH_H),
+                    flags=cv2.INTER_AREA,
+                    borderMode=cv2.BORDER_REFLECT,
+                )
+            )
+            cuts.openings.append(signals.mouth_opening(face.landmarks))
+        out.append(cuts)
+    return out
+
+
+def place_mouths(cuts: list[MouthCuts], n_frames: int) -> list[MouthTrack]:
+    """The cut mouths on a grid of ``n_frames`` frames (faces beyond it dropped), with one- or
+    two-frame gaps bridged."""
+    tracks = []
+    for cut in cuts:
         crops = np.zeros((n_frames, MOUTH_H, MOUTH_W), np.uint8)
         seen = np.zeros(n_frames, bool)
         opening = np.full(n_frames, np.nan)
-        for face, points in zip(track.faces, _smoothed_points(track), strict=True):
-            slot = round(face.time_s * FPS)
-            if not 0 <= slot < n_frames or face.frame_index not in held:
-                continue
-            crops[slot] = cv2.warpAffine(
-                held[face.frame_index],
-                _mouth_matrix(points),
-                (MOUTH_W, MOUTH_H),
-                flags=cv2.INTER_AREA,
-                borderMode=cv2.BORDER_REFLECT,
-            )
-            seen[slot] = True
-            opening[slot] = signals.mouth_opening(face.landmarks)
+        for slot, crop, value in zip(cut.slots, cut.crops, cut.openings, strict=True):
+            if 0 <= slot < n_frames:
+                crops[slot], seen[slot], opening[slot] = crop, True, value
         _fill_short_gaps(crops, seen)
-        tracks.append(MouthTrack(track.track_id, crops, seen, signals.fill_gaps(opening)))
-    return tracks, tuple(scan.flags)
+        tracks.append(MouthTrack(cut.track_id, crops, seen, signals.fill_gaps(opening)))
+    return tracks
 
 
 def _fill_short_gaps(crops: np.ndarray, seen: np.ndarray, max_gap: int = 2) -> None:

@@ -490,60 +490,97 @@ def track_faces(
     every ``describe_every``-th frame with a face (0: never; ~0.1 s each on a CPU).
     ``pad_retry`` is for single pictures that may be tight face crops (see ``detect_faces``).
     """
-    rotation: int | None = None
-    per_frame: list[list[Face]] = []
-    pictures: dict[int, np.ndarray] = {}
-    scanned = with_face = tiny = 0
-    descriptors: dict[tuple[int, tuple[int, int, int, int]], np.ndarray] = {}
-    grey = True
-    previous: list[Face] = []
+    tracker = FaceTracker(
+        detector, upsample, try_rotations, crop_size, crop_zoom, describe_every, detect_every,
+        pad_retry,
+    )  # fmt: skip
     for frame in frames:
-        scanned += 1
-        grey = grey and is_grayscale(frame.rgb)
-        if previous and rotation == 0 and (scanned - 1) % detect_every:
-            faces = [refit_face(frame.rgb, f, frame.index, frame.time_s) for f in previous]
+        tracker.feed(frame)
+    return tracker.scan()
+
+
+@dataclass
+class FaceTracker:
+    """:func:`track_faces` one frame at a time, for callers that share one pass over a video.
+
+    Tracking is causal (rotation, detect/re-fit cadence and track linking depend only on the
+    frames already fed), so ``scan()`` after the first n frames is exactly what ``track_faces``
+    over those n frames returns, and feeding may go on afterwards: the lip-sync detectors take
+    the scan of the first 20 s and of the first 30 s from one pass (modalities/lipsync/tracking).
+    """
+
+    detector: DetectorKind = "hog"
+    upsample: int = 1
+    try_rotations: bool = True
+    crop_size: int | None = None
+    crop_zoom: float = 1.0
+    describe_every: int = 0
+    detect_every: int = 1
+    pad_retry: bool = False
+    rotation: int | None = field(default=None, init=False)
+    per_frame: list[list[Face]] = field(default_factory=list, init=False)
+    pictures: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    descriptors: dict[tuple[int, tuple[int, int, int, int]], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    previous: list[Face] = field(default_factory=list, init=False)
+    scanned: int = field(default=0, init=False)
+    with_face: int = field(default=0, init=False)
+    tiny: int = field(default=0, init=False)
+    grey: bool = field(default=True, init=False)
+
+    def feed(self, frame: VideoFrame) -> None:
+        self.scanned += 1
+        self.grey = self.grey and is_grayscale(frame.rgb)
+        if self.previous and self.rotation == 0 and (self.scanned - 1) % self.detect_every:
+            faces = [refit_face(frame.rgb, f, frame.index, frame.time_s) for f in self.previous]
         else:
-            probing = rotation is None and try_rotations and scanned <= ROTATION_PROBE_FRAMES
-            tries = (rotation or 0,) if not probing else ROTATIONS
+            probing = self.rotation is None and self.try_rotations
+            probing = probing and self.scanned <= ROTATION_PROBE_FRAMES
+            tries = (self.rotation or 0,) if not probing else ROTATIONS
             faces = detect_faces(
                 frame.rgb,
-                detector=detector,
-                upsample=upsample,
+                detector=self.detector,
+                upsample=self.upsample,
                 rotations=tries,
                 frame_index=frame.index,
                 time_s=frame.time_s,
-                pad_retry=pad_retry,
+                pad_retry=self.pad_retry,
             )
-        previous = faces
+        self.previous = faces
         if faces:
-            with_face += 1
-            rotation = faces[0].rotation
-            tiny += sum(f.tiny for f in faces)
-            if crop_size:
-                pictures[frame.index] = frame.rgb
-            if describe_every and (with_face - 1) % describe_every == 0:
+            self.with_face += 1
+            self.rotation = faces[0].rotation
+            self.tiny += sum(f.tiny for f in faces)
+            if self.crop_size:
+                self.pictures[frame.index] = frame.rgb
+            if self.describe_every and (self.with_face - 1) % self.describe_every == 0:
                 for face in faces:
                     if not face.tiny:
-                        descriptors[(face.frame_index, face.box)] = face_descriptor(frame.rgb, face)
-        per_frame.append(faces)
-    tracks = link_tracks(per_frame)
-    crops: dict[tuple[int, int], np.ndarray] = {}
-    if crop_size:
-        for track in tracks:
-            for pos, face in enumerate(track.faces):
-                crops[(track.track_id, pos)] = aligned_crop(
-                    pictures[face.frame_index], face, crop_size, crop_zoom
-                )
-    return FaceScan(
-        tracks=tracks,
-        frames_scanned=scanned,
-        frames_with_face=with_face,
-        rotation=rotation or 0,
-        grayscale=grey and scanned > 0,
-        tiny_faces=tiny,
-        crops=crops,
-        descriptors=descriptors,
-    )
+                        key = (face.frame_index, face.box)
+                        self.descriptors[key] = face_descriptor(frame.rgb, face)
+        self.per_frame.append(faces)
+
+    def scan(self) -> FaceScan:
+        """The scan of every frame fed so far."""
+        tracks = link_tracks(self.per_frame)
+        crops: dict[tuple[int, int], np.ndarray] = {}
+        if self.crop_size:
+            for track in tracks:
+                for pos, face in enumerate(track.faces):
+                    crops[(track.track_id, pos)] = aligned_crop(
+                        self.pictures[face.frame_index], face, self.crop_size, self.crop_zoom
+                    )
+        return FaceScan(
+            tracks=tracks,
+            frames_scanned=self.scanned,
+            frames_with_face=self.with_face,
+            rotation=self.rotation or 0,
+            grayscale=self.grey and self.scanned > 0,
+            tiny_faces=self.tiny,
+            crops=crops,
+            descriptors=dict(self.descriptors),
+        )
 
 
 def refit_face(image: np.ndarray, face: Face, frame_index: int, time_s: float) -> Face:

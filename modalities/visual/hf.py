@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from core.detector import DetectorSpec, Evidence, MediaInput, Modality, SeriesPoint
+from core.detector import DetectorSpec, Evidence, MediaInput, Modality, SeriesPoint, out_of_domain
 from core.media import MediaKind
 from modalities import hf
 
@@ -38,11 +38,9 @@ SPEC = DetectorSpec(
 
 class HfImageDetector:
     def __init__(self, model_dir: Path | str | None = None, fake_label: str | None = None) -> None:
-        self.checkpoint = hf.load_checkpoint(
-            model_dir, task="image", name=NAME, fake_label=fake_label
+        self.checkpoint, self.spec = hf.load_for(
+            SPEC, model_dir, task="image", fake_label=fake_label
         )
-        assert model_dir is not None
-        self.spec: DetectorSpec = hf.instance_spec(SPEC, self.checkpoint, Path(model_dir))
 
     def frame_logits(self, images: list[np.ndarray]) -> np.ndarray:
         import torch
@@ -62,12 +60,8 @@ class HfImageDetector:
         else:
             frames = list(media.frames(fps=VIDEO_FPS, max_frames=MAX_FRAMES))
         if not frames:
-            return Evidence.from_llr(
-                self.spec, raw_score=0.0, llr=0.0, out_of_domain="no decodable frame",
-                summary="nothing to classify",
-            )  # fmt: skip
-        p = self.checkpoint.p_fake(self.frame_logits([f.rgb for f in frames]))
-        scores = np.array([hf.logit(float(v)) for v in p])
+            return out_of_domain(self.spec, "no decodable frame", summary="nothing to classify")
+        scores = hf.scores(self.checkpoint, self.frame_logits([f.rgb for f in frames]))
         series = (
             ()
             if media.kind is MediaKind.IMAGE
@@ -76,16 +70,10 @@ class HfImageDetector:
                 for f, s in zip(frames, scores, strict=True)
             )
         )
-        raw = hf.top_k_mean(scores)
-        return Evidence.from_llr(
-            self.spec,
-            raw_score=raw,
-            llr=0.0,
-            findings=tuple(self.checkpoint.findings()),
-            series=series,
-            summary=f"{self.checkpoint.model_type} checkpoint: top-quarter frame logit {raw:+.2f} "
-            f"over {len(frames)} frame(s)",
-        )
+        return hf.checkpoint_evidence(
+            self.spec, self.checkpoint, scores, series, unit="frame",
+            counted=f"{len(frames)} frame(s)",
+        )  # fmt: skip
 
 
 def build(**overrides: Any) -> HfImageDetector:

@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core import metrics
-from core.calibration import fit_calibration, save
 from core.media import decode_audio, encode_mp3
-from core.training import calibration_data, read_folder, write_card, write_descriptor
+from core.training import read_folder
 from modalities.audio import cnn, cnn_net, frontend
 from modalities.audio.synthesis import copy_synthesis
-from modalities.audio.training.data import LabeledAudio, collect, fold_entry, validation_report
+from modalities.audio.training.data import LabeledAudio, collect, grouped_cv, write_trained
 
 MAX_SECONDS = 8.0
 
@@ -158,34 +155,24 @@ def train(
     """Train, validate with held-out generators, calibrate, and write everything to ``out``."""
     import torch
     from safetensors.torch import save_file
-    from sklearn.model_selection import GroupKFold
 
     torch.set_num_threads(max(1, jobs))
-    report = progress or (lambda step, done, total: None)
     work, provenance = plan(folders, seed)
-    feats: list[np.ndarray] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        for i, f in enumerate(pool.map(features, work, chunksize=4)):
-            feats.append(f)
-            report("features and pseudo-fakes", i + 1, len(work))
-    items = [j.item for j in work]
-    labels = np.array([i.label for i in items])
-    groups = np.array([i.group for i in items])
-    oof = np.zeros(len(items))
-    splitter = GroupKFold(n_splits=min(folds, len(set(groups))))
-    fold_metrics = []
-    for k, (train_idx, test_idx) in enumerate(splitter.split(feats, labels, groups)):
-        report("cross-validation", k, folds)
-        network = fit(
-            [feats[i] for i in train_idx], labels[train_idx], epochs=epochs, width=width,
-            seed=seed + k,
-        )  # fmt: skip
-        for i in test_idx:
-            oof[i] = score(network, feats[i])
-        held = sorted(set(groups[test_idx]))
-        fold_metrics.append(fold_entry(k, held, oof[test_idx], labels[test_idx]))
-    report("final fit", 0, 1)
-    network = fit(feats, labels, epochs=epochs, width=width, seed=seed)
+    cv = grouped_cv(
+        [j.item for j in work],
+        features,
+        lambda feats, labels, fold_seed: fit(
+            feats, labels, epochs=epochs, width=width, seed=fold_seed
+        ),
+        score,
+        inputs=work,
+        folds=folds,
+        seed=seed,
+        jobs=jobs,
+        progress=progress,
+        step="features and pseudo-fakes",
+    )
+    network = cv.model
     out.mkdir(parents=True, exist_ok=True)
     weights_path = out / cnn.WEIGHTS_FILE
     tmp = weights_path.with_suffix(".part")
@@ -203,33 +190,23 @@ def train(
         "augmentation": "half of each class: extra 32 kbit/s MP3 round trip; Gaussian noise 0.05",
         "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
     }
-    descriptor = write_descriptor(
-        out,
-        detector=cnn.NAME,
-        version=cnn.VERSION,
-        weights=weights_path,
-        recipe=recipe,
-        provenance=provenance,
-    )
-    data = calibration_data(provenance, "out-of-fold scores (generator held out)")
-    calibration = fit_calibration(cnn.SPEC, oof, labels, data=data, method="platt")
-    save(calibration, out / "calibration.json")
-    validation = validation_report(items, oof, splitter.get_n_splits(), fold_metrics)
-    validation["calibration"] = {"version": calibration.version, **calibration.fit_metrics}
-    real_gen = np.array([not i.group.startswith("pseudo:") for i in items])
+    extra = {}
+    labels, oof = cv.labels, cv.oof
+    real_gen = np.array([not i.group.startswith("pseudo:") for i in cv.items])
     if metrics.has_both_classes(labels[real_gen]):
-        validation["real_generators"] = {
+        extra["real_generators"] = {
             "n_fake": int((labels[real_gen] == 1).sum()),
             "auc": metrics.auc(oof[real_gen], labels[real_gen]),
             "eer": metrics.eer(oof[real_gen], labels[real_gen])[0],
         }
-    write_card(
+    return write_trained(
         out,
-        descriptor,
-        "audio rows; pseudo-fakes made from the unlabelled real folders",
-        calibration_data="Platt fit on the out-of-fold scores of the generator-held-out "
-        f"cross-validation ({validation['n_real']} real, {validation['n_fake']} fake files, "
-        "pseudo-fakes included)",
-        validation=validation,
+        cv,
+        spec=cnn.SPEC,
+        weights=weights_path,
+        recipe=recipe,
+        provenance=provenance,
+        data_note="audio rows; pseudo-fakes made from the unlabelled real folders",
+        files_note=", pseudo-fakes included",
+        extra=extra,
     )
-    return validation

@@ -1,24 +1,39 @@
-"""Labelled audio for training: manifests of folders such as ../shared/fake-corpus and
-../shared/train-corpus, read the same way for every recipe.
+"""Labelled audio for training, and the validation every audio recipe runs on it.
 
-A folder holds ``manifest.csv``. Rows whose ``kind`` is ``audio`` are used. A ``label`` column says
-real or fake; a folder without one (train-corpus) holds only real media. The ``generator`` column,
-or ``identity`` for real corpora, names the system or source a file came from: validation holds out
-whole groups, so a detector is always measured on generators it never saw.
+Data: manifests of folders such as ../shared/fake-corpus and ../shared/train-corpus, read the same
+way for every recipe. A folder holds ``manifest.csv``. Rows whose ``kind`` is ``audio`` are used. A
+``label`` column says real or fake; a folder without one (train-corpus) holds only real media. The
+``generator`` column, or ``identity`` for real corpora, names the system or source a file came
+from: validation holds out whole groups, so a detector is always measured on generators it never
+saw.
+
+Validation: :func:`grouped_cv` (features in a spawn pool, group k-fold, out-of-fold scores, final
+fit) and :func:`write_trained` (descriptor, Platt calibration on the out-of-fold scores, card) are
+the one loop that ``audio.lfcc_gmm``, ``audio.artifacts`` and ``audio.cnn`` share; a recipe brings
+only its features, its model and what it writes as weights.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from core import metrics
+from core.calibration import fit_calibration, save
+from core.detector import DetectorSpec
 from core.errors import BadInputError, display_name
-from core.training import read_folder
+from core.training import calibration_data, read_folder, write_card, write_descriptor
+
+F = TypeVar("F")  # one item's features
+M = TypeVar("M")  # a fitted model
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -106,3 +121,118 @@ def validation_report(
         "by_fake_category": by_category,
         "folds": folds,
     }
+
+
+@dataclass(frozen=True)
+class CrossValidation(Generic[F, M]):
+    """What :func:`grouped_cv` leaves a recipe: the items that had features, their out-of-fold
+    scores and per-fold lines, and the model fitted on all of them."""
+
+    items: list[LabeledAudio]
+    features: list[F]
+    labels: np.ndarray
+    oof: np.ndarray
+    folds: list[dict[str, Any]]
+    n_splits: int
+    model: M
+    skipped: int  # inputs whose features came back None (too little speech, …)
+
+
+def grouped_cv(
+    items: Sequence[LabeledAudio],
+    extract: Callable[[Any], F | None],
+    fit: Callable[[list[F], np.ndarray, int], M],
+    score: Callable[[M, F], float],
+    *,
+    inputs: Sequence[Any] | None = None,
+    folds: int,
+    seed: int,
+    jobs: int,
+    progress: Progress | None = None,
+    step: str = "features",
+) -> CrossValidation[F, M]:
+    """Features of every item, then k-fold cross-validation grouped by generator/source, then the
+    final fit on everything.
+
+    ``extract`` runs in a pool of ``jobs`` spawned processes (so it must be a module-level
+    function) on ``inputs`` (default: the items themselves; one input per item); an item whose
+    features are None is left out. ``fit(features, labels, seed)`` gets the training items of a
+    fold with seed ``seed + k``, and all items with ``seed`` for the final model;
+    ``score(model, features)`` gives one held-out item's raw score (higher: more fake). Folds come
+    from ``GroupKFold`` (deterministic), so the same data and seed give the same scores.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    report = progress or (lambda step, done, total: None)
+    sources = list(items if inputs is None else inputs)
+    if len(sources) != len(items):
+        raise ValueError("grouped_cv: one input per item")
+    kept: list[LabeledAudio] = []
+    feats: list[F] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        for i, (item, f) in enumerate(
+            zip(items, pool.map(extract, sources, chunksize=4), strict=True)
+        ):
+            if f is not None:
+                kept.append(item)
+                feats.append(f)
+            report(step, i + 1, len(sources))
+    labels = np.array([i.label for i in kept])
+    groups = np.array([i.group for i in kept])
+    oof = np.zeros(len(kept))
+    splitter = GroupKFold(n_splits=min(folds, len(set(groups))))
+    fold_metrics = []
+    for k, (train_idx, test_idx) in enumerate(splitter.split(feats, labels, groups)):
+        report("cross-validation", k, folds)
+        model = fit([feats[i] for i in train_idx], labels[train_idx], seed + k)
+        for i in test_idx:
+            oof[i] = score(model, feats[i])
+        held = sorted(set(groups[test_idx]))
+        fold_metrics.append(fold_entry(k, held, oof[test_idx], labels[test_idx]))
+    report("final fit", 0, 1)
+    final = fit(feats, labels, seed)
+    return CrossValidation(
+        kept, feats, labels, oof, fold_metrics, splitter.get_n_splits(), final,
+        len(sources) - len(kept),
+    )  # fmt: skip
+
+
+def write_trained(
+    out: Path,
+    cv: CrossValidation[Any, Any],
+    *,
+    spec: DetectorSpec,
+    weights: Path,
+    recipe: dict[str, Any],
+    provenance: list[dict[str, str]],
+    data_note: str,
+    files_note: str = "",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Descriptor for ``weights``, Platt calibration fitted on the out-of-fold scores (so it too
+    reflects unseen generators), and the card with the validation report plus ``extra`` fields;
+    returns the validation report."""
+    descriptor = write_descriptor(
+        out,
+        detector=spec.name,
+        version=spec.version,
+        weights=weights,
+        recipe=recipe,
+        provenance=provenance,
+    )
+    data = calibration_data(provenance, "out-of-fold scores (generator held out)")
+    calibration = fit_calibration(spec, cv.oof, cv.labels, data=data, method="platt")
+    save(calibration, out / "calibration.json")
+    validation = validation_report(cv.items, cv.oof, cv.n_splits, cv.folds)
+    validation["calibration"] = {"version": calibration.version, **calibration.fit_metrics}
+    validation.update(extra or {})
+    write_card(
+        out,
+        descriptor,
+        data_note,
+        calibration_data="Platt fit on the out-of-fold scores of the generator-held-out "
+        f"cross-validation ({validation['n_real']} real, {validation['n_fake']} fake "
+        f"files{files_note})",
+        validation=validation,
+    )
+    return validation

@@ -13,19 +13,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.calibration import fit_calibration, save
 from core.media import decode_audio
-from core.training import calibration_data, write_card, write_descriptor
 from modalities.audio import lfcc_gmm
 from modalities.audio.gmm import DiagGMM
-from modalities.audio.training.data import LabeledAudio, collect, fold_entry, validation_report
+from modalities.audio.training.data import LabeledAudio, collect, grouped_cv, write_trained
 
 MAX_SECONDS = 20.0
 MAX_FRAMES = 800
@@ -42,13 +38,13 @@ def extract(item: LabeledAudio) -> np.ndarray:
 
 
 def _fit_pair(
-    feats: list[np.ndarray], labels: np.ndarray, idx: np.ndarray, components: int, seed: int
+    feats: list[np.ndarray], labels: np.ndarray, components: int, seed: int
 ) -> tuple[DiagGMM, DiagGMM]:
     rng = np.random.default_rng(seed)
 
     def stack(cls: int) -> np.ndarray:
         parts = []
-        for i in idx[labels[idx] == cls]:
+        for i in np.flatnonzero(labels == cls):
             f = feats[i]
             take = rng.choice(len(f), min(len(f), FIT_FRAMES), replace=False)
             parts.append(f[take])
@@ -57,7 +53,8 @@ def _fit_pair(
     return DiagGMM.fit(stack(0), components, seed), DiagGMM.fit(stack(1), components, seed)
 
 
-def _score(real: DiagGMM, fake: DiagGMM, feats: np.ndarray) -> float:
+def _score(pair: tuple[DiagGMM, DiagGMM], feats: np.ndarray) -> float:
+    real, fake = pair
     return float(np.mean(fake.log_likelihood(feats) - real.log_likelihood(feats)))
 
 
@@ -72,29 +69,18 @@ def train(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train, validate with held-out generators, calibrate, and write everything to ``out``."""
-    from sklearn.model_selection import GroupKFold
-
     items, provenance = collect(folders)
-    report = progress or (lambda step, done, total: None)
-    feats: list[np.ndarray] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        for i, f in enumerate(pool.map(extract, items, chunksize=4)):
-            feats.append(f)
-            report("features", i + 1, len(items))
-    labels = np.array([i.label for i in items])
-    groups = np.array([i.group for i in items])
-    oof = np.zeros(len(items))
-    splitter = GroupKFold(n_splits=min(folds, len(set(groups))))
-    fold_metrics = []
-    for k, (train_idx, test_idx) in enumerate(splitter.split(feats, labels, groups)):
-        report("cross-validation", k, folds)
-        real, fake = _fit_pair(feats, labels, train_idx, components, seed + k)
-        for i in test_idx:
-            oof[i] = _score(real, fake, feats[i])
-        held = sorted(set(groups[test_idx]))
-        fold_metrics.append(fold_entry(k, held, oof[test_idx], labels[test_idx]))
-    report("final fit", 0, 1)
-    real, fake = _fit_pair(feats, labels, np.arange(len(items)), components, seed)
+    cv = grouped_cv(
+        items,
+        extract,
+        lambda feats, labels, fold_seed: _fit_pair(feats, labels, components, fold_seed),
+        _score,
+        folds=folds,
+        seed=seed,
+        jobs=jobs,
+        progress=progress,
+    )
+    real, fake = cv.model
     out.mkdir(parents=True, exist_ok=True)
     weights_path = out / "lfcc_gmm.npz"
     arrays: dict[str, Any] = {**real.arrays("real"), **fake.arrays("fake")}
@@ -109,25 +95,12 @@ def train(
         "features": "LFCC 20+Δ+ΔΔ, 20 ms / 10 ms, linear filterbank, per-file mean removed",
         "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
     }
-    descriptor = write_descriptor(
+    return write_trained(
         out,
-        detector=lfcc_gmm.NAME,
-        version=lfcc_gmm.VERSION,
+        cv,
+        spec=lfcc_gmm.SPEC,
         weights=weights_path,
         recipe=recipe,
         provenance=provenance,
+        data_note="audio rows only",
     )
-    data = calibration_data(provenance, "out-of-fold scores (generator held out)")
-    calibration = fit_calibration(lfcc_gmm.SPEC, oof, labels, data=data, method="platt")
-    save(calibration, out / "calibration.json")
-    validation = validation_report(items, oof, splitter.get_n_splits(), fold_metrics)
-    validation["calibration"] = {"version": calibration.version, **calibration.fit_metrics}
-    write_card(
-        out,
-        descriptor,
-        "audio rows only",
-        calibration_data="Platt fit on the out-of-fold scores of the generator-held-out "
-        f"cross-validation ({validation['n_real']} real, {validation['n_fake']} fake files)",
-        validation=validation,
-    )
-    return validation

@@ -12,20 +12,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.calibration import fit_calibration, save
 from core.media import decode_audio
-from core.training import calibration_data, write_card, write_descriptor
 from modalities.audio import frontend, synthesis_traces
 from modalities.audio import trace_features as tf
 from modalities.audio.synthesis_traces import TraceHead
-from modalities.audio.training.data import LabeledAudio, collect, fold_entry, validation_report
+from modalities.audio.training.data import LabeledAudio, collect, grouped_cv, write_trained
 
 MAX_SECONDS = 20.0
 KNOTS = 5  # hinge knots per trace, at training-set quantiles
@@ -76,34 +72,19 @@ def train(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train, validate with held-out generators, calibrate, and write everything to ``out``."""
-    from sklearn.model_selection import GroupKFold
-
     all_items, provenance = collect(folders)
-    report = progress or (lambda step, done, total: None)
-    rows: list[np.ndarray] = []
-    items: list[LabeledAudio] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        for i, (item, values) in enumerate(
-            zip(all_items, pool.map(extract, all_items, chunksize=4), strict=True)
-        ):
-            if values is not None:  # files with under 0.5 s of speech carry no traces
-                rows.append(values)
-                items.append(item)
-            report("traces", i + 1, len(all_items))
-    x = np.stack(rows)
-    labels = np.array([i.label for i in items])
-    groups = np.array([i.group for i in items])
-    oof = np.zeros(len(items))
-    splitter = GroupKFold(n_splits=min(folds, len(set(groups))))
-    fold_metrics = []
-    for k, (train_idx, test_idx) in enumerate(splitter.split(x, labels, groups)):
-        report("cross-validation", k, folds)
-        head = fit_head(x[train_idx], labels[train_idx], seed)
-        oof[test_idx] = [head.score(row) for row in x[test_idx]]
-        held = sorted(set(groups[test_idx]))
-        fold_metrics.append(fold_entry(k, held, oof[test_idx], labels[test_idx]))
-    report("final fit", 0, 1)
-    head = fit_head(x, labels, seed)
+    cv = grouped_cv(  # files with under 0.5 s of speech carry no traces: left out
+        all_items,
+        extract,
+        lambda rows, labels, _fold_seed: fit_head(np.stack(rows), labels, seed),
+        lambda head, row: head.score(row),
+        folds=folds,
+        seed=seed,
+        jobs=jobs,
+        progress=progress,
+        step="traces",
+    )
+    head = cv.model
     out.mkdir(parents=True, exist_ok=True)
     weights_path = out / synthesis_traces.WEIGHTS_FILE
     arrays: dict[str, Any] = head.arrays()
@@ -116,31 +97,19 @@ def train(
         "head": f"additive model: {KNOTS} hinge knots per trace, standardised, L2 logistic "
         f"regression (C={C}), classes balanced",
         "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
-        "skipped_files": len(all_items) - len(items),
+        "skipped_files": cv.skipped,
     }
-    descriptor = write_descriptor(
+    spread = np.std([head.contributions(row) for row in cv.features], axis=0)
+    influence = {  # how much each trace moves scores across the training set
+        name: round(float(v), 4) for name, v in zip(tf.NAMES, spread, strict=True)
+    }
+    return write_trained(
         out,
-        detector=synthesis_traces.NAME,
-        version=synthesis_traces.VERSION,
+        cv,
+        spec=synthesis_traces.SPEC,
         weights=weights_path,
         recipe=recipe,
         provenance=provenance,
+        data_note="audio rows only",
+        extra={"trace_influence": influence},
     )
-    data = calibration_data(provenance, "out-of-fold scores (generator held out)")
-    calibration = fit_calibration(synthesis_traces.SPEC, oof, labels, data=data, method="platt")
-    save(calibration, out / "calibration.json")
-    validation = validation_report(items, oof, splitter.get_n_splits(), fold_metrics)
-    validation["calibration"] = {"version": calibration.version, **calibration.fit_metrics}
-    spread = np.std([head.contributions(row) for row in x], axis=0)
-    validation["trace_influence"] = {  # how much each trace moves scores across the training set
-        name: round(float(v), 4) for name, v in zip(tf.NAMES, spread, strict=True)
-    }
-    write_card(
-        out,
-        descriptor,
-        "audio rows only",
-        calibration_data="Platt fit on the out-of-fold scores of the generator-held-out "
-        f"cross-validation ({validation['n_real']} real, {validation['n_fake']} fake files)",
-        validation=validation,
-    )
-    return validation

@@ -1,0 +1,110 @@
+"""The evidence both lip-sync detectors make from a ``signals.SyncAnalysis``.
+
+``lipsync.av_offset`` (correlation of landmarks and speech) and ``lipsync.syncnet`` (learnt
+embedding distances) measure sync differently but report it the same way: the clip's raw score
+(share of speech windows out of sync, half the undecided ones, or a clear whole-clip shift), an
+expert-prior LLR, the same findings, a per-window series and the offset-curve and timeline
+figures. Only a few messages differ; they are passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from core.detector import DetectorSpec, Evidence, Finding, MediaInput, SeriesPoint
+from modalities.lipsync import plots, signals
+
+LLR_SLOPE = 3.0  # expert prior: an all-out-of-sync clip ≈ +2, a clean in-sync one ≈ −1
+LLR_CLAMP = (-1.0, 2.0)
+
+
+def clip_score(analysis: signals.SyncAnalysis, min_confidence: float) -> tuple[float, float]:
+    """Raw score (share of speech windows out of sync, half the undecided ones, or a clear
+    whole-clip shift, whichever is larger) and the clip-level shift part alone."""
+    beyond = max(0, abs(analysis.offset) - signals.TOLERANCE)
+    shifted = min(1.0, beyond / 3) if analysis.confidence >= min_confidence else 0.0
+    raw = max(analysis.share("out_of_sync") + 0.5 * analysis.share("undecided"), shifted)
+    return raw, shifted
+
+
+def expert_llr(raw: float) -> float:
+    """Lip-sync generators are trained to be in sync, so "in sync" is weak evidence of
+    authenticity while "out of sync" is strong evidence of editing: an uncalibrated prior."""
+    return float(np.clip(LLR_SLOPE * (raw - 0.35), *LLR_CLAMP))
+
+
+def sync_evidence(
+    spec: DetectorSpec,
+    analysis: signals.SyncAnalysis,
+    media: MediaInput,
+    *,
+    facts: Sequence[Finding],
+    track_id: int,
+    min_confidence: float,
+    messages: dict[str, str],
+    extra: Sequence[Finding] = (),
+    curve_label: str | None = None,
+) -> Evidence:
+    """Evidence for the speaker track ``track_id``'s analysis. ``messages`` holds the wording of
+    ``speaker_track``, ``av_offset_frames``, ``sync_confidence`` and ``undecided_share``;
+    ``extra`` findings follow ``sync_confidence``; ``curve_label`` names the curve's y axis."""
+    raw, shifted = clip_score(analysis, min_confidence)
+    llr = expert_llr(raw)
+    out_share, undecided = analysis.share("out_of_sync"), analysis.share("undecided")
+    speech_windows = analysis.speech_windows
+    findings = [
+        *facts,
+        Finding(code="speaker_track", value=track_id, message=messages["speaker_track"]),
+        Finding(
+            code="av_offset_frames", value=analysis.offset, message=messages["av_offset_frames"]
+        ),
+        Finding(
+            code="av_offset_ms",
+            value=round(analysis.offset_ms, 1),
+            message=f"same, ms (tolerance ±{signals.TOLERANCE} frames)",
+            llr=round(expert_llr(shifted), 4) if shifted else 0.0,
+        ),
+        Finding(
+            code="sync_confidence",
+            value=round(analysis.confidence, 4),
+            message=messages["sync_confidence"],
+        ),
+        *extra,
+        Finding(
+            code="out_of_sync_share",
+            value=round(out_share, 4),
+            message=f"{out_share:.0%} of {len(speech_windows)} speech windows are better "
+            "explained by a shifted soundtrack",
+            llr=llr,
+        ),
+        Finding(
+            code="undecided_share", value=round(undecided, 4), message=messages["undecided_share"]
+        ),
+    ]
+    series = tuple(
+        SeriesPoint(start_s=w.start / analysis.fps, end_s=w.end / analysis.fps, score=w.shift_gain)
+        for w in speech_windows
+    )
+    title = f"{spec.name} {spec.version}"
+    curve_png = (
+        plots.offset_curve_png(analysis, title)
+        if curve_label is None
+        else plots.offset_curve_png(analysis, title, ylabel=curve_label)
+    )
+    artifacts = (
+        media.artifacts.put("offset_curve", curve_png, "image/png"),
+        media.artifacts.put("sync_timeline", plots.timeline_png(analysis, title), "image/png"),
+    )
+    return Evidence.from_llr(
+        spec,
+        raw_score=raw,
+        llr=llr,
+        findings=tuple(findings),
+        series=series,
+        artifacts=artifacts,
+        summary=f"AV offset {analysis.offset_ms:+.0f} ms (confidence "
+        f"{analysis.confidence:.2f}); {out_share:.0%} of speech windows out of sync, "
+        f"{undecided:.0%} undecided",
+    )
