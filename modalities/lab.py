@@ -32,8 +32,9 @@ import numpy as np
 
 from core.errors import BadInputError, display_name
 
-METHODS = ("self_blend", "upsample", "copy_synthesis")
+METHODS = ("self_blend", "upsample", "copy_synthesis", "gan")
 KIND_OF = {"self_blend": "image", "upsample": "image", "copy_synthesis": "audio"}
+KIND_OF["gan"] = "image"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
 COLUMNS = ("file", "label", "kind", "category", "generator", "source_file", "seed", "sha256")
@@ -222,6 +223,7 @@ def make_fakes(
     label: Labeller,
     register: Registrar,
     progress: Callable[[int, int], None] | None = None,
+    gan_model: Path | None = None,
 ) -> tuple[list[Fake], Path]:
     """Write fakes, copies of their real sources and ``manifest.csv``; returns the fakes and the
     manifest's path. Each fake is labelled (``label``) before it touches the disk and registered
@@ -231,14 +233,24 @@ def make_fakes(
         raise BadInputError(
             f"--methods: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(METHODS)}"
         )
+    if "gan" in methods:  # a missing or bad model file fails here, before anything is written
+        from modalities.visual.synthesis import stylegan
+
+        if gan_model is None:
+            raise BadInputError(
+                "--methods gan needs --gan-model (a file from `verity lab gan train`)"
+            )
+        stylegan.load_model(gan_model)
     sources = find_sources(data)
     plan = []
     for method in methods:
+        if method == "gan":
+            continue  # drawn from the model, not made from a source: see below
         fitting = [s for s in sources if s.kind == KIND_OF[method]]
         if limit:  # a seeded sample across the whole folder, not its first files
             fitting.sort(key=lambda s: _rng(seed, f"pick:{method}", s.relative).random())
         plan += [(method, s) for s in fitting[: limit or None]]
-    if not plan:
+    if not plan and "gan" not in methods:
         raise BadInputError(
             f"{display_name(data)}: no real "
             f"{' or '.join(sorted({KIND_OF[m] for m in methods}))} to make fakes from"
@@ -291,6 +303,13 @@ def make_fakes(
                 "category": f"lab_{method}", "generator": "real (source of lab fakes)",
                 "source_file": source.relative, "seed": "", "sha256": _sha(target.read_bytes()),
             }  # fmt: skip
+    if gan_model is not None and "gan" in methods:
+        n_gan = limit or sum(s.kind == "image" for s in sources) or 1
+        gan_fakes, gan_rows = publish_gan_faces(
+            gan_model, out, n=n_gan, seed=seed, label=label, register=register
+        )
+        fakes += gan_fakes
+        rows += gan_rows
     if not fakes:
         raise BadInputError(
             f"{display_name(data)}: no source gave a fake (no usable face or speech)"
@@ -306,3 +325,81 @@ def make_fakes(
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- GAN faces
+
+
+def publish_gan_faces(
+    model: Path,
+    out: Path,
+    *,
+    n: int,
+    seed: int,
+    label: Labeller,
+    register: Registrar,
+    truncation: float = 1.0,
+    size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Fake], list[dict[str, str]]]:
+    """``n`` faces from a lab GAN model file (image i from seed ``seed + i``), each labelled and
+    registered before it is published, like every lab fake; returns them and their manifest rows.
+    There is no real source: ``source_file`` stays empty and no real copy is written."""
+    from modalities.visual.synthesis import stylegan
+
+    if n < 1:
+        raise BadInputError("-n: at least one face")
+    if not 0.0 < truncation <= 2.0:
+        raise BadInputError(f"--truncation {truncation}: must be in (0, 2]")
+    if size is not None and not 16 <= size <= 1024:
+        raise BadInputError(f"--size {size}: must be between 16 and 1024")
+    loaded = stylegan.load_model(model)
+    resolution = loaded.generator.config.resolution
+    fakes: list[Fake] = []
+    rows: list[dict[str, str]] = []
+    for i in range(n):
+        image_seed = seed + i
+        rgb = stylegan.generate(loaded.generator, image_seed, truncation=truncation, size=size)
+        data, suffix = _encode_image(rgb, Path("face.png"))
+        generator = {
+            "method": "gan:stylegan",
+            "module": "modalities.visual.synthesis.stylegan",
+            "model_sha256": loaded.sha256,
+            "model_steps": loaded.facts.get("steps"),
+            "resolution": resolution,
+            "output_size": size or resolution,
+            "truncation": truncation,
+            "seed": image_seed,
+        }
+        relative = f"fake/gan/gan_s{image_seed:08d}{suffix}"
+        final = label(data, suffix, generator)
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.stem}.part{target.suffix}")
+        try:
+            tmp.write_bytes(final)
+            register(tmp, relative, generator)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fake = Fake(relative, "image", "gan", generator, "", _sha(final))
+        fakes.append(fake)
+        rows.append({
+            "file": relative, "label": "fake", "kind": "image", "category": "lab_gan",
+            "generator": f"verity-lab:gan:stylegan:{loaded.sha256[:12]}", "source_file": "",
+            "seed": str(image_seed), "sha256": fake.sha256,
+        })  # fmt: skip
+        if progress:
+            progress(i + 1, n)
+    return fakes, rows
+
+
+def write_manifest(out: Path, rows: list[dict[str, str]]) -> Path:
+    """``manifest.csv`` (media-dev columns) written atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    manifest = out / "manifest.csv"
+    _atomic_write(manifest, buffer.getvalue().encode("utf-8"))
+    return manifest

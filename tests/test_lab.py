@@ -106,7 +106,7 @@ def test_bad_input_is_one_line(home: Path, capsys, tmp_path: Path, real_folder: 
     empty.mkdir()
     for args, words in (
         (["--data", str(tmp_path / "none")], "not a directory"),
-        (["--data", str(real_folder), "--methods", "gan"], "unknown gan"),
+        (["--data", str(real_folder), "--methods", "nosuch"], "unknown nosuch"),
         (["--data", str(empty)], "no real"),
     ):
         out = tmp_path / "out-bad"

@@ -307,8 +307,19 @@ def train(
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64)] = 2,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    extra_fakes: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--extra-fakes", help="visual.spectrum: folder of generator fakes (manifest)."
+        ),
+    ] = None,
 ) -> None:
     """Train a detector's weights, validate on held-out generators, calibrate, write its card."""
+    if extra_fakes and name != "visual.spectrum":
+        raise BadInputError(
+            f"--extra-fakes: {name} does not take extra fakes (visual.spectrum does)"
+        )
+    extra = {"extra_fakes": extra_fakes} if extra_fakes else {}
     if name not in modalities.TRAINERS:
         known = ", ".join(sorted(modalities.TRAINERS)) or "none"
         raise BadInputError(f"no training recipe for {name!r}; recipes: {known}")
@@ -321,7 +332,9 @@ def train(
         progress.update(task, description=f"{name} · {step}", completed=done, total=total)
 
     with progress:
-        validation = recipe(folders=data, out=target, jobs=jobs, seed=seed, progress=report)
+        validation = recipe(
+            folders=data, out=target, jobs=jobs, seed=seed, progress=report, **extra
+        )
     render.out.print(
         f"trained {name}: held-out validation AUC {validation['auc']:.3f}, "
         f"EER {validation['eer']:.3f} on {validation['n_real']} real + "

@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from core.config import MediaLimits
 from core.detector import MediaInput
-from core.errors import DetectorError
+from core.errors import BadInputError, DetectorError
 from core.media import probe
 from core.store import sha256_file
 from modalities.visual import spectrum, spectrum_features
@@ -121,3 +121,35 @@ def test_tampered_weights_are_refused(trained, tmp_path: Path) -> None:
     (bad / "spectrum_head.npz").write_bytes(bytes(data))
     with pytest.raises(DetectorError, match="refusing"):
         spectrum.SpectrumDetector(weights_dir=bad)
+
+
+def test_recipe_takes_extra_generator_fakes(tmp_path: Path) -> None:
+    """``--extra-fakes``: a generator's outputs (label fake) join the pseudo-fakes, never as a
+    held-out photo source of their own."""
+    root, extra = tmp_path / "photos", tmp_path / "gan"
+    lines, fake_lines = ["file,kind,category"], ["file,label,kind,category"]
+    (root / "faces" / "alpha").mkdir(parents=True)
+    (root / "faces" / "beta").mkdir(parents=True)
+    (extra / "fake").mkdir(parents=True)
+    for i in range(20):
+        name = f"faces/{('alpha', 'beta')[i % 2]}/{i}.png"
+        Image.fromarray(photo_like(160, seed=i)).save(root / name)
+        lines.append(f"{name},image,face_photo")
+    for i in range(6):
+        Image.fromarray(photo_like(128, seed=500 + i)).save(extra / "fake" / f"{i}.png")
+        fake_lines.append(f"fake/{i}.png,fake,image,lab_gan")
+    fake_lines.append("fake/missing-real.png,real,image,lab_gan")  # reals there are not read
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    (extra / "manifest.csv").write_text("\n".join(fake_lines) + "\n")
+    out = tmp_path / "weights"
+    validation = recipe.train([root], out, jobs=1, extra_fakes=[extra])
+    assert validation["n_real"] == 20 and validation["n_fake"] == 26
+    assert set(validation["by_held_out_source"]) == {"alpha", "beta"}
+    descriptor = json.loads((out / "weights.json").read_text())
+    assert descriptor["recipe"]["extra_fakes"]["n"] == 6
+    assert descriptor["recipe"]["extra_fakes"]["trained_on"][0]["folder"] == "gan"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "manifest.csv").write_text("file,label,kind\n")
+    with pytest.raises(BadInputError, match="no fake images"):
+        recipe.train([root], tmp_path / "w2", jobs=1, extra_fakes=[empty])

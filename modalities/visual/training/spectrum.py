@@ -70,6 +70,33 @@ def pair_features(job: tuple[str, int]) -> list[tuple[np.ndarray, int, str]] | N
     return [(real, 0, "none"), (fake, 1, method)]
 
 
+def fake_features(job: tuple[str, int]) -> np.ndarray | None:
+    """Features of one extra fake (a real generator's output), channel-augmented like the reals."""
+    path, seed = job
+    rng = np.random.default_rng(seed)
+    with Image.open(path) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    return spectrum_features.features(upsampling.channel_augment(rgb, rng))
+
+
+def collect_extra_fakes(folders: list[Path]) -> tuple[list[tuple[Path, str]], list[dict[str, str]]]:
+    """(image path, "extra:category") of every fake image in folders with a manifest.csv (such
+    as ``verity lab gan sample`` writes), and their provenance."""
+    items, provenance = [], []
+    for folder in folders:
+        rows, origin = read_folder(folder)
+        provenance.append(origin)
+        for row in rows:
+            if row.get("kind") == "image" and (row.get("label") or "").lower() == "fake":
+                path = folder / row["file"]
+                if not path.is_file():
+                    raise BadInputError(f"{folder / 'manifest.csv'}: {row['file']!r} missing")
+                items.append((path, f"extra:{row.get('category') or 'fake'}"))
+    if not items:
+        raise BadInputError("--extra-fakes: no fake images in the given manifests")
+    return items, provenance
+
+
 def _fit(x: np.ndarray, y: np.ndarray, seed: int = 0) -> spectrum.SpectrumHead:
     """A 64-unit MLP: in validation it generalised to held-out up-sampling methods where a
     linear head did not (transposed convolution: AUC 0.92 against 0.50)."""
@@ -95,9 +122,13 @@ def train(
     seed: int = 0,
     jobs: int = 2,
     progress: Callable[[str, int, int], None] | None = None,
+    extra_fakes: list[Path] | None = None,
 ) -> dict[str, Any]:
+    """Fit the head; ``extra_fakes`` folders add a real generator's outputs (label fake) to the
+    up-sampling pseudo-fakes, e.g. lab GAN faces, so a head can be trained with or without them."""
     report = progress or (lambda step, done, total: None)
     items, provenance = collect(folders, seed)
+    extra, extra_provenance = collect_extra_fakes(extra_fakes) if extra_fakes else ([], [])
     jobs_in = [(str(p), seed * 100_003 + i) for i, (p, _) in enumerate(items)]
     rows: list[tuple[np.ndarray, int, str, str]] = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
@@ -105,6 +136,11 @@ def train(
             report("features", i + 1, len(items))
             if result is not None:
                 rows += [(f, label, method, items[i][1]) for f, label, method in result]
+        extra_jobs = [(str(p), seed * 100_003 + 7_919 + i) for i, (p, _) in enumerate(extra)]
+        for i, feats in enumerate(pool.map(fake_features, extra_jobs, chunksize=16)):
+            report("extra fakes", i + 1, len(extra))
+            if feats is not None:  # a source name of its own: never a held-out photo source
+                rows.append((feats, 1, extra[i][1], extra[i][1]))
     x = np.stack([r[0] for r in rows])
     y = np.array([r[1] for r in rows])
     methods = np.array([r[2] for r in rows])
@@ -113,7 +149,7 @@ def train(
     by_source = {}
     for source in sorted(set(sources)):
         test = sources == source
-        if test.sum() < 10:
+        if test.sum() < 10 or len(set(y[test])) < 2:
             continue
         head = _fit(x[~test], y[~test])
         oof[test] = head.logit(x[test])
@@ -141,6 +177,11 @@ def train(
         "methods": list(upsampling.METHODS),
         "head": "MLP 69-64-1, ReLU, alpha=0.01",
     }
+    if extra:
+        recipe["extra_fakes"] = {
+            "n": int(sum(str(m).startswith("extra:") for m in methods)),
+            "trained_on": extra_provenance,
+        }
     descriptor = write_descriptor(
         out,
         detector=spectrum.NAME,
