@@ -26,7 +26,7 @@ model card that depends on this module says so.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +37,10 @@ import numpy as np
 
 from core.errors import DetectorError
 from core.media import VideoFrame
+
+# re-exported: the detectors take the frame sampling from the face pipeline
+from modalities.visual.sampling import SamplingPolicy as SamplingPolicy
+from modalities.visual.sampling import sample_frames as sample_frames
 
 DetectorKind = Literal["hog", "cnn"]
 LANDMARK_MODEL = "shape_predictor_68_face_landmarks.dat"
@@ -98,26 +102,6 @@ class Track:
     @property
     def end_s(self) -> float:
         return self.faces[-1].time_s
-
-
-@dataclass(frozen=True)
-class SamplingPolicy:
-    """Which frames of a video are looked at, so that cost stays bounded whatever its length.
-
-    Frames are taken at ``fps`` but never more than ``max_frames`` in all: a long video is sampled
-    more sparsely (``effective_fps``). ``keyframes`` decodes only key frames, the cheapest way
-    through a long file. ``max_side`` shrinks large frames before anything else sees them.
-    """
-
-    fps: float = 2.0
-    max_frames: int = 32
-    keyframes: bool = False
-    max_side: int | None = 1280
-
-    def effective_fps(self, duration_s: float | None) -> float:
-        if not duration_s or duration_s <= 0:
-            return self.fps
-        return max(1e-3, min(self.fps, self.max_frames / duration_s))
 
 
 # --------------------------------------------------------------------------- models
@@ -599,38 +583,3 @@ def refit_face(image: np.ndarray, face: Face, frame_index: int, time_s: float) -
         frame_index=frame_index,
         time_s=time_s,
     )
-
-
-def sample_frames(
-    path: Path, policy: SamplingPolicy, duration_s: float | None
-) -> Iterator[VideoFrame]:
-    """The frames ``policy`` selects from the video at ``path`` (or the picture, as one frame)."""
-    from core import media
-
-    if not policy.keyframes:
-        yield from media.iter_frames(
-            path,
-            fps=policy.effective_fps(duration_s),
-            max_frames=policy.max_frames,
-            max_side=policy.max_side,
-        )
-        return
-    yield from _keyframes(path, policy)
-
-
-def _keyframes(path: Path, policy: SamplingPolicy) -> Iterator[VideoFrame]:
-    import av
-
-    from core import media
-
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            return
-        stream = container.streams.video[0]
-        stream.codec_context.skip_frame = "NONKEY"
-        for count, frame in enumerate(container.decode(stream)):
-            if count >= policy.max_frames:
-                return
-            t = float(frame.time) if frame.time is not None else float(count)
-            rgb = media._to_rgb(frame, policy.max_side)
-            yield VideoFrame(index=int(frame.pts or count), time_s=t, rgb=rgb)
