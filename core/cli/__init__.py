@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -307,12 +307,30 @@ def train(
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64)] = 2,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    extra_fakes: Annotated[
+        list[Path] | None,
+        typer.Option("--extra-fakes", help="visual.blend: folder of generator fakes (manifest)."),
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="visual.blend: weights folder to start from.")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="visual.blend: training steps.")
+    ] = None,
 ) -> None:
     """Train a detector's weights, validate on held-out generators, calibrate, write its card."""
     if name not in modalities.TRAINERS:
         known = ", ".join(sorted(modalities.TRAINERS)) or "none"
         raise BadInputError(f"no training recipe for {name!r}; recipes: {known}")
     recipe, shipped = modalities.TRAINERS[name]
+    extra: dict[str, Any] = {}
+    if extra_fakes or init or steps:  # fine-tuning with lab fakes (docs/benchmarks.md)
+        if name != "visual.blend":
+            raise BadInputError("--extra-fakes, --init and --steps are for visual.blend only")
+        if out is None:
+            raise BadInputError("--extra-fakes/--init/--steps need --out: shipped weights stay")
+        extra = {"extra_fakes": extra_fakes or None, "init": init}
+        extra["config"] = {"steps": steps} if steps else None
     target = out or shipped
     progress = render.make_progress(render.err.is_terminal)
     task = progress.add_task(name, total=None)
@@ -321,7 +339,9 @@ def train(
         progress.update(task, description=f"{name} · {step}", completed=done, total=total)
 
     with progress:
-        validation = recipe(folders=data, out=target, jobs=jobs, seed=seed, progress=report)
+        validation = recipe(
+            folders=data, out=target, jobs=jobs, seed=seed, progress=report, **extra
+        )
     render.out.print(
         f"trained {name}: held-out validation AUC {validation['auc']:.3f}, "
         f"EER {validation['eer']:.3f} on {validation['n_real']} real + "
