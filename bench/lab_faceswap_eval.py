@@ -8,7 +8,8 @@ cropped as visual.blend crops it and scored by each ``--weights NAME=DIR``; fram
 frame, clip AUC the mean logit of each one-second segment. Prints Markdown rows for
 docs/benchmarks.md ("Lab face swap").
 
-    .venv/bin/python bench/lab_faceswap_eval.py --real R --swaps S --weights shipped=DIR ...
+    .venv/bin/python bench/lab_faceswap_eval.py --real R --swaps S --weights shipped=DIR ... \
+        [--shrink 0.5 --jpeg 40]
 """
 
 from __future__ import annotations
@@ -29,14 +30,29 @@ from modalities.visual.synthesis import faceswap, faceswap_io
 SEGMENT = 25  # frames per clip-level sample (one second at 25 fps)
 
 
-def crops_of(path: Path) -> np.ndarray:
+def degraded(rgb: np.ndarray, shrink: float, jpeg: int) -> np.ndarray:
+    """The same loss for real and swap: down-scaled and back (a re-upload), then JPEG."""
+    if shrink < 1:
+        h, w = rgb.shape[:2]
+        small = cv2.resize(
+            rgb, (round(w * shrink), round(h * shrink)), interpolation=cv2.INTER_AREA
+        )
+        rgb = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if jpeg:
+        _, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, jpeg])
+        rgb = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(rgb)
+
+
+def crops_of(path: Path, shrink: float = 1.0, jpeg: int = 0) -> np.ndarray:
     out = []
     for frame in media.iter_frames(path):
-        face = faceswap.largest_face(frame.rgb)
+        rgb = degraded(frame.rgb, shrink, jpeg)
+        face = faceswap.largest_face(rgb)
         if face is None:
             continue
         matrix = faces.crop_transform(face, blend_net.CROP_SIZE, blend_net.CROP_ZOOM)
-        crop = cv2.warpAffine(frame.rgb, matrix, (blend_net.CROP_SIZE,) * 2, flags=cv2.INTER_AREA,
+        crop = cv2.warpAffine(rgb, matrix, (blend_net.CROP_SIZE,) * 2, flags=cv2.INTER_AREA,
                               borderMode=cv2.BORDER_REFLECT)  # fmt: skip
         out.append(blend_net.centre(crop))
     return np.stack(out)
@@ -47,6 +63,8 @@ def main() -> None:
     parser.add_argument("--real", type=Path, required=True)
     parser.add_argument("--swaps", type=Path, required=True)
     parser.add_argument("--weights", nargs="+", required=True, help="NAME=DIR (blend.npz)")
+    parser.add_argument("--shrink", type=float, default=1.0, help="e.g. 0.5: half resolution")
+    parser.add_argument("--jpeg", type=int, default=0, help="JPEG quality (0: none)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.monotonic()
@@ -56,7 +74,11 @@ def main() -> None:
             real = next(p for p in args.real.iterdir() if p.stem == swap.stem)
             again = Path(tmp) / f"{swap.stem}.mp4"
             again.write_bytes(faceswap_io.transcode(real).data)
-            samples += [(swap.stem, 0, crops_of(again)), (swap.stem, 1, crops_of(swap))]
+            samples += [
+                (swap.stem, 0, crops_of(again, args.shrink, args.jpeg)),
+                (swap.stem, 1, crops_of(swap, args.shrink, args.jpeg)),
+            ]
+    print(f"degradation: shrink {args.shrink}, jpeg {args.jpeg or 'none'}")
     print(f"clips: {sorted({s[0] for s in samples})}; faces real "
           f"{sum(len(c) for _, y, c in samples if y == 0)}, swapped "
           f"{sum(len(c) for _, y, c in samples if y == 1)}")  # fmt: skip

@@ -44,6 +44,7 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
 COLUMNS = ("file", "label", "kind", "category", "generator", "source_file", "seed", "sha256")
 SAMPLE_RATE = 16_000
 MAX_AUDIO_S = 20.0
+SWAP_SHARPEN = (0.0, 3.0, 6.0)  # converter sharpening of a swap, drawn per source (seeded)
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def _fits(method: str, kind: str) -> bool:
 
 
 def _make_swap(
-    source: Source, swap: tuple[Any, dict[str, Any], str]
+    source: Source, swap: tuple[Any, dict[str, Any], str], rng: np.random.Generator
 ) -> tuple[bytes, str, dict[str, Any]] | None:
     """The source with its person swapped into the model's other person; None when the source
     shows neither of the model's two people (or no reliable face)."""
@@ -235,10 +236,12 @@ def _make_swap(
     if identity is None:
         return None
     direction = "a2b" if identity == "a" else "b2a"
-    result = faceswap_io.swap_file(net, source.path, direction)
+    sharpen = float(rng.choice(SWAP_SHARPEN))
+    result = faceswap_io.swap_file(net, source.path, direction, sharpen=sharpen)
     detail = {
         "method": f"faceswap:{direction}", "module": "modalities.visual.synthesis.faceswap",
-        "model_sha256": model_sha, "frames": result.frames, "frames_swapped": result.swapped,
+        "model_sha256": model_sha, "sharpen": sharpen, "frames": result.frames,
+        "frames_swapped": result.swapped,
     }  # fmt: skip
     return result.data, result.suffix, detail
 
@@ -299,7 +302,7 @@ def make_fakes(
     for done, (method, source) in enumerate(plan, start=1):
         rng = _rng(seed, method, source.relative)
         if method == "faceswap" and swap is not None:
-            made = _make_swap(source, swap)
+            made = _make_swap(source, swap, rng)
         else:
             made = (
                 _make_speech(source, rng)

@@ -142,6 +142,18 @@ def test_swap_changes_only_pixels_inside_the_mask(model_file: Path) -> None:
     assert not changed[mask == 0].any()
     # the mask covers the face, a fraction of the picture
     assert 0.05 < (mask > 0).mean() < 0.6
+    # converter sharpening: more high frequencies in the face, still nothing outside the mask
+    sharp, sharp_mask = faceswap.Swapper(model, "a2b", sharpen=6.0)(rgb)
+    assert sharp_mask is not None and not np.any(sharp != rgb, axis=2)[sharp_mask == 0].any()
+    inside = sharp_mask > 0.9
+
+    def detail(img: np.ndarray) -> float:
+        grey = img.astype(np.float32).mean(axis=2)
+        return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F))[inside].mean())
+
+    assert detail(sharp) > 1.5 * detail(out)
+    with pytest.raises(BadInputError, match="--sharpen"):
+        faceswap.Swapper(model, "a2b", sharpen=50)
 
 
 def test_colour_transfer_moves_colours_inside_the_mask() -> None:
@@ -261,6 +273,9 @@ def test_make_fakes_swaps_the_models_people(
     assert fakes["a_talking.mp4"]["generator"] == "verity-lab:faceswap:a2b"
     assert fakes["b.png"]["generator"] == "verity-lab:faceswap:b2a"
     assert {r["category"] for r in fakes.values()} == {"lab_faceswap"}
+    record = main(["lookup", str(out / fakes["b.png"]["file"]), "--json"])
+    generator = json.loads(capsys.readouterr().out)["exact"]["record"]["generator"]
+    assert record == 0 and generator["sharpen"] in (0.0, 3.0, 6.0)
     for row in fakes.values():
         path = out / row["file"]
         assert is_lab_output(read_credentials(path, probe(path, MediaLimits())).manifest_store)

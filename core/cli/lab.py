@@ -144,6 +144,9 @@ def faceswap_apply(
     source: Annotated[Path, typer.Option("--video", "--image", help="Video or picture in.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output (.mp4 for a video).")],
     direction: Annotated[str, typer.Option("--direction", help="a2b or b2a.")] = "a2b",
+    sharpen: Annotated[
+        float, typer.Option("--sharpen", min=0, max=20, help="Unsharp-mask amount on the face.")
+    ] = 0.0,
     case: Annotated[str | None, typer.Option("--case", "-c", help="Case to file it in.")] = None,
 ) -> None:
     """Swap the face of every frame, sign the result (C2PA) and register it as synthetic."""
@@ -165,9 +168,14 @@ def faceswap_apply(
 
     with progress:
         result = faceswap_io.swap_file(
-            net, source, direction, jpeg=out.suffix.lower() in {".jpg", ".jpeg"}, progress=report
+            net,
+            source,
+            direction,
+            jpeg=out.suffix.lower() in {".jpg", ".jpeg"},
+            sharpen=sharpen,
+            progress=report,
         )
-    generator = swap_generator(model, config, direction, source)
+    generator = {**swap_generator(model, config, direction, source), "sharpen": sharpen}
     publish_synthetic(result.data, result.suffix, out, generator, case)
     render.out.print(
         f"swapped {result.swapped}/{result.frames} frame(s) ({direction}); "

@@ -354,11 +354,14 @@ class Swapper:
     (landmarks re-fitted, then smoothed over time so the paste does not jitter)."""
 
     def __init__(self, model: faceswap_net.SwapNet, direction: str, detect_every: int = 5,
-                 smoothing: float = 0.5) -> None:  # fmt: skip
+                 smoothing: float = 0.5, sharpen: float = 0.0) -> None:  # fmt: skip
         if direction not in ("a2b", "b2a"):
             raise BadInputError(f"--direction must be a2b or b2a, got {direction!r}")
         self.model, self.target = model.eval(), direction[-1]
         self.detect_every, self.smoothing = detect_every, smoothing
+        if not 0 <= sharpen <= 20:
+            raise BadInputError(f"--sharpen must be between 0 and 20, got {sharpen}")
+        self.sharpen = sharpen
         self.previous: faces.Face | None = None
         self.landmarks: np.ndarray | None = None
         self.count = 0
@@ -399,21 +402,33 @@ class Swapper:
         )[0]
         crop_marks = faces.transform_points(face.landmarks, matrix)
         decoded = colour_transfer(decoded, crop, face_mask(crop_marks, (size, size)))
-        return paste(rgb, decoded, matrix, face.landmarks)
+        return paste(rgb, decoded, matrix, face.landmarks, self.sharpen)
 
 
 def paste(
-    rgb: np.ndarray, crop: np.ndarray, matrix: np.ndarray, landmarks: np.ndarray
+    rgb: np.ndarray,
+    crop: np.ndarray,
+    matrix: np.ndarray,
+    landmarks: np.ndarray,
+    sharpen: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``crop`` (aligned by ``matrix``) pasted into ``rgb`` through the feathered hull of
-    ``landmarks``: outside the hull every pixel keeps its exact original value."""
+    ``landmarks``: outside the hull every pixel keeps its exact original value.
+
+    ``sharpen`` > 0: an unsharp mask of that amount on the up-scaled face (radius: one crop pixel
+    in frame pixels), the converter sharpening of FaceSwap/DeepFaceLab. A 64-px decoder's face is
+    blurrier than the frame around it, the cue a seam detector learns; sharpening hides it."""
     height, width = rgb.shape[:2]
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
     back = cv2.warpAffine(
         crop, matrix, (width, height), flags=flags, borderMode=cv2.BORDER_REPLICATE
     )
+    face = back.astype(np.float32)
+    if sharpen > 0:
+        scale = 1.0 / np.sqrt(abs(np.linalg.det(matrix[:, :2])))
+        face = face + sharpen * (face - cv2.GaussianBlur(face, (0, 0), max(0.5, scale)))
     mask = face_mask(landmarks, (height, width), feather=0.08)
     m = mask[..., None]
-    mixed = np.clip(back.astype(np.float32) * m + rgb.astype(np.float32) * (1 - m) + 0.5, 0, 255)
+    mixed = np.clip(face * m + rgb.astype(np.float32) * (1 - m) + 0.5, 0, 255)
     out = np.where(m > 0, mixed.astype(np.uint8), rgb)
     return np.ascontiguousarray(out), mask

@@ -43,13 +43,14 @@ def swap_file(
     direction: str,
     *,
     jpeg: bool | None = None,
+    sharpen: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> SwapResult:
     """The swapped file's bytes: MP4 for a video; for a picture JPEG or PNG (``jpeg``; None: the
     source's own format family, so the format is no cue)."""
     if not path.is_file():
         raise BadInputError(f"{display_name(path)}: no such file")
-    swapper = faceswap.Swapper(model, direction)
+    swapper = faceswap.Swapper(model, direction, sharpen=sharpen)
     if not _is_video(path):
         if path.suffix.lower() not in faceswap.IMAGE_SUFFIXES:
             raise BadInputError(f"{display_name(path)}: not a picture or video the lab can swap")
