@@ -6,6 +6,9 @@ Methods (each lives beside the detector it trains, in ``modalities/<modality>/sy
   (Self-Blended Images); the blended crop goes back into the full picture, so the output is a
   whole photo with one seam, like a face swap.
 * ``upsample`` (visual): the photo shrunk and up-sampled back by a generator-like method.
+* ``faceswap`` (visual): real videos and photos of the two people a lab face-swap model was
+  trained on (``verity lab faceswap train``), each swapped into the other person
+  (synthesis/faceswap.py); sources showing neither person are skipped.
 * ``copy_synthesis`` (audio): real speech re-rendered by Griffin-Lim, a phase vocoder or an LPC
   vocoder (WaveFake-style copy-synthesis).
 
@@ -32,14 +35,16 @@ import numpy as np
 
 from core.errors import BadInputError, display_name
 
-METHODS = ("self_blend", "upsample", "copy_synthesis", "gan")
-KIND_OF = {"self_blend": "image", "upsample": "image", "copy_synthesis": "audio"}
-KIND_OF["gan"] = "image"
+METHODS = ("self_blend", "upsample", "copy_synthesis", "gan", "faceswap")
+KIND_OF = {"self_blend": "image", "upsample": "image", "copy_synthesis": "audio", "gan": "image"}
+KIND_OF["faceswap"] = "video"  # and pictures too: see _fits
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
 COLUMNS = ("file", "label", "kind", "category", "generator", "source_file", "seed", "sha256")
 SAMPLE_RATE = 16_000
 MAX_AUDIO_S = 20.0
+SWAP_SHARPEN = (0.0, 3.0, 6.0)  # converter sharpening of a swap, drawn per source (seeded)
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def find_sources(folder: Path) -> list[Source]:
                 if (row.get("label") or "real").strip().lower() != "real":
                     continue
                 kind = (row.get("kind") or "").strip().lower()
-                if kind not in {"image", "audio"} or not row.get("file"):
+                if kind not in {"image", "audio", "video"} or not row.get("file"):
                     continue
                 path = folder / row["file"]
                 if not path.is_file():
@@ -93,6 +98,8 @@ def find_sources(folder: Path) -> list[Source]:
                 if suffix in IMAGE_SUFFIXES
                 else "audio"
                 if suffix in AUDIO_SUFFIXES
+                else "video"
+                if suffix in VIDEO_SUFFIXES
                 else None
             )
             if kind:
@@ -206,6 +213,39 @@ def _make_speech(
     return buffer.getvalue(), ".wav", detail
 
 
+def _fits(method: str, kind: str) -> bool:
+    return kind == KIND_OF[method] or (method == "faceswap" and kind == "image")
+
+
+def _make_swap(
+    source: Source, swap: tuple[Any, dict[str, Any], str], rng: np.random.Generator
+) -> tuple[bytes, str, dict[str, Any]] | None:
+    """The source with its person swapped into the model's other person; None when the source
+    shows neither of the model's two people (or no reliable face)."""
+    from core import media
+    from modalities.visual.synthesis import faceswap, faceswap_io
+
+    net, config, model_sha = swap
+    if source.kind == "image":
+        pictures = [_load_rgb(source.path)]
+    else:
+        pictures = [f.rgb for f in media.iter_frames(source.path, fps=1.0, max_frames=3)]
+    identity = next(
+        (i for i in map(lambda p: faceswap.identity_of(p, config), pictures) if i), None
+    )
+    if identity is None:
+        return None
+    direction = "a2b" if identity == "a" else "b2a"
+    sharpen = float(rng.choice(SWAP_SHARPEN))
+    result = faceswap_io.swap_file(net, source.path, direction, sharpen=sharpen)
+    detail = {
+        "method": f"faceswap:{direction}", "module": "modalities.visual.synthesis.faceswap",
+        "model_sha256": model_sha, "sharpen": sharpen, "frames": result.frames,
+        "frames_swapped": result.swapped,
+    }  # fmt: skip
+    return result.data, result.suffix, detail
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
@@ -224,6 +264,7 @@ def make_fakes(
     register: Registrar,
     progress: Callable[[int, int], None] | None = None,
     gan_model: Path | None = None,
+    faceswap_model: Path | None = None,
 ) -> tuple[list[Fake], Path]:
     """Write fakes, copies of their real sources and ``manifest.csv``; returns the fakes and the
     manifest's path. Each fake is labelled (``label``) before it touches the disk and registered
@@ -241,12 +282,22 @@ def make_fakes(
                 "--methods gan needs --gan-model (a file from `verity lab gan train`)"
             )
         stylegan.load_model(gan_model)
+    swap = None
+    if "faceswap" in methods:
+        if faceswap_model is None:
+            raise BadInputError(
+                "--methods faceswap needs --faceswap-model (verity lab faceswap train)"
+            )
+        from modalities.visual.synthesis import faceswap_net
+
+        net, config = faceswap_net.load(faceswap_model)
+        swap = (net, config, _sha(faceswap_model.read_bytes()))
     sources = find_sources(data)
     plan = []
     for method in methods:
         if method == "gan":
             continue  # drawn from the model, not made from a source: see below
-        fitting = [s for s in sources if s.kind == KIND_OF[method]]
+        fitting = [s for s in sources if _fits(method, s.kind)]
         if limit:  # a seeded sample across the whole folder, not its first files
             fitting.sort(key=lambda s: _rng(seed, f"pick:{method}", s.relative).random())
         plan += [(method, s) for s in fitting[: limit or None]]
@@ -261,11 +312,14 @@ def make_fakes(
     reals: dict[str, dict[str, str]] = {}
     for done, (method, source) in enumerate(plan, start=1):
         rng = _rng(seed, method, source.relative)
-        made = (
-            _make_speech(source, rng)
-            if method == "copy_synthesis"
-            else _make_picture(source, method, rng)
-        )
+        if method == "faceswap" and swap is not None:
+            made = _make_swap(source, swap, rng)
+        else:
+            made = (
+                _make_speech(source, rng)
+                if method == "copy_synthesis"
+                else _make_picture(source, method, rng)
+            )
         if progress:
             progress(done, len(plan))
         if made is None:
@@ -314,13 +368,7 @@ def make_fakes(
         raise BadInputError(
             f"{display_name(data)}: no source gave a fake (no usable face or speech)"
         )
-    manifest = out / "manifest.csv"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(list(reals.values()) + rows)
-    _atomic_write(manifest, buffer.getvalue().encode("utf-8"))
-    return fakes, manifest
+    return fakes, write_manifest(out, list(reals.values()) + rows)
 
 
 def _sha(data: bytes) -> str:

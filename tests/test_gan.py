@@ -253,7 +253,7 @@ def test_bad_inputs_are_one_line(home: Path, capsys, tmp_path: Path, tiny_model:
          "needs --gan-model"),
         (["lab", "make-fakes", "--data", str(empty), "--out", str(out), "--methods", "gan",
           "--gan-model", str(junk)], "not a verity"),
-        (["train", "visual.blend", "--data", str(empty), "--extra-fakes", str(empty)],
+        (["train", "audio.cnn", "--data", str(empty), "--extra-fakes", str(empty)],
          "does not take extra fakes"),
     ]  # fmt: skip
     for argv, words in cases:

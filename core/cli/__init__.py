@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -310,20 +310,35 @@ def train(
     extra_fakes: Annotated[
         list[Path] | None,
         typer.Option(
-            "--extra-fakes", help="visual.spectrum: folder of generator fakes (manifest)."
+            "--extra-fakes",
+            help="visual.spectrum / visual.blend: folder of generator fakes (manifest).",
         ),
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="visual.blend: weights folder to start from.")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="visual.blend: training steps.")
     ] = None,
 ) -> None:
     """Train a detector's weights, validate on held-out generators, calibrate, write its card."""
-    if extra_fakes and name != "visual.spectrum":
-        raise BadInputError(
-            f"--extra-fakes: {name} does not take extra fakes (visual.spectrum does)"
-        )
-    extra = {"extra_fakes": extra_fakes} if extra_fakes else {}
     if name not in modalities.TRAINERS:
         known = ", ".join(sorted(modalities.TRAINERS)) or "none"
         raise BadInputError(f"no training recipe for {name!r}; recipes: {known}")
     recipe, shipped = modalities.TRAINERS[name]
+    if extra_fakes and name not in ("visual.spectrum", "visual.blend"):
+        raise BadInputError(
+            f"--extra-fakes: {name} does not take extra fakes (visual.spectrum and visual.blend do)"
+        )
+    if (init or steps) and name != "visual.blend":
+        raise BadInputError("--init and --steps are for visual.blend only")
+    extra: dict[str, Any] = {}
+    if extra_fakes:
+        extra["extra_fakes"] = extra_fakes
+    if name == "visual.blend" and (extra_fakes or init or steps):  # fine-tuning with lab fakes
+        if out is None:
+            raise BadInputError("--extra-fakes/--init/--steps need --out: shipped weights stay")
+        extra.update(init=init, config={"steps": steps} if steps else None)
     target = out or shipped
     progress = render.make_progress(render.err.is_terminal)
     task = progress.add_task(name, total=None)

@@ -107,6 +107,47 @@ def test_same_data_and_seed_give_the_same_weights(
     assert again["auc"] == validation["auc"]
 
 
+def test_extra_fakes_fine_tune_from_trained_weights(
+    trained, face_folder: Path, tmp_path: Path, home: Path, capsys
+) -> None:
+    """--extra-fakes (generator fakes on the fake side) and --init: the control arm (same call
+    without extra fakes) and the treatment differ only by those fakes."""
+    from core.cli import main
+
+    out, _ = trained
+    fakes = tmp_path / "lab"
+    (fakes / "fake").mkdir(parents=True)
+    for i in range(2):  # stand-ins for swaps: faces with a visible change
+        pic = moved(astronaut(), dx=6 * i, dy=0, angle=0, scale=1.0)
+        pic[150:260, 180:300] = pic[150:260, 180:300] // 2
+        Image.fromarray(pic).save(fakes / "fake" / f"{i}.png")
+    (fakes / "manifest.csv").write_text(
+        "file,label,kind\nfake/0.png,fake,image\nfake/1.png,fake,image\n"
+    )
+    arms = {}
+    for arm, extra in (("control", None), ("treatment", [fakes])):
+        arms[arm] = tmp_path / arm
+        recipe.train(
+            [face_folder], arms[arm], jobs=1, config=TINY, hold_out=("beta",), init=out,
+            extra_fakes=extra,
+        )  # fmt: skip
+    card = json.loads((arms["treatment"] / "weights.json").read_text())["recipe"]
+    assert card["extra_fakes"]["faces"] == 2 and card["lr"] == recipe.FINE_TUNE_LR
+    assert card["init_sha256"] == sha256_file(out / "blend.npz")
+    assert "extra_fakes" not in json.loads((arms["control"] / "weights.json").read_text())["recipe"]
+    assert sha256_file(arms["control"] / "blend.npz") != sha256_file(
+        arms["treatment"] / "blend.npz"
+    )
+    with pytest.raises(BadInputError, match="no fake"):
+        recipe.train([face_folder], tmp_path / "x", jobs=1, config=TINY, extra_fakes=[face_folder])
+    # the CLI keeps shipped weights out of reach and the options to the recipe that has them
+    base = ["train", "visual.blend", "--data", str(face_folder), "--init", str(out)]
+    assert main(base) == 2 and "need --out" in capsys.readouterr().err
+    assert main(["train", "visual.spectrum", "--data", str(face_folder), "--steps", "2",
+                 "--out", str(tmp_path / "s")]) == 2  # fmt: skip
+    assert "visual.blend only" in capsys.readouterr().err
+
+
 def test_recipe_refuses_data_without_two_sides(face_folder: Path, tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="held-out"):
         recipe.train([face_folder], tmp_path, jobs=1, config=TINY, hold_out=("nowhere",))

@@ -10,6 +10,12 @@
    overall and per held-out source go into the card. The shipped network is the one validated:
    it never saw the held-out sources.
 
+Extra fakes (``--extra-fakes DIR``, a folder whose manifest.csv lists fakes, e.g. what ``verity lab
+make-fakes --methods faceswap`` wrote): their faces take the fake side of a share (``extra_share``)
+of each batch, so the network also learns what a real generator leaves. Used with ``--init`` (start
+from trained weights) and ``--steps`` to fine-tune; the same call without ``--extra-fakes`` is the
+control arm of that measurement (same steps, seeds and real faces).
+
 Ships uncalibrated: a calibration fitted on pseudo-fakes says nothing about real face swaps.
 """
 
@@ -45,7 +51,11 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 1e-4,
     "width": 16,
     "mask_weight": 1.0,
+    "extra_share": 0.5,
 }
+FINE_TUNE_LR = 5e-4  # when starting from trained weights: a gentler peak than from scratch
+EXTRA_VIDEO_FPS = 25.0  # generator fakes are scarce: every frame of their videos is used
+EXTRA_VIDEO_FRAMES = 150
 CARD_TEXT = {
     "detects": "Faces pasted into a picture or a video frame (face swaps such as Deepfakes, "
     "FaceSwap, DFDC-style; reenactment that re-renders the inner face and blends it back): "
@@ -96,7 +106,49 @@ def collect(folders: list[Path]) -> tuple[list[tuple[str, str, str]], list[dict[
     return items, provenance
 
 
-def face_crops(job: tuple[str, str]) -> list[tuple[np.ndarray, np.ndarray]]:
+def collect_fakes(folders: list[Path]) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
+    """(path, kind) of every fake image or video listed in the folders' manifests."""
+    items, provenance = [], []
+    for folder in folders:
+        rows, origin = read_folder(folder)
+        provenance.append(origin)
+        items += [
+            (str(folder / row["file"]), str(row.get("kind")))
+            for row in rows
+            if (row.get("label") or "").strip().lower() == "fake"
+            and row.get("kind") in ("image", "video")
+        ]
+    if not items:
+        raise BadInputError("--extra-fakes: no fake images or videos in the given folders")
+    return items, provenance
+
+
+def extra_fake_crops(folders: list[Path]) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Aligned crops of every face in the extra fakes (every frame of their videos)."""
+    items, provenance = collect_fakes(folders)
+    crops = [
+        crop
+        for path, kind in items
+        for crop, _ in face_crops((path, kind), fps=EXTRA_VIDEO_FPS, max_frames=EXTRA_VIDEO_FRAMES)
+    ]
+    if not crops:
+        raise BadInputError("--extra-fakes: the face pipeline found no face in the fakes")
+    return np.stack(crops), provenance
+
+
+def extra_fake(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A generator fake through the same flip, degradation and window as the pseudo-fakes."""
+    if rng.random() < 0.5:
+        crop = np.ascontiguousarray(crop[:, ::-1])
+    fake = self_blend.degrade(crop, rng)
+    span = crop.shape[0] - blend_net.INPUT_SIZE
+    ox, oy = rng.integers(0, span + 1, size=2)
+    return fake[oy : oy + blend_net.INPUT_SIZE, ox : ox + blend_net.INPUT_SIZE]
+
+
+def face_crops(
+    job: tuple[str, str], fps: float = VIDEO_FPS, max_frames: int = VIDEO_FRAMES
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Aligned crops and crop-space landmarks of the reliable faces in one file."""
     from core import media
 
@@ -110,9 +162,7 @@ def face_crops(job: tuple[str, str]) -> list[tuple[np.ndarray, np.ndarray]]:
     else:
         frames = [
             f.rgb
-            for f in media.iter_frames(
-                Path(path), fps=VIDEO_FPS, max_frames=VIDEO_FRAMES, max_side=960
-            )
+            for f in media.iter_frames(Path(path), fps=fps, max_frames=max_frames, max_side=960)
         ]
         upsample = 0
     out = []
@@ -228,9 +278,13 @@ def fit(
     seed: int,
     config: dict[str, Any],
     report: Callable[[str, int, int], None],
+    extra: np.ndarray | None = None,
+    init: Path | None = None,
 ) -> blend_net.BlendNet:
     torch.manual_seed(seed)
     model = blend_net.BlendNet(width=int(config["width"]))
+    if init is not None:
+        model.load_state_dict(blend_net.load(init).state_dict())
     steps, per_batch = int(config["steps"]), int(config["batch_faces"])
     data = PairSet(crops, marks, seed, steps * per_batch)
     loader = torch.utils.data.DataLoader(
@@ -243,13 +297,24 @@ def fit(
         opt, max_lr=config["lr"], total_steps=steps, pct_start=0.1
     )
     bce = nn.BCEWithLogitsLoss()
+    pixel_bce = nn.BCEWithLogitsLoss(reduction="none")
     model.train()
     for step, (real, fake, boundary) in enumerate(loader):
+        weight = torch.ones(2 * len(real))
+        if extra is not None:  # the first fakes of the batch come from the real generator
+            rng = np.random.default_rng([seed, 99, step])
+            k = round(len(fake) * float(config["extra_share"]))
+            picks = rng.integers(len(extra), size=k)
+            fake = fake.clone()
+            fake[:k] = torch.from_numpy(np.stack([extra_fake(extra[j], rng) for j in picks]))
+            weight[len(real) : len(real) + k] = 0.0  # no boundary map known for them
         x = blend_net.to_tensor(torch.cat([real, fake]).numpy())
         y = torch.cat([torch.zeros(len(real)), torch.ones(len(fake))])
         target = torch.cat([torch.zeros_like(boundary), boundary]).float()[:, None]
         logit, mask = model(x)
-        loss = bce(logit, y) + config["mask_weight"] * bce(mask, target)
+        per_face = pixel_bce(mask, target).mean(dim=(1, 2, 3))
+        mask_loss = (per_face * weight).sum() / weight.sum()
+        loss = bce(logit, y) + config["mask_weight"] * mask_loss
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -267,14 +332,25 @@ def train(
     progress: Callable[[str, int, int], None] | None = None,
     config: dict[str, Any] | None = None,
     hold_out: tuple[str, ...] = HOLD_OUT,
+    extra_fakes: list[Path] | None = None,
+    init: Path | None = None,
 ) -> dict[str, Any]:
-    """Train, validate on held-out sources, write weights, descriptor and card into ``out``."""
+    """Train, validate on held-out sources, write weights, descriptor and card into ``out``.
+
+    ``extra_fakes``: folders of generator fakes mixed into the fake side of each batch;
+    ``init``: a weights folder (or ``blend.npz``) to fine-tune from."""
     from modalities.visual import blend
 
     report = progress or (lambda step, done, total: None)
-    cfg = {**DEFAULTS, **(config or {})}
+    init_file = None
+    if init is not None:
+        init_file = init / "blend.npz" if init.is_dir() else init
+        if not init_file.is_file():
+            raise BadInputError(f"--init {init}: no blend.npz there")
+    cfg = {**DEFAULTS, **({"lr": FINE_TUNE_LR} if init_file else {}), **(config or {})}
     torch.set_num_threads(int(cfg.get("threads", 1)))
     started = time.monotonic()
+    extra, extra_provenance = extra_fake_crops(extra_fakes) if extra_fakes else (None, [])
     crops, marks, sources, provenance, counts = prepare(folders, seed, jobs, report)
     held = np.isin(sources, hold_out)
     if held.all() or not held.any():
@@ -282,7 +358,10 @@ def train(
             f"need faces both inside and outside the held-out sources {list(hold_out)}; "
             f"found {counts}"
         )
-    model = fit(crops[~held], marks[~held], seed=seed, config=cfg, report=report)
+    model = fit(
+        crops[~held], marks[~held], seed=seed, config=cfg, report=report, extra=extra,
+        init=init_file,
+    )  # fmt: skip
     scores, labels = validate(model, crops[held], marks[held], seed)
     held_sources = np.r_[sources[held], sources[held]]
     by_source = {
@@ -309,6 +388,12 @@ def train(
         "video": {"fps": VIDEO_FPS, "max_frames": VIDEO_FRAMES},
         "synthesis": "modalities/visual/synthesis/self_blend.py (SBI + Face X-ray boundary)",
     }
+    if extra is not None:
+        recipe["extra_fakes"] = {"faces": len(extra), "trained_on": extra_provenance}
+    if init_file is not None:
+        from core.store import sha256_file
+
+        recipe["init_sha256"] = sha256_file(init_file)
     descriptor = write_descriptor(
         out,
         detector=blend.NAME,
