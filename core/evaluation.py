@@ -88,6 +88,7 @@ class EvalConfig:
     limits: dict[str, Any]
     fusion: dict[str, Any]
     detector_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    weights: dict[str, str] = field(default_factory=dict)  # candidate weights: name -> SHA-256
 
 
 # ------------------------------------------------------------------------------ worker processes
@@ -240,6 +241,9 @@ def run_signature(config: EvalConfig) -> str:
     for name in sorted(names):
         spec = REGISTRY.spec(name)
         calibration = store.get(spec)
+        if name in config.weights:  # candidate weights: scores keyed by their hash
+            parts.append(f"{name}={spec.version}/weights-{config.weights[name][:12]}")
+            continue
         parts.append(f"{name}={spec.version}/{calibration.version if calibration else 'none'}")
     parts.append(f"normalize={config.normalize_codec}")
     parts.append(json.dumps(config.fusion, sort_keys=True))

@@ -219,3 +219,70 @@ def test_detectors_show_prints_the_card(home: Path, capsys) -> None:
     assert main(["detectors", "show", "visual.metadata"]) == 0
     out = capsys.readouterr().out
     assert "visual.metadata" in out and "calibration: none" in out
+
+
+@pytest.fixture(scope="module")
+def picture_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Pictures large enough for visual.spectrum's tiles: smooth (real) and up-sampled (fake)."""
+    root = tmp_path_factory.mktemp("pictures")
+    rng = np.random.default_rng(11)
+    lines = ["file,label,kind,category"]
+    for i in range(6):
+        label = "fake" if i % 2 else "real"
+        small = rng.integers(0, 255, (96 if label == "fake" else 192,) * 2 + (3,), dtype=np.uint8)
+        picture = Image.fromarray(small).resize((192, 192), Image.NEAREST)
+        picture.save(root / f"{label}_{i}.png")
+        lines.append(f"{label}_{i}.png,{label},image,c")
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return root / "manifest.csv", root
+
+
+def test_eval_with_candidate_weights(
+    home: Path, capsys, tmp_path: Path, picture_set: tuple[Path, Path]
+) -> None:
+    """--weights NAME=DIR scores with a trained-but-not-shipped folder; its scores are keyed by
+    the candidate's hash (never mixed with the shipped ones) and a broken folder is refused."""
+    import shutil
+
+    from modalities.visual import spectrum
+
+    manifest, root = picture_set
+    candidate = tmp_path / "candidate"
+    shutil.copytree(spectrum.WEIGHTS_DIR, candidate)
+    base = ["eval", "--manifest", str(manifest), "--root", str(root), "-j", "1"]
+    base += ["--detectors", "visual.spectrum"]
+    assert main([*base, "--out", str(tmp_path / "shipped")]) == 0
+    assert (
+        main([*base, "--out", str(tmp_path / "cand"), "--weights", f"visual.spectrum={candidate}"])
+        == 0
+    )
+
+    def scores(out: Path) -> dict[str, float]:
+        records = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+        return {r["file"]: r["detectors"]["visual.spectrum"]["raw"] for r in records}
+
+    shipped, cand = scores(tmp_path / "shipped"), scores(tmp_path / "cand")
+    assert shipped == cand and all(isinstance(v, float) for v in cand.values())
+    sha = json.loads((candidate / "weights.json").read_text())["sha256"]
+    signature = json.loads((tmp_path / "cand" / "metrics.json").read_text())["info"]["signature"]
+    assert f"visual.spectrum=1.0.0/weights-{sha[:12]}" in signature
+    capsys.readouterr()
+
+    broken = tmp_path / "broken"
+    shutil.copytree(spectrum.WEIGHTS_DIR, broken)
+    weights_file = broken / json.loads((broken / "weights.json").read_text())["file"]
+    weights_file.write_bytes(weights_file.read_bytes() + b"\0")
+    cases = {
+        f"visual.spectrum={broken}": "refusing to use them",
+        f"visual.spectrum={tmp_path / 'none'}": "not a directory",
+        "visual.spectrum": "expected NAME=DIR",
+        f"visual.hf={candidate}": "ships no weights",
+        f"visual.blend={candidate}": "not among --detectors",
+    }
+    for pair, words in cases.items():
+        out = tmp_path / "never"
+        named = ["--detectors", f"{pair.partition('=')[0]}"] if "hf" in pair else []
+        assert main([*base, *named, "--out", str(out), "--weights", pair]) == 2, pair
+        err = capsys.readouterr().err
+        assert words in err and err.strip().count("\n") == 0, (pair, err)
+        assert not out.exists()

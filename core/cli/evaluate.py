@@ -13,7 +13,7 @@ from core import calibration, cards, eval_report, eval_robustness, evaluation
 from core.cli import render
 from core.config import load_settings
 from core.detector import REGISTRY
-from core.errors import BadInputError, display_name
+from core.errors import BadInputError, DetectorError, display_name
 
 DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 
@@ -28,10 +28,22 @@ def _progress_scoring(label: str) -> tuple[Any, Any]:
     return progress, report
 
 
-def _config(detectors: list[str] | None, normalize: bool, work: Path) -> evaluation.EvalConfig:
+def _config(
+    detectors: list[str] | None,
+    normalize: bool,
+    work: Path,
+    weights: dict[str, Path] | None = None,
+) -> evaluation.EvalConfig:
     settings = load_settings()
     for name in detectors or []:
         REGISTRY.spec(name)
+    options = settings.models.detector_options()
+    digests: dict[str, str] = {}
+    for name, folder in (weights or {}).items():
+        if detectors is not None and name not in detectors:
+            raise BadInputError(f"--weights {name}: not among --detectors")
+        digests[name] = _candidate_weights(name, folder)
+        options.setdefault(name, {})["weights_dir"] = folder.resolve()
     return evaluation.EvalConfig(
         detectors=detectors,
         normalize_codec=normalize,
@@ -39,8 +51,42 @@ def _config(detectors: list[str] | None, normalize: bool, work: Path) -> evaluat
         home=str(settings.home),
         limits=settings.limits.model_dump(),
         fusion=settings.fusion.model_dump(),
-        detector_options=settings.models.detector_options(),
+        detector_options=options,
+        weights=digests,
     )
+
+
+def _weights_pairs(pairs: list[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise BadInputError(f"--weights {pair!r}: expected NAME=DIR, e.g. visual.blend=./ft")
+        if name.strip() in out:
+            raise BadInputError(f"--weights: {name.strip()} given twice")
+        out[name.strip()] = Path(folder.strip())
+    return out
+
+
+def _candidate_weights(name: str, folder: Path) -> str:
+    """Build ``name`` once on ``folder`` (a bad folder fails here, before any scoring) and
+    return the SHA-256 of the weights it loaded: it keys the resumable scores, so a candidate's
+    scores never mix with the shipped weights' ones."""
+    spec = REGISTRY.spec(name)
+    if spec.requires is not None:
+        raise BadInputError(f"--weights {name}: it ships no weights (give its {spec.requires})")
+    if not folder.is_dir():
+        raise BadInputError(f"--weights {name}: {display_name(folder)} is not a directory")
+    try:
+        detector = REGISTRY.create(name, weights_dir=folder)
+    except TypeError:
+        raise BadInputError(f"--weights {name}: this detector has no weights to replace") from None
+    except DetectorError as exc:  # no descriptor, or weights whose hash does not match it
+        raise BadInputError(f"--weights {exc}") from None
+    loaded = detector.spec.weights
+    if loaded is None:
+        raise BadInputError(f"--weights {name}: this detector has no weights to replace")
+    return loaded.sha256
 
 
 def _names(detectors: str | None) -> list[str] | None:
@@ -73,6 +119,14 @@ def eval_command(
             "mp3:kbps=32,lowpass:4000,pgd:eps=2/255 (see docs/architecture.md).",
         ),
     ] = None,
+    weights: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--weights",
+            help="NAME=DIR: score NAME with candidate weights (e.g. a `verity train --out` "
+            "folder) instead of the shipped ones; repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Score every file of a labelled manifest and write metrics.json, summary.md and plots.
 
@@ -81,7 +135,7 @@ def eval_command(
     """
     attacks = attack_specs.parse_attacks(attack) if attack is not None else []
     rows, digest = evaluation.read_manifest(manifest, root)
-    config = _config(_names(detectors), normalize_codec, out)
+    config = _config(_names(detectors), normalize_codec, out, _weights_pairs(weights or []))
     progress, report = _progress_scoring("scoring")
     with progress:
         scored = evaluation.score_manifest(
