@@ -246,6 +246,30 @@ def _make_swap(
     return result.data, result.suffix, detail
 
 
+def publish(
+    payload: bytes,
+    suffix: str,
+    target: Path,
+    relative: str,
+    generator: dict[str, Any],
+    label: Labeller,
+    register: Registrar,
+) -> bytes:
+    """Label ``payload`` (C2PA), write it beside ``target``, register that file in the ledger and
+    only then move it into place: a lab output never appears unlabelled or half-written, and a
+    failed registration leaves nothing behind. Returns the bytes published."""
+    final = label(payload, suffix, generator)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.part{target.suffix}")
+    try:
+        tmp.write_bytes(final)
+        register(tmp, relative, generator)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
@@ -328,16 +352,7 @@ def make_fakes(
         generator = {**detail, "seed": seed, "source_sha256": _sha(source.path.read_bytes())}
         stem = Path(source.relative).with_suffix("").as_posix().replace("/", "__")
         relative = f"fake/{method}/{stem}{suffix}"
-        final = label(payload, suffix, generator)
-        target = out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.stem}.part{target.suffix}")
-        try:
-            tmp.write_bytes(final)
-            register(tmp, relative, generator)
-            tmp.replace(target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        final = publish(payload, suffix, out / relative, relative, generator, label, register)
         fake = Fake(relative, source.kind, method, generator, source.relative, _sha(final))
         fakes.append(fake)
         rows.append({
@@ -420,16 +435,7 @@ def publish_gan_faces(
             "seed": image_seed,
         }
         relative = f"fake/gan/gan_s{image_seed:08d}{suffix}"
-        final = label(data, suffix, generator)
-        target = out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.stem}.part{target.suffix}")
-        try:
-            tmp.write_bytes(final)
-            register(tmp, relative, generator)
-            tmp.replace(target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        final = publish(data, suffix, out / relative, relative, generator, label, register)
         fake = Fake(relative, "image", "gan", generator, "", _sha(final))
         fakes.append(fake)
         rows.append({

@@ -216,16 +216,10 @@ def publish_synthetic(
 ) -> None:
     """Sign ``payload`` with the lab's key, register it as synthetic, then (only then) move it
     to ``out``: nothing unlabelled or half-written is ever left there."""
+    from modalities import lab
+
     label, register = _labelling(case)
-    signed = label(payload, suffix, generator)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.part{out.suffix}")
-    try:
-        tmp.write_bytes(signed)
-        register(tmp, out.name, generator)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    lab.publish(payload, suffix, out, out.name, generator, label, register)
 
 
 # ------------------------------------------------------------------------------- verity lab gan
