@@ -1,19 +1,21 @@
 """Robustness attacks for ``verity eval --attack``: what happens to evidence on its way to us.
 
 Two kinds. *File* attacks re-write a copy of the media the way platforms and launderers do
-(JPEG re-encoding, down-scaling, noise, blur; for sound an MP3 at a low bit rate or a low-pass
-filter), and the copy is scored like any file. *Input* attacks (PGD) need a detector's own
-network: they perturb the tensor a differentiable detector feeds its network, within an L-inf
+(JPEG re-encoding, down-scaling, noise, blur, sharpening; for sound an MP3 at a low bit rate or a
+low-pass filter), and the copy is scored like any file. *Input* attacks (PGD) need a detector's
+own network: they perturb the tensor a differentiable detector feeds its network, within an L-inf
 ball, pushing fakes toward "real" (a white-box upper bound on what an adversary could do).
 
 Spec grammar (comma-separated): ``jpeg:q=50``, ``resize:0.5`` (down-scale only, as platforms do),
 ``noise:0.01`` (Gaussian, sigma as a fraction of full scale, pictures and sound), ``blur:1``
-(Gaussian, sigma in pixels), ``mp3:kbps=32``, ``lowpass:4000`` (Hz), ``pgd:eps=2/255`` (optional
-``:steps=10``). Pictures attacks do not apply to audio files and sound attacks do not apply to
-images (reported ``n/a``); a video gets the picture attack on every frame and the sound attack
-on its audio track, and is re-encoded once (H.264 CRF 18, AAC), which is itself part of the
-attack. Perturbed copies are deterministic (noise is seeded by the file's SHA-256 and the
-attack), so a resumed run scores the same bytes.
+(Gaussian, sigma in pixels), ``sharpen:2`` (unsharp mask of that amount, radius 1 px: the
+"converter sharpening" of face-swap tools, which hides the blur of a pasted face),
+``mp3:kbps=32``, ``lowpass:4000`` (Hz), ``pgd:eps=2/255`` (optional ``:steps=10``). Picture
+attacks do not apply to audio files and sound attacks do not apply to images (reported ``n/a``);
+a video gets the picture attack on every frame and the sound attack on its audio track, and is
+re-encoded once (H.264 CRF 18, AAC), which is itself part of the attack. Perturbed copies are
+deterministic (noise is seeded by the file's SHA-256 and the attack), so a resumed run scores
+the same bytes.
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ import numpy as np
 
 from core.errors import BadInputError
 
-PICTURE = {"jpeg", "resize", "noise", "blur"}
+PICTURE = {"jpeg", "resize", "noise", "blur", "sharpen"}
 SOUND = {"mp3", "lowpass", "noise"}
 AUDIO_RATE = 16_000
 _DEFAULT_KEY = {"jpeg": "q", "resize": "factor", "noise": "sigma", "blur": "sigma"}
+_DEFAULT_KEY["sharpen"] = "amount"
 _DEFAULT_KEY.update({"mp3": "kbps", "lowpass": "hz", "pgd": "eps"})
 _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("jpeg", "q"): (1, 100),
     ("resize", "factor"): (0.05, 1.0),
     ("noise", "sigma"): (0.0, 1.0),
     ("blur", "sigma"): (0.05, 50),
+    ("sharpen", "amount"): (0.05, 20),
     ("mp3", "kbps"): (8, 320),
     ("lowpass", "hz"): (100, 7_900),
     ("pgd", "eps"): (0.0, 1.0),
@@ -145,6 +149,11 @@ def perturb_picture(rgb: np.ndarray, attack: Attack, rng: np.random.Generator) -
         return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
     if attack.name == "blur":
         return np.asarray(cv2.GaussianBlur(rgb, (0, 0), attack.get("sigma")))
+    if attack.name == "sharpen":
+        amount = attack.get("amount")
+        soft = cv2.GaussianBlur(rgb, (0, 0), 1.0).astype(np.float32)
+        sharp = rgb.astype(np.float32) * (1 + amount) - soft * amount
+        return np.clip(np.rint(sharp), 0, 255).astype(np.uint8)
     raise AssertionError(attack.name)
 
 

@@ -36,7 +36,7 @@ def test_spec_grammar_and_canonical_labels() -> None:
     for bad, words in {
         "": "empty item",
         "jpeg:q=50,,blur:1": "empty item",
-        "sharpen:2": "unknown attack 'sharpen'",
+        "emboss:2": "unknown attack 'emboss'",
         "jpeg": "q must lie",
         "jpeg:q=500": r"q must lie in \[1, 100\]",
         "jpeg:quality=50": "takes no parameter 'quality'",
@@ -58,7 +58,7 @@ def test_kinds_each_attack_applies_to() -> None:
 def test_picture_attacks_change_the_file_and_repeat_exactly(tmp_path: Path, photo: Path) -> None:
     sha = _sha(photo)
     original = np.asarray(Image.open(photo).convert("RGB"))
-    for spec in ("jpeg:q=20", "resize:0.5", "noise:0.05", "blur:2"):
+    for spec in ("jpeg:q=20", "resize:0.5", "noise:0.05", "blur:2", "sharpen:2"):
         (attack,) = attacks.parse_attacks(spec)
         out = attacks.apply_file_attack(photo, "image", sha, attack, tmp_path / spec)
         assert out is not None and out.parent == tmp_path / spec
@@ -69,6 +69,10 @@ def test_picture_attacks_change_the_file_and_repeat_exactly(tmp_path: Path, phot
         else:
             assert pixels.shape == original.shape
             assert np.abs(pixels.astype(int) - original).mean() > 0.5
+        if spec.startswith(("blur", "sharpen")):  # opposite effects on local contrast
+            detail = float(np.abs(np.diff(pixels.astype(int), axis=1)).mean())
+            before = float(np.abs(np.diff(original.astype(int), axis=1)).mean())
+            assert detail > before if spec.startswith("sharpen") else detail < before
         again = attacks.apply_file_attack(photo, "image", sha, attack, tmp_path / f"again-{spec}")
         assert again is not None and _sha(again) == _sha(out)  # seeded: a resumed run agrees
         assert not list((tmp_path / spec).glob(".*part*"))  # written atomically
