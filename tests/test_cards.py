@@ -80,10 +80,8 @@ def test_update_card_from_an_eval_run(tmp_path: Path, monkeypatch: pytest.Monkey
     assert written["evaluation"]["manifest_sha256"] == "ab" * 32
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not (MEDIA_DEV / "manifest.csv").is_file(), reason="media-dev not present")
 def _flat(tree: object, prefix: str = "") -> dict[str, object]:
-    """Nested metrics as one flat mapping (pytest.approx does not descend into nested dicts)."""
+    """Nested metrics as one flat mapping, so each number can be compared with a tolerance."""
     if isinstance(tree, dict):
         flat: dict[str, object] = {}
         for key, value in tree.items():
@@ -94,6 +92,8 @@ def _flat(tree: object, prefix: str = "") -> dict[str, object]:
     return {prefix: tree}
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not (MEDIA_DEV / "manifest.csv").is_file(), reason="media-dev not present")
 def test_card_numbers_are_what_verity_eval_reproduces(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     assert (
