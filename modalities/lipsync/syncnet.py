@@ -188,12 +188,8 @@ class SyncNetDetector:
         ]
         if voiced.sum() < MIN_SPEECH_S * net.FPS:
             return out_of_domain(self.spec, "less than 1 s of speech", findings=facts)
-        shared = tracking.face_pass(media).grid_mouths()  # tracked once with lipsync.av_offset
-        if shared is not None:
-            tracks, flags = net.place_mouths(shared[0], n_frames), shared[1]
-        else:  # a frame rate above 25 fps: the grid is not the frames av_offset tracks
-            frames = media.frames(fps=net.FPS, max_side=FRAME_MAX_SIDE, end_s=MAX_SECONDS)
-            tracks, flags = net.mouth_tracks(frames, n_frames)
+        cuts, flags = tracking.face_pass(media).grid_mouths()  # tracked once with av_offset
+        tracks = net.place_mouths(cuts, n_frames)
         facts.append(
             Finding(
                 code="face_tracks",

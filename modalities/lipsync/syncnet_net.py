@@ -39,7 +39,7 @@ MEL_STACK = STACK * MEL_PER_FRAME
 ALIGN_SIZE = 192  # the aligned-face frame the mouth is cut from (mouth centre at 0.70 · 192)
 EMBED = 64
 MIN_TRACK_FRAMES = 25  # a track shorter than one second carries no usable sync
-DETECT_EVERY = 3  # full face detection on every 3rd grid frame, landmarks re-fitted in between
+DETECT_EVERY = 3  # full face detection on every 3rd frame tracked, landmarks re-fitted in between
 
 
 @dataclass
@@ -80,8 +80,9 @@ def _mouth_matrix(points: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _smoothed_points(track: faces.Track) -> list[np.ndarray]:
-    points = np.stack([faces.alignment_points(f.landmarks) for f in track.faces])
+def _smoothed_points(track_faces: list[faces.Face]) -> list[np.ndarray]:
+    """Alignment points averaged over ±2 faces of the track (±80 ms on the grid)."""
+    points = np.stack([faces.alignment_points(f.landmarks) for f in track_faces])
     out = []
     for i in range(len(points)):
         out.append(points[max(0, i - 2) : i + 3].mean(axis=0))
@@ -124,16 +125,21 @@ class MouthCuts:
 
 
 def cut_mouths(scan: faces.FaceScan, held: dict[int, np.ndarray]) -> list[MouthCuts]:
-    """Mouth crops of every track of at least ``MIN_TRACK_FRAMES`` faces, from the grey frames
-    ``held`` by frame index (the alignment points smoothed along the track)."""
+    """Mouth crops of every track's faces on the grey frames ``held`` (by frame index), for tracks
+    with at least ``MIN_TRACK_FRAMES`` such faces.
+
+    The scan may have seen more frames than are held (``tracking.FacePass`` tracks every native
+    frame of a source above 25 fps and holds the grid frames only): the faces on other frames are
+    left out before anything is counted or smoothed, so the one-second minimum counts grid faces
+    and the alignment points are smoothed over ±2 grid faces, as on a scan of the grid alone.
+    """
     out = []
     for track in scan.tracks:
-        if len(track.faces) < MIN_TRACK_FRAMES:
+        on_grid = [face for face in track.faces if face.frame_index in held]
+        if len(on_grid) < MIN_TRACK_FRAMES:
             continue
         cuts = MouthCuts(track.track_id, [], [], [])
-        for face, points in zip(track.faces, _smoothed_points(track), strict=True):
-            if face.frame_index not in held:
-                continue
+        for face, points in zip(on_grid, _smoothed_points(on_grid), strict=True):
             cuts.slots.append(round(face.time_s * FPS))
             cuts.crops.append(
                 cv2.warpAffine(

@@ -1,17 +1,25 @@
 """One face-tracking pass per analysis, shared by both lip-sync detectors.
 
-``lipsync.av_offset`` tracks faces on every frame of the first 30 s; ``lipsync.syncnet`` on a
-25 fps grid over the first 20 s. Face tracking (dlib HOG and landmarks) is most of what either
-costs, and on a source of at most 25 fps the grid frames *are* the frames: the same decoded
-pictures, indices and times. Tracking is causal (``faces.FaceTracker``), so one tracker fed those
-frames gives syncnet's scan as it passes 20 s and av_offset's as it passes 30 s, exactly what two
-separate scans gave: scores do not change, and the faces are tracked once.
+``lipsync.av_offset`` tracks faces on every frame of the first 30 s; ``lipsync.syncnet`` needs
+mouth crops on a 25 fps grid over the first 20 s. Face tracking (dlib HOG and landmarks) is most of
+what either costs, so the faces are tracked once, on every native frame, by one causal tracker
+(``faces.FaceTracker``): its scan as the feeding passes 30 s is av_offset's, and its scan as it
+passes 20 s gives syncnet's mouths.
 
-When a frame falls between grid points (30 or 60 fps, a variable rate above 25 fps) the two
-detectors need different frames: :meth:`FacePass.grid_mouths` says None and syncnet tracks its
-own grid as before, while the pass still serves av_offset. Whichever detector asks first drives
-the decoder and the other continues from where it stopped. The pass lives in
-``MediaInput.cached``, like the shared audio front end (``audio.frontend.analysed_audio``).
+The grid frames are a subset of the native frames: ``core.media.iter_frames(fps=25)`` decodes the
+same stream as ``iter_frames()`` and keeps a frame (same index, time and picture at the same
+``max_side``) when its time reaches the next grid point, skipping the others. The pass applies that
+rule (``_on_grid``) to the frames it feeds and holds grey copies of the grid frames only; at 20 s
+syncnet's mouths are cut from the shared scan for the faces on held frames (``net.cut_mouths``:
+the one-second minimum and the landmark smoothing count grid faces, as on a grid-only scan).
+
+On a source of at most 25 fps every frame is a grid frame, so syncnet gets exactly what its own
+scan of the grid gave. Above 25 fps (30, 50, 60 fps, a variable rate) the faces on grid frames come
+from a track that also saw the frames in between: detection runs on every ``DETECT_EVERY``-th
+native frame rather than grid frame, and tracks are linked across native frames, so landmarks (and
+scores) may differ slightly from a grid-only scan; the faces are no longer tracked twice. Whichever
+detector asks first drives the decoder and the other continues from where it stopped. The pass
+lives in ``MediaInput.cached``, like the shared audio front end (``audio.frontend.analysed_audio``).
 """
 
 from __future__ import annotations
@@ -34,8 +42,8 @@ GridMouths = tuple[list[net.MouthCuts], tuple[str, ...]]
 
 class FacePass:
     """The frames of one video fed once to one tracker, with scans taken as the feeding passes
-    a time. ``grid_end_s``: where the 25 fps grid's scan is taken (grey copies of the grid
-    frames are held until then, to cut syncnet's mouth crops)."""
+    a time. ``grid_end_s``: where syncnet's 25 fps grid ends and its mouths are cut (grey copies
+    of the grid frames are held until then)."""
 
     def __init__(self, frames: Iterator[VideoFrame], grid_end_s: float = GRID_END_S) -> None:
         self._frames = frames
@@ -46,25 +54,22 @@ class FacePass:
         self._native: dict[float, faces.FaceScan] = {}
         self._grid_end = grid_end_s
         self._grid_next_t = 0.0  # core.media.iter_frames' sampling rule at net.FPS, from 0 s
-        self._grid = "open"  # open: every frame fed is a grid frame; then "taken" or "off"
-        self._held: dict[int, np.ndarray] = {}
+        self._held: dict[int, np.ndarray] | None = {}  # grid frames fed; None once cut
         self._grid_mouths: GridMouths | None = None
 
     def _pull(self) -> VideoFrame | None:
-        """The next frame (not fed yet), after settling the grid scan for it."""
+        """The next frame (not fed yet), after cutting the grid's mouths if it ends the grid."""
         if self._pending is None and not self._exhausted:
             self._pending = next(self._frames, None)
             self._exhausted = self._pending is None
-            if self._grid == "open":
-                frame = self._pending
-                if frame is None or frame.time_s + _EPS >= self._grid_end:
-                    self._take_grid()
-                elif not self._on_grid(frame.time_s):
-                    self._grid, self._held = "off", {}
+            frame = self._pending
+            if self._held is not None and (frame is None or frame.time_s + _EPS >= self._grid_end):
+                self._cut_grid()
         return self._pending
 
     def _on_grid(self, t: float) -> bool:
-        """Would ``media.frames(fps=net.FPS)`` pick a frame at ``t``? (Advances the grid.)"""
+        """Would ``media.frames(fps=net.FPS)`` pick a frame at ``t``? (Advances the grid: call it
+        once per frame, in order.)"""
         if t + _EPS < self._grid_next_t:
             return False
         step = 1.0 / net.FPS
@@ -74,16 +79,17 @@ class FacePass:
     def _feed(self) -> None:
         frame = self._pending
         assert frame is not None
-        if self._grid == "open":
+        if self._held is not None and self._on_grid(frame.time_s):
             self._held[frame.index] = net.grey_frame(frame)
         self._tracker.feed(frame)
         self._fed_until = frame.time_s
         self._pending = None
 
-    def _take_grid(self) -> None:
+    def _cut_grid(self) -> None:
+        assert self._held is not None
         scan = self._tracker.scan()
         self._grid_mouths = (net.cut_mouths(scan, self._held), tuple(scan.flags))
-        self._grid, self._held = "taken", {}
+        self._held = None
 
     def native_scan(self, max_s: float) -> faces.FaceScan:
         """The scan of every frame with ``time_s <= max_s`` (av_offset's frames)."""
@@ -95,11 +101,12 @@ class FacePass:
             self._native[max_s] = self._tracker.scan()
         return self._native[max_s]
 
-    def grid_mouths(self) -> GridMouths | None:
-        """syncnet's mouth cuts and scan flags: the grid frames before ``grid_end_s``, tracked by
-        this pass; None when they are not the frames of the pass (see the module)."""
-        while self._grid == "open" and self._pull() is not None and self._grid == "open":
+    def grid_mouths(self) -> GridMouths:
+        """syncnet's mouth cuts and scan flags: the faces on the grid frames before
+        ``grid_end_s``, from the tracks of this pass."""
+        while self._held is not None and self._pull() is not None and self._held is not None:
             self._feed()
+        assert self._grid_mouths is not None  # cut when the frame after the grid is pulled
         return self._grid_mouths
 
 

@@ -1,8 +1,9 @@
 """modalities.lipsync.tracking: one face pass per analysis serves both lip-sync detectors.
 
-The pass must give each detector exactly what its own scan gave before it was shared: av_offset
-every frame up to its limit, syncnet the 25 fps grid up to its limit (mouth crops, openings and
-scan flags), whichever asks first, and fall back (None) when the grid frames are not the frames.
+The pass must give each detector exactly what its own scan gave before it was shared on a source of
+at most 25 fps: av_offset every frame up to its limit, syncnet the 25 fps grid up to its limit
+(mouth crops, openings and scan flags), whichever asks first. Above 25 fps it must still track each
+frame once, and cut syncnet's mouths on the grid frames only (a subset of the frames tracked).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.media import iter_frames
+from core.media import VideoFrame, iter_frames
 from modalities.lipsync import av_offset, syncnet, tracking
 from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
@@ -27,7 +28,10 @@ def clip25(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return talking_clip(tmp_path_factory.mktemp("track") / "talk25.mp4", seconds=3.5, seed=4)
 
 
-def _own_scans(path: Path, native_s: float) -> tuple[faces.FaceScan, list[net.MouthTrack], tuple]:
+OwnScans = tuple[faces.FaceScan, list[net.MouthTrack], tuple[str, ...]]
+
+
+def _own_scans(path: Path, native_s: float) -> OwnScans:
     """What each detector computed on its own before the pass was shared."""
     native = faces.track_faces(
         (f for f in iter_frames(path, max_side=640) if f.time_s <= native_s),
@@ -40,7 +44,7 @@ def _own_scans(path: Path, native_s: float) -> tuple[faces.FaceScan, list[net.Mo
 
 
 def _same_scan(a: faces.FaceScan, b: faces.FaceScan) -> bool:
-    def faces_of(scan: faces.FaceScan) -> list:
+    def faces_of(scan: faces.FaceScan) -> list[tuple[int, int, tuple[int, ...], bytes]]:
         return [
             (t.track_id, f.frame_index, f.box, f.landmarks.tobytes())
             for t in scan.tracks
@@ -82,21 +86,62 @@ def test_one_pass_gives_each_detector_its_own_scan(clip25: Path, grid_first: boo
     assert shared.native_scan(2.0) is native  # asked again: the same scan, nothing re-tracked
 
 
+@pytest.fixture(scope="module")
+def clip50(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return talking_clip(
+        tmp_path_factory.mktemp("track") / "talk50.mp4", seconds=3.5, fps=50, seed=5
+    )
+
+
+@pytest.fixture
+def fed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The frame indices fed to any face tracker from now on (each tracking pass, in order)."""
+    indices: list[int] = []
+    feed = faces.FaceTracker.feed
+
+    def counted(self: faces.FaceTracker, frame: VideoFrame) -> None:
+        indices.append(frame.index)
+        feed(self, frame)
+
+    monkeypatch.setattr(faces.FaceTracker, "feed", counted)
+    return indices
+
+
 @pytest.mark.slow
-def test_frames_between_grid_points_leave_syncnet_its_own_grid(tmp_path: Path) -> None:
-    clip = talking_clip(tmp_path / "talk30.mp4", seconds=1.5, fps=30, seed=5)
-    shared = tracking.FacePass(iter_frames(clip, max_side=640), grid_end_s=GRID_END)
-    assert shared.grid_mouths() is None  # the second frame (33 ms) is not on the 40 ms grid
-    native = shared.native_scan(1.0)
+def test_a_faster_source_is_tracked_once_and_cut_on_the_grid(clip50: Path, fed: list[int]) -> None:
+    shared = tracking.FacePass(iter_frames(clip50, max_side=640), grid_end_s=GRID_END)
+    cuts, flags = shared.grid_mouths()
+    native = shared.native_scan(2.0)
+    natives = [f.index for f in iter_frames(clip50, max_side=640) if f.time_s <= 2.0]
+    assert fed == natives and native.frames_scanned == len(natives) == 101  # each frame once
+    fed.clear()
     ref = faces.track_faces(
-        (f for f in iter_frames(clip, max_side=640) if f.time_s <= 1.0),
+        (f for f in iter_frames(clip50, max_side=640) if f.time_s <= 2.0),
         try_rotations=True,
         detect_every=3,
     )
-    assert _same_scan(native, ref) and native.tracks
-    assert shared.grid_mouths() is None
-    with pytest.raises(RuntimeError, match="beyond"):
-        shared.native_scan(0.5)
+    assert _same_scan(native, ref) and native.tracks  # av_offset's scan as before
+    grid = list(iter_frames(clip50, fps=net.FPS, max_side=640, end_s=GRID_END))
+    assert [f.index for f in grid] == natives[: 2 * len(grid) : 2]  # every other 50 fps frame
+    assert len(cuts) == len(native.tracks) >= 1
+    for cut in cuts:  # the face is in every frame: one crop per grid slot, 40 ms apart
+        assert cut.slots == [round(f.time_s * net.FPS) for f in grid] == list(range(len(grid)))
+    own_mouths, own_flags = net.mouth_tracks(grid, len(grid))  # syncnet's own grid scan, as before
+    assert flags == own_flags and len(own_mouths) == len(cuts)
+    for got, own in zip(net.place_mouths(cuts, len(grid)), own_mouths, strict=True):
+        # the same mouth; the landmarks come from a track that also saw the frames in between
+        assert np.array_equal(got.seen, own.seen)
+        gap = np.abs(got.crops.astype(float) - own.crops.astype(float)).mean(axis=(1, 2))
+        assert gap.max() < 8 and gap.mean() < 2
+
+
+@pytest.mark.slow
+def test_the_one_second_minimum_counts_grid_faces(clip50: Path) -> None:
+    shared = tracking.FacePass(iter_frames(clip50, max_side=640), grid_end_s=0.8)
+    cuts, _ = shared.grid_mouths()
+    scan = shared.native_scan(0.79)
+    assert max(len(t.faces) for t in scan.tracks) == 40 >= net.MIN_TRACK_FRAMES  # 0.8 s at 50 fps
+    assert cuts == []  # but 20 grid faces: shorter than a second
 
 
 @pytest.mark.slow
@@ -114,3 +159,16 @@ def test_both_detectors_share_one_pass_and_score_as_alone(clip25: Path) -> None:
         "in_sync_distance",
         "out_of_sync_share",
     }
+
+
+@pytest.mark.slow
+def test_a_faster_source_goes_through_one_pass_in_the_detectors(
+    clip50: Path, fed: list[int]
+) -> None:
+    together = media(clip50)
+    second = syncnet.build().analyze(together)  # syncnet first: it drives the pass to its end
+    first = av_offset.build().analyze(together)
+    assert fed == [f.index for f in iter_frames(clip50, max_side=640)]  # not native + grid
+    assert first.out_of_domain is None and second.out_of_domain is None
+    tracks = {f.code: f.value for f in second.findings}["face_tracks"]
+    assert tracks == len(tracking.face_pass(together).native_scan(av_offset.MAX_SECONDS).tracks)
