@@ -13,11 +13,12 @@ rule (``_on_grid``) to the frames it feeds and holds grey copies of the grid fra
 syncnet's mouths are cut from the shared scan for the faces on held frames (``net.cut_mouths``:
 the one-second minimum and the landmark smoothing count grid faces, as on a grid-only scan).
 
-On a source of at most 25 fps every frame is a grid frame, so syncnet gets exactly what its own
-scan of the grid gave. Above 25 fps (30, 50, 60 fps, a variable rate) the faces on grid frames come
-from a track that also saw the frames in between: detection runs on every ``DETECT_EVERY``-th
-native frame rather than grid frame, and tracks are linked across native frames, so landmarks (and
-scores) may differ slightly from a grid-only scan; the faces are no longer tracked twice. Whichever
+When frames are at least 40 ms apart (a constant rate of at most 25 fps) every frame is a grid
+frame, so syncnet gets exactly what its own scan of the grid gave. Above 25 fps (30, 50, 60 fps, a
+variable rate) the faces on grid frames come from a track that also saw the frames in between:
+detection runs on every ``DETECT_EVERY``-th native frame rather than grid frame, and tracks are
+linked across native frames, so landmarks (and scores) may differ slightly from a grid-only scan;
+the faces are no longer tracked twice. Whichever
 detector asks first drives the decoder and the other continues from where it stopped. The pass
 lives in ``MediaInput.cached``, like the shared audio front end (``audio.frontend.analysed_audio``).
 """
