@@ -18,9 +18,11 @@ frame, so syncnet gets exactly what its own scan of the grid gave. Above 25 fps 
 variable rate) the faces on grid frames come from a track that also saw the frames in between:
 detection runs on every ``DETECT_EVERY``-th native frame rather than grid frame, and tracks are
 linked across native frames, so landmarks (and scores) may differ slightly from a grid-only scan;
-the faces are no longer tracked twice. Whichever
-detector asks first drives the decoder and the other continues from where it stopped. The pass
-lives in ``MediaInput.cached``, like the shared audio front end (``audio.frontend.analysed_audio``).
+the faces are no longer tracked twice.
+
+Whichever detector asks first drives the decoder and the other continues from where it stopped.
+The pass lives in ``MediaInput.cached``, like the shared audio front end
+(``audio.frontend.analysed_audio``).
 """
 
 from __future__ import annotations
