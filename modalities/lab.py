@@ -11,6 +11,10 @@ Methods (each lives beside the detector it trains, in ``modalities/<modality>/sy
   (synthesis/faceswap.py); sources showing neither person are skipped.
 * ``copy_synthesis`` (audio): real speech re-rendered by Griffin-Lim, a phase vocoder or an LPC
   vocoder (WaveFake-style copy-synthesis).
+* ``vocoder`` (audio): real speech re-rendered by the lab's neural vocoder (``verity lab vocoder
+  train``; synthesis/vocoder.py): the traces of learnt up-sampling that real TTS systems share.
+* ``tts`` (audio): for each real speech file, other words spoken by a Debian text-to-speech engine
+  (eSpeak NG, Flite, Festival HTS or diphone; synthesis/tts_engines.py), paired with that real.
 
 Each source is read from a folder's ``manifest.csv`` (rows labelled real, or with no label
 column as in train-corpus) or, without a manifest, from the media files in the folder. The
@@ -35,8 +39,9 @@ import numpy as np
 
 from core.errors import BadInputError, display_name
 
-METHODS = ("self_blend", "upsample", "copy_synthesis", "gan", "faceswap")
+METHODS = ("self_blend", "upsample", "copy_synthesis", "vocoder", "tts", "gan", "faceswap")
 KIND_OF = {"self_blend": "image", "upsample": "image", "copy_synthesis": "audio", "gan": "image"}
+KIND_OF["tts"] = KIND_OF["vocoder"] = "audio"
 KIND_OF["faceswap"] = "video"  # and pictures too: see _fits
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
@@ -183,19 +188,53 @@ def _make_picture(
 
 
 def _make_speech(
-    source: Source, rng: np.random.Generator
+    source: Source, rng: np.random.Generator, vocoder_model: Any = None
 ) -> tuple[bytes, str, dict[str, Any]] | None:
-    import av
-
+    """Copy synthesis of the source; with ``vocoder_model`` (a loaded lab vocoder) its rendering
+    by that neural vocoder."""
     from core.media import decode_audio
     from modalities.audio.synthesis import copy_synthesis
 
     wave = decode_audio(source.path, sample_rate=SAMPLE_RATE, max_s=MAX_AUDIO_S)[0]
     if len(wave) < SAMPLE_RATE:
         return None  # under a second: nothing worth re-rendering
+    if vocoder_model is not None:
+        from modalities.audio.synthesis import vocoder
+
+        rendered = vocoder.resynthesise(vocoder_model, wave)
+        detail = {"method": "vocoder:lab", "module": "modalities.audio.synthesis.vocoder",
+                  "model_sha256": vocoder_model.sha256}  # fmt: skip
+        return _wav_bytes(rendered), ".wav", detail
     name = str(rng.choice(sorted(copy_synthesis.METHODS)))
     fake = copy_synthesis.METHODS[name](wave, int(rng.integers(2**31)))
-    pcm = (np.clip(fake, -1, 1) * 32767).astype(np.int16)[np.newaxis, :]
+    detail = {
+        "method": f"copy_synthesis:{name}",
+        "module": "modalities.audio.synthesis.copy_synthesis",
+    }
+    return _wav_bytes(fake), ".wav", detail
+
+
+def _make_tts(source: Source, rng: np.random.Generator) -> tuple[bytes, str, dict[str, Any]]:
+    """Other words than the source's, spoken by an engine drawn for this source (seeded)."""
+    from modalities.audio.synthesis import tts_engines
+
+    engine = str(rng.choice(sorted(tts_engines.ENGINES)))
+    words = tts_engines.text(rng)
+    wave = tts_engines.synthesise(engine, words, rng)
+    detail = {
+        "method": f"tts:{engine}",
+        "module": "modalities.audio.synthesis.tts_engines",
+        "engine_version": tts_engines.version(engine),
+        "text": words,
+    }
+    return _wav_bytes(wave[: int(MAX_AUDIO_S * SAMPLE_RATE)]), ".wav", detail
+
+
+def _wav_bytes(wave: np.ndarray) -> bytes:
+    """16-bit mono WAV at 16 kHz."""
+    import av
+
+    pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)[np.newaxis, :]
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="wav") as container:
         stream = container.add_stream("pcm_s16le", rate=SAMPLE_RATE)
@@ -206,11 +245,7 @@ def _make_speech(
             container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    detail = {
-        "method": f"copy_synthesis:{name}",
-        "module": "modalities.audio.synthesis.copy_synthesis",
-    }
-    return buffer.getvalue(), ".wav", detail
+    return buffer.getvalue()
 
 
 def _fits(method: str, kind: str) -> bool:
@@ -289,6 +324,7 @@ def make_fakes(
     progress: Callable[[int, int], None] | None = None,
     gan_model: Path | None = None,
     faceswap_model: Path | None = None,
+    vocoder_model: Path | None = None,
 ) -> tuple[list[Fake], Path]:
     """Write fakes, copies of their real sources and ``manifest.csv``; returns the fakes and the
     manifest's path. Each fake is labelled (``label``) before it touches the disk and registered
@@ -306,6 +342,17 @@ def make_fakes(
                 "--methods gan needs --gan-model (a file from `verity lab gan train`)"
             )
         stylegan.load_model(gan_model)
+    if "tts" in methods:  # missing engines fail here, before anything is written
+        from modalities.audio.synthesis import tts_engines
+
+        tts_engines.require(sorted(tts_engines.ENGINES))
+    neural = None
+    if "vocoder" in methods:
+        if vocoder_model is None:
+            raise BadInputError("--methods vocoder needs --vocoder-model (lab vocoder train)")
+        from modalities.audio.synthesis import vocoder
+
+        neural = vocoder.load_model(vocoder_model)
     swap = None
     if "faceswap" in methods:
         if faceswap_model is None:
@@ -338,6 +385,10 @@ def make_fakes(
         rng = _rng(seed, method, source.relative)
         if method == "faceswap" and swap is not None:
             made = _make_swap(source, swap, rng)
+        elif method == "tts":
+            made = _make_tts(source, rng)
+        elif method == "vocoder":
+            made = _make_speech(source, rng, neural)
         else:
             made = (
                 _make_speech(source, rng)

@@ -113,3 +113,38 @@ def test_bad_input_is_one_line(home: Path, capsys, tmp_path: Path, real_folder: 
         assert main(["lab", "make-fakes", "--out", str(out), *args]) == 2
         err = capsys.readouterr().err
         assert words in err and err.strip().count("\n") == 0
+
+
+def test_tts_fakes_are_machine_speech_paired_with_a_real(
+    home: Path, capsys, tmp_path: Path, real_folder: Path
+) -> None:
+    if any(shutil.which(p) is None for p in ("espeak-ng", "flite", "text2wave")):
+        pytest.skip("the Debian TTS engines are not installed (.ci/run installs them)")
+    out = tmp_path / "lab-tts"
+    args = ["lab", "make-fakes", "--data", str(real_folder), "--out", str(out), "--methods", "tts"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "made 1 fake(s) (1 tts)" in capsys.readouterr().out
+    rows = list(csv.DictReader((out / "manifest.csv").open()))
+    fake = next(r for r in rows if r["label"] == "fake")
+    assert fake["category"] == "lab_tts" and fake["source_file"] == "speech.wav"
+    assert fake["generator"].split(":")[:2] == ["verity-lab", "tts"]
+    info = probe(out / fake["file"], MediaLimits())
+    assert info.audio is not None and info.audio.sample_rate == 16_000
+    assert (info.duration_s or 0) > 2.0  # sentences, not the 2 s tone it was paired with
+    credentials = read_credentials(out / fake["file"], info)
+    assert credentials.state == "Valid" and is_lab_output(credentials.manifest_store)
+    assert main(["lookup", str(out / fake["file"]), "--json"]) == 0
+    generator = json.loads(capsys.readouterr().out)["exact"]["record"]["generator"]
+    assert generator["method"].startswith("tts:") and len(generator["text"]) > 20
+
+
+def test_tts_without_engines_fails_before_writing(
+    home: Path, capsys, tmp_path: Path, real_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda program: None)
+    out = tmp_path / "lab-none"
+    args = ["lab", "make-fakes", "--data", str(real_folder), "--out", str(out), "--methods", "tts"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "apt-get install" in err and err.strip().count("\n") == 0
+    assert not out.exists()

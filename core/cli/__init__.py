@@ -320,6 +320,20 @@ def train(
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="visual.blend: training steps.")
     ] = None,
+    pseudo: Annotated[
+        str | None,
+        typer.Option(
+            "--pseudo",
+            help="audio.cnn / audio.lfcc_gmm: comma-separated pseudo-fake methods made from the "
+            "unlabelled reals: griffin_lim, lpc_vocoder, phase_vocoder, neural_vocoder, TTS "
+            "espeak_ng, flite, festival_hts, festival_diphone (audio.cnn default: all; "
+            "audio.lfcc_gmm default: none); neural_vocoder needs --vocoder-model.",
+        ),
+    ] = None,
+    vocoder_model: Annotated[
+        Path | None,
+        typer.Option("--vocoder-model", help="Lab vocoder file (verity lab vocoder train)."),
+    ] = None,
 ) -> None:
     """Train a detector's weights, validate on held-out generators, calibrate, write its card."""
     if name not in modalities.TRAINERS:
@@ -333,6 +347,14 @@ def train(
     if (init or steps) and name != "visual.blend":
         raise BadInputError("--init and --steps are for visual.blend only")
     extra: dict[str, Any] = {}
+    if pseudo is not None:
+        if name not in ("audio.cnn", "audio.lfcc_gmm"):
+            raise BadInputError("--pseudo is for audio.cnn and audio.lfcc_gmm only")
+        extra["pseudo"] = [m.strip() for m in pseudo.split(",") if m.strip()]
+    if vocoder_model is not None:
+        if name not in ("audio.cnn", "audio.lfcc_gmm"):
+            raise BadInputError("--vocoder-model is for audio.cnn and audio.lfcc_gmm only")
+        extra["vocoder_model"] = vocoder_model
     if extra_fakes:
         extra["extra_fakes"] = extra_fakes
     if name == "visual.blend" and (extra_fakes or init or steps):  # fine-tuning with lab fakes

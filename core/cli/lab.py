@@ -54,8 +54,9 @@ def make_fakes_command(
         str,
         typer.Option(
             "--methods",
-            help="Comma-separated: self_blend, upsample, copy_synthesis, gan (needs --gan-model), "
-            "faceswap (needs --faceswap-model).",
+            help="Comma-separated: self_blend, upsample, copy_synthesis, vocoder (needs "
+            "--vocoder-model), tts (Debian TTS engines), gan (needs --gan-model), faceswap "
+            "(needs --faceswap-model).",
         ),
     ] = "self_blend,upsample,copy_synthesis",
     case: Annotated[str | None, typer.Option("--case", "-c", help="Case to file fakes in.")] = None,
@@ -65,6 +66,9 @@ def make_fakes_command(
     ] = None,
     faceswap_model: Annotated[
         Path | None, typer.Option("--faceswap-model", help="Model for --methods faceswap.")
+    ] = None,
+    vocoder_model: Annotated[
+        Path | None, typer.Option("--vocoder-model", help="Model for --methods vocoder.")
     ] = None,
 ) -> None:
     """Make fakes from real media, sign each with the lab's C2PA key and register it as synthetic.
@@ -90,6 +94,7 @@ def make_fakes_command(
         fakes, manifest = lab.make_fakes(
             data, out, methods=names, limit=limit, seed=seed, label=label, register=register,
             progress=report, gan_model=gan_model, faceswap_model=faceswap_model,
+            vocoder_model=vocoder_model,
         )  # fmt: skip
     counts: dict[str, int] = {}
     for fake in fakes:
@@ -324,3 +329,62 @@ def gan_sample_command(
     manifest = lab.write_manifest(out, rows)
     render.out.print(f"sampled {len(fakes)} GAN face(s), each C2PA-signed and registered")
     render.out.print(f"wrote {manifest}")
+
+
+# --------------------------------------------------------------------------- verity lab vocoder
+
+vocoder_app = typer.Typer(
+    help="Neural vocoder (MelGAN-style, CPU): speech rendered from a mel spectrogram.",
+    no_args_is_help=True,
+)
+lab_app.add_typer(vocoder_app, name="vocoder")
+
+
+@vocoder_app.command("train")
+def vocoder_train_command(
+    data: Annotated[
+        list[Path], typer.Option("--data", help="Folder with manifest.csv; its real speech.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")],
+    minutes: Annotated[
+        float | None, typer.Option("--minutes", min=0.01, help="Wall-clock budget.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Step budget.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=256)] = 8,
+    threads: Annotated[int, typer.Option("--threads", min=1, max=64)] = 1,
+) -> None:
+    """Train the lab's neural vocoder on the real speech of the folders (first 20 s of each)."""
+    import torch
+
+    from core.media import decode_audio
+    from modalities.audio.synthesis import vocoder
+    from modalities.audio.training.data import collect
+
+    if minutes is None and steps is None:
+        raise BadInputError("give a budget: --minutes or --steps")
+    items, provenance = collect(data, allow_one_class=True)
+    reals = [i for i in items if i.label == 0]
+    if not reals:
+        raise BadInputError("no real speech in the --data folders")
+    torch.set_num_threads(threads)
+    progress = render.make_progress(render.err.is_terminal)
+    task = progress.add_task("vocoder", total=None)
+
+    def report(stage: str, done: int, total: int) -> None:
+        progress.update(task, description=f"vocoder · {stage}", completed=done, total=total or None)
+
+    with progress:
+        waves = []
+        for k, item in enumerate(reals, start=1):
+            waves.append(decode_audio(item.path, sample_rate=vocoder.SAMPLE_RATE, max_s=20.0)[0])
+            report("reading speech", k, len(reals))
+        facts = {"folders": provenance, "files": len(reals)}
+        result = vocoder.train(
+            waves, out, minutes=minutes, steps=steps, batch=batch, seed=seed,
+            provenance=facts, progress=report,
+        )  # fmt: skip
+    render.out.print(
+        f"trained on {len(reals)} real speech files: {result.steps} steps in "
+        f"{result.seconds:.0f} s, loss {result.first_loss:.3f} -> {result.loss:.3f}; wrote {out}"
+    )

@@ -2,7 +2,11 @@
 
 The face pipeline follows every face through the first ``MAX_SECONDS`` of the video at its own
 frame rate; each face track gives a mouth-opening series (inner-lip gap over mouth width), put on
-a uniform time grid so that variable-frame-rate files behave like constant ones. The audio gives
+a uniform time grid so that variable-frame-rate files behave like constant ones. Above
+``MAX_ANALYSIS_FPS`` the grid takes every 2nd (3rd, ...) frame: at 60 fps one frame is 17 ms, the
+speech features of so short a window are noise and the mouth barely moves between frames, so the
+correlation lost its peak (a 60 fps clip in sync was read as 150 ms late); 50 and 60 fps are
+analysed at 25 and 30 fps, where the method was built and tested. The audio gives
 speech envelope and onsets at the same instants. Normalised cross-correlation over offsets of
 ±15 frames, in 2-second windows, finds the audio-visual offset, a SyncNet-style confidence, and
 each window's verdict (in sync, out of sync, undecided). With several faces, the speaker is the
@@ -30,6 +34,15 @@ VERSION = "1.0.0"
 MAX_SECONDS = 30.0
 MIN_TRACK_S = 2.0
 DEFAULT_FPS = 25.0
+MAX_ANALYSIS_FPS = 30.0  # 29.97 stays as it is; 50 -> 25, 59.94 -> 29.97, 60 -> 30, 120 -> 30
+
+
+def analysis_rate(fps: float) -> tuple[float, int]:
+    """The grid's frame rate for a video of ``fps``, and the decimation step it implies."""
+    step = max(1, int(np.ceil(fps / MAX_ANALYSIS_FPS - 0.02)))  # 60.006 fps (a container's
+    # measured average) is 60 fps: steps of 2, not 3
+    return fps / step, step
+
 
 SPEC = DetectorSpec(
     name=NAME,
@@ -45,12 +58,16 @@ SPEC = DetectorSpec(
 
 
 def mouth_series(track: faces.Track, grid: np.ndarray, fps: float) -> np.ndarray:
-    """Mouth opening of a track on a uniform time grid; NaN where the face was not seen."""
+    """Mouth opening of a track on a uniform time grid; NaN where the face was not seen. Where
+    several faces fall on one slot (a variable rate, a decimated fast video) the face nearest in
+    time to the slot is the one kept."""
     times = np.array([f.time_s for f in track.faces])
     values = np.array([signals.mouth_opening(f.landmarks) for f in track.faces])
     out = np.full(len(grid), np.nan)
-    slots = np.clip(np.round(times * fps).astype(int), 0, len(grid) - 1)
-    out[slots] = values
+    position = times * fps
+    slots = np.clip(np.round(position).astype(int), 0, len(grid) - 1)
+    farthest_first = np.argsort(-np.abs(position - slots), kind="stable")
+    out[slots[farthest_first]] = values[farthest_first]  # the nearest face is written last
     return signals.fill_gaps(out)
 
 
@@ -61,10 +78,14 @@ class AvOffsetDetector:
         if media.info.audio is None:
             return out_of_domain(self.spec, "no audio track")
         video = media.info.video
-        fps = float(video.fps) if video and video.fps and 5 <= video.fps <= 120 else DEFAULT_FPS
+        native = float(video.fps) if video and video.fps and 5 <= video.fps <= 120 else DEFAULT_FPS
+        fps, step = analysis_rate(native)
         scan = tracking.face_pass(media).native_scan(MAX_SECONDS)  # shared with lipsync.syncnet
+        rate_note = "" if step == 1 else f" (the video's {native:.3f} fps, every {step} frames)"
         facts = [
-            Finding(code="fps", value=round(fps, 3), message="frame rate used for offsets"),
+            Finding(
+                code="fps", value=round(fps, 3), message="frame rate used for offsets" + rate_note
+            ),
             Finding(
                 code="face_tracks",
                 value=len(scan.tracks),
@@ -74,7 +95,7 @@ class AvOffsetDetector:
         ]
         if not scan.tracks:
             return out_of_domain(self.spec, "no face found", findings=facts)
-        duration = min(MAX_SECONDS, media.info.duration_s or scan.frames_scanned / fps)
+        duration = min(MAX_SECONDS, media.info.duration_s or scan.frames_scanned / native)
         grid = np.arange(int(np.floor(duration * fps)) + 1) / fps
         wave = media.audio_array(sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
         speech = signals.speech_track(wave, grid, fps)

@@ -46,7 +46,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     corpus = write_corpus(base / "fakes", n=6)
     reals = write_corpus(base / "reals", n=6, with_labels=False)
     out = base / "weights"
-    validation = recipe.train([corpus, reals], out, folds=2, epochs=3, width=4, jobs=1)
+    validation = recipe.train(
+        [corpus, reals], out, folds=2, epochs=3, width=4, jobs=1,
+        pseudo=sorted(copy_synthesis.METHODS),
+    )  # fmt: skip
     return out, validation
 
 
@@ -60,6 +63,7 @@ def test_recipe_adds_pseudo_fakes_and_writes_everything(trained) -> None:
     descriptor = json.loads((out / "weights.json").read_text())
     assert descriptor["sha256"] == sha256_file(out / cnn.WEIGHTS_FILE)
     assert descriptor["recipe"]["width"] == 4
+    assert descriptor["recipe"]["pseudo_fakes"] == sorted(copy_synthesis.METHODS)
     assert json.loads((out / "calibration.json").read_text())["detector"] == "audio.cnn"
 
 

@@ -8,6 +8,7 @@ the original clip's own measured offset.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -86,3 +87,71 @@ def test_no_audio_or_no_face_is_out_of_domain(tmp_path: Path) -> None:
         "no face found",
         "no face track with at least 2 s of visible speech",
     }
+
+
+def retime(src: Path, dst: Path, shift_s: float, times: list[float]) -> Path:
+    """``src`` re-encoded with frames shown at ``times`` (seconds; the picture on screen at that
+    moment of the 25 fps original) and its soundtrack delayed by ``shift_s``."""
+    with av.open(str(src)) as container:
+        source_fps = float(container.streams.video[0].average_rate)
+        pictures = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    with av.open(str(src)) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=16_000)
+        pcm = np.concatenate(
+            [r.to_ndarray()[0] for f in container.decode(audio=0) for r in resampler.resample(f)]
+        )
+    n = round(abs(shift_s) * 16_000)
+    pcm = np.concatenate([np.zeros(n, np.int16), pcm])[: len(pcm)]
+    with av.open(str(dst), "w") as out:
+        video = out.add_stream("libx264", rate=max(1, round(len(times) / times[-1])))
+        video.width, video.height = pictures[0].shape[1], pictures[0].shape[0]
+        video.pix_fmt = "yuv420p"
+        video.time_base = video.codec_context.time_base = Fraction(1, 1000)  # pts in ms
+        video.codec_context.max_b_frames = 0  # no reordering: irregular pts stay muxable
+        audio = out.add_stream("aac", rate=16_000)
+        audio.layout = "mono"
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(
+                pictures[min(len(pictures) - 1, int(t * source_fps + 1e-6))], format="rgb24"
+            )
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        for start in range(0, len(pcm), 1024):
+            chunk = av.AudioFrame.from_ndarray(pcm[None, start : start + 1024], layout="mono")
+            chunk.sample_rate, chunk.pts = 16_000, start
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode())
+    return dst
+
+
+def _frame_times(rate: str, seconds: float) -> list[float]:
+    if rate == "vfr":  # a phone's variable rate: 30 fps with stretches at 20 and 15 fps
+        times, t, step = [], 0.0, 0
+        while t < seconds:
+            times.append(t)
+            t += (1 / 30, 1 / 30, 1 / 20, 1 / 15)[(step // 8) % 4]
+            step += 1
+        return times
+    fps = float(rate)
+    return [k / fps for k in range(int(seconds * fps))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate", ["24", "30", "60", "vfr"])
+def test_the_offset_is_right_in_milliseconds_at_any_frame_rate(
+    grid_clip: Path, tmp_path: Path, rate: str
+) -> None:
+    """24, 30 and 60 fps and a variable rate: a 200 ms delay is reported as 200 ms, within one
+    frame of the rate the detector works at, relative to the same pictures in sync."""
+    detector = av_offset.AvOffsetDetector()
+    times = _frame_times(rate, 3.0)
+    found = {}
+    for shift in (0.0, 0.2):
+        clip = retime(grid_clip, tmp_path / f"{rate}-{shift}.mp4", shift, times)
+        evidence = detector.analyze(media(clip))
+        assert evidence.out_of_domain is None, evidence.out_of_domain
+        codes = {f.code: f.value for f in evidence.findings}
+        found[shift] = (codes["av_offset_ms"], codes["fps"])
+    fps = found[0.2][1]
+    assert abs(found[0.2][0] - found[0.0][0] - 200.0) <= 1000.0 / fps + 1e-6, (rate, found)

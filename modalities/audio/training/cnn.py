@@ -1,9 +1,10 @@
 """Recipe for ``audio.cnn``: real speech against copy-synthesis pseudo-fakes and real generators.
 
 1. Data: every labelled audio file of the folders (``collect``), plus, for every real file of a
-   folder without labels (e.g. the LibriSpeech part of ../shared/train-corpus), one pseudo-fake made
-   from it by a copy-synthesis method (round robin over Griffin-Lim, phase vocoder, LPC vocoder;
-   group ``pseudo:<method>``).
+   folder without labels (e.g. the LibriSpeech part of ../shared/train-corpus), one pseudo-fake:
+   round robin over the ``pseudo`` methods, copy synthesis of that file (Griffin-Lim, phase
+   vocoder, LPC vocoder) or a text-to-speech engine speaking other words (eSpeak NG, Flite,
+   Festival HTS and diphone voices; ``synthesis.tts_engines``); group ``pseudo:<method>``.
 2. Channel: every file passes the detector's front end (16 kHz mono, one MP3 round trip); half of
    the files of *both* classes first pass an extra 32 kbit/s MP3 round trip, so compression is
    seen on both sides and cannot separate them.
@@ -18,28 +19,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core import metrics
-from core.media import decode_audio, encode_mp3
-from core.training import read_folder
+from core.media import encode_mp3
 from modalities.audio import cnn, cnn_net, frontend
-from modalities.audio.synthesis import copy_synthesis
-from modalities.audio.training.data import LabeledAudio, collect, grouped_cv, write_trained
+from modalities.audio.training import pseudo as pseudo_fakes
+from modalities.audio.training.data import grouped_cv, write_trained
 
 MAX_SECONDS = 8.0
-
-
-@dataclass(frozen=True)
-class Job:
-    item: LabeledAudio
-    method: str | None  # copy-synthesis method applied to a real file, or None
-    squeeze: bool  # extra 32 kbit/s MP3 round trip first
-    seed: int
 
 
 def _squeeze(wave: np.ndarray) -> np.ndarray:
@@ -58,37 +49,30 @@ def _squeeze(wave: np.ndarray) -> np.ndarray:
     return np.asarray(squeezed[: len(wave)], dtype=np.float32)
 
 
-def features(job: Job) -> np.ndarray:
-    wave = decode_audio(job.item.path, sample_rate=frontend.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
-    if job.method is not None:
-        wave = copy_synthesis.METHODS[job.method](wave, job.seed)
+def features(job: pseudo_fakes.Job) -> np.ndarray:
+    wave = pseudo_fakes.wave(job, MAX_SECONDS)
     if job.squeeze:
         wave = _squeeze(wave)
     return cnn_net.log_mel(frontend.normalize_channel(wave))
 
 
-def plan(folders: list[Path], seed: int) -> tuple[list[Job], list[dict[str, str]]]:
-    items, provenance = collect(folders, allow_one_class=True)
-    rng = np.random.default_rng(seed)
-    unlabelled = {f.resolve().name for f in folders if "label" not in _columns(f)}
-    jobs = [Job(i, None, bool(rng.random() < 0.5), seed) for i in items]
-    methods = sorted(copy_synthesis.METHODS)
-    reals = [i for i in items if i.label == 0 and i.folder in unlabelled]
-    for k, item in enumerate(reals):
-        method = methods[k % len(methods)]
-        fake = LabeledAudio(item.path, 1, f"pseudo:{method}", f"pseudo_{method}", item.folder)
-        jobs.append(Job(fake, method, bool(rng.random() < 0.5), seed + k))
-    labels = {j.item.label for j in jobs}
-    if labels != {0, 1}:
-        from core.errors import BadInputError
-
-        raise BadInputError("training needs real speech and fakes (labelled or pseudo-fakes)")
-    return jobs, provenance
+def default_methods(vocoder_model: Path | None) -> list[str]:
+    """Every method; ``neural_vocoder`` only when a model is given."""
+    return [
+        m for m in pseudo_fakes.METHODS
+        if m != pseudo_fakes.NEURAL_VOCODER or vocoder_model is not None
+    ]  # fmt: skip
 
 
-def _columns(folder: Path) -> set[str]:
-    rows, _ = read_folder(folder)
-    return set(rows[0]) if rows else set()
+def plan(
+    folders: list[Path],
+    seed: int,
+    methods: list[str] | None = None,
+    vocoder_model: Path | None = None,
+) -> tuple[list[pseudo_fakes.Job], list[dict[str, str]]]:
+    """Labelled files and pseudo-fakes (default: every method); half of each class squeezed."""
+    chosen = default_methods(vocoder_model) if methods is None else methods
+    return pseudo_fakes.plan(folders, seed, chosen, squeeze_share=0.5, vocoder_model=vocoder_model)
 
 
 def fit(
@@ -150,6 +134,8 @@ def train(
     width: int = 16,
     seed: int = 0,
     jobs: int = 2,
+    pseudo: list[str] | None = None,
+    vocoder_model: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train, validate with held-out generators, calibrate, and write everything to ``out``."""
@@ -157,7 +143,7 @@ def train(
     from safetensors.torch import save_file
 
     torch.set_num_threads(max(1, jobs))
-    work, provenance = plan(folders, seed)
+    work, provenance = plan(folders, seed, pseudo, vocoder_model)
     cv = grouped_cv(
         [j.item for j in work],
         features,
@@ -186,7 +172,9 @@ def train(
         "seed": seed,
         "max_seconds": MAX_SECONDS,
         "features": f"{cnn_net.N_MELS}-band log-mel, 25/10 ms, per-band CMVN, 3 s crops",
-        "pseudo_fakes": sorted(copy_synthesis.METHODS),
+        **pseudo_fakes.recipe_note(
+            sorted({j.method for j in work if j.method is not None}), vocoder_model
+        ),
         "augmentation": "half of each class: extra 32 kbit/s MP3 round trip; Gaussian noise 0.05",
         "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
     }

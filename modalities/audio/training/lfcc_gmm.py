@@ -18,18 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from core.media import decode_audio
 from modalities.audio import lfcc_gmm
 from modalities.audio.gmm import DiagGMM
-from modalities.audio.training.data import LabeledAudio, collect, grouped_cv, write_trained
+from modalities.audio.training import pseudo as pseudo_fakes
+from modalities.audio.training.data import grouped_cv, write_trained
 
 MAX_SECONDS = 20.0
 MAX_FRAMES = 800
 FIT_FRAMES = 200  # frames per file used to fit the mixtures (keeps big files from dominating)
 
 
-def extract(item: LabeledAudio) -> np.ndarray:
-    wave = decode_audio(item.path, sample_rate=16_000, max_s=MAX_SECONDS)[0]
+def extract(job: pseudo_fakes.Job) -> np.ndarray:
+    wave = pseudo_fakes.wave(job, MAX_SECONDS)
     feats, mask = lfcc_gmm.file_features(wave)
     speech = feats[mask] if mask.sum() >= 20 else feats
     if len(speech) > MAX_FRAMES:
@@ -66,15 +66,23 @@ def train(
     folds: int = 5,
     seed: int = 0,
     jobs: int = 2,
+    pseudo: list[str] | None = None,
+    vocoder_model: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Train, validate with held-out generators, calibrate, and write everything to ``out``."""
-    items, provenance = collect(folders)
+    """Train, validate with held-out generators, calibrate, and write everything to ``out``.
+
+    ``pseudo``: pseudo-fake methods for the real files of unlabelled folders (default none: the
+    ASVspoof baseline learns from labelled generator outputs only)."""
+    work, provenance = pseudo_fakes.plan(
+        folders, seed, pseudo_fakes.check(pseudo) if pseudo else []
+    )
     cv = grouped_cv(
-        items,
+        [j.item for j in work],
         extract,
         lambda feats, labels, fold_seed: _fit_pair(feats, labels, components, fold_seed),
         _score,
+        inputs=work,
         folds=folds,
         seed=seed,
         jobs=jobs,
@@ -95,6 +103,8 @@ def train(
         "features": "LFCC 20+Δ+ΔΔ, 20 ms / 10 ms, linear filterbank, per-file mean removed",
         "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
     }
+    if pseudo:
+        recipe.update(pseudo_fakes.recipe_note(list(pseudo), vocoder_model))
     return write_trained(
         out,
         cv,
