@@ -326,8 +326,8 @@ def train(
             "--pseudo",
             help="audio.cnn / audio.lfcc_gmm: comma-separated pseudo-fake methods made from the "
             "unlabelled reals: griffin_lim, lpc_vocoder, phase_vocoder, neural_vocoder, TTS "
-            "espeak_ng, flite, festival_hts, festival_diphone (audio.cnn default: all; "
-            "audio.lfcc_gmm default: none); neural_vocoder needs --vocoder-model.",
+            "espeak_ng, flite, festival_hts, festival_diphone (audio.cnn default: the three copy "
+            "synthesis methods; audio.lfcc_gmm: none); neural_vocoder needs --vocoder-model.",
         ),
     ] = None,
     vocoder_model: Annotated[

@@ -17,6 +17,15 @@ from core.cli import render
 from core.config import load_settings
 from core.errors import BadInputError
 
+# options the lab's trainers (faceswap, gan, vocoder) share
+ModelOut = Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")]
+Minutes = Annotated[
+    float | None, typer.Option("--minutes", min=0.01, help="Wall-clock training budget.")
+]
+Steps = Annotated[int | None, typer.Option("--steps", min=1, help="Training steps.")]
+Seed = Annotated[int, typer.Option("--seed")]
+Threads = Annotated[int, typer.Option("--threads", min=1, max=64)]
+
 lab_app = typer.Typer(help="Red-team lab: make labelled fakes.", no_args_is_help=True)
 
 
@@ -60,7 +69,7 @@ def make_fakes_command(
         ),
     ] = "self_blend,upsample,copy_synthesis",
     case: Annotated[str | None, typer.Option("--case", "-c", help="Case to file fakes in.")] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Seed = 0,
     gan_model: Annotated[
         Path | None, typer.Option("--gan-model", help="Lab GAN model file (method gan).")
     ] = None,
@@ -118,13 +127,11 @@ def faceswap_train(
     folder_a: Annotated[Path, typer.Option("--a", help="Pictures/videos of identity A.")],
     folder_b: Annotated[Path, typer.Option("--b", help="Pictures/videos of identity B.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.npz).")],
-    minutes: Annotated[
-        float | None, typer.Option("--minutes", min=0.01, help="Wall-clock training budget.")
-    ] = None,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Training steps.")] = None,
+    minutes: Minutes = None,
+    steps: Steps = None,
     size: Annotated[int, typer.Option("--size", help="Crop side: 64, 96 or 128.")] = 64,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    threads: Annotated[int, typer.Option("--threads", min=1, max=64)] = 1,
+    seed: Seed = 0,
+    threads: Threads = 1,
     fps: Annotated[
         float, typer.Option("--fps", min=0.1, help="Frames a second taken from videos.")
     ] = 10.0,
@@ -240,14 +247,12 @@ def gan_train_command(
     data: Annotated[
         list[Path], typer.Option("--data", help="Folder of face photos; repeat for more.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")],
-    minutes: Annotated[
-        float | None, typer.Option("--minutes", min=0.01, help="Wall-clock budget.")
-    ] = None,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Step budget.")] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    out: ModelOut,
+    minutes: Minutes = None,
+    steps: Steps = None,
+    seed: Seed = 0,
     batch: Annotated[int, typer.Option("--batch", min=2, max=256)] = 16,
-    threads: Annotated[int, typer.Option("--threads", min=1, max=64)] = 1,
+    threads: Threads = 1,
     per_source: Annotated[int, typer.Option("--per-source", min=1)] = 500,
     include_gray: Annotated[
         bool, typer.Option("--include-gray", help="Also train on grayscale photos.")
@@ -345,14 +350,12 @@ def vocoder_train_command(
     data: Annotated[
         list[Path], typer.Option("--data", help="Folder with manifest.csv; its real speech.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")],
-    minutes: Annotated[
-        float | None, typer.Option("--minutes", min=0.01, help="Wall-clock budget.")
-    ] = None,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Step budget.")] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    out: ModelOut,
+    minutes: Minutes = None,
+    steps: Steps = None,
+    seed: Seed = 0,
     batch: Annotated[int, typer.Option("--batch", min=1, max=256)] = 8,
-    threads: Annotated[int, typer.Option("--threads", min=1, max=64)] = 1,
+    threads: Threads = 1,
 ) -> None:
     """Train the lab's neural vocoder on the real speech of the folders (first 20 s of each)."""
     import torch

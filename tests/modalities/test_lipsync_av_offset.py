@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -22,8 +23,8 @@ from tests.modalities.test_audio_lfcc_gmm import media
 GRID = Path(__file__).resolve().parents[2].parent / "shared" / "train-corpus" / "video" / "grid"
 
 
-def shift_audio(src: Path, dst: Path, shift_s: float) -> Path:
-    """Re-encode ``src`` with its soundtrack delayed by ``shift_s`` (negative: advanced)."""
+def decoded(src: Path) -> tuple[Fraction, list[np.ndarray], np.ndarray]:
+    """Frame rate, RGB pictures and 16 kHz mono s16 soundtrack of ``src``."""
     with av.open(str(src)) as container:
         rate = container.streams.video[0].average_rate
         pictures = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
@@ -32,6 +33,12 @@ def shift_audio(src: Path, dst: Path, shift_s: float) -> Path:
         pcm = np.concatenate(
             [r.to_ndarray()[0] for f in container.decode(audio=0) for r in resampler.resample(f)]
         )
+    return Fraction(rate), pictures, pcm
+
+
+def shift_audio(src: Path, dst: Path, shift_s: float) -> Path:
+    """Re-encode ``src`` with its soundtrack delayed by ``shift_s`` (negative: advanced)."""
+    rate, pictures, pcm = decoded(src)
     n = round(abs(shift_s) * 16_000)
     pad = np.zeros(n, np.int16)
     pcm = np.concatenate([pad, pcm])[: len(pcm)] if shift_s > 0 else np.concatenate([pcm[n:], pad])
@@ -44,12 +51,17 @@ def shift_audio(src: Path, dst: Path, shift_s: float) -> Path:
         for picture in pictures:
             out.mux(video.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
         out.mux(video.encode())
-        for start in range(0, len(pcm), 1024):
-            frame = av.AudioFrame.from_ndarray(pcm[None, start : start + 1024], layout="mono")
-            frame.sample_rate, frame.pts = 16_000, start
-            out.mux(audio.encode(frame))
-        out.mux(audio.encode())
+        mux_pcm(out, audio, pcm)
     return dst
+
+
+def mux_pcm(out: Any, audio: Any, pcm: np.ndarray) -> None:
+    """Encode 16 kHz mono s16 ``pcm`` into the ``audio`` stream of container ``out``."""
+    for start in range(0, len(pcm), 1024):
+        frame = av.AudioFrame.from_ndarray(pcm[None, start : start + 1024], layout="mono")
+        frame.sample_rate, frame.pts = 16_000, start
+        out.mux(audio.encode(frame))
+    out.mux(audio.encode())
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +104,8 @@ def test_no_audio_or_no_face_is_out_of_domain(tmp_path: Path) -> None:
 def retime(src: Path, dst: Path, shift_s: float, times: list[float]) -> Path:
     """``src`` re-encoded with frames shown at ``times`` (seconds; the picture on screen at that
     moment of the 25 fps original) and its soundtrack delayed by ``shift_s``."""
-    with av.open(str(src)) as container:
-        source_fps = float(container.streams.video[0].average_rate)
-        pictures = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    with av.open(str(src)) as container:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=16_000)
-        pcm = np.concatenate(
-            [r.to_ndarray()[0] for f in container.decode(audio=0) for r in resampler.resample(f)]
-        )
+    rate, pictures, pcm = decoded(src)
+    source_fps = float(rate)
     n = round(abs(shift_s) * 16_000)
     pcm = np.concatenate([np.zeros(n, np.int16), pcm])[: len(pcm)]
     with av.open(str(dst), "w") as out:
@@ -117,11 +123,7 @@ def retime(src: Path, dst: Path, shift_s: float, times: list[float]) -> Path:
             frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
             out.mux(video.encode(frame))
         out.mux(video.encode())
-        for start in range(0, len(pcm), 1024):
-            chunk = av.AudioFrame.from_ndarray(pcm[None, start : start + 1024], layout="mono")
-            chunk.sample_rate, chunk.pts = 16_000, start
-            out.mux(audio.encode(chunk))
-        out.mux(audio.encode())
+        mux_pcm(out, audio, pcm)
     return dst
 
 

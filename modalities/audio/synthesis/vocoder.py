@@ -19,9 +19,6 @@ neural_vocoder --vocoder-model FILE`` and ``verity lab make-fakes --methods voco
 from __future__ import annotations
 
 import functools
-import hashlib
-import io
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.errors import BadInputError, display_name
+from modalities import lab_models
 
 FORMAT = "verity-lab-vocoder/1"
 SAMPLE_RATE = 16_000
@@ -183,21 +181,7 @@ def train(
 
 
 def save_model(generator: Generator, path: Path, facts: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    payload = {
-        "format": FORMAT,
-        "config": json.dumps(asdict(generator.config)),
-        "facts": json.dumps(facts, sort_keys=True, default=str),
-        "state": {k: v.detach().clone() for k, v in generator.state_dict().items()},
-    }
-    torch.save(payload, buffer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_bytes(buffer.getvalue())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    lab_models.save(path, FORMAT, asdict(generator.config), facts, generator)
 
 
 @dataclass(frozen=True)
@@ -209,21 +193,10 @@ class LoadedVocoder:
 
 def load_model(path: Path) -> LoadedVocoder:
     """A file written by ``save_model``; anything else is refused with one clear line."""
-    if not path.is_file():
-        raise BadInputError(f"{display_name(path)}: no such vocoder model file")
-    data = path.read_bytes()
-    try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise ValueError("not a lab vocoder model")
-        generator = Generator(VocoderConfig.from_dict(json.loads(payload["config"])))
-        generator.load_state_dict(payload["state"])
-    except Exception as error:  # truncated, foreign or mismatched: all bad input
-        raise BadInputError(
-            f"{display_name(path)}: not a verity lab vocoder model ({type(error).__name__})"
-        ) from error
-    generator.requires_grad_(False).eval()
-    return LoadedVocoder(generator, json.loads(payload["facts"]), hashlib.sha256(data).hexdigest())
+    generator, facts, sha256 = lab_models.load(
+        path, FORMAT, "vocoder", lambda config: Generator(VocoderConfig.from_dict(config))
+    )
+    return LoadedVocoder(generator, facts, sha256)
 
 
 @functools.lru_cache(maxsize=2)

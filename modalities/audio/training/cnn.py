@@ -56,12 +56,12 @@ def features(job: pseudo_fakes.Job) -> np.ndarray:
     return cnn_net.log_mel(frontend.normalize_channel(wave))
 
 
+DEFAULT_METHODS = ("griffin_lim", "lpc_vocoder", "phase_vocoder")  # the shipped weights' recipe
+
+
 def default_methods(vocoder_model: Path | None) -> list[str]:
-    """Every method; ``neural_vocoder`` only when a model is given."""
-    return [
-        m for m in pseudo_fakes.METHODS
-        if m != pseudo_fakes.NEURAL_VOCODER or vocoder_model is not None
-    ]  # fmt: skip
+    """The shipped recipe's methods, and ``neural_vocoder`` when a model is given."""
+    return [*DEFAULT_METHODS, *([pseudo_fakes.NEURAL_VOCODER] if vocoder_model else [])]
 
 
 def plan(
@@ -70,7 +70,8 @@ def plan(
     methods: list[str] | None = None,
     vocoder_model: Path | None = None,
 ) -> tuple[list[pseudo_fakes.Job], list[dict[str, str]]]:
-    """Labelled files and pseudo-fakes (default: every method); half of each class squeezed."""
+    """Labelled files and pseudo-fakes (default: the shipped recipe's); half of each class
+    squeezed."""
     chosen = default_methods(vocoder_model) if methods is None else methods
     return pseudo_fakes.plan(folders, seed, chosen, squeeze_share=0.5, vocoder_model=vocoder_model)
 

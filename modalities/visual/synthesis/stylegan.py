@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import BadInputError, display_name
+from modalities import lab_models
 from modalities.visual.synthesis.stylegan_net import (
     Discriminator,
     FeatureNet,
@@ -177,7 +178,7 @@ def prepare_faces(
         cache.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, faces=array)
-        _atomic_write(cache, buffer.getvalue())
+        lab_models.write_atomic(cache, buffer.getvalue())
     return array, provenance
 
 
@@ -398,27 +399,9 @@ def train(
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_model(generator: Generator, path: Path, facts: dict[str, Any]) -> None:
     """The EMA generator's weights with its config and training facts, in one atomic write."""
-    buffer = io.BytesIO()
-    payload = {
-        "format": FORMAT,
-        "config": json.dumps(generator.config.to_dict(), sort_keys=True),
-        "facts": json.dumps(facts, sort_keys=True, default=str),
-        "state": {k: v.detach().clone() for k, v in generator.state_dict().items()},
-    }
-    torch.save(payload, buffer)
-    _atomic_write(path, buffer.getvalue())
+    lab_models.save(path, FORMAT, generator.config.to_dict(), facts, generator)
 
 
 @dataclass(frozen=True)
@@ -431,23 +414,10 @@ class LoadedModel:
 
 def load_model(path: Path) -> LoadedModel:
     """A model file written by ``save_model``; anything else is refused with one clear line."""
-    if not path.is_file():
-        raise BadInputError(f"{display_name(path)}: no such GAN model file")
-    data = path.read_bytes()
-    try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise ValueError("not a lab GAN model")
-        config = GanConfig.from_dict(json.loads(payload["config"]))
-        generator = Generator(config)
-        generator.load_state_dict(payload["state"])
-    except Exception as error:  # a truncated, foreign or mismatched file: all bad input
-        raise BadInputError(
-            f"{display_name(path)}: not a verity lab GAN model ({type(error).__name__})"
-        ) from error
-    generator.requires_grad_(False).eval()
-    facts = json.loads(payload["facts"])
-    return LoadedModel(generator, facts, hashlib.sha256(data).hexdigest(), path)
+    generator, facts, sha256 = lab_models.load(
+        path, FORMAT, "GAN", lambda config: Generator(GanConfig.from_dict(config))
+    )
+    return LoadedModel(generator, facts, sha256, path)
 
 
 def generate(
@@ -480,4 +450,4 @@ def save_grid(generator: Generator, z: torch.Tensor, path: Path, columns: int = 
         canvas[r * h : (r + 1) * h, c * w : (c + 1) * w] = image
     buffer = io.BytesIO()
     Image.fromarray(canvas).save(buffer, format="PNG", optimize=True)
-    _atomic_write(path, buffer.getvalue())
+    lab_models.write_atomic(path, buffer.getvalue())
