@@ -78,3 +78,24 @@ def test_tts_pseudo_fake_features_are_machine_speech(tmp_path: Path) -> None:
     assert fake_feats.shape[0] == cnn_net.N_MELS
     assert fake_feats.shape[1] <= recipe.MAX_SECONDS * 100 + 1  # cut to the analysis length
     assert not np.array_equal(fake_feats[:, :50], real_feats[:, :50])  # not the real recording
+
+
+def test_train_cli_checks_pseudo_options_before_any_work(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from core.cli import main
+
+    reals = write_corpus(tmp_path / "reals", n=2, with_labels=False)
+    out = tmp_path / "w"
+    for args, words in (
+        (["audio.artifacts", "--pseudo", "flite"], "--pseudo is for audio.cnn and audio.lfcc_gmm"),
+        (["audio.cnn", "--pseudo", "wavenet"], "unknown wavenet"),
+        (["audio.cnn", "--pseudo", "neural_vocoder"], "needs --vocoder-model"),
+        (["visual.blend", "--vocoder-model", str(out)], "--vocoder-model is for audio.cnn"),
+        (["audio.lfcc_gmm", "--pseudo", "neural_vocoder", "--vocoder-model", str(out / "no.pt")],
+         "no such vocoder model file"),
+    ):  # fmt: skip
+        assert main(["train", *args, "--data", str(reals), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.strip().count("\n") == 0, err
+    assert not out.exists()

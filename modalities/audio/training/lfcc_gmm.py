@@ -74,9 +74,7 @@ def train(
 
     ``pseudo``: pseudo-fake methods for the real files of unlabelled folders (default none: the
     ASVspoof baseline learns from labelled generator outputs only)."""
-    work, provenance = pseudo_fakes.plan(
-        folders, seed, pseudo_fakes.check(pseudo) if pseudo else []
-    )
+    work, provenance = pseudo_fakes.plan(folders, seed, pseudo or [], vocoder_model=vocoder_model)
     cv = grouped_cv(
         [j.item for j in work],
         extract,
