@@ -30,7 +30,7 @@ from modalities.lipsync import evidence, signals, tracking
 from modalities.visual import faces
 
 NAME = "lipsync.av_offset"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: analysed at 25-30 fps above 30 fps; nearest face per grid slot
 MAX_SECONDS = 30.0
 MIN_TRACK_S = 2.0
 DEFAULT_FPS = 25.0

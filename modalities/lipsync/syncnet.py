@@ -31,7 +31,7 @@ from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
 
 NAME = "lipsync.syncnet"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: mouths from the one shared face pass at every frame rate (same weights)
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"syncnet-{VERSION}"
 WEIGHTS_FILE = "lipsync_syncnet.safetensors"
 MAX_SECONDS = tracking.GRID_END_S  # 20 s: the shared face pass takes the grid's scan there
