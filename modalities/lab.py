@@ -33,11 +33,14 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.errors import BadInputError, display_name
+
+if TYPE_CHECKING:
+    from modalities.audio.synthesis.vocoder import LoadedVocoder
 
 METHODS = ("self_blend", "upsample", "copy_synthesis", "vocoder", "tts", "gan", "faceswap")
 KIND_OF = {"self_blend": "image", "upsample": "image", "copy_synthesis": "audio", "gan": "image"}
@@ -188,7 +191,7 @@ def _make_picture(
 
 
 def _make_speech(
-    source: Source, rng: np.random.Generator, vocoder_model: Any = None
+    source: Source, rng: np.random.Generator, vocoder_model: LoadedVocoder | None = None
 ) -> tuple[bytes, str, dict[str, Any]] | None:
     """Copy synthesis of the source; with ``vocoder_model`` (a loaded lab vocoder) its rendering
     by that neural vocoder."""

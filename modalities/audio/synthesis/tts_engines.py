@@ -18,6 +18,7 @@ its version is recorded on the card so a retrain can tell whether the engines ch
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -156,6 +157,7 @@ def require(names: list[str]) -> None:
         )
 
 
+@functools.cache
 def version(name: str) -> str:
     """The engine's version line (or the Debian package version), for the card."""
     engine = ENGINES[name]

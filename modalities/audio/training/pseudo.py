@@ -36,28 +36,25 @@ class Job:
 
 def check(methods: list[str], vocoder_model: Path | None = None) -> list[str]:
     """``methods`` validated: known names, at least one, the TTS programs installed and, for
-    ``neural_vocoder``, a loadable model file."""
+    ``neural_vocoder``, a model file named (``model_ref`` loads it)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         known = ", ".join(METHODS)
         raise BadInputError(f"--pseudo: unknown {', '.join(unknown) or '(none)'}; known: {known}")
     tts_engines.require([m for m in methods if m in tts_engines.ENGINES])
-    if NEURAL_VOCODER in methods:
-        if vocoder_model is None:
-            raise BadInputError(
-                "--pseudo neural_vocoder needs --vocoder-model (verity lab vocoder train)"
-            )
-        from modalities.audio.synthesis import vocoder
-
-        vocoder.load_model(vocoder_model)  # a bad file fails here, before any work
+    if NEURAL_VOCODER in methods and vocoder_model is None:
+        raise BadInputError(
+            "--pseudo neural_vocoder needs --vocoder-model (verity lab vocoder train)"
+        )
     return methods
 
 
 def model_ref(path: Path) -> tuple[str, str]:
-    """What a job carries to find the vocoder in a worker process: path and SHA-256."""
-    import hashlib
+    """What a job carries to find the vocoder in a worker process: path and SHA-256 (the model is
+    loaded here, so a bad file fails before any work)."""
+    from modalities.audio.synthesis import vocoder
 
-    return str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
+    return str(path.resolve()), vocoder.load_model(path).sha256
 
 
 def plan(
