@@ -128,21 +128,16 @@ class AudioCnnDetector:
                 message=f"{len(used)} of {len(spans)} 3 s windows hold speech",
             )
         )
-        figure = plots.spectrogram_png(
+        return plots.scored_evidence(
+            self.spec,
+            media,
             normalized,
             series,
-            flag_above=0.0,
-            title=f"{NAME} {self.spec.version}: channel-normalised input, flagged windows in red",
-            score_label="window logit",
-        )
-        return Evidence.from_llr(
-            self.spec,
-            raw_score=raw,
-            llr=0.0,
-            findings=tuple(findings),
-            series=series,
-            artifacts=(media.artifacts.put("spectrogram", figure, "image/png"),),
+            raw=raw,
+            findings=findings,
             summary=f"mean window logit {raw:+.2f} over {len(used)} window(s)",
+            score_label="window logit",
+            flagged="windows",
         )
 
 

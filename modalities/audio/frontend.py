@@ -242,12 +242,21 @@ CLIPPED_NOTE = 0.001  # more than 0.1 % of samples in clipped runs is reported
 def input_findings(media: MediaInput, max_s: float) -> list[Finding]:
     """What about the input itself bears on how far the audio detectors can be trusted: a source
     sampled below 16 kHz (telephone band: no energy above its Nyquist frequency, which the
-    detectors never saw in training), several channels averaged to one, clipping. Informational
-    (no LLR); the detectors' scores are unchanged by them."""
+    detectors never saw in training), several channels averaged to one, clipping, and a clip
+    longer than the ``max_s`` seconds analysed. Informational (no LLR); the detectors' scores are
+    unchanged by them."""
     out: list[Finding] = []
     audio = media.info.audio
     if audio is None:
         return out
+    if media.info.duration_s and media.info.duration_s > max_s + 1:
+        out.append(
+            Finding(
+                code="truncated_analysis",
+                value=max_s,
+                message=f"only the first {max_s:.0f} s were analysed",
+            )
+        )
     if audio.sample_rate < SAMPLE_RATE:
         out.append(
             Finding(

@@ -104,14 +104,6 @@ class LfccGmmDetector:
         findings = frontend.front_end_findings(self.vad, self.feature_backend)
         findings += frontend.input_findings(media, MAX_SECONDS)
         duration = len(normalized) / frontend.SAMPLE_RATE
-        if media.info.duration_s and media.info.duration_s > MAX_SECONDS + 1:
-            findings.append(
-                Finding(
-                    code="truncated_analysis",
-                    value=MAX_SECONDS,
-                    message=f"only the first {MAX_SECONDS:.0f} s were analysed",
-                )
-            )
         speech = int(mask.sum())
         findings.append(
             Finding(
@@ -135,21 +127,15 @@ class LfccGmmDetector:
                         score=float(scores[seg.frames][seg_mask].mean()),
                     )
                 )
-        figure = plots.spectrogram_png(
+        return plots.scored_evidence(
+            self.spec,
+            media,
             normalized,
             series,
-            flag_above=0.0,
-            title=f"{NAME} {self.spec.version}: channel-normalised input, flagged segments in red",
-            score_label="mean frame LLR",
-        )
-        return Evidence.from_llr(
-            self.spec,
-            raw_score=raw,
-            llr=0.0,
-            findings=tuple(findings),
-            series=tuple(series),
-            artifacts=(media.artifacts.put("spectrogram", figure, "image/png"),),
+            raw=raw,
+            findings=findings,
             summary=f"mean frame LLR {raw:+.3f} over {speech / 100:.1f} s of speech",
+            score_label="mean frame LLR",
         )
 
 

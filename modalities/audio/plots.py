@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from core.detector import SeriesPoint
+from core.detector import DetectorSpec, Evidence, Finding, MediaInput, SeriesPoint
 from modalities.audio import frontend
 
 MAX_COLUMNS = 1600  # time columns drawn; longer clips are max-pooled down to this
@@ -74,3 +74,35 @@ def spectrogram_png(
         return buffer.getvalue()
     finally:
         plt.close(fig)
+
+
+def scored_evidence(
+    spec: DetectorSpec,
+    media: MediaInput,
+    wave: np.ndarray,
+    series: Sequence[SeriesPoint],
+    *,
+    raw: float,
+    findings: Sequence[Finding],
+    summary: str,
+    score_label: str,
+    flagged: str = "segments",
+) -> Evidence:
+    """An audio detector's scored result: raw score (the engine calibrates it), findings, the
+    timeline, and this figure stored with the analysis; segments scoring above 0 are flagged."""
+    figure = spectrogram_png(
+        wave,
+        series,
+        flag_above=0.0,
+        title=f"{spec.name} {spec.version}: channel-normalised input, flagged {flagged} in red",
+        score_label=score_label,
+    )
+    return Evidence.from_llr(
+        spec,
+        raw_score=raw,
+        llr=0.0,
+        findings=tuple(findings),
+        series=tuple(series),
+        artifacts=(media.artifacts.put("spectrogram", figure, "image/png"),),
+        summary=summary,
+    )

@@ -166,33 +166,19 @@ class SynthesisTracesDetector:
                 f"{len(tf.NAMES)} traces outside the training range ({names})",
                 summary="traces unlike any training speech",
             )
-        if media.info.duration_s and media.info.duration_s > MAX_SECONDS + 1:
-            findings.append(
-                Finding(
-                    code="truncated_analysis",
-                    value=MAX_SECONDS,
-                    message=f"only the first {MAX_SECONDS:.0f} s were analysed",
-                )
-            )
         series = self._series(normalized, mask)
-        figure = plots.spectrogram_png(
-            normalized,
-            series,
-            flag_above=0.0,
-            title=f"{NAME} {self.spec.version}: channel-normalised input, flagged segments in red",
-            score_label="trace score (logit)",
-        )
         top = np.argsort(-np.abs(contributions))[:3]
         drivers = ", ".join(f"{tf.NAMES[i]} {contributions[i]:+.2f}" for i in top)
-        return Evidence.from_llr(
+        return plots.scored_evidence(
             self.spec,
-            raw_score=raw,
-            llr=0.0,
-            findings=tuple(findings),
-            series=tuple(series),
-            artifacts=(media.artifacts.put("spectrogram", figure, "image/png"),),
+            media,
+            normalized,
+            series,
+            raw=raw,
+            findings=findings,
             summary=f"trace score {raw:+.2f} over {clip.speech_frames / 100:.1f} s of speech; "
             f"largest shares: {drivers}",
+            score_label="trace score (logit)",
         )
 
     def _series(self, normalized: np.ndarray, mask: np.ndarray) -> list[SeriesPoint]:
