@@ -15,6 +15,9 @@ Methods (each lives beside the detector it trains, in ``modalities/<modality>/sy
   train``; synthesis/vocoder.py): the traces of learnt up-sampling that real TTS systems share.
 * ``tts`` (audio): for each real speech file, other words spoken by a Debian text-to-speech engine
   (eSpeak NG, Flite, Festival HTS or diphone; synthesis/tts_engines.py), paired with that real.
+* ``remouth`` (lip-sync): a real talking-head video re-mouthed to speak the soundtrack of another
+  real video of the folder (drawn per source, seeded), Video Rewrite-style
+  (modalities/lipsync/synthesis/remouth.py); sources without a soundtrack or a face are skipped.
 
 Each source is read from a folder's ``manifest.csv`` (rows labelled real, or with no label
 column as in train-corpus) or, without a manifest, from the media files in the folder. The
@@ -42,10 +45,12 @@ from core.errors import BadInputError, display_name
 if TYPE_CHECKING:
     from modalities.audio.synthesis.vocoder import LoadedVocoder
 
-METHODS = ("self_blend", "upsample", "copy_synthesis", "vocoder", "tts", "gan", "faceswap")
+METHODS = (
+    "self_blend", "upsample", "copy_synthesis", "vocoder", "tts", "gan", "faceswap", "remouth",
+)  # fmt: skip
 KIND_OF = {"self_blend": "image", "upsample": "image", "copy_synthesis": "audio", "gan": "image"}
 KIND_OF["tts"] = KIND_OF["vocoder"] = "audio"
-KIND_OF["faceswap"] = "video"  # and pictures too: see _fits
+KIND_OF["faceswap"] = KIND_OF["remouth"] = "video"  # faceswap takes pictures too: see _fits
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
@@ -284,6 +289,29 @@ def _make_swap(
     return result.data, result.suffix, detail
 
 
+def _make_remouth(
+    source: Source, sources: list[Source], rng: np.random.Generator
+) -> tuple[bytes, str, dict[str, Any]] | None:
+    """The source video speaking another video's soundtrack; None when the source has no
+    soundtrack or face to re-mouth, or the folder no other video to take a soundtrack from."""
+    from modalities.lipsync.synthesis import remouth
+
+    others = [s for s in sources if s.kind == "video" and s.relative != source.relative]
+    if not others:
+        return None
+    driving = others[int(rng.integers(len(others)))]
+    try:
+        result = remouth.remouth(source.path, driving.path)
+    except BadInputError:
+        return None  # no soundtrack, no face on most frames, or a silent driving track
+    detail = {
+        "method": f"remouth:{remouth.VERSION}", "module": "modalities.lipsync.synthesis.remouth",
+        "driving_source": driving.relative, "driving_sha256": _sha(driving.path.read_bytes()),
+        "frames": result.frames, "frames_remouthed": result.remouthed, "jumps": result.jumps,
+    }  # fmt: skip
+    return result.data, result.suffix, detail
+
+
 def publish(
     payload: bytes,
     suffix: str,
@@ -390,6 +418,8 @@ def make_fakes(
             made = _make_swap(source, swap, rng)
         elif method == "tts":
             made = _make_tts(source, rng)
+        elif method == "remouth":
+            made = _make_remouth(source, sources, rng)
         elif method == "vocoder":
             made = _make_speech(source, rng, neural)
         else:

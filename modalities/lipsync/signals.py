@@ -82,8 +82,9 @@ class SpeechTrack:
     voiced: np.ndarray  # bool: frame within 30 dB of the loudest and 10 dB above the floor
 
 
-def speech_track(wave: np.ndarray, times: np.ndarray, fps: float) -> SpeechTrack:
-    """Features of ``wave`` (16 kHz mono) in a window of one frame period centred on each time."""
+def _frame_power(wave: np.ndarray, times: np.ndarray, fps: float) -> tuple[np.ndarray, int]:
+    """Power spectra of ``wave`` (16 kHz mono) in a window of one frame period centred on each
+    time, and the FFT size."""
     win = max(256, round(SAMPLE_RATE / fps))
     n_fft = 1 << int(np.ceil(np.log2(win)))
     centres = np.round(times * SAMPLE_RATE).astype(int)
@@ -91,7 +92,18 @@ def speech_track(wave: np.ndarray, times: np.ndarray, fps: float) -> SpeechTrack
     idx = centres[:, None] + win - win // 2 + np.arange(win)[None, :]
     idx = np.clip(idx, 0, len(padded) - 1)
     frames = padded[idx] * np.hanning(win)[None, :]
-    power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
+    return np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2, n_fft
+
+
+def log_mel(wave: np.ndarray, times: np.ndarray, fps: float) -> np.ndarray:
+    """24-band log-mel energies of ``wave`` at each video frame time (one row per time)."""
+    power, n_fft = _frame_power(wave, times, fps)
+    return np.asarray(np.log(power @ _mel_bank(n_fft).T + 1e-10))
+
+
+def speech_track(wave: np.ndarray, times: np.ndarray, fps: float) -> SpeechTrack:
+    """Features of ``wave`` (16 kHz mono) in a window of one frame period centred on each time."""
+    power, n_fft = _frame_power(wave, times, fps)
     freqs = np.fft.rfftfreq(n_fft, 1 / SAMPLE_RATE)
     band = (freqs >= 300) & (freqs <= 3000)
     envelope = 10 * np.log10(power[:, band].sum(axis=1) + 1e-10)

@@ -1,0 +1,1 @@
+"""Lip-sync fakes Verity makes itself from real talking-head video, for measurement and training."""

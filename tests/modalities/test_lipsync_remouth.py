@@ -1,0 +1,146 @@
+"""The lab's lip-sync generator: a talking head re-mouthed to speak another soundtrack
+(modalities/lipsync/synthesis/remouth.py), and ``verity lab make-fakes --methods remouth``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import media
+from core.cli import main
+from core.config import MediaLimits
+from core.credentials import read_credentials
+from core.errors import BadInputError
+from core.samples import write_tone
+from modalities.lipsync import signals
+from modalities.lipsync.synthesis import remouth
+from modalities.visual import faces
+from provenance.lab_credentials import is_lab_output
+from tests.modalities.lipsync_media import SR, envelope, talking_clip
+
+FPS = 25
+SECONDS = 4.0
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two talking heads whose mouths follow different syllable envelopes (seeds 0 and 1)."""
+    folder = tmp_path_factory.mktemp("talking")
+    talking_clip(folder / "a.mp4", seconds=SECONDS, fps=FPS, seed=0)
+    talking_clip(folder / "b.mp4", seconds=SECONDS, fps=FPS, seed=1)
+    return folder
+
+
+def mouth_openings(path: Path) -> np.ndarray:
+    frames = list(media.iter_frames(path))
+    scan = faces.track_faces(frames)
+    track = max(scan.tracks, key=lambda t: len(t.faces))
+    out = np.full(len(frames), np.nan)
+    for face in track.faces:
+        out[face.frame_index] = signals.mouth_opening(face.landmarks)
+    return out
+
+
+def loudness_at_frames(seed: int, n: int) -> np.ndarray:
+    return envelope(round(SECONDS * SR), SR, seed)[(np.arange(n) / FPS * SR).astype(int)]
+
+
+def test_the_mouth_follows_the_new_soundtrack(clips: Path, tmp_path: Path) -> None:
+    result = remouth.remouth(clips / "a.mp4", clips / "b.mp4")
+    out = tmp_path / "remouthed.mp4"
+    out.write_bytes(result.data)
+    assert result.suffix == ".mp4" and result.frames == result.remouthed == SECONDS * FPS
+    info = media.probe(out, MediaLimits())
+    assert info.video is not None and info.audio is not None
+    assert abs((info.duration_s or 0) - SECONDS) < 0.15
+
+    # the soundtrack is b's, sample for sample up to the AAC round trip
+    sound = media.decode_audio(out)[0]
+    theirs = media.decode_audio(clips / "b.mp4")[0]
+    n = min(len(sound), len(theirs)) - 2048
+    lag = int(np.argmax(np.correlate(sound[1024:n], theirs[2048 : n - 1024], "valid")))
+    assert abs(lag - 1024) <= 1
+
+    # and the mouth now opens with b's syllables rather than with a's
+    opening = mouth_openings(out)
+    ok = ~np.isnan(opening)
+    assert ok.mean() > 0.9
+    with_b = np.corrcoef(opening[ok], loudness_at_frames(1, len(opening))[ok])[0, 1]
+    with_a = np.corrcoef(opening[ok], loudness_at_frames(0, len(opening))[ok])[0, 1]
+    assert with_b > 0.6 and with_b > with_a + 0.2, (with_b, with_a)
+
+
+def test_retrieval_plays_the_bank_when_the_sound_is_its_own() -> None:
+    rng = np.random.default_rng(0)
+    bank = rng.standard_normal((40, 12))
+    assert np.array_equal(remouth.retrieve(bank, bank), np.arange(40))
+    # a sound made of two halves of the bank swapped: one jump, at the seam
+    swapped = np.concatenate([bank[20:], bank[:20]])
+    path = remouth.retrieve(swapped, bank)
+    assert np.array_equal(path, np.concatenate([np.arange(20, 40), np.arange(20)]))
+    # a prohibitive jump cost keeps one run whatever the sound
+    assert np.sum(np.diff(remouth.retrieve(swapped, bank, jump_cost=1e6)) != 1) == 0
+
+
+def test_transcode_keeps_the_real_clip(clips: Path, tmp_path: Path) -> None:
+    out = tmp_path / "real.mp4"
+    out.write_bytes(remouth.transcode(clips / "a.mp4"))
+    assert len(list(media.iter_frames(out))) == SECONDS * FPS
+    opening = mouth_openings(out)
+    ok = ~np.isnan(opening)
+    own = np.corrcoef(opening[ok], loudness_at_frames(0, len(opening))[ok])[0, 1]
+    other = np.corrcoef(opening[ok], loudness_at_frames(1, len(opening))[ok])[0, 1]
+    assert own > 0.8 and own > other + 0.3, (own, other)
+
+
+def test_what_cannot_be_remouthed_says_why(clips: Path, tmp_path: Path) -> None:
+    silent_picture = tmp_path / "mute.mp4"
+    from tests.modalities.visual_faces_media import drifting_face_frames, face_video
+
+    face_video(silent_picture, drifting_face_frames(n=30), fps=FPS)
+    faceless = talking_clip(tmp_path / "faceless.mp4", seconds=2.0, faceless=True)
+    short = write_tone(tmp_path / "short.wav", seconds=0.5)
+    for target, driving, words in (
+        (tmp_path / "none.mp4", clips / "b.mp4", "no such file"),
+        (silent_picture, clips / "b.mp4", "no soundtrack"),
+        (faceless, clips / "b.mp4", "needs one on most frames"),
+        (clips / "a.mp4", short, "under one second"),
+    ):
+        with pytest.raises(BadInputError, match=words):
+            remouth.remouth(target, driving)
+
+
+def test_lab_remouths_each_video_with_another_ones_sound(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, clips: Path
+) -> None:
+    out = tmp_path / "lab"
+    args = ["lab", "make-fakes", "--data", str(clips), "--out", str(out), "--methods", "remouth"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "made 2 fake(s) (2 remouth)" in capsys.readouterr().out
+    rows = list(csv.DictReader((out / "manifest.csv").open()))
+    fakes = {r["source_file"]: r for r in rows if r["label"] == "fake"}
+    assert set(fakes) == {"a.mp4", "b.mp4"}
+    assert {r["file"] for r in rows if r["label"] == "real"} == {"real/a.mp4", "real/b.mp4"}
+    for source, row in fakes.items():
+        assert row["category"] == "lab_remouth" and row["kind"] == "video"
+        path = out / row["file"]
+        credentials = read_credentials(path, media.probe(path, MediaLimits()))
+        assert credentials.state == "Valid" and is_lab_output(credentials.manifest_store)
+        assert main(["lookup", str(path), "--json"]) == 0
+        generator = json.loads(capsys.readouterr().out)["exact"]["record"]["generator"]
+        assert generator["driving_source"] == ({"a.mp4", "b.mp4"} - {source}).pop()
+        assert generator["frames_remouthed"] == SECONDS * FPS
+    assert not list(out.rglob(".*part*"))
+
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    (lonely / "a.mp4").write_bytes((clips / "a.mp4").read_bytes())
+    bad = ["lab", "make-fakes", "--data", str(lonely), "--out", str(tmp_path / "x")]
+    assert main([*bad, "--methods", "remouth"]) == 2
+    err = capsys.readouterr().err
+    assert "no source gave a fake" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "x" / "manifest.csv").exists()
