@@ -30,7 +30,8 @@ import hashlib
 import time
 from pathlib import Path
 
-from core.errors import BadInputError
+from core.config import MediaLimits
+from core.media import probe
 from modalities import lab
 from modalities.lipsync.synthesis import remouth
 
@@ -45,38 +46,31 @@ def main() -> None:
     parser.add_argument("--jump-cost", type=float, default=remouth.JUMP_COST)
     args = parser.parse_args()
     videos = [s for s in lab.find_sources(args.sources) if s.kind == "video"]
-    clips = {}
-    for source in videos:  # usable sources first: a driving soundtrack must come from one
-        try:
-            clips[source.relative] = remouth.transcode(source.path, args.seconds)
-        except BadInputError as exc:
-            print(f"skip {source.relative}: {exc}")
-    usable = [s for s in videos if s.relative in clips]
+    usable = []  # a driving soundtrack must come from a usable source too
+    for source in videos:
+        if probe(source.path, MediaLimits()).audio is None:
+            print(f"skip {source.relative}: no soundtrack")
+        else:
+            usable.append(source)
     if len(usable) < 2:
-        raise SystemExit("need at least two videos with a soundtrack and a face")
+        raise SystemExit("need at least two videos with a soundtrack")
     rows: list[dict[str, str]] = []
     started = time.time()
     for i, source in enumerate(usable):
         driving = usable[(i + 1) % len(usable)]
+        clip = remouth.read_clip(source.path, args.seconds)  # once: frames and faces are the cost
+        sound = remouth.read_sound(driving.path, args.seconds)
         stem = Path(source.relative).with_suffix("").as_posix().replace("/", "__")
-        real = f"real/{stem}.mp4"
-        write(args.out / real, clips[source.relative])
-        rows.append(row(real, "real", "real", "real", source.relative))
-        made = remouth.remouth(source.path, driving.path, max_s=args.seconds,
-                               jump_cost=args.jump_cost)  # fmt: skip
-        fake = f"fake/remouth/{stem}.mp4"
-        write(args.out / fake, made.data)
+        made = remouth.remouth_clip(clip, sound, jump_cost=args.jump_cost)
         generator = f"verity-lab:remouth:{remouth.VERSION}:jump{args.jump_cost:g}"
-        rows.append(row(fake, "fake", "lab_remouth", generator, source.relative))
-        clip = remouth.read_clip(source.path, args.seconds)
-        sound = remouth.read_clip(driving.path, args.seconds).wave
-        n = min(len(clip.frames), int(len(sound) / remouth.SAMPLE_RATE * clip.fps))
-        dubbed = remouth.encode(
-            clip.frames[:n], clip.fps, sound[: round(n / clip.fps * remouth.SAMPLE_RATE)]
-        )
-        dub = f"fake/dub/{stem}.mp4"
-        write(args.out / dub, dubbed)
-        rows.append(row(dub, "fake", "lab_dub", "verity-lab:dub", source.relative))
+        for file, label, category, name, data in (
+            (f"real/{stem}.mp4", "real", "real", "real", remouth.transcode_clip(clip)),
+            (f"fake/remouth/{stem}.mp4", "fake", "lab_remouth", generator, made.data),
+            (f"fake/dub/{stem}.mp4", "fake", "lab_dub", "verity-lab:dub",
+             remouth.dub_clip(clip, sound)),
+        ):  # fmt: skip
+            write(args.out / file, data)
+            rows.append(row(file, label, category, name, source.relative))
         print(f"{source.relative} <- {driving.relative}: {made.frames} frames, "
               f"{made.remouthed} re-mouthed, {made.jumps} jumps")  # fmt: skip
     for name, keep in (

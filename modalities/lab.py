@@ -23,8 +23,10 @@ Each source is read from a folder's ``manifest.csv`` (rows labelled real, or wit
 column as in train-corpus) or, without a manifest, from the media files in the folder. The
 output folder gets the fakes, a copy of each real source used, and a ``manifest.csv`` in the
 media-dev format, so ``verity eval --root OUT`` and ``verity train --data OUT`` read it as is.
-Outputs are deterministic for a seed. Labelling (C2PA, ledger) is the caller's: it receives
-each fake's bytes before they are written (``label``).
+Outputs are deterministic for a seed (what is made from which source, and every picture and
+sound; a video's H.264 bits vary a little from run to run, the encoder's doing). Labelling
+(C2PA, ledger) is the caller's: it receives each fake's bytes before they are written
+(``label``).
 """
 
 from __future__ import annotations

@@ -97,7 +97,10 @@ def _frame_power(wave: np.ndarray, times: np.ndarray, fps: float) -> tuple[np.nd
 
 def log_mel(wave: np.ndarray, times: np.ndarray, fps: float) -> np.ndarray:
     """24-band log-mel energies of ``wave`` at each video frame time (one row per time)."""
-    power, n_fft = _frame_power(wave, times, fps)
+    return _log_mel(*_frame_power(wave, times, fps))
+
+
+def _log_mel(power: np.ndarray, n_fft: int) -> np.ndarray:
     return np.asarray(np.log(power @ _mel_bank(n_fft).T + 1e-10))
 
 
@@ -107,7 +110,7 @@ def speech_track(wave: np.ndarray, times: np.ndarray, fps: float) -> SpeechTrack
     freqs = np.fft.rfftfreq(n_fft, 1 / SAMPLE_RATE)
     band = (freqs >= 300) & (freqs <= 3000)
     envelope = 10 * np.log10(power[:, band].sum(axis=1) + 1e-10)
-    mel = np.log(power @ _mel_bank(n_fft).T + 1e-10)
+    mel = _log_mel(power, n_fft)
     flux = np.concatenate([[0.0], np.clip(np.diff(mel, axis=0), 0, None).sum(axis=1)])
     floor = np.percentile(envelope, 10)
     voiced = (envelope > envelope.max() - 30) & (envelope > floor + 10)

@@ -21,6 +21,7 @@ from modalities.lipsync.synthesis import remouth
 from modalities.visual import faces
 from provenance.lab_credentials import is_lab_output
 from tests.modalities.lipsync_media import SR, envelope, talking_clip
+from tests.modalities.visual_faces_media import drifting_face_frames, face_video
 
 FPS = 25
 SECONDS = 4.0
@@ -99,8 +100,6 @@ def test_transcode_keeps_the_real_clip(clips: Path, tmp_path: Path) -> None:
 
 def test_what_cannot_be_remouthed_says_why(clips: Path, tmp_path: Path) -> None:
     silent_picture = tmp_path / "mute.mp4"
-    from tests.modalities.visual_faces_media import drifting_face_frames, face_video
-
     face_video(silent_picture, drifting_face_frames(n=30), fps=FPS)
     faceless = talking_clip(tmp_path / "faceless.mp4", seconds=2.0, faceless=True)
     short = write_tone(tmp_path / "short.wav", seconds=0.5)

@@ -56,6 +56,7 @@ VERSION = "video-rewrite-1"
 class Clip:
     """The first seconds of a talking-head video: frames, rate, soundtrack, one face's landmarks."""
 
+    path: Path
     frames: list[np.ndarray]  # RGB
     fps: float
     wave: np.ndarray  # 16 kHz mono
@@ -104,7 +105,21 @@ def read_clip(path: Path, max_s: float = MAX_SECONDS) -> Clip:
         position = {frame.index: i for i, frame in enumerate(video_frames)}
         for face in main.faces:
             landmarks[position[face.frame_index]] = face.landmarks.astype(np.float64)
-    return Clip([f.rgb for f in video_frames], float(rate), wave, landmarks)
+    return Clip(path, [f.rgb for f in video_frames], float(rate), wave, landmarks)
+
+
+def read_sound(path: Path, max_s: float = MAX_SECONDS) -> np.ndarray:
+    """The first ``max_s`` seconds of a file's soundtrack (16 kHz mono) to speak: at least 1 s."""
+    sound: np.ndarray = media.decode_audio(path, sample_rate=SAMPLE_RATE, max_s=max_s)[0]
+    if len(sound) < SAMPLE_RATE:
+        raise BadInputError(f"{display_name(path)}: under one second of sound to speak")
+    return sound
+
+
+def _span(clip: Clip, sound: np.ndarray) -> tuple[int, np.ndarray]:
+    """Frames of ``clip`` the new soundtrack covers, and that soundtrack cut to them."""
+    n_out = min(len(clip.frames), int(len(sound) / SAMPLE_RATE * clip.fps))
+    return n_out, sound[: round(n_out / clip.fps * SAMPLE_RATE)]
 
 
 def sound_keys(wave: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
@@ -175,21 +190,27 @@ def remouth(
     jump_cost: float = JUMP_COST,
     progress: Callable[[int, int], None] | None = None,
 ) -> RemouthResult:
-    """``target``'s first ``max_s`` seconds speaking ``driving``'s soundtrack, as MP4 bytes.
-
-    The output lasts as long as the shorter of the two; frames where the target shows no face keep
-    their pixels."""
+    """``target``'s first ``max_s`` seconds speaking ``driving``'s soundtrack, as MP4 bytes."""
     clip = read_clip(target, max_s)
-    sound = media.decode_audio(driving, sample_rate=SAMPLE_RATE, max_s=max_s)[0]
-    if len(sound) < SAMPLE_RATE:
-        raise BadInputError(f"{display_name(driving)}: under one second of sound to speak")
+    return remouth_clip(clip, read_sound(driving, max_s), jump_cost=jump_cost, progress=progress)
+
+
+def remouth_clip(
+    clip: Clip,
+    sound: np.ndarray,
+    *,
+    jump_cost: float = JUMP_COST,
+    progress: Callable[[int, int], None] | None = None,
+) -> RemouthResult:
+    """``clip`` speaking ``sound`` (16 kHz mono). The output lasts as long as the shorter of the
+    two; frames where the clip shows no face keep their pixels."""
     bank = [i for i, points in enumerate(clip.landmarks) if points is not None]
     if len(bank) < max(2, MIN_FACE_SHARE * len(clip.frames)):
         raise BadInputError(
-            f"{display_name(target)}: a face on {len(bank)} of {len(clip.frames)} frames; "
+            f"{display_name(clip.path)}: a face on {len(bank)} of {len(clip.frames)} frames; "
             "re-mouthing needs one on most frames"
         )
-    n_out = min(len(clip.frames), int(len(sound) / SAMPLE_RATE * clip.fps))
+    n_out, spoken = _span(clip, sound)
     keys = sound_keys(clip.wave, len(clip.frames), clip.fps)[bank]
     path = retrieve(sound_keys(sound, n_out, clip.fps), keys, jump_cost)
     frames, remouthed = [], 0
@@ -206,15 +227,24 @@ def remouth(
         if progress:
             progress(k + 1, n_out)
     jumps = int(np.sum(np.diff(path) != 1))
-    seconds = n_out / clip.fps
-    data = encode(frames, clip.fps, sound[: round(seconds * SAMPLE_RATE)])
-    return RemouthResult(data, ".mp4", n_out, remouthed, jumps, seconds)
+    data = encode(frames, clip.fps, spoken)
+    return RemouthResult(data, ".mp4", n_out, remouthed, jumps, n_out / clip.fps)
+
+
+def dub_clip(clip: Clip, sound: np.ndarray) -> bytes:
+    """``sound`` laid under ``clip``'s untouched frames (plain dubbing), same encoder as a fake."""
+    n_out, spoken = _span(clip, sound)
+    return encode(clip.frames[:n_out], clip.fps, spoken)
 
 
 def transcode(path: Path, max_s: float = MAX_SECONDS) -> bytes:
     """A real clip's first ``max_s`` seconds, frames and soundtrack unchanged, through the very
     encoder a re-mouthed fake goes through: its real counterpart in a measurement."""
-    clip = read_clip(path, max_s)
+    return transcode_clip(read_clip(path, max_s))
+
+
+def transcode_clip(clip: Clip) -> bytes:
+    """:func:`transcode` of a clip already read: every frame, its own soundtrack cut to them."""
     seconds = len(clip.frames) / clip.fps
     return encode(clip.frames, clip.fps, clip.wave[: round(seconds * SAMPLE_RATE)])
 
