@@ -9,7 +9,9 @@ soundtrack and a face on most frames, over its first ``--seconds``:
 - ``fake/remouth/<stem>.mp4``: the clip re-mouthed to speak the next usable source's soundtrack
   (``remouth.remouth``, Video Rewrite-style: mouths retrieved from the clip itself);
 - ``fake/dub/<stem>.mp4``: the same foreign soundtrack laid under the untouched picture (plain
-  dubbing: what the lip-sync detectors were built to catch).
+  dubbing: what the lip-sync detectors were built to catch);
+- with ``--drivers K``, the same for the next K sources' soundtracks (``<stem>__d2`` …): more
+  fakes per real clip when real footage is scarce.
 
 ``manifest.csv`` holds all three (media-dev columns); ``manifest-remouth.csv`` and
 ``manifest-dub.csv`` each hold the reals and one kind of fake, for one AUC per kind:
@@ -30,6 +32,9 @@ import hashlib
 import time
 from pathlib import Path
 
+import numpy as np
+
+from core import metrics
 from core.config import MediaLimits
 from core.media import probe
 from modalities import lab
@@ -44,6 +49,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=remouth.MAX_SECONDS)
     parser.add_argument("--jump-cost", type=float, default=remouth.JUMP_COST)
+    parser.add_argument(
+        "--drivers", type=int, default=1, help="driving soundtracks per source (the next K sources)"
+    )
     args = parser.parse_args()
     videos = [s for s in lab.find_sources(args.sources) if s.kind == "video"]
     usable = []  # a driving soundtrack must come from a usable source too
@@ -57,22 +65,26 @@ def main() -> None:
     rows: list[dict[str, str]] = []
     started = time.time()
     for i, source in enumerate(usable):
-        driving = usable[(i + 1) % len(usable)]
         clip = remouth.read_clip(source.path, args.seconds)  # once: frames and faces are the cost
-        sound = remouth.read_sound(driving.path, args.seconds)
         stem = Path(source.relative).with_suffix("").as_posix().replace("/", "__")
-        made = remouth.remouth_clip(clip, sound, jump_cost=args.jump_cost)
         generator = f"verity-lab:remouth:{remouth.VERSION}:jump{args.jump_cost:g}"
-        for file, label, category, name, data in (
-            (f"real/{stem}.mp4", "real", "real", "real", remouth.transcode_clip(clip)),
-            (f"fake/remouth/{stem}.mp4", "fake", "lab_remouth", generator, made.data),
-            (f"fake/dub/{stem}.mp4", "fake", "lab_dub", "verity-lab:dub",
-             remouth.dub_clip(clip, sound)),
-        ):  # fmt: skip
-            write(args.out / file, data)
-            rows.append(row(file, label, category, name, source.relative))
-        print(f"{source.relative} <- {driving.relative}: {made.frames} frames, "
-              f"{made.remouthed} re-mouthed, {made.jumps} jumps")  # fmt: skip
+        file = f"real/{stem}.mp4"
+        write(args.out / file, remouth.transcode_clip(clip))
+        rows.append(row(file, "real", "real", "real", source.relative))
+        for j in range(1, min(args.drivers, len(usable) - 1) + 1):
+            driving = usable[(i + j) % len(usable)]
+            sound = remouth.read_sound(driving.path, args.seconds)
+            made = remouth.remouth_clip(clip, sound, jump_cost=args.jump_cost)
+            tag = stem if j == 1 else f"{stem}__d{j}"  # the first driver keeps the old names
+            for file, category, name, data in (
+                (f"fake/remouth/{tag}.mp4", "lab_remouth", generator, made.data),
+                (f"fake/dub/{tag}.mp4", "lab_dub", "verity-lab:dub",
+                 remouth.dub_clip(clip, sound)),
+            ):  # fmt: skip
+                write(args.out / file, data)
+                rows.append(row(file, "fake", category, name, source.relative))
+            print(f"{source.relative} <- {driving.relative}: {made.frames} frames, "
+                  f"{made.remouthed} re-mouthed, {made.jumps} jumps")  # fmt: skip
     for name, keep in (
         ("manifest.csv", {"real", "lab_remouth", "lab_dub"}),
         ("manifest-remouth.csv", {"real", "lab_remouth"}),
@@ -83,6 +95,20 @@ def main() -> None:
             writer.writeheader()
             writer.writerows(r for r in rows if r["category"] in keep)
     print(f"{len(usable)} sources, {len(rows)} files in {time.time() - started:.0f} s: {args.out}")
+
+
+def print_lab_aucs(folder: str, scores: dict[str, dict[str, list[float]]]) -> None:
+    """For scores of this folder's files (score name -> category -> values), one markdown row per
+    score and kind of fake: the AUC of the real clips against that kind."""
+    for name, by in sorted(scores.items()):
+        reals = by.get("real", [])
+        for category in ("lab_remouth", "lab_dub"):
+            fakes = by.get(category, [])
+            if reals and fakes:
+                y = np.r_[np.zeros(len(reals)), np.ones(len(fakes))]
+                auc = metrics.auc(np.r_[reals, fakes], y)
+                print(f"| {folder} | {category} | {name} | {len(reals)} / {len(fakes)} | "
+                      f"{auc:.3f} |")  # fmt: skip
 
 
 def row(file: str, label: str, category: str, generator: str, source: str) -> dict[str, str]:

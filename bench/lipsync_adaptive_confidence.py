@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lab_remouth_eval import print_lab_aucs  # bench/, beside this script
 
-from core import metrics
 from core.config import MediaLimits
 from core.detector import MediaInput
 from core.media import probe
@@ -73,15 +73,7 @@ def main() -> None:
             print(row["category"], row["file"], shown, flush=True)
             for rule, (_, score) in scores_of_clip.items():
                 by_rule.setdefault(rule, {}).setdefault(row["category"], []).append(score)
-        for rule, by in by_rule.items():
-            reals = by.get("real", [])
-            for category in ("lab_remouth", "lab_dub"):
-                fakes = by.get(category, [])
-                if reals and fakes:
-                    y = np.r_[np.zeros(len(reals)), np.ones(len(fakes))]
-                    auc = metrics.auc(np.r_[reals, fakes], y)
-                    print(f"| {root.name} | {category} | {rule} | {len(reals)} / {len(fakes)} | "
-                          f"{auc:.3f} |")  # fmt: skip
+        print_lab_aucs(root.name, by_rule)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@
 embedding distances) measure sync differently but report it the same way: the clip's raw score
 (share of speech windows out of sync, half the undecided ones, or a clear whole-clip shift), an
 expert-prior LLR, the same findings, a per-window series and the offset-curve and timeline
-figures. Only a few messages differ; they are passed in.
+figures. Only a few messages differ; they are passed in. ``lipsync.syncnet`` (1.2.0) also passes
+a ``signals.SyncNullTest``: its raw score is then the clip's sync against its own rolled soundtrack
+(Φ of the z-score, or the whole-clip shift if larger), which needs no threshold learnt elsewhere.
 """
 
 from __future__ import annotations
@@ -20,11 +22,18 @@ LLR_SLOPE = 3.0  # expert prior: an all-out-of-sync clip ≈ +2, a clean in-sync
 LLR_CLAMP = (-1.0, 2.0)
 
 
-def clip_score(analysis: signals.SyncAnalysis, min_confidence: float) -> tuple[float, float]:
-    """Raw score (share of speech windows out of sync, half the undecided ones, or a clear
-    whole-clip shift, whichever is larger) and the clip-level shift part alone."""
+def clip_score(
+    analysis: signals.SyncAnalysis,
+    min_confidence: float,
+    null_test: signals.SyncNullTest | None = None,
+) -> tuple[float, float]:
+    """Raw score and the clip-level shift part alone. The raw score is the larger of that shift
+    and, with a ``null_test``, Φ(z) of the clip against its own rolled soundtrack, or without one
+    the share of speech windows out of sync plus half the undecided ones."""
     beyond = max(0, abs(analysis.offset) - signals.TOLERANCE)
     shifted = min(1.0, beyond / 3) if analysis.confidence >= min_confidence else 0.0
+    if null_test is not None:
+        return max(null_test.no_sync_score, shifted), shifted
     raw = max(analysis.share("out_of_sync") + 0.5 * analysis.share("undecided"), shifted)
     return raw, shifted
 
@@ -46,11 +55,13 @@ def sync_evidence(
     messages: dict[str, str],
     extra: Sequence[Finding] = (),
     curve_label: str | None = None,
+    null_test: signals.SyncNullTest | None = None,
 ) -> Evidence:
     """Evidence for the speaker track ``track_id``'s analysis. ``messages`` holds the wording of
     ``speaker_track``, ``av_offset_frames``, ``sync_confidence`` and ``undecided_share``;
-    ``extra`` findings follow ``sync_confidence``; ``curve_label`` names the curve's y axis."""
-    raw, shifted = clip_score(analysis, min_confidence)
+    ``extra`` findings follow ``sync_confidence``; ``curve_label`` names the curve's y axis;
+    ``null_test``, when given, sets the raw score (see the module docstring)."""
+    raw, shifted = clip_score(analysis, min_confidence, null_test)
     llr = expert_llr(raw)
     out_share, undecided = analysis.share("out_of_sync"), analysis.share("undecided")
     speech_windows = analysis.speech_windows
@@ -77,12 +88,29 @@ def sync_evidence(
             value=round(out_share, 4),
             message=f"{out_share:.0%} of {len(speech_windows)} speech windows are better "
             "explained by a shifted soundtrack",
-            llr=llr,
+            llr=llr if null_test is None else 0.0,
         ),
         Finding(
             code="undecided_share", value=round(undecided, 4), message=messages["undecided_share"]
         ),
     ]
+    summary = (
+        f"AV offset {analysis.offset_ms:+.0f} ms (confidence {analysis.confidence:.2f}); "
+        f"{out_share:.0%} of speech windows out of sync, {undecided:.0%} undecided"
+    )
+    if null_test is not None:
+        findings.append(
+            Finding(
+                code="sync_null_z",
+                value=round(null_test.z, 3),
+                message=f"in-sync prominence {null_test.observed:.3f} over {null_test.windows} "
+                f"window(s) against {null_test.null_mean:.3f} ± {null_test.null_sd:.3f} with "
+                f"the clip's own soundtrack rolled {null_test.rolls} ways "
+                f"({null_test.null_windows} windows); z > 0: no better than out of sync",
+                llr=llr,
+            )
+        )
+        summary += f"; sync {-null_test.z:+.1f} sd against its own rolled soundtrack"
     series = tuple(
         SeriesPoint(start_s=w.start / analysis.fps, end_s=w.end / analysis.fps, score=w.shift_gain)
         for w in speech_windows
@@ -104,7 +132,5 @@ def sync_evidence(
         findings=tuple(findings),
         series=series,
         artifacts=artifacts,
-        summary=f"AV offset {analysis.offset_ms:+.0f} ms (confidence "
-        f"{analysis.confidence:.2f}); {out_share:.0%} of speech windows out of sync, "
-        f"{undecided:.0%} undecided",
+        summary=summary,
     )

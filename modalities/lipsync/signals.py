@@ -17,6 +17,8 @@ the mouth width so that head size and distance do not matter.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +29,8 @@ WINDOW_S = 2.0
 HOP_S = 0.5
 TOLERANCE = 2  # frames: offsets this close to zero count as in sync (80 ms at 25 fps)
 MIN_CONFIDENCE = 0.1  # a window whose curve has no clearer peak than this decides nothing
+NULL_ROLLS = (0.25, 0.375, 0.5, 0.625, 0.75)  # soundtrack rolls (share of the clip) for the null
+MIN_ROLL = MAX_OFFSET + TOLERANCE + 1  # frames: a roll the offset search cannot undo
 
 
 def mouth_opening(landmarks: np.ndarray) -> float:
@@ -245,4 +249,74 @@ def analyse_sync(
         offset=best_offset(mean_curve),
         confidence=confidence(mean_curve),
         windows=tuple(windows),
+    )
+
+
+def in_sync_prominence(analysis: SyncAnalysis | None) -> list[float]:
+    """Per speech window: the best curve value within ±``TOLERANCE`` frames of offset 0 minus
+    the curve's median over all offsets (how clearly the pairing as given beats the others)."""
+    if analysis is None:
+        return []
+    middle = (len(analysis.offsets) - 1) // 2
+    out = []
+    for w in analysis.speech_windows:
+        near = w.curve[middle - TOLERANCE : middle + TOLERANCE + 1]
+        if not np.isnan(near).all():
+            out.append(float(np.nanmax(near) - np.nanmedian(w.curve)))
+    return out
+
+
+def null_rolls(n_frames: int) -> list[int]:
+    """Roll sizes (frames) for a clip of ``n_frames``: a quarter to three quarters of it, each at
+    least ``MIN_ROLL`` frames from a whole turn: the rolled soundtrack is out of sync for sure."""
+    ks = {round(n_frames * f) for f in NULL_ROLLS}
+    return sorted(k for k in ks if min(k, n_frames - k) >= MIN_ROLL)
+
+
+@dataclass(frozen=True)
+class SyncNullTest:
+    """The clip's in-sync prominence against its own out-of-sync null.
+
+    The null is the same mouths with the clip's own soundtrack rolled (same face, camera, voice,
+    codec, same detector scale), so the comparison needs no threshold learnt on other footage."""
+
+    observed: float  # mean in-sync prominence over the speech windows
+    null_mean: float
+    null_sd: float
+    windows: int
+    null_windows: int
+    rolls: int
+
+    @property
+    def z(self) -> float:
+        """Standard deviations by which the observed sync falls short of the null's mean."""
+        return (self.null_mean - self.observed) / self.null_sd
+
+    @property
+    def no_sync_score(self) -> float:
+        """Φ(z): about 0 for a clip clearly in sync, 0.5 for one no better than its rolled
+        soundtrack, towards 1 for one worse than it (a pairing offset beyond the tolerance)."""
+        return 0.5 * math.erfc(-self.z / math.sqrt(2))
+
+
+def sync_null_test(
+    analysis: SyncAnalysis, n_frames: int, reanalyse: Callable[[int], SyncAnalysis | None]
+) -> SyncNullTest | None:
+    """Compare ``analysis`` with ``reanalyse(k)``, the same mouths against the soundtrack rolled
+    by ``k`` frames, for every roll of ``null_rolls(n_frames)``. None when the clip is too short
+    for a roll or the rolls leave fewer than two speech windows."""
+    observed = in_sync_prominence(analysis)
+    null: list[float] = []
+    rolls = null_rolls(n_frames)
+    for k in rolls:
+        null += in_sync_prominence(reanalyse(k))
+    if not observed or len(null) < 2:
+        return None
+    return SyncNullTest(
+        observed=float(np.mean(observed)),
+        null_mean=float(np.mean(null)),
+        null_sd=float(np.std(null)) + 1e-9,
+        windows=len(observed),
+        null_windows=len(null),
+        rolls=len(rolls),
     )

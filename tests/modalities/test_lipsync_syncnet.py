@@ -5,6 +5,7 @@ generated talking clips, loading and refusing weights, out-of-domain cases, and 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from core import samples
 from core.errors import DetectorError
 from core.store import sha256_file
-from modalities.lipsync import syncnet
+from modalities.lipsync import signals, syncnet
 from modalities.lipsync import syncnet_net as net
 from modalities.lipsync.training import syncnet as recipe
 from tests.modalities.lipsync_media import talking_clip
@@ -54,6 +55,45 @@ def test_the_speaker_is_the_track_that_matches_the_voice() -> None:
     assert chosen is not None and chosen[0] == 7 and chosen[2] == 2
     silent = np.zeros_like(voiced)
     assert syncnet.choose_speaker([0], [speaker], audio, silent, 0.5) is None
+
+
+def _null_test(visual: np.ndarray, audio: np.ndarray) -> signals.SyncNullTest | None:
+    voiced = np.ones(len(audio) + net.STACK - 1, bool)
+    analysis = syncnet.analyse(visual, audio, voiced, min_confidence=0.5)
+    assert analysis is not None
+    return signals.sync_null_test(
+        analysis,
+        len(visual),
+        lambda k: syncnet.analyse(visual, np.roll(audio, k, axis=0), np.roll(voiced, k), 0.5),
+    )
+
+
+def test_a_clip_is_judged_against_its_own_rolled_soundtrack() -> None:
+    """In sync: far better than the null (score ≈ 0); a foreign soundtrack: no better than its
+    own rolls (score near 0.5); a mouth that follows the sound only partly lies in between."""
+    n = 150
+    audio = _embeddings(n, 3)
+    in_sync = _null_test(audio.copy(), audio)
+    foreign = _null_test(_embeddings(n, 4), audio)
+    noisy = audio + 1.5 * _embeddings(n, 5)
+    partial = _null_test(noisy / np.linalg.norm(noisy, axis=1, keepdims=True), audio)
+    assert in_sync is not None and foreign is not None and partial is not None
+    assert in_sync.rolls == 5 and in_sync.null_windows >= 5 * in_sync.windows // 2
+    assert in_sync.z < -5 and in_sync.no_sync_score < 1e-6
+    assert abs(foreign.z) < 2.5 and 0.01 < foreign.no_sync_score < 0.99
+    assert in_sync.z < partial.z < foreign.z
+
+
+def test_null_rolls_stay_out_of_the_offset_search() -> None:
+    assert signals.null_rolls(2 * signals.MIN_ROLL - 1) == []
+    for n in (50, 75, 150, 500):
+        ks = signals.null_rolls(n)
+        assert ks and all(signals.MIN_ROLL <= k <= n - signals.MIN_ROLL for k in ks)
+    short = _embeddings(30, 6)
+    voiced = np.ones(30 + net.STACK - 1, bool)
+    analysis = syncnet.analyse(short, short, voiced, min_confidence=0.5, max_offset=4)
+    assert analysis is not None
+    assert signals.sync_null_test(analysis, 30, lambda k: None) is None
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +137,10 @@ def test_detector_loads_what_the_recipe_wrote(trained, tmp_path: Path) -> None:
     assert abs(codes["av_offset_frames"]) <= 15 and codes["speaker_track"] == 0
     assert {a.kind for a in evidence.artifacts} == {"offset_curve", "sync_timeline"}
     assert evidence.series and 0.0 <= evidence.raw_score <= 1.0
+    null = next(f for f in evidence.findings if f.code == "sync_null_z")
+    assert isinstance(null.value, float) and null.llr == evidence.llr
+    phi = 0.5 * math.erfc(-null.value / math.sqrt(2))
+    assert evidence.raw_score >= phi - 1e-3  # Φ(z), or a clear whole-clip shift when larger
 
 
 def test_tampered_weights_are_refused(trained, tmp_path: Path) -> None:
@@ -128,10 +172,18 @@ def test_shipped_weights_find_a_shifted_grid_soundtrack(tmp_path: Path) -> None:
     if not clip.is_file():
         pytest.skip("../shared/train-corpus/video/grid is not on this machine")
     detector = syncnet.SyncNetDetector()
-    offsets = {}
+    offsets, raw, z = {}, {}, {}
     for shift in (0.0, 0.2, -0.12):
         evidence = detector.analyze(media(shift_audio(clip, tmp_path / f"{shift}.mp4", shift)))
         assert evidence.out_of_domain is None, evidence.out_of_domain
-        offsets[shift] = {f.code: f.value for f in evidence.findings}["av_offset_frames"]
+        codes = {f.code: f.value for f in evidence.findings}
+        offsets[shift], raw[shift], z[shift] = (
+            codes["av_offset_frames"],
+            evidence.raw_score,
+            codes["sync_null_z"],
+        )
     for shift in (0.2, -0.12):
         assert abs(offsets[shift] - offsets[0.0] - shift * 25) <= 1, offsets
+    # in sync: far better than its own rolled soundtrack; shifted: scored by the clip-level shift
+    assert isinstance(z[0.0], float) and z[0.0] < -3 and raw[0.0] < 0.05, (z, raw)
+    assert raw[0.2] == 1.0 and raw[-0.12] > raw[0.0] + 0.25, raw

@@ -257,13 +257,16 @@ def validate(items: list[Embedded], min_confidence: float, seed: int) -> dict[st
             for w in analysis.speech_windows:
                 windows += 1
                 windows_found += abs(w.offset - shift) <= 1
-            clip_scores.append(syncnet.clip_score(analysis, min_confidence)[0])
+            null = syncnet.null_test(analysis, e.visual, audio, voiced, min_confidence)
+            clip_scores.append(syncnet.clip_score(analysis, min_confidence, null)[0])
             clip_labels.append(int(abs(shift) > signals.TOLERANCE))
         other = items[(i + 1) % len(items)]
         n = min(len(e.audio), len(other.audio))
         foreign = syncnet.analyse(e.visual[:n], other.audio[:n], e.voiced, min_confidence)
         if foreign is not None and other is not e:
-            clip_scores.append(syncnet.clip_score(foreign, min_confidence)[0])
+            visual, audio = e.visual[:n], other.audio[:n]
+            null = syncnet.null_test(foreign, visual, audio, e.voiced, min_confidence)
+            clip_scores.append(syncnet.clip_score(foreign, min_confidence, null)[0])
             clip_labels.append(1)
     labels, scores = np.array(pair_labels), np.array(pair_scores)
     clip_y, clip_s = np.array(clip_labels), np.array(clip_scores)
