@@ -8,13 +8,16 @@ soundtrack and a face on most frames, over its first ``--seconds``:
   (``remouth.transcode``), so the codec is no cue;
 - ``fake/remouth/<stem>.mp4``: the clip re-mouthed to speak the next usable source's soundtrack
   (``remouth.remouth``, Video Rewrite-style: mouths retrieved from the clip itself);
+- ``fake/mouthwarp/<stem>.mp4``: the same soundtrack, the clip's own mouth warped open and shut
+  with it (``mouthwarp.mouthwarp``: a second family of lip-sync fakes);
 - ``fake/dub/<stem>.mp4``: the same foreign soundtrack laid under the untouched picture (plain
   dubbing: what the lip-sync detectors were built to catch);
 - with ``--drivers K``, the same for the next K sources' soundtracks (``<stem>__d2`` …): more
   fakes per real clip when real footage is scarce.
 
-``manifest.csv`` holds all three (media-dev columns); ``manifest-remouth.csv`` and
-``manifest-dub.csv`` each hold the reals and one kind of fake, for one AUC per kind:
+``manifest.csv`` holds them all (media-dev columns); ``manifest-remouth.csv``,
+``manifest-mouthwarp.csv`` and ``manifest-dub.csv`` each hold the reals and one kind of fake, for
+one AUC per kind:
 
     .venv/bin/python bench/lab_remouth_eval.py --sources DIR --out OUT
     verity eval --manifest OUT/manifest-remouth.csv --root OUT \
@@ -38,7 +41,7 @@ from core import metrics
 from core.config import MediaLimits
 from core.media import probe
 from modalities import lab
-from modalities.lipsync.synthesis import remouth
+from modalities.lipsync.synthesis import mouthwarp, remouth
 
 COLUMNS = ("file", "label", "kind", "category", "generator", "source_file")
 
@@ -76,8 +79,11 @@ def main() -> None:
             sound = remouth.read_sound(driving.path, args.seconds)
             made = remouth.remouth_clip(clip, sound, jump_cost=args.jump_cost)
             tag = stem if j == 1 else f"{stem}__d{j}"  # the first driver keeps the old names
+            warped = mouthwarp.mouthwarp_clip(clip, sound)
             for file, category, name, data in (
                 (f"fake/remouth/{tag}.mp4", "lab_remouth", generator, made.data),
+                (f"fake/mouthwarp/{tag}.mp4", "lab_mouthwarp",
+                 f"verity-lab:mouthwarp:{mouthwarp.VERSION}", warped.data),
                 (f"fake/dub/{tag}.mp4", "lab_dub", "verity-lab:dub",
                  remouth.dub_clip(clip, sound)),
             ):  # fmt: skip
@@ -86,8 +92,9 @@ def main() -> None:
             print(f"{source.relative} <- {driving.relative}: {made.frames} frames, "
                   f"{made.remouthed} re-mouthed, {made.jumps} jumps")  # fmt: skip
     for name, keep in (
-        ("manifest.csv", {"real", "lab_remouth", "lab_dub"}),
+        ("manifest.csv", {"real", "lab_remouth", "lab_mouthwarp", "lab_dub"}),
         ("manifest-remouth.csv", {"real", "lab_remouth"}),
+        ("manifest-mouthwarp.csv", {"real", "lab_mouthwarp"}),
         ("manifest-dub.csv", {"real", "lab_dub"}),
     ):
         with (args.out / name).open("w", newline="") as handle:
@@ -102,7 +109,7 @@ def print_lab_aucs(folder: str, scores: dict[str, dict[str, list[float]]]) -> No
     score and kind of fake: the AUC of the real clips against that kind."""
     for name, by in sorted(scores.items()):
         reals = by.get("real", [])
-        for category in ("lab_remouth", "lab_dub"):
+        for category in ("lab_remouth", "lab_mouthwarp", "lab_dub"):
             fakes = by.get(category, [])
             if reals and fakes:
                 y = np.r_[np.zeros(len(reals)), np.ones(len(fakes))]

@@ -18,6 +18,9 @@ Methods (each lives beside the detector it trains, in ``modalities/<modality>/sy
 * ``remouth`` (lip-sync): a real talking-head video re-mouthed to speak the soundtrack of another
   real video of the folder (drawn per source, seeded), Video Rewrite-style
   (modalities/lipsync/synthesis/remouth.py); sources without a soundtrack or a face are skipped.
+* ``mouthwarp`` (lip-sync): the same, but the clip's own mouth is warped open and shut with the
+  other soundtrack's loudness (modalities/lipsync/synthesis/mouthwarp.py): a second family of
+  lip-sync fakes, so that a detector is not measured on one generator's look only.
 
 Each source is read from a folder's ``manifest.csv`` (rows labelled real, or with no label
 column as in train-corpus) or, without a manifest, from the media files in the folder. The
@@ -49,10 +52,12 @@ if TYPE_CHECKING:
 
 METHODS = (
     "self_blend", "upsample", "copy_synthesis", "vocoder", "tts", "gan", "faceswap", "remouth",
+    "mouthwarp",
 )  # fmt: skip
 KIND_OF = {"self_blend": "image", "upsample": "image", "copy_synthesis": "audio", "gan": "image"}
 KIND_OF["tts"] = KIND_OF["vocoder"] = "audio"
-KIND_OF["faceswap"] = KIND_OF["remouth"] = "video"  # faceswap takes pictures too: see _fits
+KIND_OF["faceswap"] = KIND_OF["remouth"] = KIND_OF["mouthwarp"] = "video"  # faceswap: also
+# pictures, see _fits
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
@@ -292,22 +297,28 @@ def _make_swap(
 
 
 def _make_remouth(
-    source: Source, sources: list[Source], rng: np.random.Generator
+    source: Source, sources: list[Source], rng: np.random.Generator, method: str = "remouth"
 ) -> tuple[bytes, str, dict[str, Any]] | None:
-    """The source video speaking another video's soundtrack; None when the source has no
-    soundtrack or face to re-mouth, or the folder no other video to take a soundtrack from."""
-    from modalities.lipsync.synthesis import remouth
+    """The source video speaking another video's soundtrack, its mouth re-made by ``method``
+    (``remouth`` or ``mouthwarp``); None when the source has no soundtrack or face to re-mouth,
+    or the folder no other video to take a soundtrack from."""
+    from modalities.lipsync.synthesis import mouthwarp, remouth
 
     others = [s for s in sources if s.kind == "video" and s.relative != source.relative]
     if not others:
         return None
     driving = others[int(rng.integers(len(others)))]
+    make, version = (
+        (mouthwarp.mouthwarp, mouthwarp.VERSION)
+        if method == "mouthwarp"
+        else (remouth.remouth, remouth.VERSION)
+    )
     try:
-        result = remouth.remouth(source.path, driving.path)
+        result = make(source.path, driving.path)
     except BadInputError:
         return None  # no soundtrack, no face on most frames, or a silent driving track
     detail = {
-        "method": f"remouth:{remouth.VERSION}", "module": "modalities.lipsync.synthesis.remouth",
+        "method": f"{method}:{version}", "module": f"modalities.lipsync.synthesis.{method}",
         "driving_source": driving.relative, "driving_sha256": _sha(driving.path.read_bytes()),
         "frames": result.frames, "frames_remouthed": result.remouthed, "jumps": result.jumps,
     }  # fmt: skip
@@ -420,8 +431,8 @@ def make_fakes(
             made = _make_swap(source, swap, rng)
         elif method == "tts":
             made = _make_tts(source, rng)
-        elif method == "remouth":
-            made = _make_remouth(source, sources, rng)
+        elif method in ("remouth", "mouthwarp"):
+            made = _make_remouth(source, sources, rng, method)
         elif method == "vocoder":
             made = _make_speech(source, rng, neural)
         else:

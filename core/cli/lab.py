@@ -66,7 +66,7 @@ def make_fakes_command(
             help="Comma-separated: self_blend, upsample, copy_synthesis, vocoder (needs "
             "--vocoder-model), tts (Debian TTS engines), gan (needs --gan-model), faceswap "
             "(needs --faceswap-model), remouth (talking-head videos re-mouthed to speak "
-            "another video's soundtrack).",
+            "another video's soundtrack), mouthwarp (the same by warping the clip's own mouth).",
         ),
     ] = "self_blend,upsample,copy_synthesis",
     case: Annotated[str | None, typer.Option("--case", "-c", help="Case to file fakes in.")] = None,

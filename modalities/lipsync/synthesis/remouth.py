@@ -116,7 +116,7 @@ def read_sound(path: Path, max_s: float = MAX_SECONDS) -> np.ndarray:
     return sound
 
 
-def _span(clip: Clip, sound: np.ndarray) -> tuple[int, np.ndarray]:
+def span(clip: Clip, sound: np.ndarray) -> tuple[int, np.ndarray]:
     """Frames of ``clip`` the new soundtrack covers, and that soundtrack cut to them."""
     n_out = min(len(clip.frames), int(len(sound) / SAMPLE_RATE * clip.fps))
     return n_out, sound[: round(n_out / clip.fps * SAMPLE_RATE)]
@@ -204,36 +204,61 @@ def remouth_clip(
 ) -> RemouthResult:
     """``clip`` speaking ``sound`` (16 kHz mono). The output lasts as long as the shorter of the
     two; frames where the clip shows no face keep their pixels."""
-    bank = [i for i, points in enumerate(clip.landmarks) if points is not None]
-    if len(bank) < max(2, MIN_FACE_SHARE * len(clip.frames)):
-        raise BadInputError(
-            f"{display_name(clip.path)}: a face on {len(bank)} of {len(clip.frames)} frames; "
-            "re-mouthing needs one on most frames"
-        )
-    n_out, spoken = _span(clip, sound)
+    bank = faced_frames(clip, "re-mouthing")
+    n_out, spoken = span(clip, sound)
     keys = sound_keys(clip.wave, len(clip.frames), clip.fps)[bank]
     path = retrieve(sound_keys(sound, n_out, clip.fps), keys, jump_cost)
-    frames, remouthed = [], 0
+
+    def paste(k: int, points: np.ndarray) -> np.ndarray:
+        src = bank[int(path[k])]
+        source_points = clip.landmarks[src]
+        assert source_points is not None  # the bank holds frames with a face only
+        return paste_lower_face(clip.frames[k], points, clip.frames[src], source_points)
+
+    jumps = int(np.sum(np.diff(path) != 1))
+    return rewrite_faces(clip, n_out, spoken, paste, jumps=jumps, progress=progress)
+
+
+def faced_frames(clip: Clip, doing: str) -> list[int]:
+    """Indices of ``clip``'s frames that show its face; a one-line error naming what was being
+    ``doing`` when fewer than most do."""
+    seen = [i for i, points in enumerate(clip.landmarks) if points is not None]
+    if len(seen) < max(2, MIN_FACE_SHARE * len(clip.frames)):
+        raise BadInputError(
+            f"{display_name(clip.path)}: a face on {len(seen)} of {len(clip.frames)} frames; "
+            f"{doing} needs one on most frames"
+        )
+    return seen
+
+
+def rewrite_faces(
+    clip: Clip,
+    n_out: int,
+    spoken: np.ndarray,
+    remake: Callable[[int, np.ndarray], np.ndarray],
+    *,
+    jumps: int,
+    progress: Callable[[int, int], None] | None,
+) -> RemouthResult:
+    """The first ``n_out`` frames, each showing a face replaced by ``remake(k, landmarks)``
+    (faceless frames keep their pixels), encoded with ``spoken`` as the soundtrack."""
+    frames, remade = [], 0
     for k in range(n_out):
         points = clip.landmarks[k]
         if points is None:
             frames.append(clip.frames[k])
         else:
-            src = bank[int(path[k])]
-            source_points = clip.landmarks[src]
-            assert source_points is not None  # the bank holds frames with a face only
-            frames.append(paste_lower_face(clip.frames[k], points, clip.frames[src], source_points))
-            remouthed += 1
+            frames.append(remake(k, points))
+            remade += 1
         if progress:
             progress(k + 1, n_out)
-    jumps = int(np.sum(np.diff(path) != 1))
     data = encode(frames, clip.fps, spoken)
-    return RemouthResult(data, ".mp4", n_out, remouthed, jumps, n_out / clip.fps)
+    return RemouthResult(data, ".mp4", n_out, remade, jumps, n_out / clip.fps)
 
 
 def dub_clip(clip: Clip, sound: np.ndarray) -> bytes:
     """``sound`` laid under ``clip``'s untouched frames (plain dubbing), same encoder as a fake."""
-    n_out, spoken = _span(clip, sound)
+    n_out, spoken = span(clip, sound)
     return encode(clip.frames[:n_out], clip.fps, spoken)
 
 
