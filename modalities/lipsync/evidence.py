@@ -121,16 +121,19 @@ def sync_evidence(
         if curve_label is None
         else plots.offset_curve_png(analysis, title, ylabel=curve_label)
     )
-    artifacts = (
+    artifacts = [
         media.artifacts.put("offset_curve", curve_png, "image/png"),
         media.artifacts.put("sync_timeline", plots.timeline_png(analysis, title), "image/png"),
-    )
+    ]
+    if null_test is not None:
+        null_figure = plots.null_png(null_test, title)
+        artifacts.append(media.artifacts.put("sync_null", null_figure, "image/png"))
     return Evidence.from_llr(
         spec,
         raw_score=raw,
         llr=llr,
         findings=tuple(findings),
         series=series,
-        artifacts=artifacts,
+        artifacts=tuple(artifacts),
         summary=summary,
     )

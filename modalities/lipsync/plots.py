@@ -1,4 +1,5 @@
-"""Lip-sync figures: the offset-versus-correlation curve and the per-window sync timeline."""
+"""Lip-sync figures: the offset-versus-correlation curve, the per-window sync timeline and, for a
+clip judged against its own rolled soundtrack, where its windows fall in that null."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from modalities.lipsync.signals import TOLERANCE, SyncAnalysis
+from modalities.lipsync.signals import TOLERANCE, SyncAnalysis, SyncNullTest
 
 COLOURS = {"in_sync": "tab:green", "out_of_sync": "tab:red", "undecided": "tab:grey"}
 
@@ -64,4 +65,25 @@ def timeline_png(analysis: SyncAnalysis, title: str) -> bytes:
         "(green in sync, red out of sync, grey undecided or no speech)",
         fontsize=8,
     )
+    return _png(fig)
+
+
+def null_png(test: SyncNullTest, title: str) -> bytes:
+    """The in-sync prominence of the clip's speech windows against the same windows with the
+    soundtrack rolled (out of sync for certain): the picture behind the clip's z-score."""
+    fig, ax = plt.subplots(figsize=(6.5, 2.8), dpi=100)
+    values = np.concatenate([test.null_values, test.window_values])
+    bins = np.linspace(float(values.min()), float(values.max()) + 1e-9, 25).tolist()
+    ax.hist(test.null_values, bins=bins, color="tab:grey", alpha=0.6, density=True,
+            label=f"soundtrack rolled ({test.null_windows} windows)")  # fmt: skip
+    ax.hist(test.window_values, bins=bins, color="tab:green", alpha=0.6, density=True,
+            label=f"as recorded ({test.windows} windows)")  # fmt: skip
+    ax.axvline(test.null_mean, color="black", lw=1, ls=":", label="rolled mean")
+    ax.axvline(test.observed, color="tab:green", lw=1.5, label="recorded mean")
+    ax.set_xlabel("in-sync prominence (best within ±2 frames of 0, minus the curve's median)")
+    ax.set_yticks([])
+    ax.set_title(
+        f"{title}: recorded sync {-test.z:+.1f} sd against its own rolled soundtrack", fontsize=9
+    )
+    ax.legend(fontsize=7, loc="upper left")
     return _png(fig)

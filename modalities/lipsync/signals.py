@@ -286,6 +286,8 @@ class SyncNullTest:
     windows: int
     null_windows: int
     rolls: int
+    window_values: tuple[float, ...] = ()  # each speech window's prominence (for the figure)
+    null_values: tuple[float, ...] = ()  # each rolled window's
 
     @property
     def z(self) -> float:
@@ -319,4 +321,6 @@ def sync_null_test(
         windows=len(observed),
         null_windows=len(null),
         rolls=len(rolls),
+        window_values=tuple(observed),
+        null_values=tuple(null),
     )

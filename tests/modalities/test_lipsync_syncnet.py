@@ -135,7 +135,7 @@ def test_detector_loads_what_the_recipe_wrote(trained, tmp_path: Path) -> None:
     assert evidence.out_of_domain is None, evidence.out_of_domain
     codes = {f.code: f.value for f in evidence.findings}
     assert abs(codes["av_offset_frames"]) <= 15 and codes["speaker_track"] == 0
-    assert {a.kind for a in evidence.artifacts} == {"offset_curve", "sync_timeline"}
+    assert {a.kind for a in evidence.artifacts} == {"offset_curve", "sync_timeline", "sync_null"}
     assert evidence.series and 0.0 <= evidence.raw_score <= 1.0
     null = next(f for f in evidence.findings if f.code == "sync_null_z")
     assert isinstance(null.value, float) and null.llr == evidence.llr
