@@ -112,6 +112,10 @@ def test_warp_targets_stay_in_the_faces_own_range_and_move_only_the_lower_face()
     assert set(changed) == set(mouthwarp.FOLLOW)
     gap = signals.mouth_opening(moved) - signals.mouth_opening(points)
     assert gap == pytest.approx(0.2, abs=0.02)
+    # landmarks that cannot be triangulated (all on one line) leave the frame alone
+    frame = np.zeros((64, 64, 3), np.uint8)
+    flat = np.stack([np.linspace(10, 50, 68), np.full(68, 30.0)], axis=1)
+    assert mouthwarp.warp_frame(frame, flat, flat + np.array([0.0, 1.0])) is None
 
 
 def _face_points() -> np.ndarray:

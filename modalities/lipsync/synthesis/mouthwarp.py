@@ -26,7 +26,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, QhullError
 
 from modalities.lipsync import signals
 from modalities.lipsync.synthesis import remouth
@@ -75,16 +75,21 @@ def _anchors(points: np.ndarray) -> np.ndarray:
     return np.array([points[i] + BELOW * height * axis for i in ANCHORS])
 
 
-def warp_frame(frame: np.ndarray, points: np.ndarray, target: np.ndarray) -> np.ndarray:
+def warp_frame(frame: np.ndarray, points: np.ndarray, target: np.ndarray) -> np.ndarray | None:
     """``frame`` warped so that landmarks ``points`` land on ``target`` (piecewise affine over
-    the triangles that move), the mouth interior darkened where it opened wider."""
+    the triangles that move), the mouth interior darkened where it opened wider; None when the
+    landmarks are too degenerate to triangulate (the frame is then kept as it is)."""
     fixed = _anchors(points)
     src = np.vstack([points, fixed]).astype(np.float64)
     dst = np.vstack([target, fixed]).astype(np.float64)
     height, width = frame.shape[:2]
     out = frame.copy()
     moving = np.linalg.norm(dst - src, axis=1) > 1e-3
-    for tri in Delaunay(src).simplices:
+    try:
+        triangles = Delaunay(src).simplices
+    except QhullError:
+        return None
+    for tri in triangles:
         if not moving[tri].any():
             continue
         s, d = src[tri].astype(np.float32), dst[tri].astype(np.float32)
@@ -143,7 +148,7 @@ def mouthwarp_clip(
     openings = np.array([signals.mouth_opening(p) for p in clip.landmarks if p is not None])
     wanted = target_openings(openings, spoken, n_out, clip.fps)
 
-    def warp(k: int, points: np.ndarray) -> np.ndarray:
+    def warp(k: int, points: np.ndarray) -> np.ndarray | None:
         change = float(wanted[k]) - signals.mouth_opening(points)
         return warp_frame(clip.frames[k], points, moved_points(points, change))
 

@@ -235,21 +235,20 @@ def rewrite_faces(
     clip: Clip,
     n_out: int,
     spoken: np.ndarray,
-    remake: Callable[[int, np.ndarray], np.ndarray],
+    remake: Callable[[int, np.ndarray], np.ndarray | None],
     *,
     jumps: int,
     progress: Callable[[int, int], None] | None,
 ) -> RemouthResult:
     """The first ``n_out`` frames, each showing a face replaced by ``remake(k, landmarks)``
-    (faceless frames keep their pixels), encoded with ``spoken`` as the soundtrack."""
+    (faceless frames, and those ``remake`` declines with None, keep their pixels), encoded with
+    ``spoken`` as the soundtrack; ``remouthed`` counts the frames remade."""
     frames, remade = [], 0
     for k in range(n_out):
         points = clip.landmarks[k]
-        if points is None:
-            frames.append(clip.frames[k])
-        else:
-            frames.append(remake(k, points))
-            remade += 1
+        made = None if points is None else remake(k, points)
+        frames.append(clip.frames[k] if made is None else made)
+        remade += made is not None
         if progress:
             progress(k + 1, n_out)
     data = encode(frames, clip.fps, spoken)
