@@ -311,7 +311,8 @@ def train(
         list[Path] | None,
         typer.Option(
             "--extra-fakes",
-            help="visual.spectrum / visual.blend: folder of generator fakes (manifest).",
+            help="visual.spectrum / visual.blend / lipsync.syncnet: folder of generator fakes "
+            "(manifest).",
         ),
     ] = None,
     init: Annotated[
@@ -340,10 +341,13 @@ def train(
         known = ", ".join(sorted(modalities.TRAINERS)) or "none"
         raise BadInputError(f"no training recipe for {name!r}; recipes: {known}")
     recipe, shipped = modalities.TRAINERS[name]
-    if extra_fakes and name not in ("visual.spectrum", "visual.blend"):
+    if extra_fakes and name not in ("visual.spectrum", "visual.blend", "lipsync.syncnet"):
         raise BadInputError(
-            f"--extra-fakes: {name} does not take extra fakes (visual.spectrum and visual.blend do)"
+            f"--extra-fakes: {name} does not take extra fakes "
+            "(visual.spectrum, visual.blend and lipsync.syncnet do)"
         )
+    if extra_fakes and name == "lipsync.syncnet" and out is None:
+        raise BadInputError("--extra-fakes needs --out for lipsync.syncnet: shipped weights stay")
     if (init or steps) and name != "visual.blend":
         raise BadInputError("--init and --steps are for visual.blend only")
     extra: dict[str, Any] = {}

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from core import samples
-from core.errors import DetectorError
+from core.cli import main
+from core.errors import BadInputError, DetectorError
 from core.store import sha256_file
 from modalities.lipsync import signals, syncnet
 from modalities.lipsync import syncnet_net as net
@@ -124,6 +125,43 @@ def test_recipe_writes_weights_descriptor_and_card(trained) -> None:
         card["weights_sha256"] == descriptor["sha256"]
         and "manifest sha256" in card["training_data"]
     )
+
+
+def test_lab_fakes_join_training_as_negatives_held_out_with_their_source(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, lab = tmp_path / "clips", tmp_path / "lab"
+    data.mkdir()
+    (lab / "fake").mkdir(parents=True)
+    rows = ["file,kind,label,identity"]
+    for seed in range(3):
+        talking_clip(data / f"talk{seed}.mp4", seconds=3.0, seed=seed)
+        rows.append(f"talk{seed}.mp4,video,real,person{seed}")
+    (data / "manifest.csv").write_text("\n".join(rows) + "\n")
+    fakes = ["file,label,kind,category,source_file", "real/x.mp4,real,video,real,talk0.mp4"]
+    for seed in range(3):  # a clip whose mouth follows another voice, made "from" each real
+        talking_clip(lab / "fake" / f"f{seed}.mp4", seconds=3.0, seed=seed + 10, shift_s=0.3)
+        fakes.append(f"fake/f{seed}.mp4,fake,video,lab_x,talk{seed}.mp4")
+    (lab / "manifest.csv").write_text("\n".join(fakes) + "\n")
+
+    refs = recipe.collect([data])[0]
+    clips = [recipe.extract(r) for r in refs]
+    fake_clips = [recipe.extract(r) for r in recipe.collect_fakes([lab])[0]]
+    sampler = recipe.PairSampler(clips, np.random.default_rng(0), fake_clips)
+    labels = np.array([sampler.pair()[2] for _ in range(600)])
+    assert abs(labels.mean() - 0.5) < 0.07  # half in sync; the other half shifted, foreign, fake
+    plain = recipe.PairSampler(clips, np.random.default_rng(0))
+    same = recipe.PairSampler(clips, np.random.default_rng(0))
+    assert all(np.array_equal(plain.pair()[1], same.pair()[1]) for _ in range(20))
+
+    validation = recipe.train([data], tmp_path / "w", steps=6, batch=8, width=4, jobs=1,
+                              extra_fakes=[lab])  # fmt: skip
+    held = validation["extra_fakes"]["held_out_with_their_source"]
+    assert validation["extra_fakes"]["clips"] == 3 and held == validation["held_out_clips"] == 1
+    with pytest.raises(BadInputError, match="no fake video rows"):
+        recipe.collect_fakes([data])
+    args = ["train", "lipsync.syncnet", "--data", str(data), "--extra-fakes", str(lab)]
+    assert main(args) == 2 and "needs --out" in capsys.readouterr().err
 
 
 def test_detector_loads_what_the_recipe_wrote(trained, tmp_path: Path) -> None:

@@ -17,6 +17,12 @@
    of window confidences with foreign audio (no true alignment anywhere).
 4. The shipped network is then trained on all clips with the same recipe; safetensors with the
    config (width, min confidence) in its metadata, descriptor, card.
+
+``extra_fakes`` (folders of lab lip-sync fakes with a manifest, e.g. ``verity lab make-fakes
+--methods mouthwarp``) adds a fourth kind of pair: a fake's mouth with the very audio it was made
+to speak, labelled "not together", so the network may learn what a re-made mouth looks like
+beside the sound and not only where in time the sound is. Fakes made from a held-out clip are
+held out with it. Without them the recipe draws exactly as before.
 """
 
 from __future__ import annotations
@@ -69,6 +75,25 @@ def collect(folders: list[Path]) -> tuple[list[ClipRef], list[dict[str, str]]]:
     return clips, provenance
 
 
+def collect_fakes(folders: list[Path]) -> tuple[list[ClipRef], list[dict[str, str]]]:
+    """Fake video rows of lab folders; each ref's group is the real clip it was made from
+    (``source_file``), so that it is held out with that clip."""
+    fakes, provenance = [], []
+    for folder in folders:
+        rows, prov = read_folder(folder)
+        provenance.append(prov)
+        for row in rows:
+            if row.get("kind") != "video" or row.get("label") != "fake":
+                continue
+            path = folder / row["file"]
+            if not path.is_file():
+                raise BadInputError(f"{folder.name}/{row['file']}: listed but missing")
+            fakes.append(ClipRef(path, row.get("source_file") or row["file"]))
+    if not fakes:
+        raise BadInputError("--extra-fakes: no fake video rows in " + ", ".join(map(str, folders)))
+    return fakes, provenance
+
+
 def extract(ref: ClipRef) -> net.ClipFeatures:
     """One clip's features, with non-speaking frames of multi-face clips marked unseen."""
     wave = decode_audio(ref.path, sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
@@ -105,20 +130,36 @@ Item = tuple[int, int, np.ndarray, np.ndarray]  # clip, track, valid starts, spe
 class PairSampler:
     """Random (mouth stack, audio) pairs with labels, from extracted clips."""
 
-    def __init__(self, clips: list[net.ClipFeatures], rng: np.random.Generator) -> None:
-        self.clips, self.rng = clips, rng
-        self.items: list[Item] = []
+    def __init__(
+        self,
+        clips: list[net.ClipFeatures],
+        rng: np.random.Generator,
+        fakes: list[net.ClipFeatures] | None = None,
+    ) -> None:
+        self.clips, self.rng, self.fakes = clips, rng, fakes or []
+        self.items = self._items(clips)
+        if not self.items or len(clips) < 2:
+            raise BadInputError("no face with a visible mouth in at least two clips")
+        self.weights = self._weights(self.items)
+        self.fake_items = self._items(self.fakes)
+        self.fake_weights = self._weights(self.fake_items) if self.fake_items else None
+
+    @staticmethod
+    def _items(clips: list[net.ClipFeatures]) -> list[Item]:
+        items: list[Item] = []
         for c, clip in enumerate(clips):
             positions = clip.frames - net.STACK + 1
             for k, track in enumerate(clip.tracks):
                 starts = np.flatnonzero(track.stack_ok()[:positions])
                 if len(starts):
                     speech = starts[clip.voiced[starts + net.STACK // 2]]
-                    self.items.append((c, k, starts, speech if len(speech) else starts))
-        if not self.items or len(clips) < 2:
-            raise BadInputError("no face with a visible mouth in at least two clips")
-        sizes = np.array([len(i[2]) for i in self.items], np.float64)
-        self.weights = sizes / sizes.sum()
+                    items.append((c, k, starts, speech if len(speech) else starts))
+        return items
+
+    @staticmethod
+    def _weights(items: list[Item]) -> np.ndarray:
+        sizes = np.array([len(i[2]) for i in items], np.float64)
+        return np.asarray(sizes / sizes.sum())
 
     def _start(self, item: Item) -> int:
         pool = item[3] if self.rng.random() < 0.8 else item[2]
@@ -133,6 +174,10 @@ class PairSampler:
         kind = self.rng.random()
         if kind < 0.5:
             return visual, net.audio_input(clip.mel, t), 1.0
+        if self.fake_weights is not None:  # negatives: a third each shifted, foreign, lab fake
+            if kind >= 5 / 6:
+                return self._fake_pair()
+            kind = 0.5 + (kind - 0.5) * 1.5  # the rest split as without fakes
         if kind < 0.75:
             for _ in range(10):
                 shift = int(self.rng.integers(SHIFT_RANGE[0], SHIFT_RANGE[1] + 1))
@@ -142,6 +187,14 @@ class PairSampler:
         others = [i for i in self.items if i[0] != item[0]]
         other = others[self.rng.integers(len(others))]
         return visual, net.audio_input(self.clips[other[0]].mel, self._start(other)), 0.0
+
+    def _fake_pair(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """A lab fake's mouth with the audio it was made to speak: not together."""
+        item = self.fake_items[self.rng.choice(len(self.fake_items), p=self.fake_weights)]
+        clip = self.fakes[item[0]]
+        t = self._start(item)
+        visual = net.visual_input(clip.tracks[item[1]].crops, t)
+        return visual, net.audio_input(clip.mel, t), 0.0
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pairs = [self.pair() for _ in range(size)]
@@ -162,11 +215,12 @@ def fit(
     width: int,
     seed: int,
     report: Callable[[int, int], None] | None = None,
+    fakes: list[net.ClipFeatures] | None = None,
 ) -> Any:
     import torch
 
     torch.manual_seed(seed)
-    sampler = PairSampler(clips, np.random.default_rng(seed))
+    sampler = PairSampler(clips, np.random.default_rng(seed), fakes)
     network = net.build_network(width)
     optimiser = torch.optim.AdamW(network.parameters(), lr=1e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=steps)
@@ -292,6 +346,14 @@ def validate(items: list[Embedded], min_confidence: float, seed: int) -> dict[st
     return out
 
 
+def _relative(path: Path, folders: list[Path]) -> str:
+    """``path`` relative to the data folder holding it, as a lab manifest's ``source_file``."""
+    for folder in folders:
+        if path.is_relative_to(folder):
+            return path.relative_to(folder).as_posix()
+    return path.name
+
+
 def split(clips: list[ClipRef], seed: int) -> tuple[list[int], list[int]]:
     """About a quarter of the identity groups held out (at least one, never all)."""
     groups = sorted({c.group for c in clips})
@@ -312,6 +374,7 @@ def train(
     seed: int = 0,
     jobs: int = 2,
     progress: Callable[[str, int, int], None] | None = None,
+    extra_fakes: list[Path] | None = None,
 ) -> dict[str, Any]:
     """Extract, validate on held-out clips, fit on everything, write weights, descriptor, card."""
     import torch
@@ -320,26 +383,36 @@ def train(
     torch.set_num_threads(1)
     report = progress or (lambda step, done, total: None)
     refs, provenance = collect(folders)
+    fake_refs, fake_provenance = collect_fakes(extra_fakes) if extra_fakes else ([], [])
     clips: list[net.ClipFeatures] = []
+    everything = refs + fake_refs
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        extracted = pool.map(extract, refs) if jobs > 1 else map(extract, refs)
+        extracted = pool.map(extract, everything) if jobs > 1 else map(extract, everything)
         for i, clip in enumerate(extracted):
             clips.append(clip)
-            report("faces and mouth crops", i + 1, len(refs))
+            report("faces and mouth crops", i + 1, len(everything))
+    clips, fakes = clips[: len(refs)], clips[len(refs) :]
     train_idx, test_idx = split(refs, seed)
     held = [clips[i] for i in test_idx]
+    held_files = {_relative(refs[i].path, folders) for i in test_idx}
+    train_fakes = [f for f, r in zip(fakes, fake_refs, strict=True) if r.group not in held_files]
 
     def stage(name: str) -> Callable[[int, int], None]:
         return lambda done, total: report(name, done, total)
 
     network = fit([clips[i] for i in train_idx], steps=steps, batch=batch, width=width,
-                  seed=seed, report=stage("held-out fit"))  # fmt: skip
+                  seed=seed, report=stage("held-out fit"), fakes=train_fakes)  # fmt: skip
     held_items = embed(network, held)
     validation = validate(held_items, window_threshold(held_items), seed)
     validation["held_out"] = sorted({refs[i].group for i in test_idx})
     validation["trained_on_clips"] = len(train_idx)
     network = fit(clips, steps=steps, batch=batch, width=width, seed=seed,
-                  report=stage("final fit"))  # fmt: skip
+                  report=stage("final fit"), fakes=fakes)  # fmt: skip
+    if fake_refs:
+        validation["extra_fakes"] = {
+            "clips": len(fakes), "held_out_with_their_source": len(fakes) - len(train_fakes),
+            "folders": fake_provenance,
+        }  # fmt: skip
     min_confidence = window_threshold(embed(network, clips))
     out.mkdir(parents=True, exist_ok=True)
     weights_path = out / syncnet.WEIGHTS_FILE
