@@ -280,14 +280,30 @@ class SyncNullTest:
     The null is the same mouths with the clip's own soundtrack rolled (same face, camera, voice,
     codec, same detector scale), so the comparison needs no threshold learnt on other footage."""
 
-    observed: float  # mean in-sync prominence over the speech windows
-    null_mean: float
-    null_sd: float
-    windows: int
-    null_windows: int
+    window_values: tuple[float, ...]  # each speech window's in-sync prominence, as recorded
+    null_values: tuple[float, ...]  # each window's with the soundtrack rolled
     rolls: int
-    window_values: tuple[float, ...] = ()  # each speech window's prominence (for the figure)
-    null_values: tuple[float, ...] = ()  # each rolled window's
+
+    @property
+    def observed(self) -> float:
+        """Mean in-sync prominence over the speech windows as recorded."""
+        return float(np.mean(self.window_values))
+
+    @property
+    def null_mean(self) -> float:
+        return float(np.mean(self.null_values))
+
+    @property
+    def null_sd(self) -> float:
+        return float(np.std(self.null_values)) + 1e-9
+
+    @property
+    def windows(self) -> int:
+        return len(self.window_values)
+
+    @property
+    def null_windows(self) -> int:
+        return len(self.null_values)
 
     @property
     def z(self) -> float:
@@ -314,13 +330,4 @@ def sync_null_test(
         null += in_sync_prominence(reanalyse(k))
     if not observed or len(null) < 2:
         return None
-    return SyncNullTest(
-        observed=float(np.mean(observed)),
-        null_mean=float(np.mean(null)),
-        null_sd=float(np.std(null)) + 1e-9,
-        windows=len(observed),
-        null_windows=len(null),
-        rolls=len(rolls),
-        window_values=tuple(observed),
-        null_values=tuple(null),
-    )
+    return SyncNullTest(window_values=tuple(observed), null_values=tuple(null), rolls=len(rolls))
