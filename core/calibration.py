@@ -7,6 +7,14 @@ parameters, regularised, the default because it generalises) and isotonic (monot
 at least ``ISOTONIC_MIN_PER_CLASS`` examples of each class). Either way the artefact keeps
 bootstrap replicates of the Platt fit, from which analyses report a 95% interval on the LLR.
 
+A calibration set of generator families (``verity calibrate --hold-out-by category``) is fitted so
+that it holds for a family it never saw: each family's fakes are scored by a Platt fit made
+without them (with a share of the reals held out beside them), and a second, bounded logistic fit
+on those out-of-family LLRs shrinks the mapping by as much as it over-claimed
+(``LLR = s·(a·raw + b) + t`` with ``0 ≤ s ≤ 1``). A detector whose ranking does not carry from one
+family to the next is shrunk towards LLR 0: it says it knows little instead of claiming what the
+families it was fitted on showed. Why: Verity is used on generators no calibration set holds.
+
 Artefacts live beside the shipped weights (``modalities/<modality>/weights/<name>-<version>/
 calibration.json``) or, when an installation calibrates with its own data, in
 ``$VERITY_HOME/calibration/``, which takes precedence.
@@ -25,9 +33,12 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from core import family_holdout
 from core.canonical import sha256_canonical
 from core.detector import DetectorSpec, Evidence, sigmoid
 from core.errors import BadInputError, DetectorError
+from core.family_holdout import FamilyShrinkage
+from core.platt import PlattParams, balanced_weights, fit_platt
 
 if TYPE_CHECKING:
     from core.fusion_model import FusionModel
@@ -39,16 +50,6 @@ BOOTSTRAP_REPLICATES = 200
 ARTEFACT_SCHEMA = 1
 
 Method = Literal["platt", "isotonic"]
-
-
-class PlattParams(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    slope: float
-    intercept: float
-
-    def llr(self, raw: np.ndarray) -> np.ndarray:
-        return np.asarray(self.slope * raw + self.intercept, dtype=float)
 
 
 class CalibrationArtifact(BaseModel):
@@ -68,8 +69,14 @@ class CalibrationArtifact(BaseModel):
     isotonic_x: tuple[float, ...] = ()
     isotonic_llr: tuple[float, ...] = ()
     bootstrap: tuple[PlattParams, ...] = ()
+    shrinkage: FamilyShrinkage | None = Field(
+        default=None, description="family-held-out shrinkage folded into platt (None: not fitted)"
+    )
     n_real: int
     n_fake: int
+    media_kinds: tuple[str, ...] = Field(
+        default=(), description="kinds of media fitted on; applied to those only (empty: any)"
+    )
     data: dict[str, str] = Field(description="manifest name and SHA-256, root folder name")
     fit_metrics: dict[str, float]
     created_at: str
@@ -95,6 +102,10 @@ class CalibrationArtifact(BaseModel):
             float(np.clip(centre + high, -LLR_LIMIT, LLR_LIMIT)),
         )
 
+    def covers(self, kind: str) -> bool:
+        """Whether this calibration was fitted on media of this kind (or on any kind)."""
+        return not self.media_kinds or kind in self.media_kinds
+
     def apply(self, evidence: Evidence) -> Evidence:
         """The detector's evidence with this calibration's LLR, p_fake and interval."""
         if evidence.detector != self.detector or evidence.version != self.detector_version:
@@ -114,21 +125,6 @@ class CalibrationArtifact(BaseModel):
         )
 
 
-def _balanced_weights(labels: np.ndarray) -> np.ndarray:
-    n_fake, n_real = labels.sum(), (1 - labels).sum()
-    weights = np.where(labels == 1, 0.5 / n_fake, 0.5 / n_real) * len(labels)
-    return np.asarray(weights, dtype=float)
-
-
-def _fit_platt(raw: np.ndarray, labels: np.ndarray) -> PlattParams:
-    from sklearn.linear_model import LogisticRegression  # heavy import: only when fitting
-
-    model = LogisticRegression(C=1.0)
-    scale = float(np.std(raw)) or 1.0  # fit on standardised scores so C means the same for all
-    model.fit((raw / scale)[:, None], labels, sample_weight=_balanced_weights(labels))
-    return PlattParams(slope=float(model.coef_[0, 0]) / scale, intercept=float(model.intercept_[0]))
-
-
 def fit_calibration(
     spec: DetectorSpec,
     raw: np.ndarray,
@@ -137,8 +133,18 @@ def fit_calibration(
     data: dict[str, str],
     method: Method | Literal["auto"] = "auto",
     seed: int = 0,
+    families: np.ndarray | None = None,
+    held_out_by: str = "category",
+    media_kinds: tuple[str, ...] = (),
 ) -> CalibrationArtifact:
-    """Fit a calibration for ``spec`` from raw scores and 0/1 labels (1 = fake)."""
+    """Fit a calibration for ``spec`` from raw scores and 0/1 labels (1 = fake).
+
+    With ``families`` (each fake's generator family; reals' entries are ignored) the Platt mapping
+    is shrunk by how well it held for families left out of its fit (module docstring); isotonic
+    mappings are not offered then, since their steps are exactly what does not carry over.
+    ``media_kinds`` restricts where it applies: a detector's raw score on an image (one frame)
+    and on a video (a top-k mean over frames) are not on the same scale.
+    """
     from sklearn.isotonic import IsotonicRegression
 
     from core import metrics
@@ -150,30 +156,36 @@ def fit_calibration(
         raise BadInputError(
             f"calibration needs at least 2 real and 2 fake scores; got {n_real} real, {n_fake} fake"
         )
+    if families is not None:
+        families = np.asarray([str(f) for f in families], dtype=object)
+        if method == "isotonic":
+            raise BadInputError("holding out families fits a Platt mapping, not isotonic")
+        method = "platt"
     if method == "auto":
         method = "isotonic" if min(n_fake, n_real) >= ISOTONIC_MIN_PER_CLASS else "platt"
     if method == "isotonic" and min(n_fake, n_real) < ISOTONIC_MIN_PER_CLASS:
         raise BadInputError(
             f"isotonic calibration needs {ISOTONIC_MIN_PER_CLASS} examples per class"
         )
-    platt = _fit_platt(raw, labels)
+    shrinkage, folds = None, None
+    if families is not None:
+        platt, shrinkage, folds = family_holdout.summarise(raw, labels, families, seed, held_out_by)
+    else:
+        platt = fit_platt(raw, labels)
     iso_x: tuple[float, ...] = ()
     iso_llr: tuple[float, ...] = ()
     if method == "isotonic":
         eps = 1.0 / (2 * min(n_fake, n_real))  # never claim certainty the data cannot show
         iso = IsotonicRegression(y_min=eps, y_max=1 - eps, out_of_bounds="clip")
-        iso.fit(raw, labels, sample_weight=_balanced_weights(labels))
+        iso.fit(raw, labels, sample_weight=balanced_weights(labels))
         iso_x = tuple(float(v) for v in iso.X_thresholds_)
         iso_llr = tuple(float(math.log(p / (1 - p))) for p in iso.y_thresholds_)
-    rng = np.random.default_rng(seed)
-    fake_idx, real_idx = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-    boots = []
-    for _ in range(BOOTSTRAP_REPLICATES):  # stratified: each replicate keeps both classes
-        pick = np.r_[rng.choice(fake_idx, len(fake_idx)), rng.choice(real_idx, len(real_idx))]
-        boots.append(_fit_platt(raw[pick], labels[pick]))
+    boots = _bootstrap(raw, labels, families, folds, seed)
     fit = {
         "method": method,
         "platt": platt.model_dump(),
+        "shrinkage": None if shrinkage is None else shrinkage.model_dump(),
+        "media_kinds": list(media_kinds),
         "isotonic": [iso_x, iso_llr],
         "data": data,
         "detector": spec.name,
@@ -188,8 +200,10 @@ def fit_calibration(
         isotonic_x=iso_x,
         isotonic_llr=iso_llr,
         bootstrap=tuple(boots),
+        shrinkage=shrinkage,
         n_real=n_real,
         n_fake=n_fake,
+        media_kinds=tuple(sorted(media_kinds)),
         data=data,
         fit_metrics={},
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -202,6 +216,37 @@ def fit_calibration(
         "ece": metrics.ece(1 / (1 + np.exp(-llr)), labels),
     }
     return draft.model_copy(update={"fit_metrics": fit_metrics})
+
+
+def _bootstrap(
+    raw: np.ndarray,
+    labels: np.ndarray,
+    families: np.ndarray | None,
+    folds: np.ndarray | None,
+    seed: int,
+) -> list[PlattParams]:
+    """Refits on stratified resamples (every class, and every family and real unit, keeps its
+    size). With families, each replicate repeats the whole held-out fit, so the interval also
+    carries the uncertainty of the shrinkage."""
+    rng = np.random.default_rng(seed)
+    if families is None or folds is None:
+        strata = [np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)]
+    else:
+        units = sorted(set(folds[labels == 0].tolist()))
+        strata = [np.flatnonzero((labels == 0) & (folds == u)) for u in units]
+        strata += [
+            np.flatnonzero((labels == 1) & (families == name))
+            for name in sorted(set(families[labels == 1]))
+        ]
+    boots = []
+    for _ in range(BOOTSTRAP_REPLICATES):
+        pick = np.concatenate([rng.choice(idx, len(idx)) for idx in strata])
+        if families is None or folds is None:
+            boots.append(fit_platt(raw[pick], labels[pick]))
+        else:
+            refit = family_holdout.fit(raw[pick], labels[pick], families[pick], folds[pick])
+            boots.append(refit[0])
+    return boots
 
 
 # --------------------------------------------------------------------------------------- storage

@@ -131,6 +131,8 @@ def run_detectors(
                 and (calibration.weights_sha256 is not None or spec.requires is not None)
             ):
                 calibration = None  # fitted for other weights (a different local checkpoint)
+            if calibration is not None and not calibration.covers(media.kind.value):
+                calibration = None  # fitted on other kinds of media (image scores ≠ video scores)
             if calibration is not None and not evidence.out_of_domain:
                 evidence = calibration.apply(evidence)
             card = load_card(spec)

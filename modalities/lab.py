@@ -38,7 +38,8 @@ import csv
 import hashlib
 import io
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -356,6 +357,29 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+@contextmanager
+def _taken_back_on_failure(out: Path) -> Iterator[None]:
+    """A run that fails part-way removes every file and folder it added under ``out``, so no
+    orphan fake and no manifest missing its rows is left; what it registered stays in the
+    ledger, which truthfully records that Verity made those files."""
+    existed = out.exists()
+    before = set(out.rglob("*")) if existed else set()
+    try:
+        yield
+    except BaseException:
+        added = set(out.rglob("*")) - before if out.exists() else set()
+        for path in sorted(added, key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                with suppress(OSError):
+                    path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+        if not existed:
+            with suppress(OSError):
+                out.rmdir()
+        raise
+
+
 def make_fakes(
     data: Path,
     out: Path,
@@ -421,66 +445,67 @@ def make_fakes(
             f"{display_name(data)}: no real "
             f"{' or '.join(sorted({KIND_OF[m] for m in methods}))} to make fakes from"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, str]] = []
-    fakes: list[Fake] = []
-    reals: dict[str, dict[str, str]] = {}
-    for done, (method, source) in enumerate(plan, start=1):
-        rng = _rng(seed, method, source.relative)
-        if method == "faceswap" and swap is not None:
-            made = _make_swap(source, swap, rng)
-        elif method == "tts":
-            made = _make_tts(source, rng)
-        elif method in ("remouth", "mouthwarp"):
-            made = _make_remouth(source, sources, rng, method)
-        elif method == "vocoder":
-            made = _make_speech(source, rng, neural)
-        else:
-            made = (
-                _make_speech(source, rng)
-                if method == "copy_synthesis"
-                else _make_picture(source, method, rng)
+    with _taken_back_on_failure(out):
+        out.mkdir(parents=True, exist_ok=True)
+        rows: list[dict[str, str]] = []
+        fakes: list[Fake] = []
+        reals: dict[str, dict[str, str]] = {}
+        for done, (method, source) in enumerate(plan, start=1):
+            rng = _rng(seed, method, source.relative)
+            if method == "faceswap" and swap is not None:
+                made = _make_swap(source, swap, rng)
+            elif method == "tts":
+                made = _make_tts(source, rng)
+            elif method in ("remouth", "mouthwarp"):
+                made = _make_remouth(source, sources, rng, method)
+            elif method == "vocoder":
+                made = _make_speech(source, rng, neural)
+            else:
+                made = (
+                    _make_speech(source, rng)
+                    if method == "copy_synthesis"
+                    else _make_picture(source, method, rng)
+                )
+            if progress:
+                progress(done, len(plan))
+            if made is None:
+                continue
+            payload, suffix, detail = made
+            generator = {**detail, "seed": seed, "source_sha256": _sha(source.path.read_bytes())}
+            stem = Path(source.relative).with_suffix("").as_posix().replace("/", "__")
+            relative = f"fake/{method}/{stem}{suffix}"
+            final = publish(payload, suffix, out / relative, relative, generator, label, register)
+            fake = Fake(relative, source.kind, method, generator, source.relative, _sha(final))
+            fakes.append(fake)
+            rows.append({
+                "file": relative, "label": "fake", "kind": source.kind, "category": f"lab_{method}",
+                "generator": f"verity-lab:{detail['method']}", "source_file": source.relative,
+                "seed": str(seed), "sha256": fake.sha256,
+            })  # fmt: skip
+            if source.relative not in reals:
+                real_relative = f"real/{source.relative}"
+                target = out / real_relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.part")
+                shutil.copyfile(source.path, tmp)
+                tmp.replace(target)
+                reals[source.relative] = {
+                    "file": real_relative, "label": "real", "kind": source.kind,
+                    "category": f"lab_{method}", "generator": "real (source of lab fakes)",
+                    "source_file": source.relative, "seed": "", "sha256": _sha(target.read_bytes()),
+                }  # fmt: skip
+        if gan_model is not None and "gan" in methods:
+            n_gan = limit or sum(s.kind == "image" for s in sources) or 1
+            gan_fakes, gan_rows = publish_gan_faces(
+                gan_model, out, n=n_gan, seed=seed, label=label, register=register
             )
-        if progress:
-            progress(done, len(plan))
-        if made is None:
-            continue
-        payload, suffix, detail = made
-        generator = {**detail, "seed": seed, "source_sha256": _sha(source.path.read_bytes())}
-        stem = Path(source.relative).with_suffix("").as_posix().replace("/", "__")
-        relative = f"fake/{method}/{stem}{suffix}"
-        final = publish(payload, suffix, out / relative, relative, generator, label, register)
-        fake = Fake(relative, source.kind, method, generator, source.relative, _sha(final))
-        fakes.append(fake)
-        rows.append({
-            "file": relative, "label": "fake", "kind": source.kind, "category": f"lab_{method}",
-            "generator": f"verity-lab:{detail['method']}", "source_file": source.relative,
-            "seed": str(seed), "sha256": fake.sha256,
-        })  # fmt: skip
-        if source.relative not in reals:
-            real_relative = f"real/{source.relative}"
-            target = out / real_relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.part")
-            shutil.copyfile(source.path, tmp)
-            tmp.replace(target)
-            reals[source.relative] = {
-                "file": real_relative, "label": "real", "kind": source.kind,
-                "category": f"lab_{method}", "generator": "real (source of lab fakes)",
-                "source_file": source.relative, "seed": "", "sha256": _sha(target.read_bytes()),
-            }  # fmt: skip
-    if gan_model is not None and "gan" in methods:
-        n_gan = limit or sum(s.kind == "image" for s in sources) or 1
-        gan_fakes, gan_rows = publish_gan_faces(
-            gan_model, out, n=n_gan, seed=seed, label=label, register=register
-        )
-        fakes += gan_fakes
-        rows += gan_rows
-    if not fakes:
-        raise BadInputError(
-            f"{display_name(data)}: no source gave a fake (no usable face or speech)"
-        )
-    return fakes, write_manifest(out, list(reals.values()) + rows)
+            fakes += gan_fakes
+            rows += gan_rows
+        if not fakes:
+            raise BadInputError(
+                f"{display_name(data)}: no source gave a fake (no usable face or speech)"
+            )
+        return fakes, write_manifest(out, list(reals.values()) + rows)
 
 
 def _sha(data: bytes) -> str:

@@ -10,6 +10,7 @@ checkpoint from the rows and names the first that does not match.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ from provenance.receipts import (
 )
 
 RECORD_SCHEMA = 1
+
+
+REGISTER_ATTEMPTS = 5  # concurrent registrations race for the next leaf index
 
 
 def keyring(app: Verity) -> KeyRing:
@@ -165,56 +169,74 @@ def register(
     ingested = services.ingest(app, path, case_ref, original_name=original_name)
     # decoding for the fingerprint happens before the transaction, never while holding it
     print_ = fingerprint(app.store.path_for(ingested.sha256), ingested.info.kind)
-    try:
-        with app.db.session() as session:
-            existing = session.scalars(
-                select(LedgerLeaf).where(LedgerLeaf.media_sha256 == ingested.sha256)
-            ).first()
-            if existing is not None:
-                return {
-                    "leaf_index": existing.idx,
-                    "record": json.loads(existing.record),
-                    "new": False,
-                }
-            media = session.get(MediaItem, ingested.media_id)
-            assert media is not None
-            record = {
-                "schema_version": RECORD_SCHEMA,
-                "media_sha256": ingested.sha256,
-                "kind": media.kind,
-                "size_bytes": media.size_bytes,
-                "registrant": app.settings.actor,
-                "registered_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "case_id": ingested.case_id,
-                "note": note,
-                "verdict": _latest_verdict(session, media.id),
-                "fingerprint": print_,
-            }
-            if synthetic is not None:
-                record.update(synthetic=True, generator=synthetic)
-            (index,), signed = append_records(session, app, [record])
-            leaf = record_leaf(record)
-            append_event(
-                session,
-                actor=app.settings.actor,
-                action=Action.REGISTER,
-                case_id=ingested.case_id,
-                object_sha256=ingested.sha256,
-                details={
-                    "leaf_index": index,
-                    "leaf_hash": leaf.hex(),
-                    "tree_size": signed.checkpoint.tree_size,
-                    "root_hash": signed.checkpoint.root_hash,
-                },
-            )
+    for attempt in range(1, REGISTER_ATTEMPTS + 1):
+        try:
+            return _append_registration(app, ingested, print_, note, synthetic)
+        except IntegrityError:
+            # another writer took the next leaf index first; the transaction rolled back whole
+            if attempt == REGISTER_ATTEMPTS:
+                break
+            time.sleep(0.05 * attempt)
+    raise ProvenanceError(
+        f"another registration was written at the same time, {REGISTER_ATTEMPTS} times; retry"
+    )
+
+
+def _append_registration(
+    app: Verity,
+    ingested: services.Ingested,
+    print_: dict[str, Any] | None,
+    note: str,
+    synthetic: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """One transaction: the record, its leaf, the checkpoint and the custody event, or nothing."""
+    with app.db.session() as session:
+        existing = session.scalars(
+            select(LedgerLeaf).where(LedgerLeaf.media_sha256 == ingested.sha256)
+        ).first()
+        if existing is not None:
             return {
-                "leaf_index": index,
-                "record": record,
-                "new": True,
-                "checkpoint": signed.model_dump(),
+                "leaf_index": existing.idx,
+                "record": json.loads(existing.record),
+                "new": False,
             }
-    except IntegrityError:
-        raise ProvenanceError("another registration was written at the same time; retry") from None
+        media = session.get(MediaItem, ingested.media_id)
+        assert media is not None
+        record = {
+            "schema_version": RECORD_SCHEMA,
+            "media_sha256": ingested.sha256,
+            "kind": media.kind,
+            "size_bytes": media.size_bytes,
+            "registrant": app.settings.actor,
+            "registered_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "case_id": ingested.case_id,
+            "note": note,
+            "verdict": _latest_verdict(session, media.id),
+            "fingerprint": print_,
+        }
+        if synthetic is not None:
+            record.update(synthetic=True, generator=synthetic)
+        (index,), signed = append_records(session, app, [record])
+        leaf = record_leaf(record)
+        append_event(
+            session,
+            actor=app.settings.actor,
+            action=Action.REGISTER,
+            case_id=ingested.case_id,
+            object_sha256=ingested.sha256,
+            details={
+                "leaf_index": index,
+                "leaf_hash": leaf.hex(),
+                "tree_size": signed.checkpoint.tree_size,
+                "root_hash": signed.checkpoint.root_hash,
+            },
+        )
+        return {
+            "leaf_index": index,
+            "record": record,
+            "new": True,
+            "checkpoint": signed.model_dump(),
+        }
 
 
 def _resolve_sha(ref: str) -> str:

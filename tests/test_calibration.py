@@ -90,3 +90,111 @@ def test_save_load_and_store_precedence(tmp_path: Path) -> None:
     path.write_text(json.dumps({"detector": "visual.toy"}))
     with pytest.raises(DetectorError, match="unusable"):
         store.get(SPEC)
+
+
+# ------------------------------------------------------------- holding out generator families
+
+
+def family_scores(
+    shifts: dict[str, float], n: int = 300, seed: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reals N(0,1); each family's fakes N(shift,1); families named for the reals too."""
+    rng = np.random.default_rng(seed)
+    raw = [rng.normal(0, 1, n * len(shifts))]
+    labels = [np.zeros(n * len(shifts), int)]
+    families = [np.array(["real"] * (n * len(shifts)), dtype=object)]
+    for name, shift in shifts.items():
+        raw.append(rng.normal(shift, 1, n))
+        labels.append(np.ones(n, int))
+        families.append(np.array([name] * n, dtype=object))
+    return np.concatenate(raw), np.concatenate(labels), np.concatenate(families)
+
+
+def test_families_that_agree_keep_the_plain_fit() -> None:
+    raw, labels, families = family_scores({"a": 2.0, "b": 2.0, "c": 2.0})
+    plain = fit_calibration(SPEC, raw, labels, data=DATA, method="platt")
+    held = fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+    assert held.shrinkage is not None and held.shrinkage.slope > 0.9
+    assert held.shrinkage.families == {"a": 300, "b": 300, "c": 300}
+    assert float(held.llr(3.0)) == pytest.approx(float(plain.llr(3.0)), abs=0.4)
+    assert held.shrinkage.cllr_shrunk <= held.shrinkage.cllr_out_of_family + 1e-9
+
+
+def test_a_family_the_detector_misses_shrinks_the_mapping() -> None:
+    # one family far out (the fit would claim near-certainty), one no different from reals
+    raw, labels, families = family_scores({"seen": 4.0, "unseen": 0.0})
+    plain = fit_calibration(SPEC, raw, labels, data=DATA, method="platt")
+    held = fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+    sh = held.shrinkage
+    assert sh is not None and sh.slope < 0.8
+    assert sh.auc_by_family["seen"] > 0.95 and sh.auc_by_family["unseen"] < 0.6
+    assert sh.cllr_shrunk < sh.cllr_out_of_family
+    assert abs(float(held.llr(4.0))) < abs(float(plain.llr(4.0)))
+    lo, hi = held.llr_interval(4.0)
+    assert lo <= float(held.llr(4.0)) <= hi
+
+
+def test_families_that_contradict_each_other_leave_no_evidence() -> None:
+    # one generator's fakes score high, another's low: no direction holds for an unseen one
+    raw, labels, families = family_scores({"high": 3.0, "low": -3.0})
+    held = fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+    assert held.shrinkage is not None and held.shrinkage.slope == pytest.approx(0.0, abs=0.02)
+    assert np.all(np.abs(held.llr(np.linspace(-5, 5, 21))) < 0.2)
+
+
+def test_family_problems_are_bad_input() -> None:
+    raw, labels, families = family_scores({"only": 2.0}, n=20)
+    with pytest.raises(BadInputError, match="at least 2"):
+        fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+    raw, labels, families = family_scores({"a": 2.0, "b": 2.0}, n=20)
+    with pytest.raises(BadInputError, match="isotonic"):
+        fit_calibration(SPEC, raw, labels, data=DATA, families=families, method="isotonic")
+    families[-1] = "lonely"
+    with pytest.raises(BadInputError, match="fewer than 2 fakes: lonely"):
+        fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+
+
+def test_shrinkage_is_stored_and_cited(tmp_path: Path) -> None:
+    raw, labels, families = family_scores({"a": 3.0, "b": 1.0}, n=60)
+    held = fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+    again = calibration.load(calibration.save(held, tmp_path / "c.json"))
+    assert again == held and again.shrinkage is not None
+    plain = fit_calibration(SPEC, raw, labels, data=DATA, method="platt")
+    assert plain.shrinkage is None and plain.version != held.version
+
+
+def test_a_real_source_the_detector_calls_fake_shrinks_the_mapping() -> None:
+    # reals from two cameras; the detector scores camera B's like fakes half the time
+    raw, labels, families = family_scores({"a": 3.0, "b": 3.0}, n=200)
+    reals = np.flatnonzero(labels == 0)
+    raw[reals[200:]] += 2.0
+    pooled = fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+    families[reals[:200]], families[reals[200:]] = "cam_a", "cam_b"
+    sourced = fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+    assert pooled.shrinkage is not None and sourced.shrinkage is not None
+    assert pooled.shrinkage.real_sources == {}
+    assert sourced.shrinkage.real_sources == {"cam_a": 200, "cam_b": 200}
+    assert sourced.shrinkage.slope < pooled.shrinkage.slope
+    assert sourced.shrinkage.cllr_out_of_family > pooled.shrinkage.cllr_out_of_family
+
+
+def test_platt_fit_matches_a_general_solver() -> None:
+    from scipy.optimize import minimize
+
+    from core.platt import balanced_weights, fit_platt
+
+    raw, labels = gaussian_scores(200, d=1.0, seed=9)
+    raw = raw[40:]  # unequal classes: the balancing matters
+    labels = labels[40:]
+    x = raw / np.std(raw)
+    weights = balanced_weights(labels)
+    sign = np.where(labels == 1, -1.0, 1.0)
+    solved = minimize(
+        lambda p: 0.5 * p[0] ** 2 + np.sum(weights * np.logaddexp(0, sign * (p[0] * x + p[1]))),
+        x0=np.zeros(2),
+        method="BFGS",
+        options={"gtol": 1e-10},
+    )
+    fit = fit_platt(raw, labels)
+    assert fit.slope * np.std(raw) == pytest.approx(solved.x[0], abs=1e-5)
+    assert fit.intercept == pytest.approx(solved.x[1], abs=1e-5)

@@ -101,3 +101,43 @@ def test_build_analysis_keeps_every_outcome(photo_input: MediaInput) -> None:
     failed = [r for r in analysis.results if r.status == "error"]
     assert all(r.raw_score is None and r.fusion_weight == 0.0 for r in failed)
     assert analysis.verdict == "manipulated" and analysis.fusion_rule == run.fusion.rule
+
+
+class OneCalibration:
+    """A calibration store holding one artefact (the engine asks it by spec)."""
+
+    def __init__(self, artifact) -> None:
+        self.artifact = artifact
+
+    def get(self, spec):
+        return self.artifact if spec.name == self.artifact.detector else None
+
+    def fusion_model(self) -> None:
+        return None
+
+
+def test_a_calibration_applies_only_to_the_media_kinds_it_was_fitted_on(
+    photo_input: MediaInput,
+) -> None:
+    import numpy as np
+
+    from core.calibration import fit_calibration
+
+    spec = make_spec("visual.plain", media_kinds=frozenset({MediaKind.IMAGE, MediaKind.VIDEO}))
+    reg = DetectorRegistry()
+    reg.register(spec, lambda: Fixed(spec, 0.8))
+    raw = np.r_[np.linspace(0, 0.6, 20), np.linspace(0.4, 1.0, 20)]
+    labels = np.r_[np.zeros(20, int), np.ones(20, int)]
+    data = {"manifest": "m.csv", "manifest_sha256": "0" * 64, "root": "r"}
+    for kinds, calibrated in (((), True), (("image",), True), (("video",), False)):
+        artifact = fit_calibration(spec, raw, labels, data=data, media_kinds=kinds)
+        run = run_detectors(
+            reg,
+            photo_input,
+            names=None,
+            fusion_settings=FusionSettings(),
+            calibrations=OneCalibration(artifact),  # type: ignore[arg-type]
+        )
+        (outcome,) = run.outcomes
+        assert outcome.evidence is not None and outcome.evidence.calibrated is calibrated, kinds
+        assert (run.fusion.p_fake_interval is not None) is calibrated

@@ -33,10 +33,25 @@ class Brightness:
         return Evidence.from_llr(BRIGHT, raw_score=raw, llr=0.0)
 
 
+DIM = make_spec("visual.dim")
+
+
+class DimOnly(Brightness):
+    """Brightness, but out of its domain on the brightest pictures (as a face detector on none)."""
+
+    spec = DIM
+
+    def analyze(self, media: MediaInput) -> Evidence:
+        raw = Brightness().analyze(media).raw_score
+        reason = "too bright" if raw > 0.6 else None
+        return Evidence.from_llr(DIM, raw_score=raw, llr=0.0, out_of_domain=reason)
+
+
 @pytest.fixture
 def brightness_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     factories = dict(REGISTRY._factories)
     factories[BRIGHT.name] = (BRIGHT, Brightness)
+    factories[DIM.name] = (DIM, DimOnly)
     monkeypatch.setattr(REGISTRY, "_factories", factories)
 
 
@@ -189,6 +204,48 @@ def test_calibrate_then_analyses_are_calibrated(
     line = json.loads(capsys.readouterr().out)
     assert line["fusion"]["rule"].startswith("lr-fusion-v1:lr-")
     assert main(["calibrate", "--manifest", str(manifest), "--root", str(root)]) == 2
+
+
+def test_calibrate_holding_out_categories(
+    home: Path, capsys, tmp_path: Path, image_set, brightness_registered
+) -> None:
+    manifest, root = image_set
+    args = ["calibrate", "visual.brightness", "--manifest", str(manifest), "--root", str(root)]
+    assert main([*args, "--hold-out-by", "generator"]) == 2
+    assert "--hold-out-by takes category" in capsys.readouterr().err
+    target = tmp_path / "held.json"
+    assert main([*args, "--hold-out-by", "category", "--out", str(target), "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "held out by category: AUC face" in out and "out-of-family Cllr" in out
+    data = json.loads(target.read_text())
+    assert data["shrinkage"]["families"] == {"face": 6, "gan": 6}
+    assert 0.0 <= data["shrinkage"]["slope"] <= 1.0 and data["method"] == "platt"
+    assert data["media_kinds"] == ["image"]  # a visual detector: fitted on images, for images
+    assert main([*args, "--hold-out-by", "category", "--method", "isotonic"]) == 2
+    capsys.readouterr()
+    assert main([*args, "--hold-out-by", "category", "-j", "1"]) == 0  # into VERITY_HOME
+    capsys.readouterr()
+    assert main(["detectors", "show", "visual.brightness"]) == 0
+    shown = capsys.readouterr().out
+    assert (
+        "applies to image only" in shown
+        and "held out by category (face, gan; real sources face, gan)" in shown
+    )
+
+
+def test_calibration_leaves_out_evidence_out_of_its_domain(
+    home: Path, capsys, tmp_path: Path, image_set, brightness_registered
+) -> None:
+    manifest, root = image_set
+    target = tmp_path / "dim.json"
+    args = ["calibrate", "visual.dim", "--manifest", str(manifest), "--root", str(root)]
+    assert main([*args, "--out", str(target), "-j", "1"]) == 0
+    data = json.loads(target.read_text())
+    scores = home / "calibration" / "work" / "visual.dim-0.0.1" / "scores.jsonl"
+    records = [json.loads(line) for line in scores.read_text().splitlines()]
+    in_domain = [r for r in records if not r["detectors"]["visual.dim"]["out_of_domain"]]
+    assert 0 < len(in_domain) < len(records) == 24
+    assert data["n_real"] + data["n_fake"] == len(in_domain)
 
 
 def test_bad_file_in_manifest_is_recorded_not_fatal(tmp_path: Path, home: Path) -> None:

@@ -148,3 +148,40 @@ def test_tts_without_engines_fails_before_writing(
     err = capsys.readouterr().err
     assert "apt-get install" in err and err.strip().count("\n") == 0
     assert not out.exists()
+
+
+def test_a_run_that_fails_part_way_takes_back_what_it_wrote(
+    home: Path, tmp_path: Path, real_folder: Path
+) -> None:
+    from modalities import lab
+
+    out = tmp_path / "lab-broken"
+    published: list[str] = []
+
+    def label(payload: bytes, suffix: str, generator: dict) -> bytes:
+        return payload
+
+    def register(path: Path, relative: str, generator: dict) -> None:
+        if published:  # the second registration fails (a ledger that went away, say)
+            raise RuntimeError("ledger unavailable")
+        published.append(relative)
+
+    with pytest.raises(RuntimeError, match="ledger unavailable"):
+        lab.make_fakes(
+            real_folder, out, methods=["self_blend", "upsample"], limit=None, seed=0,
+            label=label, register=register,
+        )  # fmt: skip
+    assert published and not out.exists()  # the first fake and its real copy went with it
+    keep = tmp_path / "lab-kept"
+    (keep / "notes").mkdir(parents=True)
+    (keep / "notes" / "mine.txt").write_text("the user's own file")
+    published.clear()
+    with pytest.raises(RuntimeError):
+        lab.make_fakes(
+            real_folder, keep, methods=["self_blend", "upsample"], limit=None, seed=0,
+            label=label, register=register,
+        )  # fmt: skip
+    assert sorted(p.relative_to(keep).as_posix() for p in keep.rglob("*")) == [
+        "notes",
+        "notes/mine.txt",
+    ]

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from core.app import Verity
 from core.cli import main
 from core.config import load_settings
+from core.errors import ProvenanceError
 from provenance import ledger
 from provenance.keys import KeyRing
 from provenance.receipts import ReceiptError, check_receipt, verify_receipt
@@ -151,3 +152,33 @@ def test_hash_command(home: Path, capsys, photo: Path) -> None:
     assert main(["hash", str(photo)]) == 0
     assert capsys.readouterr().out.split()[0] == hashlib.sha256(photo.read_bytes()).hexdigest()
     assert main(["hash", str(photo.parent)]) == 2
+
+
+def test_a_registration_that_loses_the_race_for_a_leaf_tries_again(
+    verity: Verity, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers of one ledger race for the next leaf index; the loser retries, whole."""
+    from sqlalchemy.exc import IntegrityError
+
+    real = ledger.append_records
+    calls = {"n": 0}
+
+    def collide(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] <= limit:
+            raise IntegrityError("INSERT INTO ledger_leaves", {}, Exception("uq idx"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ledger, "append_records", collide)
+    monkeypatch.setattr(ledger.time, "sleep", lambda _s: None)
+    limit = 2
+    result = ledger.register(verity, photo, None)
+    assert result["new"] and result["leaf_index"] == 0 and calls["n"] == 3
+    limit, calls["n"] = 10**6, 0
+    other = photo.with_name("other.jpg")
+    other.write_bytes(photo.read_bytes() + b"\0")
+    with pytest.raises(ProvenanceError, match="5 times; retry"):
+        ledger.register(verity, other, None)
+    assert calls["n"] == ledger.REGISTER_ATTEMPTS
+    with verity.db.session() as session:  # nothing half-written: one leaf, the first file's
+        assert session.execute(text("SELECT count(*) FROM ledger_leaves")).scalar() == 1

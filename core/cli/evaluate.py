@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from core import attacks as attack_specs
@@ -189,8 +190,19 @@ def calibrate_command(
     fusion: Annotated[
         bool, typer.Option("--fusion", help="Fit the per-modality fusion model instead.")
     ] = False,
+    hold_out_by: Annotated[
+        str | None,
+        typer.Option(
+            "--hold-out-by",
+            help="category: shrink the fit by how well it held for each fake category left out.",
+        ),
+    ] = None,
 ) -> None:
     """Fit raw score → calibrated LLR for one detector version on a labelled manifest.
+
+    With --hold-out-by category, the fakes' categories are generator families: the Platt fit is
+    shrunk by how well a fit without each family scored that family, so that the calibration
+    claims no more for an unseen generator than it earned on the families held out.
 
     With --fusion, fit the logistic-regression fusion over the calibrated detectors instead
     (calibrate each detector first, on other data than the evaluation's).
@@ -204,6 +216,8 @@ def calibrate_command(
         raise BadInputError("name the detector to calibrate, or pass --fusion")
     if method not in {"auto", "platt", "isotonic"}:
         raise BadInputError(f"--method must be auto, platt or isotonic, not {method!r}")
+    if hold_out_by not in {None, "category"}:
+        raise BadInputError(f"--hold-out-by takes category, not {hold_out_by!r}")
     spec = REGISTRY.spec(detector)
     settings = load_settings()
     rows, digest = evaluation.read_manifest(manifest, root)
@@ -217,14 +231,27 @@ def calibrate_command(
         records = evaluation.score_manifest(
             rows, config, work / "scores.jsonl", jobs=jobs, progress=report
         )
-    raw, labels = [], []
+    raw, labels, families, kinds = [], [], [], set()
     for r in records:
         d = r.get("detectors", {}).get(detector) if r.get("status") == "ok" else None
-        if d and d["status"] == "ok":
+        # out-of-domain evidence is never calibrated at analysis time, so it is not fitted on
+        if d and d["status"] == "ok" and d["raw"] is not None and not d.get("out_of_domain"):
             raw.append(d["raw"])
             labels.append(r["label"])
+            families.append(r["category"])
+            kinds.add(r["kind"])
     data = {"manifest": manifest.name, "manifest_sha256": digest, "root": root.resolve().name}
-    artifact = calibration.fit_calibration(spec, raw, labels, data=data, method=method)  # type: ignore[arg-type]
+    artifact = calibration.fit_calibration(
+        spec,
+        np.asarray(raw, dtype=float),
+        np.asarray(labels, dtype=int),
+        data=data,
+        method=method,  # type: ignore[arg-type]
+        families=None if hold_out_by is None else np.asarray(families, dtype=object),
+        held_out_by=hold_out_by or "category",
+        # a visual score on one image and one aggregated over a video's frames differ in scale
+        media_kinds=tuple(kinds) if spec.modality.value == "visual" else (),
+    )
     target = out or calibration.user_path(settings.home, spec)
     calibration.save(artifact, target)
     fm = artifact.fit_metrics
@@ -233,6 +260,13 @@ def calibrate_command(
         f"{artifact.n_real} real + {artifact.n_fake} fake; AUC {fm['auc']:.3f}, "
         f"EER {fm['eer']:.3f}, Cllr {fm['cllr']:.3f}, ECE {fm['ece']:.3f}"
     )
+    if artifact.shrinkage is not None:
+        sh = artifact.shrinkage
+        by_family = ", ".join(f"{k} {v:.3f}" for k, v in sh.auc_by_family.items())
+        render.out.print(
+            f"held out by {sh.held_out_by}: AUC {by_family}; out-of-family Cllr "
+            f"{sh.cllr_out_of_family:.3f} → {sh.cllr_shrunk:.3f} with s = {sh.slope:.3f}"
+        )
     render.out.print(f"wrote {target}")
 
 
@@ -307,7 +341,17 @@ def show_command(
         render.out.print(
             f"  calibration: {cal.version} from {cal.data.get('manifest')} "
             f"({cal.n_real} real, {cal.n_fake} fake) at {cal_path}"
+            + (f"; applies to {', '.join(cal.media_kinds)} only" if cal.media_kinds else "")
         )
+        if cal.shrinkage is not None:
+            sh = cal.shrinkage
+            render.out.print(
+                f"  held out by {sh.held_out_by} ({', '.join(sh.families)}"
+                + (f"; real sources {', '.join(sh.real_sources)}" if sh.real_sources else "")
+                + "): "
+                f"out-of-family Cllr {sh.cllr_out_of_family:.3f} → {sh.cllr_shrunk:.3f}, "
+                f"s = {sh.slope:.3f}"
+            )
     if card is None:
         render.out.print("  card: none shipped for this version")
         return

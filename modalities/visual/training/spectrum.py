@@ -24,10 +24,13 @@ from modalities.visual import spectrum, spectrum_features
 from modalities.visual.synthesis import upsampling
 
 CALIBRATION_NOTE = (
-    "None shipped (calibrated: false). A Platt fit on the leave-one-source-out pseudo-fake scores "
-    "is kept as pseudo-fake-calibration.json for the record; on media-dev it was over-confident "
-    "(Cllr 1.70), so it is not used. Calibrate on real generator outputs with `verity calibrate "
-    "visual.spectrum` before relying on its LLR."
+    "None shipped (calibrated: false). A Platt fit on the leave-one-source-out pseudo-fake "
+    "scores is kept as pseudo-fake-calibration.json for the record; on media-dev it was "
+    "over-confident (Cllr 1.70), so it is not used. Held out by lab family and real source "
+    "(`verity calibrate --hold-out-by category`, docs/benchmarks.md, 2026-12-01) it still kept "
+    "s = 0.75 and was over-confident on media-dev's pictures (Cllr 1.90): the lab's families "
+    "and photo sources do not show its shift. Calibrate on real generator outputs with `verity "
+    "calibrate visual.spectrum` before relying on its LLR."
 )
 PER_SOURCE = 500  # balance sources: LFW alone would otherwise be most of the data
 
