@@ -198,3 +198,26 @@ def test_platt_fit_matches_a_general_solver() -> None:
     fit = fit_platt(raw, labels)
     assert fit.slope * np.std(raw) == pytest.approx(solved.x[0], abs=1e-5)
     assert fit.intercept == pytest.approx(solved.x[1], abs=1e-5)
+
+
+def test_every_shipped_calibration_loads_for_its_detector_version() -> None:
+    """A shipped calibration.json belongs to the version beside it, and a visual one names the
+    media kinds it was fitted on (a video's score is another scale than an image's)."""
+    import modalities  # noqa: F401  (registers the shipped detectors)
+    from core.detector import REGISTRY
+
+    store = CalibrationStore(None)
+    shipped = {}
+    for name in REGISTRY.names():
+        spec = REGISTRY.spec(name)
+        artifact = store.get(spec)
+        if artifact is None:
+            continue
+        shipped[name] = artifact
+        assert artifact.detector_version == spec.version
+        assert artifact.n_real >= 2 and artifact.n_fake >= 2 and artifact.bootstrap
+        if artifact.shrinkage is not None:
+            assert 0.0 <= artifact.shrinkage.slope <= 1.0
+        if spec.modality.value == "visual":
+            assert artifact.media_kinds, name
+    assert {"audio.lfcc_gmm", "visual.blend", "lipsync.av_offset"} <= set(shipped)
