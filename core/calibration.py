@@ -7,13 +7,14 @@ parameters, regularised, the default because it generalises) and isotonic (monot
 at least ``ISOTONIC_MIN_PER_CLASS`` examples of each class). Either way the artefact keeps
 bootstrap replicates of the Platt fit, from which analyses report a 95% interval on the LLR.
 
-A calibration set of generator families (``verity calibrate --hold-out-by category``) is fitted so
-that it holds for a family it never saw: each family's fakes are scored by a Platt fit made
-without them (with a share of the reals held out beside them), and a second, bounded logistic fit
-on those out-of-family LLRs shrinks the mapping by as much as it over-claimed
-(``LLR = s·(a·raw + b) + t`` with ``0 ≤ s ≤ 1``). A detector whose ranking does not carry from one
-family to the next is shrunk towards LLR 0: it says it knows little instead of claiming what the
-families it was fitted on showed. Why: Verity is used on generators no calibration set holds.
+A calibration set of generator families and real sources (``verity calibrate --hold-out-by
+category``) is fitted so that it holds for a family and a source it never saw: each family's fakes
+and each source's reals are scored by a Platt fit made without them, and a second, bounded
+logistic fit on those held-out LLRs shrinks the mapping by as much as it over-claimed
+(``LLR = s·(a·raw + b) + t`` with ``0 ≤ s ≤ 1``; core.family_holdout). A detector whose ranking
+does not carry from one family to the next is shrunk towards LLR 0: it says it knows little
+instead of claiming what the families it was fitted on showed. Why: Verity is used on generators
+no calibration set holds.
 
 Artefacts live beside the shipped weights (``modalities/<modality>/weights/<name>-<version>/
 calibration.json``) or, when an installation calibrates with its own data, in
@@ -38,13 +39,12 @@ from core.canonical import sha256_canonical
 from core.detector import DetectorSpec, Evidence, sigmoid
 from core.errors import BadInputError, DetectorError
 from core.family_holdout import FamilyShrinkage
-from core.platt import PlattParams, balanced_weights, fit_platt
+from core.platt import LLR_LIMIT, PlattParams, balanced_weights, fit_platt
 
 if TYPE_CHECKING:
     from core.fusion_model import FusionModel
 
 M = TypeVar("M", bound=BaseModel)
-LLR_LIMIT = 10.0  # |LLR| is clipped: no finite calibration set justifies more than e^10 : 1
 ISOTONIC_MIN_PER_CLASS = 50
 BOOTSTRAP_REPLICATES = 200
 ARTEFACT_SCHEMA = 1
@@ -139,8 +139,8 @@ def fit_calibration(
 ) -> CalibrationArtifact:
     """Fit a calibration for ``spec`` from raw scores and 0/1 labels (1 = fake).
 
-    With ``families`` (each fake's generator family; reals' entries are ignored) the Platt mapping
-    is shrunk by how well it held for families left out of its fit (module docstring); isotonic
+    With ``families`` (each fake's generator family, each real's source) the Platt mapping is
+    shrunk by how well it held for families and sources left out of its fit; isotonic
     mappings are not offered then, since their steps are exactly what does not carry over.
     ``media_kinds`` restricts where it applies: a detector's raw score on an image (one frame)
     and on a video (a top-k mean over frames) are not on the same scale.

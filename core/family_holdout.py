@@ -21,9 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core import metrics
 from core.errors import BadInputError
-from core.platt import PlattParams, balanced_log_loss, fit_platt
-
-LLR_BOUND = 10.0
+from core.platt import LLR_LIMIT, PlattParams, balanced_log_loss, fit_platt
 
 
 class FamilyShrinkage(BaseModel):
@@ -105,7 +103,7 @@ def shrink(llr: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         lambda p: balanced_log_loss(p[0] * llr + p[1], labels),
         x0=np.array([0.5, 0.0]),
         method="L-BFGS-B",
-        bounds=[(0.0, 1.0), (-LLR_BOUND, LLR_BOUND)],
+        bounds=[(0.0, 1.0), (-LLR_LIMIT, LLR_LIMIT)],
     )
     return float(result.x[0]), float(result.x[1])
 
@@ -130,7 +128,7 @@ def summarise(
     reals = raw[labels == 0]
 
     def clip(values: np.ndarray) -> np.ndarray:
-        return np.asarray(np.clip(values, -LLR_BOUND, LLR_BOUND), dtype=float)
+        return np.asarray(np.clip(values, -LLR_LIMIT, LLR_LIMIT), dtype=float)
 
     record = FamilyShrinkage(
         held_out_by=held_out_by,

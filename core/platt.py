@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+LLR_LIMIT = 10.0  # |LLR| is clipped: no finite calibration set justifies more than e^10 : 1
 C = 1.0  # inverse L2 strength on the standardised slope (scikit-learn's default convention)
 
 
