@@ -322,7 +322,7 @@ def test_eval_with_candidate_weights(
     assert shipped == cand and all(isinstance(v, float) for v in cand.values())
     sha = json.loads((candidate / "weights.json").read_text())["sha256"]
     signature = json.loads((tmp_path / "cand" / "metrics.json").read_text())["info"]["signature"]
-    assert f"visual.spectrum=1.0.0/weights-{sha[:12]}" in signature
+    assert f"visual.spectrum={spectrum.VERSION}/weights-{sha[:12]}" in signature
     capsys.readouterr()
 
     broken = tmp_path / "broken"

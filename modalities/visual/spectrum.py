@@ -4,7 +4,8 @@ A small neural head (one hidden layer) over the spectral features of core ``spec
 (radial power profile, peaks at the up-sampling grid frequencies, high-frequency decay). Trained by
 ``verity train visual.spectrum`` on real photos against the same photos passed through generator-
 style up-sampling (synthesis/upsampling.py); never on a real generator's output. Images smaller
-than 128 px on a side are out of its domain.
+than 128 px on a side, and JPEGs compressed below quality 25 (modalities.visual.compression),
+are out of its domain.
 
 References: Durall, Keuper, Keuper, "Watch your up-convolution", CVPR 2020; Frank et al.,
 "Leveraging frequency analysis for deep fake image recognition", ICML 2020.
@@ -30,10 +31,10 @@ from core.detector import (
 )
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.visual import spectrum_features
+from modalities.visual import compression, spectrum_features
 
 NAME = "visual.spectrum"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: a JPEG below quality 25 is out of domain (too compressed)
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"spectrum-{VERSION}"
 VIDEO_FPS = 1.0
 VIDEO_FRAMES = 8
@@ -101,6 +102,16 @@ class SpectrumDetector:
 
     def analyze(self, media: MediaInput) -> Evidence:
         if media.kind is MediaKind.IMAGE:
+            quality, too_compressed = compression.compression_findings(media)
+            if too_compressed is not None:
+                return Evidence.from_llr(
+                    self.spec,
+                    raw_score=0.0,
+                    llr=0.0,
+                    out_of_domain=too_compressed,
+                    findings=quality,
+                    summary=too_compressed,
+                )
             frames = list(media.frames(max_frames=1))
             scored = [(f.time_s, s) for f in frames if (s := self._score(f.rgb)) is not None]
             return self._evidence(media, scored)
@@ -163,6 +174,7 @@ class SpectrumDetector:
                     message="video compression blurs spectral traces; weak evidence",
                 ),
             )
+        findings += compression.compression_findings(media)[0]
         return Evidence.from_llr(
             self.spec,
             raw_score=raw,

@@ -1,0 +1,115 @@
+"""How hard a picture was compressed, and when that puts it outside a detector's domain.
+
+Why: ``visual.spectrum`` looks for the high-frequency traces of generative up-sampling; strong
+JPEG compression quantises exactly those frequencies away, so on such a file its score means
+"nothing left to see", not "authentic". The fusion must then say the input is out of the
+detector's domain (issue 3: inconclusive when the input is too compressed) instead of counting
+its silence as evidence. The limit is measured, per detector: on held-out lab fakes re-encoded at
+JPEG quality 90 … 10, spectrum's AUC holds to quality 30 and falls towards chance at 20 and 10,
+while ``visual.blend``'s seams survive even quality 10, so blend has no such limit
+(docs/benchmarks.md, "Too compressed").
+
+The JPEG quality is read from the file's luminance quantisation table, without decoding: the
+nearest IJG (libjpeg) quality, whose tables most encoders use or approximate. A table that no
+IJG quality fits closely (some cameras' own tables) still gets its nearest quality, and the
+finding says how far off it is. Videos: the container's mean bit rate spread over the pixels it
+shows per second (bits per pixel), an upper bound on the picture's bits as it includes the
+soundtrack; reported, not yet used as a domain limit (not measured, see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core.detector import Finding, MediaInput
+from core.media import MediaKind
+
+# ITU-T T.81 Annex K.1 luminance table (quality 50 in the IJG scaling), row-major order
+IJG_LUMA = np.array(
+    [
+        16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+        14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+        18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+        49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    ],
+    dtype=np.float64,
+)  # fmt: skip
+MIN_JPEG_QUALITY = 25  # below it visual.spectrum is out of domain (measured: docs/benchmarks.md)
+
+
+def ijg_table(quality: int) -> np.ndarray:
+    """The luminance table libjpeg writes for ``quality`` (1-100), baseline (≤ 255)."""
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return np.clip(np.floor((IJG_LUMA * scale + 50) / 100), 1, 255)
+
+
+@dataclass(frozen=True)
+class JpegQuality:
+    quality: int  # nearest IJG quality
+    mismatch: float  # mean |difference| per coefficient from that quality's table
+
+    @property
+    def exact(self) -> bool:
+        return self.mismatch < 0.5
+
+
+def jpeg_quality(path: Path) -> JpegQuality | None:
+    """The nearest IJG quality of a JPEG file's luminance table; None for other formats or a
+    file without a readable table."""
+    try:
+        with Image.open(path) as image:
+            if image.format != "JPEG":
+                return None
+            tables = getattr(image, "quantization", None) or {}
+    except (OSError, ValueError):
+        return None
+    luma = tables.get(0)
+    if luma is None or len(luma) != 64:
+        return None
+    actual = np.asarray(list(luma), dtype=np.float64)
+    errors = [float(np.mean(np.abs(ijg_table(q) - actual))) for q in range(1, 101)]
+    best = int(np.argmin(errors))
+    return JpegQuality(quality=best + 1, mismatch=errors[best])
+
+
+def video_bits_per_pixel(media: MediaInput) -> float | None:
+    """Container bits per second over the pixels shown per second; None when unknown."""
+    info, video = media.info, media.info.video
+    if video is None or not info.duration_s or not video.fps or video.width * video.height == 0:
+        return None
+    bits_per_second = 8 * info.size_bytes / info.duration_s
+    return bits_per_second / (video.width * video.height * video.fps)
+
+
+def compression_findings(media: MediaInput) -> tuple[tuple[Finding, ...], str | None]:
+    """What the file's compression tells about this input, and the out-of-domain reason when a
+    picture is compressed too hard for seams and spectral traces to survive."""
+    if media.kind is MediaKind.IMAGE:
+        found = jpeg_quality(media.path)
+        if found is None:
+            return (), None
+        approx = "" if found.exact else f" (nearest IJG table, off by {found.mismatch:.1f})"
+        finding = Finding(
+            code="jpeg_quality",
+            value=found.quality,
+            message=f"JPEG quality ≈ {found.quality}{approx}",
+        )
+        if found.quality < MIN_JPEG_QUALITY:
+            return (finding,), (
+                f"too compressed: JPEG quality ≈ {found.quality} (below {MIN_JPEG_QUALITY}, "
+                "fine detail is quantised away)"
+            )
+        return (finding,), None
+    bpp = video_bits_per_pixel(media) if media.kind is MediaKind.VIDEO else None
+    if bpp is None:
+        return (), None
+    finding = Finding(
+        code="bits_per_pixel",
+        value=round(bpp, 4),
+        message=f"{bpp:.3f} bits per pixel (container rate, soundtrack included)",
+    )
+    return (finding,), None
