@@ -22,6 +22,7 @@ from core.db import Analysis, CustodyEvent, Job
 from core.errors import TransientError
 from core.hooks import RecordingHook
 from core.jobs import records, runner
+from tests.races import LosesRace
 
 CONTRACT = {"id", "status", "progress", "media_sha256", "analysis_id", "error"}
 
@@ -250,20 +251,10 @@ def test_submit_survives_a_custody_collision(
     verity: Verity, photo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker writing the same case's chain makes ingest lose the race once: it tries again."""
-    from sqlalchemy.exc import IntegrityError
-
-    real = services._file_in_case
-    calls = {"n": 0}
-
-    def collide_once(*args: object, **kwargs: object) -> object:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise IntegrityError("INSERT INTO custody_events", {}, Exception("uq chain seq"))
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
+    collide_once = LosesRace(services._file_in_case, "INSERT INTO custody_events")
     monkeypatch.setattr(services, "_file_in_case", collide_once)
     submitted = records.submit(verity, photo, None, ["visual.metadata"])
-    assert submitted.created and calls["n"] == 2
+    assert submitted.created and collide_once.calls == 2
     assert verity.store.exists(submitted.job["media_sha256"])
 
 

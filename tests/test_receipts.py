@@ -16,6 +16,7 @@ from core.errors import ProvenanceError
 from provenance import ledger
 from provenance.keys import KeyRing
 from provenance.receipts import ReceiptError, check_receipt, verify_receipt
+from tests.races import LosesRace
 
 
 @pytest.fixture
@@ -158,27 +159,16 @@ def test_a_registration_that_loses_the_race_for_a_leaf_tries_again(
     verity: Verity, photo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two writers of one ledger race for the next leaf index; the loser retries, whole."""
-    from sqlalchemy.exc import IntegrityError
-
-    real = ledger.append_records
-    calls = {"n": 0}
-
-    def collide(*args: object, **kwargs: object) -> object:
-        calls["n"] += 1
-        if calls["n"] <= limit:
-            raise IntegrityError("INSERT INTO ledger_leaves", {}, Exception("uq idx"))
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
+    collide = LosesRace(ledger.append_records, "INSERT INTO ledger_leaves", times=2)
     monkeypatch.setattr(ledger, "append_records", collide)
     monkeypatch.setattr(ledger.time, "sleep", lambda _s: None)
-    limit = 2
     result = ledger.register(verity, photo, None)
-    assert result["new"] and result["leaf_index"] == 0 and calls["n"] == 3
-    limit, calls["n"] = 10**6, 0
+    assert result["new"] and result["leaf_index"] == 0 and collide.calls == 3
+    collide.times, collide.calls = 10**6, 0
     other = photo.with_name("other.jpg")
     other.write_bytes(photo.read_bytes() + b"\0")
     with pytest.raises(ProvenanceError, match="5 times; retry"):
         ledger.register(verity, other, None)
-    assert calls["n"] == ledger.REGISTER_ATTEMPTS
+    assert collide.calls == ledger.REGISTER_ATTEMPTS
     with verity.db.session() as session:  # nothing half-written: one leaf, the first file's
         assert session.execute(text("SELECT count(*) FROM ledger_leaves")).scalar() == 1

@@ -87,7 +87,7 @@ def video_bits_per_pixel(media: MediaInput) -> float | None:
 
 def compression_findings(media: MediaInput) -> tuple[tuple[Finding, ...], str | None]:
     """What the file's compression tells about this input, and the out-of-domain reason when a
-    picture is compressed too hard for seams and spectral traces to survive."""
+    picture is compressed too hard for spectral traces to survive."""
     if media.kind is MediaKind.IMAGE:
         found = jpeg_quality(media.path)
         if found is None:

@@ -114,7 +114,7 @@ class SpectrumDetector:
                 )
             frames = list(media.frames(max_frames=1))
             scored = [(f.time_s, s) for f in frames if (s := self._score(f.rgb)) is not None]
-            return self._evidence(media, scored)
+            return self._evidence(media, scored, quality)
         return self.merge_spans(media, [self.analyze_span(media, 0.0, math.inf)])
 
     # A video in time chunks (core.chunks): the whole-file path above is one open span, so the
@@ -137,13 +137,18 @@ class SpectrumDetector:
         ordered = sorted(spans, key=lambda span: span.start_s)
         sampled = [point for span in ordered for point in span.points][:VIDEO_FRAMES]
         scored = [(p.time_s, p.score) for p in sampled if p.score is not None]
-        return self._evidence(media, scored)
+        return self._evidence(media, scored, compression.compression_findings(media)[0])
 
     def _score(self, rgb: np.ndarray) -> float | None:
         feats = spectrum_features.features(rgb)
         return None if feats is None else float(self.head.logit(feats[None, :])[0])
 
-    def _evidence(self, media: MediaInput, scored: list[tuple[float, float]]) -> Evidence:
+    def _evidence(
+        self,
+        media: MediaInput,
+        scored: list[tuple[float, float]],
+        compression_facts: tuple[Finding, ...],
+    ) -> Evidence:
         if not scored:
             side = spectrum_features.TILE
             return Evidence.from_llr(
@@ -174,7 +179,7 @@ class SpectrumDetector:
                     message="video compression blurs spectral traces; weak evidence",
                 ),
             )
-        findings += compression.compression_findings(media)[0]
+        findings += compression_facts
         return Evidence.from_llr(
             self.spec,
             raw_score=raw,
