@@ -10,10 +10,12 @@ Spec grammar (comma-separated): ``jpeg:q=50``, ``resize:0.5`` (down-scale only, 
 ``noise:0.01`` (Gaussian, sigma as a fraction of full scale, pictures and sound), ``blur:1``
 (Gaussian, sigma in pixels), ``sharpen:2`` (unsharp mask of that amount, radius 1 px: the
 "converter sharpening" of face-swap tools, which hides the blur of a pasted face),
-``mp3:kbps=32``, ``lowpass:4000`` (Hz), ``pgd:eps=2/255`` (optional ``:steps=10``). Picture
-attacks do not apply to audio files and sound attacks do not apply to images (reported ``n/a``);
-a video gets the picture attack on every frame and the sound attack on its audio track, and is
-re-encoded once (H.264 CRF 18, AAC), which is itself part of the attack. Perturbed copies are
+``mp3:kbps=32``, ``lowpass:4000`` (Hz), ``h264:crf=35`` (videos only: re-encoded at that
+constant rate factor, 18 is near-lossless and 51 the coarsest; what a platform's transcoder does
+to the picture), ``pgd:eps=2/255`` (optional ``:steps=10``). Picture attacks do not apply to audio
+files and sound attacks do not apply to images (reported ``n/a``); a video gets the picture attack
+on every frame and the sound attack on its audio track, and is re-encoded once (H.264 CRF 18
+unless ``h264`` says otherwise, AAC), which is itself part of the attack. Perturbed copies are
 deterministic (noise is seeded by the file's SHA-256 and the attack), so a resumed run scores
 the same bytes.
 """
@@ -35,10 +37,11 @@ from core.errors import BadInputError
 
 PICTURE = {"jpeg", "resize", "noise", "blur", "sharpen"}
 SOUND = {"mp3", "lowpass", "noise"}
+VIDEO = {"h264"}
 AUDIO_RATE = 16_000
 _DEFAULT_KEY = {"jpeg": "q", "resize": "factor", "noise": "sigma", "blur": "sigma"}
 _DEFAULT_KEY["sharpen"] = "amount"
-_DEFAULT_KEY.update({"mp3": "kbps", "lowpass": "hz", "pgd": "eps"})
+_DEFAULT_KEY.update({"mp3": "kbps", "lowpass": "hz", "pgd": "eps", "h264": "crf"})
 _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("jpeg", "q"): (1, 100),
     ("resize", "factor"): (0.05, 1.0),
@@ -47,6 +50,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("sharpen", "amount"): (0.05, 20),
     ("mp3", "kbps"): (8, 320),
     ("lowpass", "hz"): (100, 7_900),
+    ("h264", "crf"): (0, 51),
     ("pgd", "eps"): (0.0, 1.0),
     ("pgd", "steps"): (1, 200),
 }
@@ -70,8 +74,10 @@ class Attack:
         return self.name == "pgd"
 
     def applies_to(self, kind: str) -> bool:
-        if self.is_input_attack or kind == "video":
+        if self.is_input_attack:
             return True
+        if self.name in VIDEO or kind == "video":
+            return kind == "video"
         return self.name in (SOUND if kind == "audio" else PICTURE)
 
 
@@ -280,7 +286,8 @@ def _write_video(source: Path, target: Path, attack: Attack, rng: np.random.Gene
     with av.open(str(target), mode="w", format="mp4") as container:
         video = container.add_stream("libx264", rate=Fraction(rate).limit_denominator(1001))
         video.pix_fmt = "yuv420p"
-        video.options = {"preset": "veryfast", "crf": "18"}
+        crf = attack.get("crf") if attack.name == "h264" else 18
+        video.options = {"preset": "veryfast", "crf": str(round(crf))}
         audio = None
         if wave is not None and len(wave):
             audio = container.add_stream("aac", rate=AUDIO_RATE)  # every stream before muxing

@@ -17,7 +17,8 @@ instead of claiming what the families it was fitted on showed. Why: Verity is us
 no calibration set holds.
 
 Artefacts live beside the shipped weights (``modalities/<modality>/weights/<name>-<version>/
-calibration.json``) or, when an installation calibrates with its own data, in
+calibration.json``, or ``calibration-<kind>.json`` for a mapping fitted on one kind of media, such
+as a visual detector's video scores) or, when an installation calibrates with its own data, in
 ``$VERITY_HOME/calibration/``, which takes precedence.
 """
 
@@ -169,7 +170,9 @@ def fit_calibration(
         )
     shrinkage, folds = None, None
     if families is not None:
-        platt, shrinkage, folds = family_holdout.summarise(raw, labels, families, seed, held_out_by)
+        platt, shrinkage, families, folds = family_holdout.summarise(
+            raw, labels, families, seed, held_out_by
+        )
     else:
         platt = fit_platt(raw, labels)
     iso_x: tuple[float, ...] = ()
@@ -263,8 +266,15 @@ def shipped_dir_root() -> Path:
     return Path(__file__).resolve().parent.parent / "modalities"
 
 
-def user_path(home: Path, spec: DetectorSpec) -> Path:
-    return home / "calibration" / f"{spec.name}-{spec.version}.json"
+def user_path(home: Path, spec: DetectorSpec, kind: str | None = None) -> Path:
+    """An installation's own calibration; ``kind`` names one fitted on that kind of media only."""
+    suffix = "" if kind is None else f"-{kind}"
+    return home / "calibration" / f"{spec.name}-{spec.version}{suffix}.json"
+
+
+def shipped_path(spec: DetectorSpec, kind: str | None = None) -> Path:
+    """``calibration.json`` beside the weights, or ``calibration-<kind>.json`` for one kind."""
+    return shipped_dir(spec) / ("calibration.json" if kind is None else f"calibration-{kind}.json")
 
 
 def atomic_write(path: Path, text: str) -> Path:
@@ -306,12 +316,22 @@ class CalibrationStore:
     def __init__(self, home: Path | None) -> None:
         self.home = home
 
-    def path_for(self, spec: DetectorSpec) -> Path | None:
-        candidates = []
+    def candidates(self, spec: DetectorSpec, kind: str) -> list[Path]:
+        """Where a calibration for ``kind`` may lie, first found first used: the user's before
+        the shipped one, and at each place one fitted on this kind before a general one."""
+        places = []
         if self.home is not None:
-            candidates.append(user_path(self.home, spec))
-        candidates.append(shipped_dir(spec) / "calibration.json")
-        return next((p for p in candidates if p.is_file()), None)
+            places += [user_path(self.home, spec, kind), user_path(self.home, spec)]
+        return [*places, shipped_path(spec, kind), shipped_path(spec)]
+
+    def find(self, spec: DetectorSpec, kind: str) -> tuple[Path, CalibrationArtifact] | None:
+        """The calibration file in force for ``kind`` media and what it holds, or None."""
+        for path in self.candidates(spec, kind):
+            if path.is_file():
+                artifact = self._read(spec, path)
+                if artifact.covers(kind):
+                    return path, artifact
+        return None
 
     def fusion_path(self) -> Path | None:
         candidates = [] if self.home is None else [self.home / "calibration" / "fusion.json"]
@@ -324,11 +344,25 @@ class CalibrationStore:
         path = self.fusion_path()
         return None if path is None else fusion_model.load(path)
 
-    def get(self, spec: DetectorSpec) -> CalibrationArtifact | None:
-        path = self.path_for(spec)
-        if path is None:
-            return None
+    def get(self, spec: DetectorSpec, kind: str) -> CalibrationArtifact | None:
+        """The calibration in force for this detector version on ``kind`` media, or None.
+
+        Why per kind: a visual detector's raw score on one picture and its top-k mean over a
+        video's frames are on different scales, so each kind has its own mapping (or none)."""
+        found = self.find(spec, kind)
+        return None if found is None else found[1]
+
+    def in_force(self, spec: DetectorSpec) -> dict[str, tuple[Path, CalibrationArtifact]]:
+        """Every kind of media the detector takes that has a calibration, with its file."""
+        found = {kind: self.find(spec, kind) for kind in sorted(k.value for k in spec.media_kinds)}
+        return {kind: hit for kind, hit in found.items() if hit is not None}
+
+    @staticmethod
+    def _read(spec: DetectorSpec, path: Path) -> CalibrationArtifact:
         artifact = load(path)
         if artifact.detector != spec.name or artifact.detector_version != spec.version:
             raise DetectorError(f"{path} holds a calibration for another detector version")
+        kind = path.stem.removeprefix("calibration").removeprefix(f"{spec.name}-{spec.version}")
+        if kind.startswith("-") and not artifact.covers(kind[1:]):
+            raise DetectorError(f"{path} holds a calibration for other media than {kind[1:]}")
         return artifact

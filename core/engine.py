@@ -124,15 +124,13 @@ def run_detectors(
                 raise VerityError(
                     f"returned evidence stamped {evidence.detector} {evidence.version}"
                 )
-            calibration = calibrations.get(spec) if calibrations is not None else None
+            calibration = None if calibrations is None else calibrations.get(spec, media.kind.value)
             if (
                 calibration is not None
                 and calibration.weights_sha256 != evidence.weights_sha256
                 and (calibration.weights_sha256 is not None or spec.requires is not None)
             ):
                 calibration = None  # fitted for other weights (a different local checkpoint)
-            if calibration is not None and not calibration.covers(media.kind.value):
-                calibration = None  # fitted on other kinds of media (image scores ≠ video scores)
             if calibration is not None and not evidence.out_of_domain:
                 evidence = calibration.apply(evidence)
             card = load_card(spec)

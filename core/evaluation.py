@@ -240,11 +240,12 @@ def run_signature(config: EvalConfig) -> str:
     parts = []
     for name in sorted(names):
         spec = REGISTRY.spec(name)
-        calibration = store.get(spec)
         if name in config.weights:  # candidate weights: scores keyed by their hash
             parts.append(f"{name}={spec.version}/weights-{config.weights[name][:12]}")
             continue
-        parts.append(f"{name}={spec.version}/{calibration.version if calibration else 'none'}")
+        in_force = store.in_force(spec)
+        versions = sorted({artifact.version for _path, artifact in in_force.values()})
+        parts.append(f"{name}={spec.version}/{'+'.join(versions) or 'none'}")
     parts.append(f"normalize={config.normalize_codec}")
     parts.append(json.dumps(config.fusion, sort_keys=True))
     return ";".join(parts)

@@ -3,7 +3,8 @@
 A calibration set holds a few generator families and real media from a few sources; Verity is
 used on others. A Platt fit on all of it claims what those families and sources showed. Here every
 fake is scored by a fit made without its family and every real by a fit made without its source
-(or, when the reals name one source only, without a seeded fold of them): for each pair (family,
+(or, when the reals name one source only, or a source so large that a fit without it would
+keep too few reals, without a seeded fold of them): for each pair (family,
 real source) one fit on the rest, scoring the pair. A second, bounded logistic fit of the labels
 on those held-out LLRs gives ``s`` and ``t``, and the shipped mapping is
 ``s·(a·raw + b) + t`` with ``0 ≤ s ≤ 1``. A detector whose scores mean the same from one family
@@ -54,11 +55,25 @@ def check(labels: np.ndarray, groups: np.ndarray) -> tuple[dict[str, int], dict[
     if few:
         raise BadInputError(f"families with fewer than 2 fakes: {', '.join(few)}")
     sources = Counter(str(g) for g in groups[labels == 0])
-    if int((labels == 0).sum()) < 2 * len(families):
+    n_real = int((labels == 0).sum())
+    if n_real < 2 * len(families):
         raise BadInputError(
             f"holding out {len(families)} families needs at least {2 * len(families)} reals"
         )
-    return dict(sorted(families.items())), dict(sorted(sources.items())) if len(sources) > 1 else {}
+    # a source is held out only when the fit without it still has reals enough to be a fit:
+    # 11 clips of one corpus and 1 of another do not make two sources, and a fit on the 1 alone
+    # would say nothing about a new camera, only that one clip is few
+    crossable = len(sources) > 1 and all(n_real - n >= 2 * len(families) for n in sources.values())
+    return dict(sorted(families.items())), dict(sorted(sources.items())) if crossable else {}
+
+
+def pooled_reals(labels: np.ndarray, groups: np.ndarray, sources: dict[str, int]) -> np.ndarray:
+    """``groups`` with every real under one name when its sources are not held out one by one."""
+    if sources:
+        return groups
+    pooled = np.asarray(groups, dtype=object).copy()
+    pooled[labels == 0] = "real"
+    return pooled
 
 
 def real_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
@@ -120,9 +135,10 @@ def fit(
 
 def summarise(
     raw: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int, held_out_by: str
-) -> tuple[PlattParams, FamilyShrinkage, np.ndarray]:
-    """The shrunk mapping, its record, and the folds used (the bootstrap keeps them)."""
+) -> tuple[PlattParams, FamilyShrinkage, np.ndarray, np.ndarray]:
+    """The shrunk mapping, its record, and the groups and folds used (the bootstrap keeps them)."""
     families, sources = check(labels, groups)
+    groups = pooled_reals(labels, groups, sources)
     folds = real_folds(labels, groups, len(families), seed)
     platt, llr, truth, s, t = fit(raw, labels, groups, folds)
     reals = raw[labels == 0]
@@ -146,4 +162,4 @@ def summarise(
             for name, n in families.items()
         },
     )
-    return platt, record, folds
+    return platt, record, groups, folds

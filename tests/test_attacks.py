@@ -53,6 +53,11 @@ def test_kinds_each_attack_applies_to() -> None:
     assert jpeg.applies_to("image") and not jpeg.applies_to("audio") and jpeg.applies_to("video")
     assert mp3.applies_to("audio") and not mp3.applies_to("image")
     assert noise.applies_to("audio") and noise.applies_to("image")
+    (h264,) = attacks.parse_attacks("h264:crf=35")
+    assert h264.label == "h264:crf=35" and h264.applies_to("video")
+    assert not h264.applies_to("image") and not h264.applies_to("audio")
+    with pytest.raises(BadInputError, match=r"crf must lie in \[0, 51\]"):
+        attacks.parse_attacks("h264:crf=60")
 
 
 def test_picture_attacks_change_the_file_and_repeat_exactly(tmp_path: Path, photo: Path) -> None:
@@ -103,6 +108,22 @@ def test_video_attack_touches_frames_and_keeps_audio(tmp_path: Path, clip: Path)
     assert info.video.width == source.video.width // 2
     assert info.audio is not None
     assert abs((info.duration_s or 0) - (source.duration_s or 0)) < 0.2
+
+
+def test_h264_attack_re_encodes_coarser_the_higher_its_crf(tmp_path: Path, clip: Path) -> None:
+    """A coarser rate factor gives a smaller file with the same frames, size and soundtrack."""
+    sizes = {}
+    for crf in (18, 40):
+        (attack,) = attacks.parse_attacks(f"h264:crf={crf}")
+        out = attacks.apply_file_attack(clip, "video", _sha(clip), attack, tmp_path / str(crf))
+        assert out is not None
+        info, source = probe(out, MediaLimits()), probe(clip, MediaLimits())
+        assert info.video is not None and source.video is not None and info.audio is not None
+        assert (info.video.width, info.video.height) == (source.video.width, source.video.height)
+        sizes[crf] = out.stat().st_size
+    assert sizes[40] < 0.8 * sizes[18]  # the soundtrack (same in both) is part of each file
+    (attack,) = attacks.parse_attacks("h264:crf=40")
+    assert attacks.apply_file_attack(clip, "image", _sha(clip), attack, tmp_path / "x") is None
 
 
 def test_pgd_stays_in_the_ball_and_lowers_the_logit() -> None:

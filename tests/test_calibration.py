@@ -12,6 +12,7 @@ from core import calibration
 from core.calibration import CalibrationStore, fit_calibration
 from core.detector import Evidence
 from core.errors import BadInputError, DetectorError
+from core.media import MediaKind
 from tests.test_detector import make_spec
 
 SPEC = make_spec("visual.toy", calibrated=False)
@@ -83,13 +84,44 @@ def test_apply_stamps_evidence_and_refuses_other_versions() -> None:
 def test_save_load_and_store_precedence(tmp_path: Path) -> None:
     artifact = fit_calibration(SPEC, *gaussian_scores(100), data=DATA, method="platt")
     store = CalibrationStore(tmp_path)
-    assert store.get(SPEC) is None
+    assert store.get(SPEC, "image") is None
     path = calibration.save(artifact, calibration.user_path(tmp_path, SPEC))
-    assert store.get(SPEC) == artifact and store.path_for(SPEC) == path
+    found = store.find(SPEC, "image")
+    assert found is not None and found == (path, artifact)
     assert not list(path.parent.glob(".calibration-*"))
     path.write_text(json.dumps({"detector": "visual.toy"}))
     with pytest.raises(DetectorError, match="unusable"):
-        store.get(SPEC)
+        store.get(SPEC, "image")
+
+
+VIDEO_SPEC = make_spec(
+    "visual.toy", calibrated=False, media_kinds=frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
+)
+
+
+def test_each_kind_of_media_gets_the_mapping_fitted_on_it(tmp_path: Path) -> None:
+    """An image-only fit never applies to videos, a video fit sits beside it, and a file named
+    for one kind that was fitted on another is refused rather than applied."""
+    images = fit_calibration(
+        VIDEO_SPEC, *gaussian_scores(100), data=DATA, method="platt", media_kinds=("image",)
+    )
+    videos = fit_calibration(
+        VIDEO_SPEC, *gaussian_scores(100, d=1.0), data=DATA, method="platt", media_kinds=("video",)
+    )
+    store = CalibrationStore(tmp_path)
+    calibration.save(images, calibration.user_path(tmp_path, VIDEO_SPEC))  # general name
+    assert store.get(VIDEO_SPEC, "image") == images
+    assert store.get(VIDEO_SPEC, "video") is None  # image scores are another scale
+    video_path = calibration.save(videos, calibration.user_path(tmp_path, VIDEO_SPEC, "video"))
+    assert store.get(VIDEO_SPEC, "video") == videos
+    assert store.get(VIDEO_SPEC, "image") == images
+    assert {k: a.version for k, (_p, a) in store.in_force(VIDEO_SPEC).items()} == {
+        "image": images.version,
+        "video": videos.version,
+    }
+    calibration.save(images, video_path)  # an image fit under the video's name
+    with pytest.raises(DetectorError, match="other media than video"):
+        store.get(VIDEO_SPEC, "video")
 
 
 # ------------------------------------------------------------- holding out generator families
@@ -210,14 +242,28 @@ def test_every_shipped_calibration_loads_for_its_detector_version() -> None:
     shipped = {}
     for name in REGISTRY.names():
         spec = REGISTRY.spec(name)
-        artifact = store.get(spec)
-        if artifact is None:
-            continue
-        shipped[name] = artifact
-        assert artifact.detector_version == spec.version
-        assert artifact.n_real >= 2 and artifact.n_fake >= 2 and artifact.bootstrap
-        if artifact.shrinkage is not None:
-            assert 0.0 <= artifact.shrinkage.slope <= 1.0
-        if spec.modality.value == "visual":
-            assert artifact.media_kinds, name
+        for kind, (_path, artifact) in store.in_force(spec).items():
+            shipped[name] = artifact
+            assert artifact.detector_version == spec.version
+            assert artifact.covers(kind)
+            assert artifact.n_real >= 2 and artifact.n_fake >= 2 and artifact.bootstrap
+            if artifact.shrinkage is not None:
+                assert 0.0 <= artifact.shrinkage.slope <= 1.0
+            if spec.modality.value == "visual":
+                assert artifact.media_kinds == (kind,), name
     assert {"audio.lfcc_gmm", "visual.blend", "lipsync.av_offset"} <= set(shipped)
+
+
+def test_a_source_too_large_to_leave_a_fit_without_it_is_not_held_out() -> None:
+    """Eleven clips of one corpus and one of another: a fit without the eleven would rest on one
+    real, so the reals are held out in seeded folds instead, and the detector keeps its fit."""
+    raw, labels, families = family_scores({"a": 3.0, "b": 3.0, "c": 3.0}, n=12)
+    reals = np.flatnonzero(labels == 0)
+    families[reals] = "big"
+    families[reals[:1]] = "tiny"
+    held = fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+    assert held.shrinkage is not None and held.shrinkage.real_sources == {}
+    assert held.shrinkage.slope > 0.5
+    families[reals[: len(reals) // 2]] = "tiny"  # two real halves: each is held out in turn
+    halves = fit_calibration(SPEC, raw, labels, data=DATA, families=families)
+    assert halves.shrinkage is not None and set(halves.shrinkage.real_sources) == {"big", "tiny"}

@@ -103,25 +103,12 @@ def test_build_analysis_keeps_every_outcome(photo_input: MediaInput) -> None:
     assert analysis.verdict == "manipulated" and analysis.fusion_rule == run.fusion.rule
 
 
-class OneCalibration:
-    """A calibration store holding one artefact (the engine asks it by spec)."""
-
-    def __init__(self, artifact) -> None:
-        self.artifact = artifact
-
-    def get(self, spec):
-        return self.artifact if spec.name == self.artifact.detector else None
-
-    def fusion_model(self) -> None:
-        return None
-
-
 def test_a_calibration_applies_only_to_the_media_kinds_it_was_fitted_on(
-    photo_input: MediaInput,
+    photo_input: MediaInput, tmp_path: Path
 ) -> None:
     import numpy as np
 
-    from core.calibration import fit_calibration
+    from core.calibration import CalibrationStore, fit_calibration, save, user_path
 
     spec = make_spec("visual.plain", media_kinds=frozenset({MediaKind.IMAGE, MediaKind.VIDEO}))
     reg = DetectorRegistry()
@@ -131,12 +118,14 @@ def test_a_calibration_applies_only_to_the_media_kinds_it_was_fitted_on(
     data = {"manifest": "m.csv", "manifest_sha256": "0" * 64, "root": "r"}
     for kinds, calibrated in (((), True), (("image",), True), (("video",), False)):
         artifact = fit_calibration(spec, raw, labels, data=data, media_kinds=kinds)
+        home = tmp_path / "-".join(kinds or ("any",))
+        save(artifact, user_path(home, spec, kinds[0] if kinds else None))
         run = run_detectors(
             reg,
             photo_input,
             names=None,
             fusion_settings=FusionSettings(),
-            calibrations=OneCalibration(artifact),  # type: ignore[arg-type]
+            calibrations=CalibrationStore(home),
         )
         (outcome,) = run.outcomes
         assert outcome.evidence is not None and outcome.evidence.calibrated is calibrated, kinds

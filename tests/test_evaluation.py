@@ -152,7 +152,7 @@ def test_calibrate_then_analyses_are_calibrated(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "calibrated visual.brightness 0.0.1: platt-" in out
-    artifact = home / "calibration" / "visual.brightness-0.0.1.json"
+    artifact = home / "calibration" / "visual.brightness-0.0.1-image.json"  # fitted on images
     data = json.loads(artifact.read_text())
     assert data["n_real"] == data["n_fake"] == 12 and data["platt"]["slope"] > 0
     # the next evaluation uses the calibration: LLRs now carry information
@@ -194,6 +194,7 @@ def test_calibrate_then_analyses_are_calibrated(
     assert main(["detectors", "show", "visual.brightness", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["calibration"]["version"] == data["version"]
+    assert shown["calibrations"]["image"]["path"] == str(artifact)
     # a fusion model over the calibrated detectors, used by the next analysis
     assert (
         main(["calibrate", "--fusion", "--manifest", str(manifest), "--root", str(root), "-j", "1"])
@@ -228,7 +229,7 @@ def test_calibrate_holding_out_categories(
     assert main(["detectors", "show", "visual.brightness"]) == 0
     shown = capsys.readouterr().out
     assert (
-        "applies to image only" in shown
+        "calibration for image: platt-" in shown
         and "held out by category (face, gan; real sources face, gan)" in shown
     )
 

@@ -252,7 +252,9 @@ def calibrate_command(
         # a visual score on one image and one aggregated over a video's frames differ in scale
         media_kinds=tuple(kinds) if spec.modality.value == "visual" else (),
     )
-    target = out or calibration.user_path(settings.home, spec)
+    # a visual mapping fitted on one kind of media is stored for that kind, beside the others
+    only = next(iter(artifact.media_kinds)) if len(artifact.media_kinds) == 1 else None
+    target = out or calibration.user_path(settings.home, spec, only)
     calibration.save(artifact, target)
     fm = artifact.fit_metrics
     render.out.print(
@@ -306,22 +308,29 @@ def show_command(
     loaded = cards.load_card(spec)
     card = None if loaded is None else {**loaded[0], "sha256": loaded[1]}
     store = calibration.CalibrationStore(settings.home)
-    cal_path = store.path_for(spec)
-    cal = store.get(spec)
-    data = {
-        "spec": spec.model_dump(mode="json"),
-        "card": card,
-        "calibration": None
-        if cal is None
-        else {
+    in_force = store.in_force(spec)
+    by_file: dict[Path, tuple[list[str], calibration.CalibrationArtifact]] = {}
+    for kind, (path, cal) in in_force.items():
+        by_file.setdefault(path, ([], cal))[0].append(kind)
+
+    def described(path: Path, cal: calibration.CalibrationArtifact) -> dict[str, object]:
+        return {
             "version": cal.version,
             "method": cal.method,
-            "path": str(cal_path),
+            "path": str(path),
             "n_real": cal.n_real,
             "n_fake": cal.n_fake,
             "data": cal.data,
             "fit_metrics": cal.fit_metrics,
-        },
+        }
+
+    first = next(iter(by_file.items()), None)
+    data = {
+        "spec": spec.model_dump(mode="json"),
+        "card": card,
+        # "calibration" keeps its shape (the first in force); "calibrations" names each kind's
+        "calibration": None if first is None else described(first[0], first[1][1]),
+        "calibrations": {kind: described(path, cal) for kind, (path, cal) in in_force.items()},
     }
     if as_json:
         render.print_json_line(data)
@@ -335,18 +344,20 @@ def show_command(
     render.out.print(
         f"  weights: {weights.path + ' sha256 ' + weights.sha256 if weights else 'none'}"
     )
-    if cal is None:
+    if not by_file:
         render.out.print("  calibration: none (calibrated: false, down-weighted in fusion)")
-    else:
+    missing = sorted({k.value for k in spec.media_kinds} - set(in_force))
+    if by_file and missing:
+        render.out.print(f"  calibration for {', '.join(missing)}: none (calibrated: false)")
+    for path, (kinds, cal) in by_file.items():
         render.out.print(
-            f"  calibration: {cal.version} from {cal.data.get('manifest')} "
-            f"({cal.n_real} real, {cal.n_fake} fake) at {cal_path}"
-            + (f"; applies to {', '.join(cal.media_kinds)} only" if cal.media_kinds else "")
+            f"  calibration for {', '.join(kinds)}: {cal.version} from "
+            f"{cal.data.get('manifest')} ({cal.n_real} real, {cal.n_fake} fake) at {path}"
         )
         if cal.shrinkage is not None:
             sh = cal.shrinkage
             render.out.print(
-                f"  held out by {sh.held_out_by} ({', '.join(sh.families)}"
+                f"    held out by {sh.held_out_by} ({', '.join(sh.families)}"
                 + (f"; real sources {', '.join(sh.real_sources)}" if sh.real_sources else "")
                 + "): "
                 f"out-of-family Cllr {sh.cllr_out_of_family:.3f} → {sh.cllr_shrunk:.3f}, "

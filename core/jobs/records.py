@@ -61,7 +61,7 @@ def detector_versions(
     detectors = []
     queue = "cpu"
     for spec, applies in plan_detectors(app.registry, media, names, options):
-        calibration = calibrations.get(spec) if applies else None
+        calibration = calibrations.get(spec, media.kind.value) if applies else None
         detectors.append(
             {
                 "name": spec.name,

@@ -13,8 +13,12 @@ The JPEG quality is read from the file's luminance quantisation table, without d
 nearest IJG (libjpeg) quality, whose tables most encoders use or approximate. A table that no
 IJG quality fits closely (some cameras' own tables) still gets its nearest quality, and the
 finding says how far off it is. Videos: the container's mean bit rate spread over the pixels it
-shows per second (bits per pixel), an upper bound on the picture's bits as it includes the
-soundtrack; reported, not yet used as a domain limit (not measured, see docs/benchmarks.md).
+shows per second (bits per pixel, an upper bound on the picture's bits as it includes the
+soundtrack: ``visual.spectrum`` reports it), and the picture's own bits per pixel, read from the
+video stream's packets without decoding (``visual.eyes_teeth`` reports it and is out of domain
+below ``MIN_VIDEO_BITS_PER_PIXEL``: on lab face swaps re-encoded at H.264 CRF 23 … 43 its AUC held
+to CRF 33 and fell towards chance at 38 and 43, while ``visual.blend`` held at 43;
+docs/benchmarks.md, "Too compressed: videos").
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ IJG_LUMA = np.array(
     dtype=np.float64,
 )  # fmt: skip
 MIN_JPEG_QUALITY = 25  # below it visual.spectrum is out of domain (measured: docs/benchmarks.md)
+# below it visual.eyes_teeth is out of domain on videos: between CRF 33 (0.0073 on the lab's
+# 360×288 clips) and CRF 38 (0.0053), where its evidence was gone (docs/benchmarks.md)
+MIN_VIDEO_BITS_PER_PIXEL = 0.006
 
 
 def ijg_table(quality: int) -> np.ndarray:
@@ -113,3 +120,47 @@ def compression_findings(media: MediaInput) -> tuple[tuple[Finding, ...], str | 
         message=f"{bpp:.3f} bits per pixel (container rate, soundtrack included)",
     )
     return (finding,), None
+
+
+def video_stream_bits_per_pixel(path: Path) -> float | None:
+    """The picture's own bits per pixel: the video stream's packet bytes over the pixels of the
+    frames they hold, soundtrack excluded, read by demuxing (no decoding). None when unknown."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            pixels = stream.codec_context.width * stream.codec_context.height
+            total = frames = 0
+            for packet in container.demux(stream):
+                if packet.size:
+                    total += packet.size
+                    frames += 1
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    if not frames or not pixels:
+        return None
+    return 8 * total / (frames * pixels)
+
+
+def video_compression_limit(media: MediaInput) -> tuple[Finding | None, str | None]:
+    """A video's picture bits per pixel as a finding, and the out-of-domain reason below the
+    limit measured for fine facial detail (eyes, teeth)."""
+    if media.kind is not MediaKind.VIDEO:
+        return None, None
+    bpp = video_stream_bits_per_pixel(media.path)
+    if bpp is None:
+        return None, None
+    finding = Finding(
+        code="video_bits_per_pixel",
+        value=round(bpp, 5),
+        message=f"{bpp:.4f} bits per pixel in the video stream (soundtrack excluded)",
+    )
+    if bpp < MIN_VIDEO_BITS_PER_PIXEL:
+        return finding, (
+            f"too compressed: {bpp:.4f} bits per pixel in the video stream (below "
+            f"{MIN_VIDEO_BITS_PER_PIXEL:g}, fine facial detail is quantised away)"
+        )
+    return finding, None

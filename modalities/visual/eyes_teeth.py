@@ -8,8 +8,10 @@ edges between teeth. Each cue is measured on the largest face of a few frames, i
 z-score against real photos (``REFERENCE``, measured on train-corpus colour photos by
 bench/visual_eyes_teeth_reference.py); it is not calibrated.
 
-Out of domain: no face, eyes narrower than ``MIN_EYE_PX`` in the original picture, grayscale
-pictures (iris colour is then unmeasurable; reflections and teeth are still measured).
+Out of domain: no face, eyes narrower than ``MIN_EYE_PX`` in the original picture, videos whose
+picture has fewer bits per pixel than ``compression.MIN_VIDEO_BITS_PER_PIXEL`` (too compressed:
+measured, its evidence was gone from H.264 CRF 38 on), grayscale pictures (iris colour is then
+unmeasurable; reflections and teeth are still measured).
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import numpy as np
 
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality
 from core.media import MediaKind
-from modalities.visual import faces
+from modalities.visual import compression, faces
 
 NAME = "visual.eyes_teeth"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: a video with too few bits per pixel is out of domain
 POLICY = faces.SamplingPolicy(fps=1.0, max_frames=4, max_side=1280)
 CROP = 256
 MIN_EYE_PX = 12.0  # eye width in the original picture
@@ -140,6 +142,16 @@ class EyesTeethDetector:
     spec = SPEC
 
     def analyze(self, media: MediaInput) -> Evidence:
+        rate, too_compressed = compression.video_compression_limit(media)
+        if too_compressed is not None:
+            return Evidence.from_llr(
+                self.spec,
+                raw_score=0.0,
+                llr=0.0,
+                findings=(rate,) if rate is not None else (),
+                out_of_domain=too_compressed,
+                summary=too_compressed,
+            )
         if media.kind is MediaKind.IMAGE:
             frames = media.frames(max_frames=1, max_side=POLICY.max_side)
         else:
@@ -181,6 +193,8 @@ class EyesTeethDetector:
             findings.append(
                 Finding(code="teeth_not_visible", value=True, message="mouth closed or no teeth")
             )
+        if rate is not None:
+            findings.append(rate)
         raw = float(max(zs))
         return Evidence.from_llr(
             self.spec,

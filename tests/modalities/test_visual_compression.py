@@ -100,3 +100,39 @@ def test_a_fine_jpeg_is_scored_and_carries_its_quality(home: Path, tmp_path: Pat
     evidence = spectrum.build().analyze(fine)
     assert evidence.out_of_domain is None and np.isfinite(evidence.raw_score)
     assert ("jpeg_quality", 85) in [(f.code, f.value) for f in evidence.findings]
+
+
+def test_video_stream_bits_leave_the_soundtrack_out(tmp_path: Path) -> None:
+    """The picture's own bits per pixel are the video packets' bytes over the frames' pixels."""
+    import av
+
+    frames = [np.full((96, 128, 3), 40 + 10 * i, np.uint8) for i in range(10)]
+    path = face_video(tmp_path / "flat.mp4", frames, fps=5)
+    with av.open(str(path)) as container:
+        packets = [p.size for p in container.demux(container.streams.video[0]) if p.size]
+    expected = 8 * sum(packets) / (len(packets) * 128 * 96)
+    assert compression.video_stream_bits_per_pixel(path) == pytest.approx(expected)
+    picture = media(jpeg(tmp_path / "x.jpg", photo_like(64), 80))
+    assert compression.video_compression_limit(picture) == (None, None)  # videos only
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    assert compression.video_stream_bits_per_pixel(broken) is None
+
+
+def test_eyes_teeth_leaves_a_crushed_video_out_and_scores_a_fine_one(tmp_path: Path) -> None:
+    """Below the measured limit the face's fine detail is gone: out of domain, with the rate
+    named; a face video encoded well is scored and carries its rate as a finding."""
+    from modalities.visual import eyes_teeth
+    from tests.modalities.visual_faces_media import drifting_face_frames
+
+    frames = drifting_face_frames(n=1, size=448) * 100  # a still face, 4 s: x264 spends little
+    coarse = media(face_video(tmp_path / "coarse.mp4", frames, fps=25, crf=51))
+    crushed = eyes_teeth.build().analyze(coarse)
+    assert crushed.out_of_domain is not None and "too compressed" in crushed.out_of_domain
+    (rate,) = crushed.findings
+    assert rate.code == "video_bits_per_pixel" and rate.value < compression.MIN_VIDEO_BITS_PER_PIXEL
+    face = media(face_video(tmp_path / "face.mp4", frames, fps=25, crf=18))
+    scored = eyes_teeth.build().analyze(face)
+    assert scored.out_of_domain is None, scored.out_of_domain
+    rates = [f.value for f in scored.findings if f.code == "video_bits_per_pixel"]
+    assert len(rates) == 1 and rates[0] >= compression.MIN_VIDEO_BITS_PER_PIXEL

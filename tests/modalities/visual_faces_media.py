@@ -24,12 +24,14 @@ def moved(
     return cv2.warpAffine(img, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
 
 
-def face_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
-    """An H.264 MP4 of ``frames`` (RGB, even sides)."""
+def face_video(path: Path, frames: list[np.ndarray], fps: int = 10, crf: int | None = None) -> Path:
+    """An H.264 MP4 of ``frames`` (RGB, even sides), at x264's default rate factor or ``crf``."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
+        if crf is not None:
+            stream.options = {"crf": str(crf)}
         for rgb in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 container.mux(packet)

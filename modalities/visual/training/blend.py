@@ -79,17 +79,23 @@ CARD_TEXT = {
     },
 }
 CALIBRATION_NOTE = (
-    "Images only: calibration.json (Platt, shrunk by family and source hold-out; `verity "
-    "calibrate visual.blend --hold-out-by category`), fitted apart from training on a lab set "
+    "Images: calibration.json (Platt, shrunk by family and source hold-out; `verity calibrate "
+    "visual.blend --hold-out-by category`), fitted apart from training on a lab set "
     "(bench/visual_calibration_set.py, every picture re-encoded once as JPEG q90): 441 "
     "in-domain fakes of 4 lab families (face swap, GAN at 256 px, self-blend, up-sampling) made "
     "from photo sources blend never trained on, and 617 reals of 5 sources (Faces94, AT&T, "
     "deepface, GRID and VisualVoice frames; GRID frames are training reals). A fit without each "
     "(family, source) pair scored that pair at Cllr 0.946; shrunk by s = 0.557 it is 0.910, so "
     "its LLRs stay within about ±2 for ordinary scores. On media-dev's 4 face images it is "
-    "neutral (Cllr 1.002). Videos stay uncalibrated (a video's score is a top-k mean over "
-    "frames, another scale). Real face-swap outputs of many generators would calibrate it "
-    "better."
+    "neutral (Cllr 1.002). Videos (a top-k mean over frames, another scale): "
+    "calibration-video.json, the same method on a lab video set (bench/video_calibration_set.py): "
+    "the 12 real talking-head clips of train-corpus (GRID clips are training reals) and 132 fakes "
+    "of 6 lab families made from them (two face-swap models, plain and converter-sharpened; "
+    "re-mouthed; mouth-warped), every clip through one H.264 encoder. AUC per family 1.000 on "
+    "three swap families, 0.537 on the better model's sharpened swaps, 0.55-0.56 on re-made "
+    "mouths; held out by family Cllr 0.954, shrunk by s = 0.746 to 0.950: LLR about +0.85 at "
+    "raw 3 and +2.6 at raw 10, with wide intervals. Real face-swap outputs of many generators "
+    "would calibrate it better."
 )
 
 
