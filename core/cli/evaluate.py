@@ -358,7 +358,11 @@ def show_command(
             sh = cal.shrinkage
             render.out.print(
                 f"    held out by {sh.held_out_by} ({', '.join(sh.families)}"
-                + (f"; real sources {', '.join(sh.real_sources)}" if sh.real_sources else "")
+                + (
+                    f"; real sources {', '.join(sh.real_sources)}"
+                    if sh.real_sources
+                    else "; reals in seeded folds"
+                )
                 + "): "
                 f"out-of-family Cllr {sh.cllr_out_of_family:.3f} → {sh.cllr_shrunk:.3f}, "
                 f"s = {sh.slope:.3f}"
