@@ -117,7 +117,7 @@ def eval_command(
         typer.Option(
             "--attack",
             help="Also score under perturbations, e.g. jpeg:q=50,resize:0.5,noise:0.01,blur:1,"
-            "mp3:kbps=32,lowpass:4000,pgd:eps=2/255 (see docs/architecture.md).",
+            "mp3:kbps=32,lowpass:4000,h264:crf=35,pgd:eps=2/255 (see docs/architecture.md).",
         ),
     ] = None,
     weights: Annotated[
