@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality
+from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, out_of_domain
 from core.media import MediaKind
 from modalities.visual import compression, faces
 
@@ -144,14 +144,7 @@ class EyesTeethDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         rate, too_compressed = compression.video_compression_limit(media)
         if too_compressed is not None:
-            return Evidence.from_llr(
-                self.spec,
-                raw_score=0.0,
-                llr=0.0,
-                findings=(rate,) if rate is not None else (),
-                out_of_domain=too_compressed,
-                summary=too_compressed,
-            )
+            return out_of_domain(self.spec, too_compressed, findings=[rate] if rate else [])
         if media.kind is MediaKind.IMAGE:
             frames = media.frames(max_frames=1, max_side=POLICY.max_side)
         else:
@@ -170,9 +163,7 @@ class EyesTeethDetector:
             measured.append(measure(frame.rgb, face))
         if not measured:
             reason = "no face found" if not seen else f"eyes narrower than {MIN_EYE_PX:g} px"
-            return Evidence.from_llr(
-                self.spec, raw_score=0.0, llr=0.0, out_of_domain=reason, summary=reason
-            )
+            return out_of_domain(self.spec, reason)
         findings, zs = [], []
         for cue in REFERENCE:
             values = [m[cue] for m in measured if cue in m]

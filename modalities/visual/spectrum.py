@@ -28,6 +28,7 @@ from core.detector import (
     MediaInput,
     Modality,
     SeriesPoint,
+    out_of_domain,
 )
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
@@ -104,14 +105,7 @@ class SpectrumDetector:
         if media.kind is MediaKind.IMAGE:
             quality, too_compressed = compression.compression_findings(media)
             if too_compressed is not None:
-                return Evidence.from_llr(
-                    self.spec,
-                    raw_score=0.0,
-                    llr=0.0,
-                    out_of_domain=too_compressed,
-                    findings=quality,
-                    summary=too_compressed,
-                )
+                return out_of_domain(self.spec, too_compressed, findings=quality)
             frames = list(media.frames(max_frames=1))
             scored = [(f.time_s, s) for f in frames if (s := self._score(f.rgb)) is not None]
             return self._evidence(media, scored, quality)
