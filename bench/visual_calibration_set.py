@@ -46,7 +46,16 @@ def reencode(path: Path, quality: int) -> bytes:
 
 
 def real_source(row: dict[str, str]) -> str:
-    """A real's own source folder when the lab kept it in the name (``faces__faces94__…``)."""
+    """A real's own source: the folder it came from (``faces/faces94/…`` → ``faces94``,
+    ``scenes/mate/…`` → ``mate``, as ``verity lab make-fakes`` keeps it in ``source_file``), or
+    the name's second part when the path was flattened into it (``faces__faces94__…``); a real
+    row of a folder of reals only (bench/scene_photo_set.py) names its source in ``category``."""
+    category = row.get("category") or ""
+    if category and not category.startswith("lab_"):
+        return category
+    folders = Path(row.get("source_file") or "").parts[:-1]
+    if len(folders) >= 2:
+        return folders[-1]
     parts = Path(row["file"]).name.split("__")
     return parts[1] if len(parts) > 2 else "real"
 

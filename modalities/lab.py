@@ -6,6 +6,9 @@ Methods (each lives beside the detector it trains, in ``modalities/<modality>/sy
   (Self-Blended Images); the blended crop goes back into the full picture, so the output is a
   whole photo with one seam, like a face swap.
 * ``upsample`` (visual): the photo shrunk and up-sampled back by a generator-like method.
+* ``translate`` (visual): the whole picture, face or not, re-drawn by the lab's image-to-image
+  network (``verity lab translator train``; synthesis/translator.py), CycleGAN's generator
+  family: learnt down- and up-sampling instead of an imitated last step.
 * ``faceswap`` (visual): real videos and photos of the two people a lab face-swap model was
   trained on (``verity lab faceswap train``), each swapped into the other person
   (synthesis/faceswap.py); sources showing neither person are skipped.
@@ -50,12 +53,14 @@ from core.errors import BadInputError, display_name
 
 if TYPE_CHECKING:
     from modalities.audio.synthesis.vocoder import LoadedVocoder
+    from modalities.visual.synthesis.translator import LoadedTranslator
 
 METHODS = (
     "self_blend", "upsample", "copy_synthesis", "vocoder", "tts", "gan", "faceswap", "remouth",
-    "mouthwarp",
+    "mouthwarp", "translate",
 )  # fmt: skip
 KIND_OF = {"self_blend": "image", "upsample": "image", "copy_synthesis": "audio", "gan": "image"}
+KIND_OF["translate"] = "image"
 KIND_OF["tts"] = KIND_OF["vocoder"] = "audio"
 KIND_OF["faceswap"] = KIND_OF["remouth"] = KIND_OF["mouthwarp"] = "video"  # faceswap: also
 # pictures, see _fits
@@ -133,11 +138,15 @@ def _rng(seed: int, method: str, relative: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
 
-def _load_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
+def load_picture(path: Path) -> np.ndarray:
+    """The picture as uint8 RGB; an unreadable file is one clear error."""
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise BadInputError(f"{display_name(path)}: not a readable picture ({error})") from error
 
 
 def _encode_image(rgb: np.ndarray, like: Path) -> tuple[bytes, str]:
@@ -179,14 +188,28 @@ def self_blend_picture(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray 
 
 
 def _make_picture(
-    source: Source, method: str, rng: np.random.Generator
+    source: Source,
+    method: str,
+    rng: np.random.Generator,
+    translator: LoadedTranslator | None = None,
 ) -> tuple[bytes, str, dict[str, Any]] | None:
+    from modalities.visual.synthesis import translator as translation
     from modalities.visual.synthesis import upsampling
 
-    rgb = _load_rgb(source.path)
-    if method == "self_blend":
+    rgb = load_picture(source.path)
+    fake: np.ndarray | None
+    detail: dict[str, Any]
+    if method == "translate" and translator is not None:
+        if max(rgb.shape[:2]) > translation.MAX_SIDE:
+            return None  # too large to re-draw whole; skipped like a source without a face
+        fake = translation.translate(translator, rgb)
+        detail = {
+            "method": "translate:lab", "module": "modalities.visual.synthesis.translator",
+            "model_sha256": translator.sha256,
+        }  # fmt: skip
+    elif method == "self_blend":
         fake = self_blend_picture(rgb, rng)
-        detail: dict[str, Any] = {
+        detail = {
             "method": "self_blend",
             "module": "modalities.visual.synthesis.self_blend",
         }
@@ -278,7 +301,7 @@ def _make_swap(
 
     net, config, model_sha = swap
     if source.kind == "image":
-        pictures = [_load_rgb(source.path)]
+        pictures = [load_picture(source.path)]
     else:
         pictures = [f.rgb for f in media.iter_frames(source.path, fps=1.0, max_frames=3)]
     identity = next(
@@ -393,6 +416,7 @@ def make_fakes(
     gan_model: Path | None = None,
     faceswap_model: Path | None = None,
     vocoder_model: Path | None = None,
+    translator_model: Path | None = None,
 ) -> tuple[list[Fake], Path]:
     """Write fakes, copies of their real sources and ``manifest.csv``; returns the fakes and the
     manifest's path. Each fake is labelled (``label``) before it touches the disk and registered
@@ -421,6 +445,15 @@ def make_fakes(
         from modalities.audio.synthesis import vocoder
 
         neural = vocoder.load_model(vocoder_model)
+    translator = None
+    if "translate" in methods:
+        if translator_model is None:
+            raise BadInputError(
+                "--methods translate needs --translator-model (verity lab translator train)"
+            )
+        from modalities.visual.synthesis import translator as translation
+
+        translator = translation.load_model(translator_model)
     swap = None
     if "faceswap" in methods:
         if faceswap_model is None:
@@ -464,7 +497,7 @@ def make_fakes(
                 made = (
                     _make_speech(source, rng)
                     if method == "copy_synthesis"
-                    else _make_picture(source, method, rng)
+                    else _make_picture(source, method, rng, translator)
                 )
             if progress:
                 progress(done, len(plan))

@@ -13,12 +13,23 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import BadInputError, display_name
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a lab trainer reports: steps done, seconds spent, mean loss at the end and start."""
+
+    steps: int
+    seconds: float
+    loss: float
+    first_loss: float
 
 
 def write_atomic(path: Path, data: bytes) -> None:

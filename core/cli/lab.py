@@ -17,7 +17,7 @@ from core.cli import render
 from core.config import load_settings
 from core.errors import BadInputError
 
-# options the lab's trainers (faceswap, gan, vocoder) share
+# options the lab's trainers (faceswap, gan, vocoder, translator) share
 ModelOut = Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")]
 Minutes = Annotated[
     float | None, typer.Option("--minutes", min=0.01, help="Wall-clock training budget.")
@@ -66,7 +66,9 @@ def make_fakes_command(
             help="Comma-separated: self_blend, upsample, copy_synthesis, vocoder (needs "
             "--vocoder-model), tts (Debian TTS engines), gan (needs --gan-model), faceswap "
             "(needs --faceswap-model), remouth (talking-head videos re-mouthed to speak "
-            "another video's soundtrack), mouthwarp (the same by warping the clip's own mouth).",
+            "another video's soundtrack), mouthwarp (the same by warping the clip's own mouth), "
+            "translate (pictures re-drawn by an image-to-image network; needs "
+            "--translator-model).",
         ),
     ] = "self_blend,upsample,copy_synthesis",
     case: Annotated[str | None, typer.Option("--case", "-c", help="Case to file fakes in.")] = None,
@@ -79,6 +81,9 @@ def make_fakes_command(
     ] = None,
     vocoder_model: Annotated[
         Path | None, typer.Option("--vocoder-model", help="Model for --methods vocoder.")
+    ] = None,
+    translator_model: Annotated[
+        Path | None, typer.Option("--translator-model", help="Model for --methods translate.")
     ] = None,
 ) -> None:
     """Make fakes from real media, sign each with the lab's C2PA key and register it as synthetic.
@@ -104,7 +109,7 @@ def make_fakes_command(
         fakes, manifest = lab.make_fakes(
             data, out, methods=names, limit=limit, seed=seed, label=label, register=register,
             progress=report, gan_model=gan_model, faceswap_model=faceswap_model,
-            vocoder_model=vocoder_model,
+            vocoder_model=vocoder_model, translator_model=translator_model,
         )  # fmt: skip
     counts: dict[str, int] = {}
     for fake in fakes:
@@ -359,36 +364,97 @@ def vocoder_train_command(
     threads: Threads = 1,
 ) -> None:
     """Train the lab's neural vocoder on the real speech of the folders (first 20 s of each)."""
-    import torch
-
     from core.media import decode_audio
     from modalities.audio.synthesis import vocoder
     from modalities.audio.training.data import collect
 
-    if minutes is None and steps is None:
-        raise BadInputError("give a budget: --minutes or --steps")
     items, provenance = collect(data, allow_one_class=True)
     reals = [i for i in items if i.label == 0]
     if not reals:
         raise BadInputError("no real speech in the --data folders")
+
+    def read(item: Any) -> Any:
+        return decode_audio(item.path, sample_rate=vocoder.SAMPLE_RATE, max_s=20.0)[0]
+
+    _train_lab_model(
+        "vocoder", "real speech files", reals, read, vocoder.train,
+        budget=(minutes, steps), threads=threads, out=out,
+        options={"batch": batch, "seed": seed}, facts={"folders": provenance, "files": len(reals)},
+    )  # fmt: skip
+
+
+def _train_lab_model(
+    name: str,
+    what: str,
+    items: list[Any],
+    read: Any,
+    train: Any,
+    *,
+    budget: tuple[float | None, int | None],
+    threads: int,
+    out: Path,
+    options: dict[str, Any],
+    facts: dict[str, Any],
+) -> None:
+    """What the lab's trainers share: a budget, a thread count, the training data read with a
+    progress bar, ``train(data, out, …)`` reporting through the same bar, one summary line."""
+    import torch
+
+    minutes, steps = budget
+    if minutes is None and steps is None:
+        raise BadInputError("give a budget: --minutes or --steps")
     torch.set_num_threads(threads)
     progress = render.make_progress(render.err.is_terminal)
-    task = progress.add_task("vocoder", total=None)
+    task = progress.add_task(name, total=None)
 
     def report(stage: str, done: int, total: int) -> None:
-        progress.update(task, description=f"vocoder · {stage}", completed=done, total=total or None)
+        progress.update(task, description=f"{name} · {stage}", completed=done, total=total or None)
 
     with progress:
-        waves = []
-        for k, item in enumerate(reals, start=1):
-            waves.append(decode_audio(item.path, sample_rate=vocoder.SAMPLE_RATE, max_s=20.0)[0])
-            report("reading speech", k, len(reals))
-        facts = {"folders": provenance, "files": len(reals)}
-        result = vocoder.train(
-            waves, out, minutes=minutes, steps=steps, batch=batch, seed=seed,
-            provenance=facts, progress=report,
-        )  # fmt: skip
+        loaded = []
+        for k, item in enumerate(items, start=1):
+            loaded.append(read(item))
+            report(f"reading {what}", k, len(items))
+        result = train(
+            loaded, out, minutes=minutes, steps=steps, provenance=facts, progress=report, **options
+        )
     render.out.print(
-        f"trained on {len(reals)} real speech files: {result.steps} steps in "
+        f"trained on {len(loaded)} {what}: {result.steps} steps in "
         f"{result.seconds:.0f} s, loss {result.first_loss:.3f} -> {result.loss:.3f}; wrote {out}"
     )
+
+
+# ------------------------------------------------------------------------ verity lab translator
+
+translator_app = typer.Typer(
+    help="Image-to-image translator (CycleGAN-style encoder-decoder, CPU): pictures re-drawn.",
+    no_args_is_help=True,
+)
+lab_app.add_typer(translator_app, name="translator")
+
+
+@translator_app.command("train")
+def translator_train_command(
+    data: Annotated[
+        list[Path], typer.Option("--data", help="Folder with manifest.csv or pictures; its reals.")
+    ],
+    out: ModelOut,
+    minutes: Minutes = None,
+    steps: Steps = None,
+    seed: Seed = 0,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=256)] = 8,
+    threads: Threads = 1,
+) -> None:
+    """Train the lab's image-to-image translator to re-draw the real pictures of the folders."""
+    from modalities import lab
+    from modalities.visual.synthesis import translator
+
+    sources = [s for folder in data for s in lab.find_sources(folder) if s.kind == "image"]
+    if not sources:
+        raise BadInputError("no real pictures in the --data folders")
+    _train_lab_model(
+        "translator", "real pictures", sources, lambda s: lab.load_picture(s.path),
+        translator.train, budget=(minutes, steps), threads=threads, out=out,
+        options={"batch": batch, "seed": seed},
+        facts={"folders": [str(folder) for folder in data], "files": len(sources)},
+    )  # fmt: skip

@@ -119,12 +119,7 @@ def stft_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return total / len(STFT_RESOLUTIONS)
 
 
-@dataclass(frozen=True)
-class TrainResult:
-    steps: int
-    seconds: float
-    loss: float
-    first_loss: float
+TrainResult = lab_models.TrainResult
 
 
 def train(

@@ -29,8 +29,11 @@ CALIBRATION_NOTE = (
     "over-confident (Cllr 1.70), so it is not used. Held out by lab family and real source "
     "(`verity calibrate --hold-out-by category`, docs/benchmarks.md, 2026-12-01) it still kept "
     "s = 0.75 and was over-confident on media-dev's pictures (Cllr 1.90): the lab's families "
-    "and photo sources do not show its shift. Calibrate on real generator outputs with `verity "
-    "calibrate visual.spectrum` before relying on its LLR."
+    "and photo sources do not show its shift. Adding scene photos without faces, real pictures "
+    "enlarged by ordinary resizers, and a learnt image-to-image family (`verity lab "
+    "translator`) left it at s = 0.84 and still harmful there (Cllr 1.49; docs/benchmarks.md, "
+    '"Pictures without a face"). Calibrate on real generator outputs with `verity calibrate '
+    "visual.spectrum` before relying on its LLR."
 )
 PER_SOURCE = 500  # balance sources: LFW alone would otherwise be most of the data
 
