@@ -58,6 +58,7 @@ def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
         raise BadInputError(f"{display_name(manifest)}: missing column(s) {', '.join(missing)}")
     rows = []
     root_resolved = root.resolve()
+    first_line: dict[Path, int] = {}  # a file listed twice would be scored once, under one label
     for line, record in enumerate(reader, start=2):
         where = f"{display_name(manifest)} line {line}"
         label = LABELS.get((record["label"] or "").strip().lower())
@@ -71,6 +72,11 @@ def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
             raise BadInputError(f"{where}: {record['file']!r} points outside the root")
         if not path.is_file():
             raise BadInputError(f"{where}: {display_name(path)} not found")
+        if path in first_line:
+            raise BadInputError(
+                f"{where}: {record['file']!r} is already listed on line {first_line[path]}"
+            )
+        first_line[path] = line
         rows.append(
             ManifestRow(record["file"], label, kind, (record["category"] or "").strip(), str(path))
         )
@@ -225,6 +231,20 @@ def score_row(row: ManifestRow, config: EvalConfig, attack: Attack | None = None
     return record
 
 
+def check_labels_agree(rows: list[ManifestRow], digests: dict[str, str]) -> None:
+    """The same bytes under two names must carry one label: a file cannot be both real and fake,
+    and a metric computed over such a manifest would credit a detector for either answer."""
+    seen: dict[str, ManifestRow] = {}
+    for row in rows:
+        other = seen.setdefault(digests[row.path], row)
+        if other.label != row.label:
+            names = {0: "real", 1: "fake"}
+            raise BadInputError(
+                f"{row.file!r} ({names[row.label]}) has the same content (SHA-256 "
+                f"{digests[row.path][:12]}…) as {other.file!r} ({names[other.label]})"
+            )
+
+
 def _job_key(sha256: str, row: ManifestRow, signature: str, attack: Attack | None = None) -> str:
     attack_part = "" if attack is None else f"\0attack={attack.label}"
     return hashlib.sha256(f"{row.file}\0{sha256}\0{signature}{attack_part}".encode()).hexdigest()
@@ -282,6 +302,7 @@ def score_manifest(
     from core.store import sha256_file
 
     digests = {r.path: sha256_file(Path(r.path)) for r in rows}
+    check_labels_agree(rows, digests)
     variants: list[Attack | None] = [None, *attacks]
     keyed = [(_job_key(digests[r.path], r, signature, a), r, a) for a in variants for r in rows]
     todo = [(key, row, attack) for key, row, attack in keyed if key not in done]

@@ -430,11 +430,18 @@ def iter_audio(
         stream = container.streams.audio[0]
         layout = "mono" if mono else None
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+        many = (stream.codec_context.channels or 0) > MAX_REMIX_CHANNELS
+        if many and not mono:
+            raise UnsupportedMediaError(
+                path,
+                f"has {stream.codec_context.channels} audio channels; Verity reads more "
+                f"than {MAX_REMIX_CHANNELS} only as a mono mix",
+            )
 
         def frames() -> Iterator[Any]:
             try:
                 for frame in container.decode(stream):
-                    yield from resampler.resample(frame)
+                    yield from resampler.resample(_mono_mix(path, frame) if many else frame)
                 yield from resampler.resample(None)
             except av.error.FFmpegError as exc:
                 raise UnsupportedMediaError(
@@ -457,6 +464,33 @@ def iter_audio(
                 break
         if pending_len:
             yield AudioChunk(produced / sample_rate, sample_rate, np.concatenate(pending, axis=1))
+
+
+# FFmpeg's own rematrixing is unreliable above 8 channels of no named layout (a 9-channel WAV
+# fails with EINVAL where 12 pass), and PyAV crashes reading planar frames of more than 8 planes.
+MAX_REMIX_CHANNELS = 8
+_PACKED_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854776e18}
+
+
+def _mono_mix(path: Path, frame: Any) -> Any:
+    """A many-channel frame as a mono frame: the plain mean of its channels (a microphone array
+    or a multitrack recording has no standard downmix). Packed frames only: their one plane is
+    read safely; a planar one is refused rather than risking PyAV's reader."""
+    fmt, channels = frame.format, len(frame.layout.channels)
+    if fmt.is_planar:
+        raise UnsupportedMediaError(
+            path,
+            f"{channels}-channel planar audio ({fmt.name}): Verity mixes more than "
+            f"{MAX_REMIX_CHANNELS} channels only from packed sample formats",
+        )
+    samples = frame.to_ndarray().reshape(-1, channels).astype(np.float64)
+    if fmt.name == "u8":
+        samples -= 128.0
+    samples /= _PACKED_SCALE.get(fmt.name, 1.0)  # flt and dbl are in [-1, 1] already
+    mono = samples.mean(axis=1).astype(np.float32)[None, :]
+    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono), format="fltp", layout="mono")
+    out.sample_rate = frame.sample_rate
+    return out
 
 
 def decode_audio(

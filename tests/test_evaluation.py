@@ -73,6 +73,9 @@ def image_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return manifest, root
 
 
+HEADER = "file,label,kind,category\n"
+
+
 def test_manifest_problems_are_named(tmp_path: Path, image_set) -> None:
     manifest, root = image_set
     rows, digest = evaluation.read_manifest(manifest, root)
@@ -84,6 +87,9 @@ def test_manifest_problems_are_named(tmp_path: Path, image_set) -> None:
         "file,label,kind,category\n../../etc/passwd,real,image,c\n": "outside the root",
         "file,label,kind,category\nimg/none.png,real,image,c\n": "not found",
         "file,label,kind,category\n": "no rows",
+        HEADER + "img/real_0.png,real,image,c\nimg/../img/real_0.png,fake,image,c\n": (
+            "line 3: 'img/../img/real_0.png' is already listed on line 2"
+        ),
     }
     for text, words in cases.items():
         bad = tmp_path / "bad.csv"
@@ -263,6 +269,26 @@ def test_bad_file_in_manifest_is_recorded_not_fatal(tmp_path: Path, home: Path) 
     records = evaluation.score_manifest(rows, config, tmp_path / "w" / "s.jsonl", jobs=1)
     assert [r["status"] for r in records] == ["error", "ok"]
     assert "broken.jpg" in records[0]["error"] or "not a video" in records[0]["error"]
+
+
+def test_same_content_under_two_labels_is_refused_before_scoring(
+    tmp_path: Path, home: Path
+) -> None:
+    """A copy of a real file listed as fake would be scored twice and credit either answer."""
+    root = tmp_path / "root"
+    root.mkdir()
+    Image.new("RGB", (16, 16), (40, 90, 10)).save(root / "a.png")
+    (root / "copy.png").write_bytes((root / "a.png").read_bytes())
+    manifest = root / "m.csv"
+    manifest.write_text("file,label,kind,category\na.png,real,image,x\ncopy.png,fake,image,x\n")
+    rows, _ = evaluation.read_manifest(manifest, root)
+    config = evaluation.EvalConfig(
+        None, True, str(tmp_path / "w"), str(home), MediaLimits().model_dump(), {}
+    )
+    scores = tmp_path / "w" / "s.jsonl"
+    with pytest.raises(BadInputError, match=r"'copy.png' \(fake\) has the same content"):
+        evaluation.score_manifest(rows, config, scores, jobs=1)
+    assert not scores.exists()  # refused before anything was scored or written
 
 
 def test_normalize_audio_is_16k_mono_mp3(tmp_path: Path, clip: Path) -> None:

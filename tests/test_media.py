@@ -87,6 +87,43 @@ def test_iter_audio_chunks_and_max_seconds(tone: Path) -> None:
     assert short.shape[1] == 8000
 
 
+@pytest.mark.parametrize("subtype", ["FLOAT", "PCM_16", "PCM_24", "PCM_U8"])
+@pytest.mark.parametrize("channels", [9, 32])
+def test_many_channel_audio_is_mixed_to_mono(tmp_path: Path, channels: int, subtype: str) -> None:
+    """More than 8 channels of no named layout (microphone arrays, multitrack WAVs): FFmpeg's
+    rematrix refuses some counts (9), so Verity takes the plain mean of the channels."""
+    import soundfile
+
+    rate = 16_000
+    t = np.arange(rate) / rate
+    wave = np.zeros((rate, channels))
+    wave[:, 0] = 0.9 * np.sin(2 * np.pi * 440 * t)  # one speaking channel among silent ones
+    path = tmp_path / f"array{channels}.wav"
+    soundfile.write(path, wave, rate, subtype=subtype)
+    mono = decode_audio(path, sample_rate=8_000)
+    assert mono.shape == (1, 8_000)
+    assert np.abs(mono).max() == pytest.approx(0.9 / channels, rel=0.05)
+    peak_hz = np.argmax(np.abs(np.fft.rfft(mono[0]))) * 8_000 / mono.shape[1]
+    assert peak_hz == pytest.approx(440, abs=5)
+    with pytest.raises(UnsupportedMediaError, match=f"{channels} audio channels"):
+        decode_audio(path, mono=False)
+
+
+def test_many_channel_planar_audio_is_refused_not_read() -> None:
+    """PyAV's reader crashes on planar frames of more than 8 planes: refused before reading."""
+    from types import SimpleNamespace
+
+    from core.media import _mono_mix
+
+    frame = SimpleNamespace(
+        format=SimpleNamespace(is_planar=True, name="fltp"),
+        layout=SimpleNamespace(channels=[object()] * 10),
+        to_ndarray=lambda: pytest.fail("a planar many-channel frame must not be read"),
+    )
+    with pytest.raises(UnsupportedMediaError, match="10-channel planar audio"):
+        _mono_mix(Path("ten.ogg"), frame)
+
+
 @pytest.mark.parametrize(
     ("maker", "error", "words"),
     [
