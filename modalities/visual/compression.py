@@ -5,9 +5,10 @@ JPEG compression quantises exactly those frequencies away, so on such a file its
 "nothing left to see", not "authentic". The fusion must then say the input is out of the
 detector's domain (issue 3: inconclusive when the input is too compressed) instead of counting
 its silence as evidence. The limit is measured, per detector: on held-out lab fakes re-encoded at
-JPEG quality 90 … 10, spectrum's AUC holds to quality 30 and falls towards chance at 20 and 10,
-while ``visual.blend``'s seams survive even quality 10, so blend has no such limit
-(docs/benchmarks.md, "Too compressed").
+JPEG quality 90 … 5, spectrum 1.1.0 (picture spectrum) held to quality 30 and fell towards chance
+at 20 and 10; 1.2.0 (NPR residual spectrum) holds 0.85 at 10 and drops to 0.75 at 5, so its limit
+sits between them, at 8. ``visual.blend``'s seams survive even quality 10, so blend has no such
+limit (docs/benchmarks.md, "Too compressed" and "Up-sampling residual").
 
 The JPEG quality is read from the file's luminance quantisation table, without decoding: the
 nearest IJG (libjpeg) quality, whose tables most encoders use or approximate. A table that no
@@ -42,7 +43,7 @@ IJG_LUMA = np.array(
     ],
     dtype=np.float64,
 )  # fmt: skip
-MIN_JPEG_QUALITY = 25  # below it visual.spectrum is out of domain (measured: docs/benchmarks.md)
+MIN_JPEG_QUALITY = 8  # below it visual.spectrum 1.2.0 is out of domain (docs/benchmarks.md)
 # below it visual.eyes_teeth is out of domain on videos: between CRF 33 (0.0073 on the lab's
 # 360×288 clips) and CRF 38 (0.0053), where its evidence was gone (docs/benchmarks.md)
 MIN_VIDEO_BITS_PER_PIXEL = 0.006

@@ -1,14 +1,18 @@
 """``visual.spectrum``: spectral traces of generative up-sampling in images and video frames.
 
-A small neural head (one hidden layer) over the spectral features of core ``spectrum_features``
-(radial power profile, peaks at the up-sampling grid frequencies, high-frequency decay). Trained by
+A small neural head (one hidden layer) over the spectral features of ``spectrum_features``
+(radial power profile, peaks at the up-sampling grid frequencies, high-frequency decay), read
+from the image's up-sampling residual (the luminance minus its nearest-neighbour down- and
+up-sampled copy), where the picture's content no longer dominates. Trained by
 ``verity train visual.spectrum`` on real photos against the same photos passed through generator-
 style up-sampling (synthesis/upsampling.py); never on a real generator's output. Images smaller
-than 128 px on a side, and JPEGs compressed below quality 25 (modalities.visual.compression),
+than 128 px on a side, and JPEGs compressed below quality 8 (modalities.visual.compression),
 are out of its domain.
 
 References: Durall, Keuper, Keuper, "Watch your up-convolution", CVPR 2020; Frank et al.,
-"Leveraging frequency analysis for deep fake image recognition", ICML 2020.
+"Leveraging frequency analysis for deep fake image recognition", ICML 2020; Tan et al.,
+"Rethinking the up-sampling operations in CNN-based generative network for generalizable
+deepfake detection" (NPR), CVPR 2024.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from core.weights import verified_weights, weights_ref
 from modalities.visual import compression, spectrum_features
 
 NAME = "visual.spectrum"
-VERSION = "1.1.0"  # 1.1.0: a JPEG below quality 25 is out of domain (too compressed)
+# 1.1.0: a JPEG below quality 25 is out of domain (too compressed); 1.2.0: features of the NPR
+# residual instead of the picture (spectrum_features), new head, limit lowered to quality 8
+VERSION = "1.2.0"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"spectrum-{VERSION}"
 VIDEO_FPS = 1.0
 VIDEO_FRAMES = 8
@@ -46,14 +52,14 @@ def _spec(folder: Path) -> DetectorSpec:
         name=NAME,
         modality=Modality.VISUAL,
         version=VERSION,
-        summary="Spectral traces of generator up-sampling (radial profile, grid peaks, decay)",
+        summary="Spectral traces of generator up-sampling in the NPR residual (profile, peaks)",
         media_kinds=frozenset({MediaKind.IMAGE, MediaKind.VIDEO}),
         resolution="frame",
         input_size=spectrum_features.TILE,
         input_fps=VIDEO_FPS,
         weights=weights_ref(folder),
         licence="code Apache-2.0; head trained on train-corpus faces (research use)",
-        paper="Durall et al., CVPR 2020; Frank et al., ICML 2020",
+        paper="Durall et al., CVPR 2020; Frank et al., ICML 2020; Tan et al. (NPR), CVPR 2024",
     )
 
 

@@ -1,4 +1,12 @@
-"""Spectral features of an image's luminance, shared by ``visual.spectrum`` and its recipe.
+"""Spectral features of an image's up-sampling residual, for ``visual.spectrum`` and its recipe.
+
+Why a residual: the spectrum of the picture itself is dominated by its content (edges, texture,
+blur), so a head trained on it learnt content more than up-sampling, and on a learnt
+image-to-image family it never saw it ranked fakes below reals (AUC 0.47, docs/benchmarks.md,
+"Up-sampling residual"). Up-sampling ties each pixel to its neighbours; the luminance minus its
+nearest-neighbour down- and up-sampled copy by 2 (neighbouring pixel relationships, NPR: Tan et
+al., CVPR 2024) removes the content and keeps those ties. On the same held-out tests its spectrum
+reached 0.985 there and did better on held-out photo sources.
 
 Per 128×128 tile (up to five: centre and corners): the windowed log power spectrum. Averaged over
 tiles, three groups of numbers: the azimuthally averaged profile (64 radii, mean removed so that
@@ -57,9 +65,23 @@ def _grid_positions(factor: int) -> list[tuple[int, int]]:
 _GRID2, _GRID4 = _grid_positions(2), _grid_positions(4)
 
 
+def npr_residual(gray: np.ndarray) -> np.ndarray:
+    """The luminance minus its nearest-neighbour down- and up-sampled copy by 2 (even size)."""
+    h, w = (gray.shape[0] // 2) * 2, (gray.shape[1] // 2) * 2
+    even = gray[:h, :w]
+    coarse = np.repeat(np.repeat(even[::2, ::2], 2, axis=0), 2, axis=1)
+    return np.asarray(even - coarse, dtype=np.float32)
+
+
 def features(rgb: np.ndarray) -> np.ndarray | None:
-    """The 69 features of an image, or None when it is smaller than one tile."""
-    parts = tiles(luminance(rgb))
+    """The 69 features of an image's NPR residual, or None when it is smaller than one tile."""
+    return spectral_features(npr_residual(luminance(rgb)))
+
+
+def spectral_features(gray: np.ndarray) -> np.ndarray | None:
+    """The 69 features of one grey plane (``features`` gives it the residual; benches the
+    picture itself), or None when it is smaller than one tile."""
+    parts = tiles(gray)
     if not parts:
         return None
     spectrum = np.mean([log_spectrum(t) for t in parts], axis=0)

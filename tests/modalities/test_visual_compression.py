@@ -63,9 +63,9 @@ def test_findings_and_the_domain_limit(tmp_path: Path) -> None:
     fine = media(jpeg(tmp_path / "fine.jpg", photo_like(200), 80))
     found, reason = compression.compression_findings(fine)
     assert reason is None and [(f.code, f.value) for f in found] == [("jpeg_quality", 80)]
-    crushed = media(jpeg(tmp_path / "crushed.jpg", photo_like(200), 12))
+    crushed = media(jpeg(tmp_path / "crushed.jpg", photo_like(200), 5))
     found, reason = compression.compression_findings(crushed)
-    assert found[0].value == 12 and reason is not None and "too compressed" in reason
+    assert found[0].value == 5 and reason is not None and "too compressed" in reason
     limit = compression.MIN_JPEG_QUALITY
     at_limit = media(jpeg(tmp_path / "limit.jpg", photo_like(200), limit))
     assert compression.compression_findings(at_limit)[1] is None
@@ -82,10 +82,10 @@ def test_video_reports_bits_per_pixel(tmp_path: Path) -> None:
 
 
 def test_spectrum_leaves_a_crushed_jpeg_out_and_fusion_says_why(home: Path, tmp_path: Path) -> None:
-    crushed = media(jpeg(tmp_path / "face.jpg", astronaut(), 10))
+    crushed = media(jpeg(tmp_path / "face.jpg", astronaut(), 5))
     evidence = spectrum.build().analyze(crushed)
-    assert evidence.out_of_domain is not None and "JPEG quality ≈ 10" in evidence.out_of_domain
-    assert [(f.code, f.value) for f in evidence.findings] == [("jpeg_quality", 10)]
+    assert evidence.out_of_domain is not None and "JPEG quality ≈ 5" in evidence.out_of_domain
+    assert [(f.code, f.value) for f in evidence.findings] == [("jpeg_quality", 5)]
     seams = blend.build(save_heatmaps=False).analyze(crushed)  # measured robust: no limit
     assert seams.out_of_domain is None
     result = fuse([(spectrum.SPEC, evidence), (blend.SPEC, seams)], FusionSettings())

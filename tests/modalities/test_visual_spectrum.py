@@ -40,6 +40,18 @@ def test_features_shape_and_small_images() -> None:
     assert grey is not None and grey.shape == feats.shape
 
 
+def test_npr_residual_removes_what_nearest_neighbour_enlargement_made() -> None:
+    """The residual is what a 2× nearest-neighbour copy cannot explain: nothing, for a picture
+    that is such a copy; the texture of a picture that is not; odd sides lose their last row."""
+    small = spectrum_features.luminance(photo_like(97))
+    enlarged = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+    assert not spectrum_features.npr_residual(enlarged).any()
+    natural = spectrum_features.npr_residual(spectrum_features.luminance(photo_like(193)))
+    assert natural.shape == (192, 192)
+    assert natural[::2, ::2].max() == 0 and np.abs(natural).mean() > 0.5
+    assert spectrum_features.npr_residual(np.full((150, 151), 7.0)).shape == (150, 150)
+
+
 def test_transposed_upsampling_leaves_grid_peaks() -> None:
     rng = np.random.default_rng(3)
     img = photo_like(256, seed=4)

@@ -1,4 +1,5 @@
-"""Recipe for ``visual.spectrum``: real photos against generator-style up-sampled copies.
+"""Recipe for ``visual.spectrum``: real photos against generator-style up-sampled copies, both
+read through the NPR residual of ``spectrum_features``.
 
 Validation holds out whole photo sources (LFW, All-Age-Faces, Faces94, ...) and, separately, whole
 up-sampling methods, so the card reports how the head does on photos and on up-sampling it never
@@ -25,15 +26,16 @@ from modalities.visual.synthesis import upsampling
 
 CALIBRATION_NOTE = (
     "None shipped (calibrated: false). A Platt fit on the leave-one-source-out pseudo-fake "
-    "scores is kept as pseudo-fake-calibration.json for the record; on media-dev it was "
-    "over-confident (Cllr 1.70), so it is not used. Held out by lab family and real source "
-    "(`verity calibrate --hold-out-by category`, docs/benchmarks.md, 2026-12-01) it still kept "
-    "s = 0.75 and was over-confident on media-dev's pictures (Cllr 1.90): the lab's families "
-    "and photo sources do not show its shift. Adding scene photos without faces, real pictures "
-    "enlarged by ordinary resizers, and a learnt image-to-image family (`verity lab "
-    "translator`) left it at s = 0.84 and still harmful there (Cllr 1.49; docs/benchmarks.md, "
-    '"Pictures without a face"). Calibrate on real generator outputs with `verity calibrate '
-    "visual.spectrum` before relying on its LLR."
+    "scores is kept as pseudo-fake-calibration.json for the record only. For the picture-"
+    "spectrum head of 1.0.0/1.1.0, fits held out by lab family and real source (`verity "
+    "calibrate --hold-out-by category`; face photos, scenes, enlarged reals, lab GAN, face "
+    "swap, self-blend, up-sampling and a learnt image-to-image family) kept s = 0.75-0.98 and "
+    "were over-confident on media-dev's pictures (Cllr 1.49-1.90; docs/benchmarks.md, "
+    '"Pictures without a face"). 1.2.0 reads the NPR residual and ranks the lab\'s families '
+    "better, but it was not calibrated on that set again: on media-dev's pictures it is still "
+    'near chance (docs/benchmarks.md, "Up-sampling residual"), so a lab-fitted mapping would '
+    "again claim what only the lab agrees with. Calibrate on real generator outputs with "
+    "`verity calibrate visual.spectrum` before relying on its LLR."
 )
 PER_SOURCE = 500  # balance sources: LFW alone would otherwise be most of the data
 
