@@ -42,7 +42,7 @@ from scipy import ndimage
 from core import attacks, metrics
 from modalities.visual import spectrum_features
 from modalities.visual.synthesis import stylegan, upsampling
-from modalities.visual.training.spectrum import _fit, collect
+from modalities.visual.training.spectrum import _fit, collect, pair_features
 
 VARIANTS = ("picture", "residual", "both")
 
@@ -96,17 +96,7 @@ def both_features(rgb: np.ndarray) -> np.ndarray | None:
 
 def training_pair(job: tuple[str, int]) -> list[tuple[np.ndarray, int, str]] | None:
     """The recipe's pair (``training.spectrum.pair_features``) with both feature sets."""
-    path, seed = job
-    rng = np.random.default_rng(seed)
-    with Image.open(path) as img:
-        rgb = np.asarray(img.convert("RGB"))
-    method = str(rng.choice(upsampling.METHODS))
-    real = both_features(augment(rgb, rng))
-    fake_img = upsampling.upsample_like_a_generator(rgb, rng, method)
-    fake = both_features(augment(fake_img, rng))
-    if real is None or fake is None:
-        return None
-    return [(real, 0, "none"), (fake, 1, method)]
+    return pair_features(job, both_features, augment)
 
 
 def picture_features(path: str) -> np.ndarray | None:

@@ -63,16 +63,21 @@ def collect(folders: list[Path], seed: int) -> tuple[list[tuple[Path, str]], lis
     return items, provenance
 
 
-def pair_features(job: tuple[str, int]) -> list[tuple[np.ndarray, int, str]] | None:
-    """Features of one photo (real) and of its up-sampled copy (fake), both channel-augmented."""
+def pair_features(
+    job: tuple[str, int],
+    featurize: Callable[[np.ndarray], np.ndarray | None] = spectrum_features.features,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] = (upsampling.channel_augment),
+) -> list[tuple[np.ndarray, int, str]] | None:
+    """Features of one photo (real) and of its up-sampled copy (fake), both channel-augmented.
+    ``featurize`` and ``augment`` let a bench compare other feature sets on the same pairs."""
     path, seed = job
     rng = np.random.default_rng(seed)
     with Image.open(path) as img:
         rgb = np.asarray(img.convert("RGB"))
     method = str(rng.choice(upsampling.METHODS))
-    real = spectrum_features.features(upsampling.channel_augment(rgb, rng))
+    real = featurize(augment(rgb, rng))
     fake_img = upsampling.upsample_like_a_generator(rgb, rng, method)
-    fake = spectrum_features.features(upsampling.channel_augment(fake_img, rng))
+    fake = featurize(augment(fake_img, rng))
     if real is None or fake is None:
         return None
     return [(real, 0, "none"), (fake, 1, method)]
