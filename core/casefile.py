@@ -267,7 +267,8 @@ def frame_at(
     """The stored video's frame shown at ``time_s`` (its time and RGB pixels), or None for media
     without video. Seeks to the keyframe before and decodes forward, so long videos stay quick."""
     import av
-    import numpy as np
+
+    from core.media import frame_rgb
 
     path = stored_media_path(app, sha256)
     with av.open(str(path)) as container:
@@ -284,11 +285,4 @@ def frame_at(
             chosen = frame
         if chosen is None:
             return None
-        width, height = chosen.width, chosen.height
-        if max(width, height) > max_side:
-            scale = max_side / max(width, height)
-            chosen = chosen.reformat(
-                width=max(2, round(width * scale)), height=max(2, round(height * scale))
-            )
-        pixels = np.ascontiguousarray(chosen.to_ndarray(format="rgb24"))
-        return float(chosen.time or 0.0), pixels
+        return float(chosen.time or 0.0), frame_rgb(chosen, max_side)

@@ -27,9 +27,10 @@ from pydantic import BaseModel, ConfigDict
 
 from core.config import MediaLimits
 from core.errors import MediaError, MediaLimitError, UnsupportedMediaError, path_problem
+from core.media_integrity import check_still_image_complete, check_wav_complete
 
 # Containers that hold a still picture rather than a moving one.
-_IMAGE_FORMATS = frozenset({"image2", "gif"})
+_IMAGE_FORMATS = frozenset({"image2", "gif", "ico"})
 _IMAGE_MAGIC: tuple[bytes, ...] = (
     b"\x89PNG\r\n\x1a\n",
     b"\xff\xd8\xff",
@@ -39,6 +40,11 @@ _IMAGE_MAGIC: tuple[bytes, ...] = (
     b"II*\x00",
     b"MM\x00*",
 )
+
+
+# ISO base media files that hold one still picture (AVIF, HEIF/HEIC photos), by major brand;
+# their image sequences (avis, msf1, hevc) are moving pictures.
+_STILL_IMAGE_BRANDS = frozenset({"avif", "heic", "heix", "heim", "heis", "mif1"})
 
 
 class MediaKind(StrEnum):
@@ -150,6 +156,7 @@ def _check_image_header(path: Path, limits: MediaLimits) -> None:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedMediaError(path, f"broken image header ({exc})") from None
     _check_pixels(path, width, height, limits)
+    check_still_image_complete(path)  # only now: the pixel limit bounds the decode's memory
 
 
 def _check_pixels(path: Path, width: int, height: int, limits: MediaLimits) -> None:
@@ -182,10 +189,17 @@ def _ffmpeg_reason(exc: Exception) -> str:
 
 
 def _primary_video(container: Any) -> Any | None:
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
-            return stream
-    return None
+    streams = [
+        s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+    ]
+    if container.format.name == "ico" and streams:  # one stream per icon size: the largest
+        return max(streams, key=lambda s: _stream_pixels(s))
+    return streams[0] if streams else None
+
+
+def _stream_pixels(stream: Any) -> int:
+    ctx = stream.codec_context
+    return int(ctx.width * ctx.height) if ctx is not None else 0
 
 
 def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
@@ -202,21 +216,33 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
     """
     size = check_readable_file(path, limits)
     _check_image_header(path, limits)
+    check_wav_complete(path)
     with _open_container(path) as container:
         video = _primary_video(container)
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:
             raise UnsupportedMediaError(path, "has no video or audio stream")
         fmt_name = container.format.name.split(",")[0]
+        brand = str(container.metadata.get("major_brand", "")).strip().lower()
         is_still = (
             video is not None
             and audio is None
-            and (fmt_name in _IMAGE_FORMATS or fmt_name.endswith("_pipe"))
+            and (
+                fmt_name in _IMAGE_FORMATS
+                or fmt_name.endswith("_pipe")
+                or (fmt_name == "mov" and brand in _STILL_IMAGE_BRANDS)
+            )
         )
 
         video_info = None
         if video is not None:
             ctx = video.codec_context
+            if ctx is None:  # e.g. SVG: FFmpeg recognises the format but has no decoder for it
+                raise UnsupportedMediaError(path, f"no decoder for its pictures ({fmt_name})")
+            if ctx.width <= 0 or ctx.height <= 0:
+                raise UnsupportedMediaError(
+                    path, f"the {ctx.name} decoder cannot read this picture's layout (no size)"
+                )
             _check_pixels(path, ctx.width, ctx.height, limits)
             rate = video.average_rate or video.guessed_rate
             fps = float(rate) if rate else None
@@ -238,6 +264,8 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
         audio_info = None
         if audio is not None:
             actx = audio.codec_context
+            if actx is None:
+                raise UnsupportedMediaError(path, "no decoder for its audio stream")
             audio_info = AudioStreamInfo(
                 index=audio.index,
                 codec=actx.name,
@@ -299,20 +327,25 @@ def _check_complete(
     """Demux every packet (no decoding) and compare with what the header promises.
 
     A truncated MP4 whose index sits at the front opens and decodes its first frames, yet holds
-    fewer samples than its header lists; analysing it as if whole would mislead.
+    fewer samples than its header lists; a truncated Matroska file keeps the duration its header
+    states while its packets stop half way. Analysing either as if whole would mislead.
     """
     video_packets = 0
-    audio_end = 0.0
+    ends = {"video": 0.0, "audio": 0.0}
     try:
         with _open_container(path) as container:
             for packet in container.demux():
                 if packet.size == 0:
                     continue
-                if video is not None and packet.stream.index == video.index:
+                is_video = video is not None and packet.stream.index == video.index
+                if is_video:
                     video_packets += 1
-                elif audio is not None and packet.stream.index == audio.index and packet.pts:
-                    end = packet.pts + (packet.duration or 0)
-                    audio_end = max(audio_end, float(end * packet.time_base))
+                elif not (audio is not None and packet.stream.index == audio.index):
+                    continue
+                if packet.pts is not None and packet.time_base is not None:
+                    end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                    key = "video" if is_video else "audio"
+                    ends[key] = max(ends[key], end)
     except av.error.FFmpegError as exc:
         raise UnsupportedMediaError(path, f"damaged container ({_ffmpeg_reason(exc)})") from None
     if video is not None and video.frame_count and not video.frame_count_estimated:
@@ -322,10 +355,15 @@ def _check_complete(
                 f"truncated: the header lists {video.frame_count} video frames, "
                 f"the file holds {video_packets}",
             )
-    elif video is None and audio is not None and duration and 0 < audio_end < 0.9 * duration:
+        return
+    # No exact frame count to compare (or no video): the header's duration against the time at
+    # which the last packet of the main streams ends. 10% slack for start offsets and rounding.
+    last = max(ends.values())
+    if duration and 0 < last < 0.9 * duration:
+        what = "audio" if video is None else "last packet"
         raise UnsupportedMediaError(
             path,
-            f"truncated: the header says {duration:.1f} s, the audio ends at {audio_end:.1f} s",
+            f"truncated: the header says {duration:.1f} s, the {what} ends at {last:.1f} s",
         )
 
 
@@ -387,7 +425,7 @@ def iter_frames(
                     if t + 1e-6 < next_t:
                         continue
                     next_t = max(next_t + step, t + step * 0.5)
-                yield VideoFrame(index=index, time_s=t, rgb=_to_rgb(frame, max_side))
+                yield VideoFrame(index=index, time_s=t, rgb=frame_rgb(frame, max_side))
                 emitted += 1
                 if max_frames is not None and emitted >= max_frames:
                     return
@@ -395,6 +433,29 @@ def iter_frames(
             raise UnsupportedMediaError(
                 path, f"decoding failed after {emitted} frames ({_ffmpeg_reason(exc)})"
             ) from None
+
+
+def frame_rgb(frame: Any, max_side: int | None = None) -> np.ndarray:
+    """A decoded frame's RGB pixels (H×W×3), upright as a viewer sees them.
+
+    A phone stores a portrait video as landscape pixels plus a display rotation, and a camera
+    JPEG its orientation in EXIF; players and viewers apply it, so an analyst looks at the
+    upright picture. Detectors, face boxes and heatmaps must describe that same picture.
+    Mirroring orientations are not applied (FFmpeg reports only the rotation).
+    """
+    turns = display_quarter_turns(frame)
+    rgb = _to_rgb(frame, max_side)
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+def display_quarter_turns(frame: Any) -> int:
+    """Counter-clockwise quarter turns (0–3) the frame's display rotation asks for."""
+    try:
+        degrees = float(frame.rotation or 0)
+    except (AttributeError, ValueError, TypeError):  # side data PyAV cannot name
+        return 0
+    turns = round(degrees / 90)
+    return turns % 4 if abs(degrees - 90 * turns) < 1 else 0
 
 
 def _to_rgb(frame: Any, max_side: int | None) -> np.ndarray:

@@ -172,6 +172,120 @@ def test_truncated_mp4_with_index_in_front_is_refused(tmp_path: Path, clip: Path
         probe(cut, LIMITS)
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "TIFF", "BMP"])
+def test_truncated_still_picture_is_refused(tmp_path: Path, fmt: str) -> None:
+    """FFmpeg decodes the top half of a cut JPEG over grey; a verdict on it would be on a picture
+    nobody saw, so a picture whose data ends early is refused."""
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 255, (160, 200, 3), dtype=np.uint8)
+    whole = tmp_path / f"whole.{fmt.lower()}"
+    Image.fromarray(pixels).save(whole, fmt)
+    assert probe(whole, LIMITS).kind is MediaKind.IMAGE
+    cut = tmp_path / f"cut.{fmt.lower()}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(UnsupportedMediaError, match="truncated"):
+        probe(cut, LIMITS)
+
+
+def test_truncated_wav_is_refused_though_ffmpeg_shortens_it(tmp_path: Path, tone: Path) -> None:
+    data = tone.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(UnsupportedMediaError, match=r"truncated: the WAV header lists \d+ bytes"):
+        probe(cut, LIMITS)
+    streamed = tmp_path / "streamed.wav"  # a streaming writer's placeholder size is not a cut
+    head = bytearray(data)
+    data_at = head.index(b"data")
+    head[data_at + 4 : data_at + 8] = b"\xff\xff\xff\xff"
+    streamed.write_bytes(bytes(head))
+    assert probe(streamed, LIMITS).kind is MediaKind.AUDIO
+
+
+def test_truncated_matroska_is_refused(tmp_path: Path) -> None:
+    """Matroska keeps the duration its header states while the packets stop half way."""
+    import av
+
+    whole = tmp_path / "whole.mkv"
+    rng = np.random.default_rng(1)
+    with av.open(str(whole), "w", format="matroska") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(75):
+            pixels = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    info = probe(whole, LIMITS)
+    assert info.kind is MediaKind.VIDEO and info.video is not None
+    assert info.video.frame_count is None  # no frame count: the time check is what applies
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(UnsupportedMediaError, match=r"truncated: the header says 3\.0 s"):
+        probe(cut, LIMITS)
+
+
+def test_formats_without_a_decoder_get_one_clear_line(tmp_path: Path) -> None:
+    svg = tmp_path / "drawing.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
+    with pytest.raises(UnsupportedMediaError, match="no decoder for its pictures"):
+        probe(svg, LIMITS)
+
+
+@pytest.mark.parametrize("suffix", ["ico", "avif"])
+def test_icons_and_avif_photos_are_still_images(tmp_path: Path, suffix: str) -> None:
+    """An AVIF photo is an ISO media file (FFmpeg's "mov" demuxer) with one AV1 frame: a picture,
+    not a video without sound."""
+    from PIL import Image, features
+
+    if suffix == "avif" and not features.check("avif"):
+        pytest.skip("this Pillow cannot write AVIF")
+    picture = tmp_path / f"x.{suffix}"
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(picture)  # an icon: 16 to 64 px versions
+    info = probe(picture, LIMITS)
+    assert info.kind is MediaKind.IMAGE and info.duration_s is None
+    (frame,) = list(iter_frames(picture))
+    assert frame.rgb.shape[:2] == (64, 64)  # the largest version of an icon
+
+
+def test_frames_come_upright_as_a_viewer_sees_them(tmp_path: Path) -> None:
+    """A camera JPEG's EXIF orientation and a phone video's display rotation are applied, so
+    detectors, face boxes and heatmaps describe the picture the analyst looks at."""
+    import av
+    from PIL import Image
+
+    stored = np.zeros((40, 60, 3), dtype=np.uint8)
+    stored[:10, :20] = 255  # a white block at the stored picture's top left
+    jpeg = tmp_path / "portrait.jpg"
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    image.save(jpeg, quality=95, exif=exif)
+    (frame,) = list(iter_frames(jpeg))
+    assert frame.rgb.shape == (60, 40, 3)
+    expected = np.rot90(stored, k=-1)  # clockwise: the block goes to the top right
+    assert np.abs(frame.rgb.astype(int) - expected.astype(int)).mean() < 8
+    assert frame.rgb[:20, 30:].mean() > 200 and frame.rgb[40:, :10].mean() < 50
+
+    video = tmp_path / "phone.mp4"
+    with av.open(str(video), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(90)
+        pixels = np.zeros((48, 64, 3), dtype=np.uint8)
+        pixels[:12, :16] = 255
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    first = next(iter_frames(video))
+    assert first.rgb.shape == (64, 48, 3)
+    # 90° counter-clockwise: the stored top-left block ends at the bottom left
+    assert first.rgb[52:, :12].mean() > 200 and first.rgb[:12, :12].mean() < 50
+
+
 def test_limits_are_enforced_before_decoding(photo: Path, clip: Path) -> None:
     with pytest.raises(MediaLimitError, match="bytes"):
         probe(photo, MediaLimits(max_file_bytes=1000))

@@ -64,5 +64,5 @@ def _keyframes(path: Path, policy: SamplingPolicy) -> Iterator[VideoFrame]:
             if count >= policy.max_frames:
                 return
             t = float(frame.time) if frame.time is not None else float(count)
-            rgb = media._to_rgb(frame, policy.max_side)
+            rgb = media.frame_rgb(frame, policy.max_side)
             yield VideoFrame(index=int(frame.pts or count), time_s=t, rgb=rgb)
