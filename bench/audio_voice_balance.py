@@ -22,6 +22,7 @@ named voice (its fakes against its reals). Prints Markdown rows, then, for the s
 under ``corpus``, every fake against each voice's reals.
 
     .venv/bin/python bench/audio_voice_balance.py [--band 4000 8000 | --model artifacts]
+    .venv/bin/python bench/audio_voice_balance.py --dims dynamic   # deltas only
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ def main() -> None:
     parser.add_argument("--cap", type=float, default=8.0)
     parser.add_argument("--band", type=float, nargs=2, default=(0.0, 8000.0), metavar=("LO", "HI"))
     parser.add_argument("--model", choices=("gmm", "artifacts"), default="gmm")
+    parser.add_argument(
+        "--dims",
+        choices=("all", "static", "dynamic"),
+        default="all",
+        help="LFCC columns the GMMs see: all 60, the 20 static cepstra, or the 40 deltas and "
+        "delta-deltas (less tied to speaker and channel; Sahidullah et al. 2015)",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     work, _ = pseudo.plan(FOLDERS, 0, [])
@@ -137,6 +145,9 @@ def main() -> None:
             found = list(pool.map(traces.extract, [j.item for j in work], chunksize=4))
             work = [j for j, f in zip(work, found, strict=True) if f is not None]
             feats = [f for f in found if f is not None]
+    if args.model == "gmm" and args.dims != "all":
+        columns = slice(0, 20) if args.dims == "static" else slice(20, 60)
+        feats = [np.ascontiguousarray(f[:, columns]) for f in feats]
     items: list[LabeledAudio] = [j.item for j in work]
     voice_map = voices_of(FOLDERS)
     voices = np.array([voice_map[i.path] for i in items])
