@@ -64,6 +64,9 @@ class VideoStreamInfo(BaseModel):
     frame_count: int | None
     frame_count_estimated: bool
     pix_fmt: str | None
+    # Counter-clockwise degrees (0, 90, 180, 270) a viewer turns the stored pixels by (a phone
+    # video's display matrix, a JPEG's EXIF orientation); width and height are the stored ones.
+    display_rotation: int = 0
 
 
 class AudioStreamInfo(BaseModel):
@@ -280,7 +283,9 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
             raise MediaLimitError(
                 path, f"lasts {duration:.0f} s, over the limit of {limits.max_duration_s:.0f} s"
             )
-        _check_decodable(path, container, video if video is not None else audio)
+        first = _check_decodable(path, container, video if video is not None else audio)
+        if video_info is not None and (turns := display_quarter_turns(first)):
+            video_info = video_info.model_copy(update={"display_rotation": 90 * turns})
         if not is_still:
             _check_complete(path, video_info, audio, duration)
         if is_still and fmt_name == "gif" and _count_frames(path, limit=2) > 1:
@@ -311,11 +316,11 @@ def _container_duration(container: Any, video: Any | None, audio: Any | None) ->
     return None
 
 
-def _check_decodable(path: Path, container: Any, stream: Any) -> None:
-    """Decode the first frame of the main stream: a header alone proves nothing."""
+def _check_decodable(path: Path, container: Any, stream: Any) -> Any:
+    """Decode the first frame of the main stream (a header alone proves nothing) and return it."""
     try:
-        for _frame in container.decode(stream):
-            return
+        for frame in container.decode(stream):
+            return frame
     except (av.error.FFmpegError, ValueError, MemoryError) as exc:
         raise UnsupportedMediaError(path, f"cannot be decoded ({_ffmpeg_reason(exc)})") from None
     raise UnsupportedMediaError(path, "contains no decodable frames (truncated or empty stream)")

@@ -262,6 +262,9 @@ def test_frames_come_upright_as_a_viewer_sees_them(tmp_path: Path) -> None:
     exif = image.getexif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
     image.save(jpeg, quality=95, exif=exif)
+    info = probe(jpeg, LIMITS)
+    assert info.video is not None and info.video.display_rotation == 270
+    assert (info.width, info.height) == (60, 40)  # as stored
     (frame,) = list(iter_frames(jpeg))
     assert frame.rgb.shape == (60, 40, 3)
     expected = np.rot90(stored, k=-1)  # clockwise: the block goes to the top right
@@ -280,6 +283,8 @@ def test_frames_come_upright_as_a_viewer_sees_them(tmp_path: Path) -> None:
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+    video_info = probe(video, LIMITS).video
+    assert video_info is not None and video_info.display_rotation == 90
     first = next(iter_frames(video))
     assert first.rgb.shape == (64, 48, 3)
     # 90° counter-clockwise: the stored top-left block ends at the bottom left
