@@ -20,3 +20,16 @@ def canonical_json(value: Any) -> bytes:
 
 def sha256_canonical(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def parse_untrusted_json(data: bytes | str) -> Any:
+    """``json.loads`` for bytes that came from outside (receipts, signatures, reports).
+
+    Nesting deeper than the parser's recursion limit raises RecursionError, which is not a
+    ValueError; a hostile file of ten thousand ``[`` would then crash a verifier instead of
+    failing its format check. Here it is malformed JSON like any other.
+    """
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

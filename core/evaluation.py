@@ -53,14 +53,20 @@ def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
     except UnicodeDecodeError:
         raise BadInputError(f"{display_name(manifest)}: not UTF-8 text") from None
     reader = csv.DictReader(text.splitlines())
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise BadInputError(f"{display_name(manifest)} line 1: unreadable CSV ({exc})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise BadInputError(f"{display_name(manifest)}: missing column(s) {', '.join(missing)}")
     rows = []
     root_resolved = root.resolve()
     first_line: dict[Path, int] = {}  # a file listed twice would be scored once, under one label
-    for line, record in enumerate(reader, start=2):
+    for line, record in enumerate(_records(reader, manifest), start=2):
         where = f"{display_name(manifest)} line {line}"
+        if "\x00" in (record["file"] or ""):
+            raise BadInputError(f"{where}: the file name holds a NUL byte")
         label = LABELS.get((record["label"] or "").strip().lower())
         if label is None:
             raise BadInputError(f"{where}: label must be real or fake, not {record['label']!r}")
@@ -83,6 +89,20 @@ def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
     if not rows:
         raise BadInputError(f"{display_name(manifest)}: no rows")
     return rows, digest
+
+
+def _records(reader: csv.DictReader[str], manifest: Path) -> Iterator[dict[str, Any]]:
+    """The reader's rows; a row the csv module refuses (a field over its size limit, a stray
+    quote in strict dialects) is bad input naming its line, not an internal error."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise BadInputError(
+                f"{display_name(manifest)} line {reader.line_num + 1}: unreadable CSV ({exc})"
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,12 @@ def read_folder(folder: Path) -> tuple[list[dict[str, str]], dict[str, str]]:
     if not manifest.is_file():
         raise BadInputError(f"{display_name(folder)}: no manifest.csv")
     data = manifest.read_bytes()
-    rows = list(csv.DictReader(data.decode("utf-8-sig").splitlines()))
+    try:
+        rows = list(csv.DictReader(data.decode("utf-8-sig").splitlines()))
+    except UnicodeDecodeError:
+        raise BadInputError(f"{display_name(manifest)}: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise BadInputError(f"{display_name(manifest)}: unreadable CSV ({exc})") from None
     return rows, {
         "folder": folder.resolve().name,
         "manifest_sha256": hashlib.sha256(data).hexdigest(),

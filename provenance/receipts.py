@@ -9,7 +9,6 @@ the receipt and the file alone. This module imports nothing from the database la
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,7 +16,7 @@ from typing import Annotated, Any, Literal
 from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from core.canonical import canonical_json
+from core.canonical import canonical_json, parse_untrusted_json
 from core.errors import VerificationError
 from provenance import merkle
 from provenance.keys import SigningKey, key_id, load_public
@@ -93,7 +92,7 @@ def parse_receipt(data: bytes) -> Receipt:
     if len(data) > MAX_RECEIPT_BYTES:
         raise ReceiptError(f"receipt format: larger than {MAX_RECEIPT_BYTES} bytes")
     try:
-        raw = json.loads(data.decode("utf-8"))
+        raw = parse_untrusted_json(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ReceiptError(f"receipt format: not JSON ({exc})") from None
     try:

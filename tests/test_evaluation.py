@@ -90,6 +90,9 @@ def test_manifest_problems_are_named(tmp_path: Path, image_set) -> None:
         HEADER + "img/real_0.png,real,image,c\nimg/../img/real_0.png,fake,image,c\n": (
             "line 3: 'img/../img/real_0.png' is already listed on line 2"
         ),
+        HEADER + "img/real_0.png\x00.txt,real,image,c\n": "line 2: the file name holds a NUL",
+        HEADER + "img/real_0.png,real,image," + "c" * 200_000 + "\n": "line 2: unreadable CSV",
+        "file,label,kind," + "c" * 200_000 + "\n": "line 1: unreadable CSV",
     }
     for text, words in cases.items():
         bad = tmp_path / "bad.csv"

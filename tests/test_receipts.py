@@ -73,7 +73,16 @@ def test_malformed_or_tampered_receipts_name_the_check(registered: Path, mutate,
 
 
 def test_unreadable_receipts_exit_3_without_traceback(tmp_path: Path, capsys, registered) -> None:
-    for content in (b"", b"{", registered.read_bytes()[:200], b"\xff\xfe", b"[]", b"x" * 2_000_000):
+    too_deep = b"[" * 20_000 + b"]" * 20_000  # past the JSON parser's recursion limit
+    for content in (
+        b"",
+        b"{",
+        registered.read_bytes()[:200],
+        b"\xff\xfe",
+        b"[]",
+        b"x" * 2_000_000,
+        too_deep,
+    ):
         bad = tmp_path / "bad.json"
         bad.write_bytes(content)
         assert main(["verify-receipt", str(bad)]) == 3

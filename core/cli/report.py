@@ -7,7 +7,6 @@ This module is part of the composition root: it takes the report-signing key fro
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from core.app import Verity
+from core.canonical import parse_untrusted_json
 from core.cli import render
 from core.config import load_settings
 from core.errors import (
@@ -162,7 +162,7 @@ def reproduce_command(
             markup=False,
         )
     try:
-        document = json.loads(embedded_json(data))
+        document = parse_untrusted_json(embedded_json(data))
     except ValueError as exc:
         raise BadInputError(f"{display_name(report)}: not a Verity report ({exc})") from None
     if not isinstance(document, dict) or document.get("report_type") != "verity.forensic-report":

@@ -10,7 +10,6 @@ canonical bytes, which is how ``verity verify-report`` ties the page to the sign
 from __future__ import annotations
 
 import base64
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from core.canonical import canonical_json
+from core.canonical import canonical_json, parse_untrusted_json
 from core.errors import VerificationError
 from core.report import view
 from core.report.figures import Figure
@@ -86,6 +85,6 @@ def extract_json(page: bytes) -> bytes:
     if len(found) != 1:
         raise VerificationError("the HTML report does not embed exactly one canonical JSON")
     try:
-        return canonical_json(json.loads(found[0].decode("utf-8")))
+        return canonical_json(parse_untrusted_json(found[0].decode("utf-8")))
     except (UnicodeDecodeError, ValueError) as exc:
         raise VerificationError(f"the HTML report's embedded JSON is unreadable: {exc}") from None

@@ -15,7 +15,6 @@ code, so ``verity verify-report`` runs on a machine that has never seen the case
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +23,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from core.canonical import canonical_json
+from core.canonical import canonical_json, parse_untrusted_json
 from core.errors import BadInputError, VerificationError
 from core.report import html, pdf
 
@@ -123,7 +122,7 @@ def parse_signature(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_SIG_BYTES:
         raise VerificationError(f"signature file: larger than {MAX_SIG_BYTES} bytes")
     try:
-        sig = json.loads(data.decode("utf-8"))
+        sig = parse_untrusted_json(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise VerificationError(f"signature file: not JSON ({exc})") from None
     required = {
@@ -207,7 +206,7 @@ def verify_report(
     fmt = sniff_format(report)
     try:
         json_bytes = embedded_json(report, fmt)
-        document = json.loads(json_bytes)
+        document = parse_untrusted_json(json_bytes)
         if fmt == "json" and canonical_json(document) != json_bytes:
             raise VerificationError("the JSON report is not in canonical form")
     except (VerificationError, ValueError) as exc:
