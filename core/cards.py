@@ -17,7 +17,19 @@ from core.calibration import atomic_write, shipped_dir
 from core.detector import DetectorSpec
 from core.errors import BadInputError, DetectorError
 
-METRIC_KEYS = ("n_real", "n_fake", "auc", "eer", "cllr", "ece", "fpr", "fpr_ci", "fnr", "fnr_ci")
+METRIC_KEYS = (
+    "n_real",
+    "n_fake",
+    "auc",
+    "auc_ci",
+    "eer",
+    "cllr",
+    "ece",
+    "fpr",
+    "fpr_ci",
+    "fnr",
+    "fnr_ci",
+)
 
 
 def card_path(spec: DetectorSpec) -> Path:

@@ -268,7 +268,7 @@ def frame_at(
     without video. Seeks to the keyframe before and decodes forward, so long videos stay quick."""
     import av
 
-    from core.media import frame_rgb
+    from core.frames import frame_rgb
 
     path = stored_media_path(app, sha256)
     with av.open(str(path)) as container:

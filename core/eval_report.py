@@ -23,11 +23,12 @@ from core import metrics
 GROUPS = ("image", "video", "audio")
 
 
-def _systems(
-    records: list[dict[str, Any]],
-) -> dict[str, list[tuple[int, str, float, float, float]]]:
-    """system -> [(label, category, raw, llr, p)] for files where the system produced a score."""
-    systems: dict[str, list[tuple[int, str, float, float, float]]] = defaultdict(list)
+Point = tuple[int, str, float, float, float, str]
+
+
+def _systems(records: list[dict[str, Any]]) -> dict[str, list[Point]]:
+    """system -> [(label, category, raw, llr, p, file)] for files where the system scored."""
+    systems: dict[str, list[Point]] = defaultdict(list)
     for r in records:
         if r.get("status") != "ok":
             continue
@@ -36,25 +37,25 @@ def _systems(
         for name, d in sorted(r["detectors"].items()):
             if d["status"] != "ok" or d["raw"] is None or d.get("out_of_domain"):
                 continue  # out-of-domain evidence is left out of fusion, so out of metrics too
-            systems[name].append((r["label"], r["category"], d["raw"], d["llr"], d["p"]))
+            systems[name].append((r["label"], r["category"], d["raw"], d["llr"], d["p"], r["file"]))
             if d.get("weighted_llr") is not None:
                 by_modality[d["modality"]] += d["weighted_llr"]
                 seen_modality.add(d["modality"])
         for modality in sorted(seen_modality):
             llr = by_modality[modality]
             p = 1 / (1 + math.exp(-llr))
-            systems[f"modality:{modality}"].append((r["label"], r["category"], llr, llr, p))
+            systems[f"modality:{modality}"].append(
+                (r["label"], r["category"], llr, llr, p, r["file"])
+            )
         fused = r["fused"]
         if fused["llr"] is not None:
             systems["fused"].append(
-                (r["label"], r["category"], fused["llr"], fused["llr"], fused["p"])
+                (r["label"], r["category"], fused["llr"], fused["llr"], fused["p"], r["file"])
             )
     return systems
 
 
-def _measure(
-    points: list[tuple[int, str, float, float, float]], threshold: float
-) -> dict[str, Any]:
+def _measure(points: list[Point], threshold: float) -> dict[str, Any]:
     labels = np.array([p[0] for p in points], dtype=int)
     raw = np.array([p[2] for p in points], dtype=float)
     llr = np.array([p[3] for p in points], dtype=float)
@@ -69,8 +70,10 @@ def _measure(
         fnr_ci=list(rates.fnr_ci),
     )
     if metrics.has_both_classes(labels):
+        auc = metrics.auc(raw, labels)
         out.update(
-            auc=metrics.auc(raw, labels),
+            auc=auc,
+            auc_ci=list(metrics.auc_interval(auc, out["n_real"], out["n_fake"])),
             eer=metrics.eer(raw, labels)[0],
             cllr=metrics.cllr(llr, labels),
             ece=metrics.ece(prob, labels),
@@ -103,6 +106,14 @@ def compute(records: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
             "systems": systems,
         }
     return result
+
+
+def system_scores(
+    records: list[dict[str, Any]], group: str, system: str
+) -> dict[str, tuple[int, float]]:
+    """file -> (label, raw score) of one system in one media group, where it scored the file."""
+    points = _systems([r for r in records if r["kind"] == group]).get(system, [])
+    return {p[5]: (p[0], p[2]) for p in points}
 
 
 # ------------------------------------------------------------------------------------------ plots
@@ -197,6 +208,15 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _auc(m: dict[str, Any]) -> str:
+    if m.get("auc") is None:
+        return "—"
+    if not m.get("auc_ci"):  # a metrics.json written before AUC intervals
+        return _fmt(m["auc"])
+    low, high = m["auc_ci"]
+    return f"{m['auc']:.3f} [{low:.2f}, {high:.2f}]"
+
+
 def _rate(m: dict[str, Any], key: str) -> str:
     if m.get(key) is None:
         return "—"
@@ -212,7 +232,8 @@ def summary_markdown(result: dict[str, Any], info: dict[str, Any], plots: list[P
         f"{info['files']} files",
         f"- detectors: {info['signature']}",
         f"- operating point: called fake when p_fake ≥ {result['threshold_p_fake']}; "
-        "FPR/FNR with Clopper-Pearson 95% intervals",
+        "FPR/FNR with Clopper-Pearson 95% intervals; AUC with 95% score intervals "
+        "(Newcombe 2006)",
         f"- machine: {platform.platform()}, Python {platform.python_version()}",
         "",
     ]
@@ -228,7 +249,7 @@ def summary_markdown(result: dict[str, Any], info: dict[str, Any], plots: list[P
         for name, s in data["systems"].items():
             m = s["overall"]
             lines.append(
-                f"| {name} | {m['n_real']} | {m['n_fake']} | {_fmt(m.get('auc'))} | "
+                f"| {name} | {m['n_real']} | {m['n_fake']} | {_auc(m)} | "
                 f"{_fmt(m.get('eer'))} | {_fmt(m.get('cllr'))} | {_fmt(m.get('ece'))} | "
                 f"{_rate(m, 'fpr')} | {_rate(m, 'fnr')} |"
             )
@@ -245,7 +266,7 @@ def summary_markdown(result: dict[str, Any], info: dict[str, Any], plots: list[P
             for category, m in s["by_category"].items():
                 lines.append(
                     f"| {category} | {name} | {m['n_real']} | {m['n_fake']} | "
-                    f"{_fmt(m.get('auc'))} | {_fmt(m.get('eer'))} | {_rate(m, 'fpr')} | "
+                    f"{_auc(m)} | {_fmt(m.get('eer'))} | {_rate(m, 'fpr')} | "
                     f"{_rate(m, 'fnr')} |"
                 )
         lines.append("")

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.config import MediaLimits
 from core.errors import MediaError, MediaLimitError, UnsupportedMediaError, path_problem
+from core.frames import EXIF_DISPLAY, display_quarter_turns, exif_orientation, frame_rgb
 from core.media_integrity import check_still_image_complete, check_wav_complete
 
 # Containers that hold a still picture rather than a moving one.
@@ -67,6 +68,7 @@ class VideoStreamInfo(BaseModel):
     # Counter-clockwise degrees (0, 90, 180, 270) a viewer turns the stored pixels by (a phone
     # video's display matrix, a JPEG's EXIF orientation); width and height are the stored ones.
     display_rotation: int = 0
+    display_mirrored: bool = False  # mirrored left-right before the rotation (EXIF 2, 4, 5, 7)
 
 
 class AudioStreamInfo(BaseModel):
@@ -284,8 +286,15 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
                 path, f"lasts {duration:.0f} s, over the limit of {limits.max_duration_s:.0f} s"
             )
         first = _check_decodable(path, container, video if video is not None else audio)
-        if video_info is not None and (turns := display_quarter_turns(first)):
-            video_info = video_info.model_copy(update={"display_rotation": 90 * turns})
+        if video_info is not None:
+            orientation = still_orientation(path, fmt_name) if is_still else 0
+            if orientation:
+                mirrored, degrees = EXIF_DISPLAY[orientation]
+            else:
+                mirrored, degrees = False, 90 * display_quarter_turns(first)
+            video_info = video_info.model_copy(
+                update={"display_rotation": degrees, "display_mirrored": mirrored}
+            )
         if not is_still:
             _check_complete(path, video_info, audio, duration)
         if is_still and fmt_name == "gif" and _count_frames(path, limit=2) > 1:
@@ -372,6 +381,14 @@ def _check_complete(
         )
 
 
+def still_orientation(path: Path, format_name: str) -> int:
+    """The EXIF orientation (1–8) of a still picture, 0 when it has none or is not a still."""
+    name = format_name.split(",")[0]
+    if not (name in _IMAGE_FORMATS or name.endswith("_pipe")):
+        return 0
+    return exif_orientation(path)
+
+
 def _count_frames(path: Path, limit: int) -> int:
     count = 0
     with _open_container(path) as container:
@@ -409,6 +426,7 @@ def iter_frames(
         stream = _primary_video(container)
         if stream is None:
             raise UnsupportedMediaError(path, "has no video stream")
+        orientation = still_orientation(path, container.format.name)
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
         if start_s > 0 and stream.time_base:
@@ -430,7 +448,8 @@ def iter_frames(
                     if t + 1e-6 < next_t:
                         continue
                     next_t = max(next_t + step, t + step * 0.5)
-                yield VideoFrame(index=index, time_s=t, rgb=frame_rgb(frame, max_side))
+                rgb = frame_rgb(frame, max_side, orientation)
+                yield VideoFrame(index=index, time_s=t, rgb=rgb)
                 emitted += 1
                 if max_frames is not None and emitted >= max_frames:
                     return
@@ -438,40 +457,6 @@ def iter_frames(
             raise UnsupportedMediaError(
                 path, f"decoding failed after {emitted} frames ({_ffmpeg_reason(exc)})"
             ) from None
-
-
-def frame_rgb(frame: Any, max_side: int | None = None) -> np.ndarray:
-    """A decoded frame's RGB pixels (H×W×3), upright as a viewer sees them.
-
-    A phone stores a portrait video as landscape pixels plus a display rotation, and a camera
-    JPEG its orientation in EXIF; players and viewers apply it, so an analyst looks at the
-    upright picture. Detectors, face boxes and heatmaps must describe that same picture.
-    Mirroring orientations are not applied (FFmpeg reports only the rotation).
-    """
-    turns = display_quarter_turns(frame)
-    rgb = _to_rgb(frame, max_side)
-    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
-
-
-def display_quarter_turns(frame: Any) -> int:
-    """Counter-clockwise quarter turns (0–3) the frame's display rotation asks for."""
-    try:
-        degrees = float(frame.rotation or 0)
-    except (AttributeError, ValueError, TypeError):  # side data PyAV cannot name
-        return 0
-    turns = round(degrees / 90)
-    return turns % 4 if abs(degrees - 90 * turns) < 1 else 0
-
-
-def _to_rgb(frame: Any, max_side: int | None) -> np.ndarray:
-    width, height = frame.width, frame.height
-    if max_side is not None and max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        width = max(2, round(width * scale))
-        height = max(2, round(height * scale))
-        frame = frame.reformat(width=width, height=height, format="rgb24")
-        return np.ascontiguousarray(frame.to_ndarray())
-    return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
 
 
 def iter_audio(

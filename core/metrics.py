@@ -44,6 +44,88 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(u / (len(pos) * len(neg)))
 
 
+def auc_interval(
+    auc_value: float, n_real: int, n_fake: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Confidence interval for an AUC measured on ``n_real`` real and ``n_fake`` fake files.
+
+    A score-type (Wilson-like) interval, after Newcombe (Statistics in Medicine 25, 2006, "an
+    effect size measure based on the Mann-Whitney statistic, part 2"): every true AUC θ whose
+    Hanley–McNeil variance, evaluated at θ itself and with both sample sizes replaced by their
+    mean, keeps the measured AUC within z standard errors. Unlike a Wald or DeLong interval it
+    stays inside [0, 1] and does not collapse to a point when the classes happen to be perfectly
+    separated: AUC 1.0 on 2 + 2 files is [0.39, 1.00], on 50 + 50 files [0.96, 1.00].
+    """
+    if n_real <= 0 or n_fake <= 0:
+        raise ValueError("an AUC interval needs both real and fake examples")
+    if not 0.0 <= auc_value <= 1.0:
+        raise ValueError("AUC must lie in [0, 1]")
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    half_n = (n_real + n_fake) / 2.0
+
+    def outside(theta: float) -> bool:
+        var = (
+            theta
+            * (1 - theta)
+            * (1 + (half_n - 1) * ((1 - theta) / (2 - theta) + theta / (1 + theta)))
+            / (n_real * n_fake)
+        )
+        return (auc_value - theta) ** 2 > z * z * var
+
+    def edge(inside: float, outer: float) -> float:
+        if not outside(outer):
+            return outer
+        for _ in range(60):  # bisection between an accepted and a rejected AUC
+            middle = (inside + outer) / 2
+            if outside(middle):
+                outer = middle
+            else:
+                inside = middle
+        return inside
+
+    return (edge(auc_value, 0.0), edge(auc_value, 1.0))
+
+
+def paired_auc_difference(
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    labels: np.ndarray,
+    *,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float]]:
+    """AUC(a) − AUC(b) on the same files, with a paired, stratified bootstrap interval.
+
+    Whether new weights beat the shipped ones is a question about the *difference*, and two
+    AUCs measured on the same files are correlated: their separate intervals overlap even when
+    one system is better on almost every file. Real and fake files are resampled separately
+    (each resample keeps both classes) and each resampled file keeps both systems' scores.
+    """
+    a, y = _check(scores_a, labels)
+    b, _ = _check(scores_b, labels)
+    if a.shape != b.shape:
+        raise ValueError("both systems must score the same files")
+    real, fake = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    if len(real) == 0 or len(fake) == 0:
+        raise ValueError("an AUC difference needs both real and fake examples")
+
+    def mann_whitney(s: np.ndarray, r: np.ndarray, f: np.ndarray) -> float:
+        diff = s[f][:, None] - s[r][None, :]
+        return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+    observed = mann_whitney(a, real, fake) - mann_whitney(b, real, fake)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples)
+    for i in range(resamples):
+        r = rng.choice(real, len(real))
+        f = rng.choice(fake, len(fake))
+        draws[i] = mann_whitney(a, r, f) - mann_whitney(b, r, f)
+    tail = (1 - level) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail])
+    return observed, (float(low), float(high))
+
+
 def roc_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False-positive rates, true-positive rates and thresholds (score >= threshold is "fake")."""
     s, y = _check(scores, labels)

@@ -51,6 +51,7 @@ def test_update_card_from_an_eval_run(tmp_path: Path, monkeypatch: pytest.Monkey
         "n_real": 3,
         "n_fake": 2,
         "auc": 0.75,
+        "auc_ci": [0.2, 0.98],
         "eer": 0.25,
         "cllr": 0.9,
         "ece": 0.1,
@@ -77,6 +78,7 @@ def test_update_card_from_an_eval_run(tmp_path: Path, monkeypatch: pytest.Monkey
     cards.update_card_metrics(SPEC, run)
     written = json.loads(card.read_text())
     assert written["metrics"]["image"]["auc"] == 0.75
+    assert written["metrics"]["image"]["auc_ci"] == [0.2, 0.98]
     assert written["evaluation"]["manifest_sha256"] == "ab" * 32
 
 

@@ -72,6 +72,7 @@ def test_analyze_json_contract(backend: str, capsys, photo: Path, clip: Path, to
     assert clip_line["media"]["duration_s"] == pytest.approx(2.0, abs=0.1)
     assert photo_line["media"]["display_rotation"] == clip_line["media"]["display_rotation"] == 0
     assert tone_line["media"]["display_rotation"] is None
+    assert photo_line["media"]["display_mirrored"] is False
 
     def registered(kind: str) -> list[str]:
         return [s.name for s in REGISTRY.specs(kind=MediaKind(kind)) if s.requires is None]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import evaluation
+from core import eval_report, evaluation
 from core.cli import main
 from core.config import MediaLimits
 from core.detector import REGISTRY, Evidence, MediaInput
@@ -124,6 +124,8 @@ def test_eval_measures_resumes_and_reports(
     system = result["groups"]["image"]["systems"]["visual.brightness"]["overall"]
     assert system["n_real"] == system["n_fake"] == 12
     assert system["auc"] > 0.8 and system["eer"] < 0.3
+    low, high = system["auc_ci"]  # 12 + 12 files: an interval, not a point
+    assert low < system["auc"] <= high <= 1.0 and high - low > 0.05
     assert set(result["groups"]["image"]["systems"]["visual.brightness"]["by_category"]) == {
         "gan",
         "face",
@@ -135,6 +137,9 @@ def test_eval_measures_resumes_and_reports(
     assert (out / "plots" / "image-curves.png").stat().st_size > 10_000
     lines = (out / "scores.jsonl").read_text().splitlines()
     assert len(lines) == 24
+    # per-file scores of one system, keyed for a paired comparison of two runs
+    by_file = eval_report.system_scores([json.loads(x) for x in lines], "image", "fused")
+    assert len(by_file) == 24 and {label for label, _ in by_file.values()} == {0, 1}
     # resumable: a second run scores nothing again; a torn line from a crash is ignored
     with (out / "scores.jsonl").open("a") as handle:
         handle.write('{"job": "torn')

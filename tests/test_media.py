@@ -291,6 +291,33 @@ def test_frames_come_upright_as_a_viewer_sees_them(tmp_path: Path) -> None:
     assert first.rgb[52:, :12].mean() > 200 and first.rgb[:12, :12].mean() < 50
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_shown_as_pillow_shows_it(tmp_path: Path, orientation) -> None:
+    """The four mirrored orientations (2, 4, 5, 7) included, which a rotation cannot express."""
+    from PIL import Image, ImageOps
+
+    stored = np.zeros((40, 60, 3), dtype=np.uint8)
+    stored[:10, :20] = 255
+    stored[30:, 50:, 0] = 255
+    path = tmp_path / f"o{orientation}.jpg"
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    image.save(path, quality=95, exif=exif)
+    with Image.open(path) as opened:
+        expected = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"), dtype=int)
+    (frame,) = list(iter_frames(path))
+    assert frame.rgb.shape == expected.shape
+    assert np.abs(frame.rgb.astype(int) - expected).mean() < 8
+    info = probe(path, LIMITS).video
+    assert info is not None
+    assert info.display_mirrored == (orientation in (2, 4, 5, 7))
+    assert (
+        info.display_rotation
+        == {1: 0, 2: 0, 3: 180, 4: 180, 5: 90, 6: 270, 7: 270, 8: 90}[orientation]
+    )
+
+
 def test_limits_are_enforced_before_decoding(photo: Path, clip: Path) -> None:
     with pytest.raises(MediaLimitError, match="bytes"):
         probe(photo, MediaLimits(max_file_bytes=1000))

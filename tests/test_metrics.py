@@ -70,3 +70,57 @@ def test_input_validation() -> None:
         metrics.auc(np.array([np.nan, 1.0]), np.array([0, 1]))
     with pytest.raises(ValueError, match="labels"):
         metrics.auc(np.array([0.0, 1.0]), np.array([0, 2]))
+
+
+def test_auc_interval_stays_in_range_and_does_not_collapse_at_separation() -> None:
+    low, high = metrics.auc_interval(1.0, 2, 2)
+    assert 0.3 < low < 0.5 and high == 1.0  # 2 + 2 perfectly separated files prove little
+    low50, high50 = metrics.auc_interval(1.0, 50, 50)
+    assert 0.9 < low50 < 1.0 and high50 == 1.0
+    for auc, m, n in [(0.5, 6, 6), (0.792, 6, 4), (0.0, 3, 3), (0.9, 100, 100)]:
+        low, high = metrics.auc_interval(auc, m, n)
+        assert 0.0 <= low <= auc <= high <= 1.0
+        # labels swapped: the interval mirrors
+        mirrored = metrics.auc_interval(1 - auc, m, n)
+        assert mirrored == pytest.approx((1 - high, 1 - low), abs=1e-9)
+    # more files, narrower interval
+    widths = [np.diff(metrics.auc_interval(0.8, k, k))[0] for k in (5, 20, 80, 320)]
+    assert widths == sorted(widths, reverse=True)
+    with pytest.raises(ValueError):
+        metrics.auc_interval(0.7, 0, 5)
+
+
+@pytest.mark.parametrize(("true_auc", "n_real", "n_fake"), [(0.8, 15, 15), (0.9, 10, 30)])
+def test_auc_interval_covers_the_true_auc_about_95_percent(true_auc, n_real, n_fake) -> None:
+    """Binormal scores with a known AUC (Φ(d/√2)): the 95% interval must cover it in roughly
+    95% of repeated samples, not 80% (too narrow) nor 100% (useless)."""
+    rng = np.random.default_rng(7)
+    shift = math.sqrt(2) * stats.norm.ppf(true_auc)
+    labels = np.r_[np.zeros(n_real), np.ones(n_fake)].astype(int)
+    covered = 0
+    repeats = 400
+    for _ in range(repeats):
+        scores = np.r_[rng.normal(0, 1, n_real), rng.normal(shift, 1, n_fake)]
+        low, high = metrics.auc_interval(metrics.auc(scores, labels), n_real, n_fake)
+        covered += low <= true_auc <= high
+    assert 0.91 <= covered / repeats <= 0.99
+
+
+def test_paired_auc_difference_sees_what_separate_intervals_cannot() -> None:
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.zeros(30), np.ones(30)].astype(int)
+    base = np.r_[rng.normal(0, 1, 30), rng.normal(1.0, 1, 30)]
+    better = base + labels * 0.6  # the same files, every fake pushed up a little
+    diff, (low, high) = metrics.paired_auc_difference(better, base, labels)
+    assert diff == pytest.approx(metrics.auc(better, labels) - metrics.auc(base, labels))
+    assert 0 < low <= diff <= high  # the gain is shown by the paired interval ...
+    a_low, _ = metrics.auc_interval(metrics.auc(better, labels), 30, 30)
+    _, b_high = metrics.auc_interval(metrics.auc(base, labels), 30, 30)
+    assert a_low < b_high  # ... while the two separate intervals overlap
+    same, (s_low, s_high) = metrics.paired_auc_difference(base, base, labels)
+    assert same == 0.0 and s_low == s_high == 0.0
+    noise = rng.normal(0, 1, 60)
+    _, (n_low, n_high) = metrics.paired_auc_difference(noise, rng.normal(0, 1, 60), labels)
+    assert n_low < 0 < n_high  # two chance-level systems: no difference shown
+    with pytest.raises(ValueError):
+        metrics.paired_auc_difference(base, base[:10], labels)

@@ -154,7 +154,7 @@ def eval_command(
     for group, data in result["groups"].items():
         for name, system in data["systems"].items():
             m = system["overall"]
-            auc = "—" if m.get("auc") is None else f"{m['auc']:.3f}"
+            auc = "—" if m.get("auc") is None else f"{m['auc']:.3f} {_ci(m.get('auc_ci'))}"
             eer = "—" if m.get("eer") is None else f"{m['eer']:.3f}"
             render.out.print(
                 f"{group:6} {name:24} real {m['n_real']:3} fake {m['n_fake']:3} AUC {auc} EER {eer}"
@@ -379,7 +379,8 @@ def show_command(
         render.out.print(
             f"  measured on {evaluation_info.get('manifest', '?')} "
             f"(sha256 {str(evaluation_info.get('manifest_sha256', '?'))[:12]}…) · {group}: "
-            f"{m['n_real']} real, {m['n_fake']} fake; AUC {_num(m.get('auc'))}, "
+            f"{m['n_real']} real, {m['n_fake']} fake; AUC {_num(m.get('auc'))} "
+            f"{_ci(m.get('auc_ci'))}, "
             f"EER {_num(m.get('eer'))}, Cllr {_num(m.get('cllr'))}, "
             f"FPR {_num(m.get('fpr'))} {_ci(m.get('fpr_ci'))}, FNR {_num(m.get('fnr'))} "
             f"{_ci(m.get('fnr_ci'))} at p_fake ≥ {evaluation_info.get('threshold_p_fake')}"

@@ -27,7 +27,7 @@ def interval(value: Any, digits: int = 3) -> str:
 
 
 def rate(value: Any, ci: Any) -> str:
-    """An error rate with its 95% interval, e.g. ``0.125 [0.02, 0.47]``."""
+    """A rate (or an AUC) with its 95% interval, e.g. ``0.125 [0.02, 0.47]``."""
     if value is None:
         return "—"
     return f"{value:.3f} {interval(ci, 2)}" if ci else f"{value:.3f}"
@@ -45,7 +45,7 @@ def card_metric_rows(card: dict[str, Any] | None) -> list[dict[str, str]]:
             {
                 "group": str(group),
                 "n": f"{num(metrics.get('n_real'))} real / {num(metrics.get('n_fake'))} fake",
-                "auc": num(metrics.get("auc")),
+                "auc": rate(metrics.get("auc"), metrics.get("auc_ci")),
                 "eer": num(metrics.get("eer")),
                 "fpr": rate(metrics.get("fpr"), metrics.get("fpr_ci")),
                 "fnr": rate(metrics.get("fnr"), metrics.get("fnr_ci")),

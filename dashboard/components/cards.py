@@ -111,7 +111,7 @@ def card_metrics(card: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "media": group,
                 "real / fake": f"{m.get('n_real')} / {m.get('n_fake')}",
-                "AUC": m.get("auc"),
+                "AUC [95% CI]": _rate(m.get("auc"), m.get("auc_ci")),
                 "EER": m.get("eer"),
                 "false positive rate [95% CI]": _rate(m.get("fpr"), m.get("fpr_ci")),
                 "false negative rate [95% CI]": _rate(m.get("fnr"), m.get("fnr_ci")),

@@ -53,7 +53,7 @@ def sample_frames(
 def _keyframes(path: Path, policy: SamplingPolicy) -> Iterator[VideoFrame]:
     import av
 
-    from core import media
+    from core.frames import frame_rgb
 
     with av.open(str(path)) as container:
         if not container.streams.video:
@@ -64,5 +64,5 @@ def _keyframes(path: Path, policy: SamplingPolicy) -> Iterator[VideoFrame]:
             if count >= policy.max_frames:
                 return
             t = float(frame.time) if frame.time is not None else float(count)
-            rgb = media.frame_rgb(frame, policy.max_side)
+            rgb = frame_rgb(frame, policy.max_side)
             yield VideoFrame(index=int(frame.pts or count), time_s=t, rgb=rgb)

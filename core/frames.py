@@ -1,0 +1,89 @@
+"""Decoded frames as the analyst sees them: RGB arrays, shrunk if asked, and upright.
+
+A phone stores a portrait video as landscape pixels plus a display rotation, and a camera JPEG its
+orientation in EXIF; players and viewers apply it, so the analyst looks at the upright picture.
+Detectors, face boxes and heatmaps must describe that same picture, so every frame Verity analyses
+or shows passes through :func:`frame_rgb`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+
+def frame_rgb(frame: Any, max_side: int | None = None, orientation: int = 0) -> np.ndarray:
+    """A decoded frame's RGB pixels (H×W×3), upright as a viewer sees them.
+
+    A phone stores a portrait video as landscape pixels plus a display rotation, and a camera
+    JPEG its orientation in EXIF; players and viewers apply it, so an analyst looks at the
+    upright picture. Detectors, face boxes and heatmaps must describe that same picture.
+    ``orientation`` is a still picture's EXIF orientation (1–8, see :func:`exif_orientation`),
+    which also says whether to mirror; without it the frame's display rotation is applied.
+    """
+    rgb = _to_rgb(frame, max_side)
+    if orientation in _EXIF_TO_UPRIGHT:
+        return np.ascontiguousarray(_EXIF_TO_UPRIGHT[orientation](rgb))
+    turns = display_quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+# EXIF orientation -> the transform that shows the stored pixels upright (as Pillow's
+# ImageOps.exif_transpose does); 2, 4, 5 and 7 mirror, which a display rotation cannot express.
+_EXIF_TO_UPRIGHT: dict[int, Any] = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, k=-1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, k=1),
+}
+
+
+# EXIF orientation -> (mirrored left-right first, then counter-clockwise degrees), for reporting.
+EXIF_DISPLAY: dict[int, tuple[bool, int]] = {
+    1: (False, 0),
+    2: (True, 0),
+    3: (False, 180),
+    4: (True, 180),
+    5: (True, 90),
+    6: (False, 270),
+    7: (True, 270),
+    8: (False, 90),
+}
+
+
+def exif_orientation(path: Path) -> int:
+    """The EXIF orientation (1–8) of a picture file, 0 when it has none or Pillow cannot read it."""
+    try:
+        with Image.open(path) as image:  # lazy: reads the header and EXIF only
+            value = image.getexif().get(0x0112, 0)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return 0
+    return int(value) if isinstance(value, int) and value in _EXIF_TO_UPRIGHT else 0
+
+
+def display_quarter_turns(frame: Any) -> int:
+    """Counter-clockwise quarter turns (0–3) the frame's display rotation asks for."""
+    try:
+        degrees = float(frame.rotation or 0)
+    except (AttributeError, ValueError, TypeError):  # side data PyAV cannot name
+        return 0
+    turns = round(degrees / 90)
+    return turns % 4 if abs(degrees - 90 * turns) < 1 else 0
+
+
+def _to_rgb(frame: Any, max_side: int | None) -> np.ndarray:
+    width, height = frame.width, frame.height
+    if max_side is not None and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        width = max(2, round(width * scale))
+        height = max(2, round(height * scale))
+        frame = frame.reformat(width=width, height=height, format="rgb24")
+        return np.ascontiguousarray(frame.to_ndarray())
+    return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
