@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, text, update
 
+from core import samples
 from core.app import Verity
 from core.cli import main
 from core.config import load_settings
@@ -137,7 +139,28 @@ BAD_INPUTS = {
     "hostile-name-bad-content": lambda d, f: _write(
         d / os.fsdecode(b"../" * 0 + b"\xff\xfe..evil.mp4"), b"not media at all"
     ),
+    "svg-no-decoder": lambda d, f: _write(
+        d / "drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'
+    ),
+    "truncated-jpeg": lambda d, f: _cut(_jpeg(d / "whole.jpg"), d / "cut.jpg"),
+    "truncated-wav": lambda d, f: _cut(
+        samples.write_tone(d / "whole.wav", seconds=2.0), d / "cut.wav"
+    ),
 }
+
+
+def _jpeg(path: Path) -> Path:
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, quality=90)
+    return path
+
+
+def _cut(whole: Path, cut: Path) -> Path:
+    """The first half of a file, as a failed copy or download leaves it."""
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    return cut
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -296,3 +319,49 @@ def test_demo_runs_end_to_end(home: Path, capsys, tmp_path: Path) -> None:
     with app.db.session() as s:
         assert s.execute(text("SELECT count(*) FROM analyses")).scalar_one() == 3
     app.close()
+
+
+def _odd_pictures(d: Path) -> dict[str, Path]:
+    """Valid pictures in the pixel formats and containers that trip decoders and detectors."""
+    from PIL import Image, features
+
+    rng = np.random.default_rng(5)
+    rgb = Image.fromarray(rng.integers(0, 255, (200, 240, 3), dtype=np.uint8))
+    made = {
+        "gray16.png": Image.fromarray(rng.integers(0, 65535, (200, 240), dtype=np.uint16)),
+        "cmyk.jpg": rgb.convert("CMYK"),
+        "one_pixel.png": Image.new("RGB", (1, 1), (9, 9, 9)),
+        "tall_thin.png": Image.fromarray(rng.integers(0, 255, (3000, 3, 3), dtype=np.uint8)),
+        "rgba.webp": rgb.convert("RGBA"),
+        "icon.ico": rgb.resize((64, 64)),
+        "bitmap.bmp": rgb,
+    }
+    if features.check("avif"):
+        made["photo.avif"] = rgb
+    paths = {}
+    for name, image in made.items():
+        paths[name] = d / name
+        image.save(paths[name])
+    palette = rgb.convert("P")
+    palette.info["transparency"] = 0
+    palette.save(d / "palette.png")
+    paths["palette.png"] = d / "palette.png"
+    frames = [rgb, rgb.rotate(90), rgb.rotate(180)]
+    frames[0].save(d / "pages.tiff", save_all=True, append_images=frames[1:])
+    paths["pages.tiff"] = d / "pages.tiff"
+    frames[0].save(d / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    paths["anim.gif"] = d / "anim.gif"
+    return paths
+
+
+def test_odd_but_valid_pictures_get_a_verdict_not_an_error(
+    home: Path, capsys, tmp_path: Path
+) -> None:
+    for name, path in _odd_pictures(tmp_path).items():
+        code, out, err = run(capsys, "analyze", str(path), "--json")
+        assert code == 0, (name, err)
+        result = json.loads(out)
+        assert result["verdict"] in {"authentic", "manipulated", "inconclusive"}, name
+        assert all(d["status"] != "error" for d in result["detectors"]), (name, out)
+        expected = "video" if name == "anim.gif" else "image"  # an animated GIF moves
+        assert result["media"]["kind"] == expected, name

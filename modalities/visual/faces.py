@@ -50,6 +50,9 @@ LANDMARK_LICENCE = (
     "dlib 68-point landmark model (iBUG 300-W training data): non-commercial use only upstream"
 )
 MIN_RELIABLE_SIDE = 64  # faces smaller than this (box side, pixels) carry too little detail
+# Pictures narrower than this hold no face dlib can find (its HOG window is 80 px, 40 px after one
+# up-sampling); they are answered "no face" without calling dlib, which refuses 1-pixel arrays.
+MIN_PICTURE_SIDE = 16
 DETECT_MAX_SIDE = 640  # detection runs on a copy no larger than this; landmarks on the original
 ROTATIONS = (0, 90, 270, 180)
 ROTATION_PROBE_FRAMES = 3  # a video's rotation is searched on its first frames only
@@ -242,6 +245,8 @@ def detect_faces(
     import dlib
 
     rgb = as_rgb(image)
+    if min(rgb.shape[:2]) < MIN_PICTURE_SIDE:
+        return []
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     for rotation in rotations:
         if rotation not in ROTATIONS:
