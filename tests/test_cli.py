@@ -365,3 +365,69 @@ def test_odd_but_valid_pictures_get_a_verdict_not_an_error(
         assert all(d["status"] != "error" for d in result["detectors"]), (name, out)
         expected = "video" if name == "anim.gif" else "image"  # an animated GIF moves
         assert result["media"]["kind"] == expected, name
+
+
+def _odd_sounds(d: Path) -> dict[str, Path]:
+    """Valid recordings in the sample formats and codecs phones, radios and archives use."""
+    import av
+
+    rate = 16_000
+    t = np.arange(3 * rate) / rate
+    wave = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + 0.8 * np.sin(2 * np.pi * 3 * t))).astype(
+        np.float32
+    )
+    specs = {  # name: (container format, codec, sample rate, layout, sample format or None)
+        "ulaw8k.wav": ("wav", "pcm_mulaw", 8_000, "mono", None),
+        "adpcm.wav": ("wav", "adpcm_ima_wav", rate, "mono", None),
+        "float32.wav": ("wav", "pcm_f32le", rate, "mono", None),
+        "unsigned8.wav": ("wav", "pcm_u8", rate, "mono", None),
+        "s24.aiff": ("aiff", "pcm_s24be", rate, "mono", None),
+        "hires.flac": ("flac", "flac", 48_000, "mono", "s32"),
+        "lossless.m4a": ("ipod", "alac", rate, "mono", None),
+        "stereo.caf": ("caf", "pcm_s16le", rate, "stereo", None),
+        "voice.ogg": ("ogg", "libopus", 48_000, "mono", None),
+    }
+    made = {}
+    for name, (fmt, codec, out_rate, layout, sample_format) in specs.items():
+        path = d / name
+        try:
+            with av.open(str(path), "w", format=fmt) as out:
+                stream = out.add_stream(codec, rate=out_rate, layout=layout)
+                if sample_format:
+                    stream.format = sample_format
+                channels = 2 if layout == "stereo" else 1
+                frame = av.AudioFrame.from_ndarray(
+                    np.tile(wave, (channels, 1)), format="fltp", layout=layout
+                )
+                frame.sample_rate = rate
+                ctx = stream.codec_context
+                resampler = av.AudioResampler(
+                    format=ctx.format,
+                    layout=layout,
+                    rate=out_rate,
+                    frame_size=ctx.frame_size or None,
+                )
+                for chunk in [*resampler.resample(frame), *resampler.resample(None)]:
+                    for packet in stream.encode(chunk):
+                        out.mux(packet)
+                for packet in stream.encode():
+                    out.mux(packet)
+        except (av.error.FFmpegError, ValueError):  # an encoder this FFmpeg build lacks
+            path.unlink(missing_ok=True)
+            continue
+        made[name] = path
+    return made
+
+
+def test_odd_but_valid_recordings_get_a_verdict_not_an_error(
+    home: Path, capsys, tmp_path: Path
+) -> None:
+    sounds = _odd_sounds(tmp_path)
+    assert len(sounds) >= 7  # the PyAV wheel's FFmpeg has these encoders
+    for name, path in sounds.items():
+        code, out, err = run(capsys, "analyze", str(path), "--json")
+        assert code == 0, (name, err)
+        result = json.loads(out)
+        assert result["media"]["kind"] == "audio", name
+        assert result["media"]["duration_s"] == pytest.approx(3.0, abs=0.1), name
+        assert all(d["status"] != "error" for d in result["detectors"]), (name, out)
