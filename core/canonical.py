@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 
@@ -22,14 +23,48 @@ def sha256_canonical(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
-def parse_untrusted_json(data: bytes | str) -> Any:
+# Receipts, signatures and reports nest a few levels; nothing Verity writes comes near this.
+MAX_JSON_DEPTH = 100
+# A backslash pair, a quote or a bracket: one pass, linear in the input (no backtracking).
+_JSON_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in ``text`` (brackets inside strings do not count).
+
+    Text after a backslash outside a string is not JSON; the parser stops there, so what is
+    counted up to it is all the recursion the parser could reach.
+    """
+    depth = deepest = 0
+    in_string = False
+    for match in _JSON_TOKEN.finditer(text):
+        mark = match.group()
+        if in_string:
+            in_string = mark != '"'
+        elif mark == '"':
+            in_string = True
+        elif mark in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif mark in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_untrusted_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """``json.loads`` for bytes that came from outside (receipts, signatures, reports).
 
-    Nesting deeper than the parser's recursion limit raises RecursionError, which is not a
-    ValueError; a hostile file of ten thousand ``[`` would then crash a verifier instead of
-    failing its format check. Here it is malformed JSON like any other.
+    The parser recurses once per nesting level. Under the default recursion limit a file of ten
+    thousand ``[`` raises RecursionError (not a ValueError, so a verifier would crash instead of
+    failing its format check); once a library has raised the limit (py_ecc, which the anchoring
+    code imports, sets 100,000) the same file overflows the C stack and kills the process. So
+    the depth is measured first, without recursion, and anything deeper than ``max_depth`` is
+    malformed JSON like any other.
     """
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    if json_depth(text) > max_depth:
+        raise ValueError(f"nested deeper than {max_depth} levels")
     try:
-        return json.loads(data)
+        return json.loads(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None

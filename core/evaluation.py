@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.attacks import Attack, apply_file_attack, pgd_from, supports_input_attack
+from core.canonical import parse_untrusted_json
 from core.errors import BadInputError, display_name
 
 REQUIRED_COLUMNS = ("file", "label", "kind", "category")
@@ -298,10 +299,11 @@ def load_done(scores: Path) -> dict[str, dict[str, Any]]:
         return done
     for line in scores.read_text(encoding="utf-8").splitlines():
         try:
-            record = json.loads(line)
+            record = parse_untrusted_json(line)
         except ValueError:
             continue
-        done[record["job"]] = record
+        if isinstance(record, dict) and isinstance(record.get("job"), str):
+            done[record["job"]] = record
     return done
 
 

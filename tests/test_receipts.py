@@ -91,6 +91,30 @@ def test_unreadable_receipts_exit_3_without_traceback(tmp_path: Path, capsys, re
     assert main(["verify-receipt", str(tmp_path / "missing.json")]) == 2
 
 
+def test_deep_nesting_cannot_crash_a_verifier_whose_recursion_limit_was_raised(
+    tmp_path: Path,
+) -> None:
+    """py_ecc (imported by the anchoring code) raises the recursion limit to 100,000; the JSON
+    parser then recurses until the C stack overflows and the process dies (SIGSEGV) on a 200 KB
+    receipt. The depth is checked before parsing; run in a child process so that a regression
+    fails this test instead of killing the test run."""
+    import subprocess
+    import sys
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 99_000 + "]" * 99_000)
+    program = (
+        "import sys; sys.setrecursionlimit(100_000)\n"
+        "from core.cli import main\n"
+        f"sys.exit(main(['verify-receipt', {str(deep)!r}]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 3, (done.returncode, done.stderr[-500:])
+    assert "nested deeper than 100 levels" in done.stdout
+
+
 def test_pinned_key_and_rotation(registered: Path, home: Path, photo: Path, capsys) -> None:
     ring = KeyRing(home / "keys")
     old = ring.active()
