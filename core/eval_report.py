@@ -143,7 +143,9 @@ def plot(records: list[dict[str, Any]], out: Path) -> list[Path]:
             labels = np.array([p[0] for p in pts])
             raw = np.array([p[2] for p in pts])
             fpr, tpr, _ = metrics.roc_curve(raw, labels)
-            roc_ax.plot(fpr, tpr, label=f"{name} (AUC {metrics.auc(raw, labels):.2f})")
+            auc = metrics.auc(raw, labels)
+            low, high = metrics.auc_interval(auc, int((labels == 0).sum()), int(labels.sum()))
+            roc_ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.2f} [{low:.2f}, {high:.2f}])")
             clip = np.clip
             det_ax.plot(
                 norm.ppf(clip(fpr, 1e-3, 1 - 1e-3)),
