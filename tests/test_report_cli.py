@@ -17,6 +17,7 @@ from core.cli import main
 from core.config import load_settings
 from core.custody import Action
 from core.db import CustodyEvent
+from core.engine import ENGINE_VERSION
 from core.report.pdf import ATTACHMENT_NAME
 from provenance import ledger
 from provenance.keys import KeyRing
@@ -296,10 +297,13 @@ def test_reproduce_matches_then_names_each_difference(
     spectrum["raw_score"] += 0.5
     metadata = next(d for d in detectors if d["name"] == "visual.metadata")
     metadata["version"] = "0.9.0"
+    document["exhibits"][0]["analyses"][0]["engine_version"] = "0.1.0"
     (tmp_path / "edited.json").write_text(json.dumps(document))
     code, stdout, err = run(capsys, "reproduce", str(tmp_path / "edited.json"))
     assert code == 3
     assert "raw_score differs by 0.5" in stdout
+    # a difference is put beside the engine change that may explain it
+    assert f"analysed by engine 0.1.0, re-run by {ENGINE_VERSION}" in stdout
     assert "detector version changed: report 0.9.0, now 1.0.0" in stdout
     assert "2 of" in err
 

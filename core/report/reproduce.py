@@ -20,7 +20,7 @@ from core.calibration import CalibrationStore
 from core.custody import Action, append_event, verify_custody
 from core.db import Case, CustodyEvent, MediaItem
 from core.detector import MediaInput
-from core.engine import run_detectors
+from core.engine import ENGINE_VERSION, run_detectors
 from core.errors import DetectorError, MediaError, StoreError, VerificationError
 from core.hooks import Hook, null_hook
 from core.media import probe
@@ -168,6 +168,12 @@ def reproduce(
                     out.append(Comparison(*where, False, f"now {outcome.status}: {outcome.reason}"))
                     continue
                 diffs = _compare(det, outcome.evidence, tolerance)
+                recorded = analysis.get("engine_version")
+                if diffs and recorded and recorded != ENGINE_VERSION:
+                    diffs.append(
+                        f"analysed by engine {recorded}, re-run by {ENGINE_VERSION} "
+                        "(CHANGELOG.md says what changed)"
+                    )
                 detail = "; ".join(diffs) or (
                     f"raw {outcome.evidence.raw_score:.6g}, LLR {outcome.evidence.llr:.6g} match "
                     f"within {tolerance:g}"
