@@ -261,6 +261,21 @@ REPORT_FORMATS = ("pdf", "html", "json")
 ReportExporter = Callable[[Verity, str, str], tuple[str, bytes, str]]
 
 
+def picture(app: Verity, sha256: str, *, max_side: int = 1600) -> Any:
+    """A stored picture's RGB pixels as the detectors saw them: upright (EXIF orientation
+    applied, mirrored ones included) and at most ``max_side`` pixels on its longer side.
+
+    Shown instead of the file's own bytes: a browser applies EXIF orientation but the dashboard
+    re-encodes wide pictures without their EXIF, and cannot show TIFF or AVIF at all; this way the
+    picture and the heatmaps beside it always agree."""
+    from core.media import iter_frames
+
+    path = stored_media_path(app, sha256)
+    for frame in iter_frames(path, max_frames=1, max_side=max_side):
+        return frame.rgb
+    return None
+
+
 def frame_at(
     app: Verity, sha256: str, time_s: float, *, max_side: int = 960
 ) -> tuple[float, Any] | None:

@@ -124,3 +124,23 @@ def test_frame_at_a_chosen_time(verity: Verity, clip: Path, tone: Path) -> None:
     assert small is not None and small[1].shape == (120, 160, 3)
     tone_sha = services.analyze(verity, tone, None)["media"]["sha256"]
     assert casefile.frame_at(verity, tone_sha, 0.5) is None
+
+
+def test_a_picture_is_shown_upright_as_the_detectors_saw_it(verity: Verity, tmp_path: Path) -> None:
+    """A camera JPEG stored sideways with EXIF orientation 6: the dashboard shows the upright
+    pixels the detectors and heatmaps used, not the stored ones, and never wider than asked."""
+    import numpy as np
+    from PIL import Image
+
+    stored = np.zeros((300, 400, 3), dtype=np.uint8)
+    stored[:60, :80] = 255
+    path = tmp_path / "portrait.jpg"
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(path, quality=95, exif=exif)
+    item = services.ingest(verity, path, None)
+    shown = casefile.picture(verity, item.sha256, max_side=200)
+    assert shown.shape == (200, 150, 3)  # upright (portrait) and shrunk
+    assert shown[:35, 125:].mean() > 200  # the stored top-left block now top right
+    assert shown[:35, :100].mean() < 20

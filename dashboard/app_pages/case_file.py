@@ -104,7 +104,9 @@ if item is not None:
         elif media["kind"] == "audio":
             st.audio(str(path), start_time=int(position or 0))
         else:
-            st.image(str(path))
+            shown_picture = casefile.picture(app, media["sha256"])
+            if shown_picture is not None:
+                st.image(shown_picture)
         st.caption(
             f"{md(media['original_name'])} · {media['kind']} {media['container'] or ''} "
             f"{media['width'] or ''}{'×' if media['width'] else ''}{media['height'] or ''} · "
