@@ -144,8 +144,24 @@ def check_readable_file(path: Path, limits: MediaLimits) -> int:
     return size
 
 
-def _check_image_header(path: Path, limits: MediaLimits) -> None:
-    """Read only the header of a still image and refuse decompression bombs before decoding."""
+def screen(path: Path, limits: MediaLimits) -> None:
+    """Cheap checks on a *source* file before it is copied into the store.
+
+    Readable, within the size limit, no decompression bomb, and a header FFmpeg recognises with
+    a video or audio stream: nothing is decoded. Five gigabytes of garbage are then refused in
+    milliseconds instead of after a five-gigabyte copy and hash. The full :func:`probe` still
+    runs on the stored copy, so what is analysed is exactly what was hashed.
+    """
+    check_readable_file(path, limits)
+    _check_image_header(path, limits, complete=False)
+    with _open_container(path) as container:
+        if _primary_video(container) is None and not container.streams.audio:
+            raise UnsupportedMediaError(path, "has no video or audio stream")
+
+
+def _check_image_header(path: Path, limits: MediaLimits, *, complete: bool = True) -> None:
+    """Read only the header of a still image and refuse decompression bombs before decoding;
+    then, when ``complete``, decode it once to refuse a picture whose data ends early."""
     with path.open("rb") as handle:
         head = handle.read(16)
     is_webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
@@ -161,7 +177,8 @@ def _check_image_header(path: Path, limits: MediaLimits) -> None:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedMediaError(path, f"broken image header ({exc})") from None
     _check_pixels(path, width, height, limits)
-    check_still_image_complete(path)  # only now: the pixel limit bounds the decode's memory
+    if complete:
+        check_still_image_complete(path)  # only now: the pixel limit bounds the decode's memory
 
 
 def _check_pixels(path: Path, width: int, height: int, limits: MediaLimits) -> None:

@@ -34,7 +34,7 @@ from core.errors import (
     display_name,
 )
 from core.hooks import Hook, null_hook
-from core.media import MediaInfo, check_readable_file, probe
+from core.media import MediaInfo, probe, screen
 from core.results import analysis_json
 
 DEFAULT_CASE = "default"
@@ -146,7 +146,7 @@ def ingest(
     it is kept as metadata only.
     """
     limits = app.settings.limits
-    check_readable_file(path, limits)
+    screen(path, limits)  # garbage is refused before it is copied and hashed
     with app.db.session() as session:  # fail on a bad case id before touching the store
         if case_ref is not None:
             resolve_case(session, case_ref)

@@ -65,3 +65,25 @@ def test_case_names_are_validated(verity: Verity) -> None:
     for bad in ("", "   ", "x" * 201, "line\nbreak"):
         with pytest.raises(BadInputError):
             services.create_case(verity, bad)
+
+
+def test_garbage_is_refused_before_it_is_copied_into_the_store(
+    verity: Verity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, photo: Path
+) -> None:
+    """A large file of garbage is screened on its header and refused without the copy and hash
+    that storing it would cost (a 5 GB one took 35 s before); real media is still stored and
+    probed on the stored copy."""
+    from core.errors import UnsupportedMediaError
+
+    garbage = tmp_path / "huge.mp4"
+    with garbage.open("wb") as handle:  # sparse: 300 MB on paper, nothing on disk
+        handle.truncate(300 * 1024**2)
+    copies: list[Path] = []
+    put = verity.store.put
+    monkeypatch.setattr(verity.store, "put", lambda path: copies.append(path) or put(path))
+    with pytest.raises(UnsupportedMediaError, match="not a video, audio or image"):
+        services.ingest(verity, garbage, None)
+    assert copies == []
+    assert verity.store.list_hashes() == []
+    services.ingest(verity, photo, None)
+    assert copies == [photo]
