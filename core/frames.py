@@ -16,11 +16,8 @@ from PIL import Image, UnidentifiedImageError
 
 
 def frame_rgb(frame: Any, max_side: int | None = None, orientation: int = 0) -> np.ndarray:
-    """A decoded frame's RGB pixels (H×W×3), upright as a viewer sees them.
+    """A decoded frame's RGB pixels (H×W×3), shrunk to ``max_side`` and upright.
 
-    A phone stores a portrait video as landscape pixels plus a display rotation, and a camera
-    JPEG its orientation in EXIF; players and viewers apply it, so an analyst looks at the
-    upright picture. Detectors, face boxes and heatmaps must describe that same picture.
     ``orientation`` is a still picture's EXIF orientation (1–8, see :func:`exif_orientation`),
     which also says whether to mirror; without it the frame's display rotation is applied.
     """
