@@ -15,7 +15,6 @@ column to exclude zero, not for a larger point estimate.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,13 @@ import numpy as np
 
 from core import metrics
 from core.eval_report import GROUPS, system_scores
+from core.evaluation import load_done
 
 
 def clean_records(run: Path) -> list[dict[str, Any]]:
     """The run's clean (not attacked) records, the latest per file."""
     latest: dict[str, dict[str, Any]] = {}
-    for line in (run / "scores.jsonl").read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line from an interrupted run
+    for record in load_done(run / "scores.jsonl").values():
         if record.get("attack") is None and record.get("status") == "ok":
             latest[record["file"]] = record
     return list(latest.values())

@@ -12,24 +12,14 @@ from __future__ import annotations
 import argparse
 import platform
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from audio_rtf import best_of
 from PIL import Image
 
 from core import media
 from core.config import MediaLimits
-
-
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -45,14 +35,14 @@ def main() -> None:
         small = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
         Image.fromarray(small).resize((width, height), Image.BICUBIC).save(path, quality=90)
         limits = MediaLimits()
-        with_check = best_of(lambda: media.probe(path, limits), args.repeats)
+        with_check = best_of(args.repeats, lambda: media.probe(path, limits))
         original = media.check_still_image_complete
         media.check_still_image_complete = lambda _path: None
         try:
-            without = best_of(lambda: media.probe(path, limits), args.repeats)
+            without = best_of(args.repeats, lambda: media.probe(path, limits))
         finally:
             media.check_still_image_complete = original
-        decode = best_of(lambda: list(media.iter_frames(path)), max(1, args.repeats // 2))
+        decode = best_of(max(1, args.repeats // 2), lambda: list(media.iter_frames(path)))
         print(f"machine: {platform.platform()}, Python {platform.python_version()}")
         print(
             f"{width}x{height} JPEG, {path.stat().st_size / 1e6:.1f} MB: probe {with_check:.3f} s, "

@@ -215,7 +215,7 @@ def _primary_video(container: Any) -> Any | None:
         s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
     ]
     if container.format.name == "ico" and streams:  # one stream per icon size: the largest
-        return max(streams, key=lambda s: _stream_pixels(s))
+        return max(streams, key=_stream_pixels)
     return streams[0] if streams else None
 
 
