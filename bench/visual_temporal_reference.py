@@ -1,9 +1,9 @@
 """Natural ranges of visual.temporal's cues, measured on real talking-head video.
 
-Runs the detector's own measurement (scan, longest track, 2-s windows) on every real video of a
-data folder (default ../shared/train-corpus) and prints the median and robust spread
-(1.4826 × MAD) of the per-window landmark jitter and identity drift: the numbers that
-``modalities/visual/temporal.py`` keeps as ``REFERENCE``.
+Runs the detector's own measurement (bursts of 3 s at 10 fps, the longest track of each, one
+window per burst) on every real video of a data folder (default ../shared/train-corpus) and prints
+the median and robust spread (1.4826 × MAD) of the per-burst landmark jitter and identity drift:
+the numbers that ``modalities/visual/temporal.py`` keeps as ``REFERENCE``.
 
     .venv/bin/python bench/visual_temporal_reference.py [DATA_DIR]
 """
@@ -33,13 +33,9 @@ def main(folder: Path) -> dict[str, object]:
             continue
         path = folder / row["file"]
         media = MediaInput(path=path, sha256=sha256_file(path), info=probe(path, MediaLimits()))
-        scan = temporal.scan_video(media)
-        usable = [t for t in scan.tracks if sum(not f.tiny for f in t.faces) >= 3]
-        if not usable:
-            continue
-        clips += 1
-        for track in usable:
-            cues = temporal.measure_track(track, scan)
+        measured = [b.cues for b in temporal.scan_bursts(media) if b.cues is not None]
+        clips += bool(measured)
+        for cues in measured:
             for _, _, values in temporal.window_values(cues):
                 for cue, value in values.items():
                     per_cue[cue].append(value)

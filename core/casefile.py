@@ -279,25 +279,9 @@ def picture(app: Verity, sha256: str, *, max_side: int = 1600) -> Any:
 def frame_at(
     app: Verity, sha256: str, time_s: float, *, max_side: int = 960
 ) -> tuple[float, Any] | None:
-    """The stored video's frame shown at ``time_s`` (its time and RGB pixels), or None for media
-    without video. Seeks to the keyframe before and decodes forward, so long videos stay quick."""
-    import av
+    """The stored video's frame shown at ``time_s`` (its time and RGB pixels, upright), or None
+    for media without video. Seeks to the keyframe before and decodes forward, so long videos stay
+    quick (core.media.frame_at)."""
+    from core.media import frame_at as decode_frame_at
 
-    from core.frames import frame_rgb
-
-    path = stored_media_path(app, sha256)
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            return None
-        stream = container.streams.video[0]
-        target = max(0.0, float(time_s))
-        if stream.time_base is not None and target > 0:
-            container.seek(int(target / stream.time_base), stream=stream, backward=True)
-        chosen = None
-        for frame in container.decode(stream):
-            if chosen is not None and frame.time is not None and frame.time > target + 1e-6:
-                break
-            chosen = frame
-        if chosen is None:
-            return None
-        return float(chosen.time or 0.0), frame_rgb(chosen, max_side)
+    return decode_frame_at(stored_media_path(app, sha256), time_s, max_side=max_side)

@@ -446,12 +446,8 @@ def iter_frames(
         orientation = still_orientation(path, container.format.name)
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
-        if start_s > 0 and stream.time_base:
-            container.seek(
-                int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False
-            )
         try:
-            for index, frame in enumerate(container.decode(stream)):
+            for index, frame in enumerate(_decode_from(container, stream, start_s)):
                 t = (
                     float(frame.time)
                     if frame.time is not None
@@ -474,6 +470,65 @@ def iter_frames(
             raise UnsupportedMediaError(
                 path, f"decoding failed after {emitted} frames ({_ffmpeg_reason(exc)})"
             ) from None
+
+
+def frame_at(path: Path, time_s: float, *, max_side: int | None = None) -> tuple[float, Any] | None:
+    """The video frame shown at ``time_s`` (its time and upright RGB pixels), None without video.
+
+    The last frame starting at or before ``time_s`` (the first frame when ``time_s`` precedes it),
+    reached by the same seek as :func:`iter_frames`, so it is the frame a pass over the whole file
+    shows there.
+    """
+    target = max(0.0, float(time_s))
+    with _open_container(path) as container:
+        stream = _primary_video(container)
+        if stream is None:
+            return None
+        orientation = still_orientation(path, container.format.name)
+        chosen = None
+        try:
+            for frame in _decode_from(container, stream, target):
+                if chosen is not None and frame.time is not None and frame.time > target + 1e-6:
+                    break
+                chosen = frame
+        except av.error.FFmpegError as exc:
+            raise UnsupportedMediaError(path, f"decoding failed ({_ffmpeg_reason(exc)})") from None
+        if chosen is None:
+            return None
+        return float(chosen.time or 0.0), frame_rgb(chosen, max_side, orientation)
+
+
+def _decode_from(container: Any, stream: Any, start_s: float) -> Iterator[Any]:
+    """Decoded frames of ``stream`` from a key frame at or before ``start_s`` onwards.
+
+    Two things make a plain seek unsafe on real files. The decoder learns some stream-wide facts
+    only from the first packets: FFmpeg reads the x264 build from the SEI of the first frame and
+    needs it to decode 4:4:4 streams of x264 builds before 151 (FaceForensics++'s c23 videos),
+    so a decoder that starts at a later IDR frame turns the picture to green noise for the rest of
+    the file. So the first frame is decoded before seeking. And a container without an index
+    (MPEG program streams) may seek *past* the time asked for, which would silently drop the
+    frames in between; the seek is then retried further back until the first frame decoded lies
+    at or before ``start_s`` (at worst from the file's start).
+    """
+    if start_s <= 0 or not stream.time_base:
+        yield from container.decode(stream)
+        return
+    next(container.decode(stream), None)  # prime the decoder with the stream's first frame
+    back = 0.0
+    while True:
+        target = max(0.0, start_s - back)
+        container.seek(
+            int(target / stream.time_base), stream=stream, backward=True, any_frame=False
+        )
+        frames = container.decode(stream)
+        head = next(frames, None)
+        if head is None:
+            return
+        if target <= 0 or head.time is None or float(head.time) <= start_s + 1e-6:
+            yield head
+            yield from frames
+            return
+        back = max(1.0, back * 4)
 
 
 def iter_audio(

@@ -333,3 +333,64 @@ def test_video_without_audio_and_audio_errors(tmp_path: Path) -> None:
     assert info.kind is MediaKind.VIDEO and info.audio is None
     with pytest.raises(UnsupportedMediaError, match="no audio"):
         decode_audio(silent)
+
+
+def _program_stream(path: Path, frames: int = 100) -> Path:
+    """An MPEG-2 program stream (no index: FFmpeg seeks in it by bytes, and overshoots)."""
+    import av
+
+    yy, xx = np.mgrid[0:120, 0:160]
+    with av.open(str(path), "w", format="mpeg") as container:
+        stream = container.add_stream("mpeg2video", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.options, stream.bit_rate = {"g": "12"}, 800_000
+        for i in range(frames):
+            rgb = np.stack([(xx + 3 * i) % 256, (2 * yy + i) % 256, (xx + yy + 5 * i) % 256], -1)
+            frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _same_frames_as_a_whole_pass(path: Path, starts: list[float]) -> None:
+    from core.media import frame_at
+
+    whole = {round(f.time_s, 4): f.rgb for f in iter_frames(path)}
+    for start in starts:
+        part = list(iter_frames(path, start_s=start))
+        assert [round(f.time_s, 4) for f in part] == [t for t in whole if t + 1e-6 >= start]
+        for frame in part[:3] + part[-2:]:
+            assert np.array_equal(frame.rgb, whole[round(frame.time_s, 4)])
+        shown = frame_at(path, start)
+        assert shown is not None
+        before = [t for t in whole if t <= start + 1e-6]
+        assert np.array_equal(shown[1], whole[before[-1] if before else min(whole)])
+
+
+def test_seeking_into_a_program_stream_drops_no_frame(tmp_path: Path) -> None:
+    """FFmpeg's byte seek in a program stream lands up to half a second *after* the time asked
+    for; a span or burst starting there silently lost those frames until the seek was checked."""
+    import av
+
+    path = _program_stream(tmp_path / "ps.mpg")
+    with av.open(str(path)) as container:  # the file does show the overshoot being guarded
+        stream = container.streams.video[0]
+        container.seek(int(1.5 / stream.time_base), stream=stream, backward=True, any_frame=False)
+        assert float(next(container.decode(stream)).time) > 1.5 + 0.1
+    _same_frames_as_a_whole_pass(path, [1.5, 2.3, 3.1])
+
+
+MEDIA_DEV = Path(__file__).resolve().parents[2] / "shared" / "media-dev"
+FFPP_444 = MEDIA_DEV / (
+    "video_faceswap/polimi-ispl__test__data__ffpp__original_sequences__youtube__c23__videos__519.mp4"
+)
+
+
+@pytest.mark.skipif(not FFPP_444.is_file(), reason="media-dev not present")
+def test_seeking_into_an_old_x264_444_video_keeps_the_picture() -> None:
+    """FaceForensics++ c23 videos are H.264 4:4:4 by x264 core 148: FFmpeg decodes them right only
+    once it has read the encoder's build from the first frame's SEI. A decoder started at the IDR
+    frame at 10 s made green noise of everything after it (faces lost in every later span)."""
+    _same_frames_as_a_whole_pass(FFPP_444, [13.5, 25.0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,8 @@ def test_detector_on_a_steady_face(tmp_path: Path) -> None:
     assert 0 <= codes["landmark_jitter"] < 0.05
     assert codes["identity_drift_max"] < 0.3  # the same astronaut throughout
     assert "blink_rate_per_min" in codes and "blink_rate_unnatural" not in codes  # < 10 s
-    assert [round(p.start_s, 1) for p in evidence.series] == [0.0, 2.0]
+    assert [round(p.start_s, 1) for p in evidence.series] == [0.0]  # one window per burst
+    assert codes["bursts"] == 1
     assert np.isfinite(evidence.raw_score) and evidence.llr == 0.0
 
 
@@ -84,3 +86,45 @@ def test_detector_without_a_face_is_out_of_domain(tmp_path: Path) -> None:
     assert evidence.out_of_domain == "no face tracked long enough"
     with pytest.raises(TypeError):
         temporal.build(weights_dir="x")
+
+
+def test_bursts_tile_short_videos_and_spread_over_long_ones() -> None:
+    assert temporal.burst_spans(2.98) == [(0.0, 3.0)]
+    assert temporal.burst_spans(7.0) == [(0.0, 3.0), (3.0, 6.0), (6.0, 9.0)]
+    assert temporal.burst_spans(15.0) == [(3.0 * k, 3.0 * k + 3.0) for k in range(5)]
+    for duration in (15.1, 30.0, 61.7, 3600.0):
+        spans = temporal.burst_spans(duration)
+        starts = [start for start, _ in spans]
+        assert len(spans) == temporal.MAX_BURSTS and starts[0] == 0.0
+        assert all(end - start == pytest.approx(temporal.BURST_S) for start, end in spans)
+        assert all(b - a >= temporal.BURST_S - 1e-9 for a, b in itertools.pairwise(starts))
+        assert spans[-1][1] == pytest.approx(duration, abs=0.051)  # the end is looked at too
+        assert all(round(s * temporal.FPS, 6) == round(s * temporal.FPS) for s in starts)
+    assert temporal.burst_spans(None) == temporal.burst_spans(15.0)  # unknown: read from the start
+
+
+def test_a_long_video_is_sampled_at_the_same_rate_as_a_short_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jitter is motion between consecutive samples, and blinks last 100-400 ms: 1.0.0 spread
+    150 frames over the whole video, so a 30-s clip was read at 5 fps and scored as shakier than
+    the same face in a 10-s clip. Every burst is now read at 10 fps, whatever the length."""
+    seen: list[list[float]] = []
+    real_track = faces.track_faces
+
+    def spy(frames, **kwargs):  # type: ignore[no-untyped-def]
+        frames = list(frames)
+        seen.append([f.time_s for f in frames])
+        return real_track(frames, **kwargs)
+
+    monkeypatch.setattr(faces, "track_faces", spy)
+    blank = [np.full((64, 64, 3), 40 + (i % 5), np.uint8) for i in range(300)]
+    evidence = temporal.build().analyze(media(face_video(tmp_path / "long.mp4", blank, fps=10)))
+    assert evidence.out_of_domain == "no face tracked long enough"
+    assert len(seen) == temporal.MAX_BURSTS
+    for times, (start, end) in zip(seen, temporal.burst_spans(30.0), strict=True):
+        assert len(times) == 30 and np.allclose(np.diff(times), 0.1, atol=1e-6)
+        assert start - 1e-6 <= times[0] and times[-1] < end
+    codes = {f.code: f for f in evidence.findings}
+    assert codes["frames_analysed"].value == 150
+    assert codes["bursts"].value == 0 and "15.0 s of 30.0 s looked at" in codes["bursts"].message
