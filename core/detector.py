@@ -230,8 +230,12 @@ class MediaInput:
     def audio(self, *, sample_rate: int = 16_000, chunk_s: float = 10.0) -> Iterator[AudioChunk]:
         return media_mod.iter_audio(self.path, sample_rate=sample_rate, chunk_s=chunk_s)
 
-    def audio_array(self, *, sample_rate: int = 16_000, max_s: float | None = None) -> np.ndarray:
-        return media_mod.decode_audio(self.path, sample_rate=sample_rate, max_s=max_s)
+    def audio_array(
+        self, *, sample_rate: int = 16_000, max_s: float | None = None, on_video_clock: bool = False
+    ) -> np.ndarray:
+        return media_mod.decode_audio(
+            self.path, sample_rate=sample_rate, max_s=max_s, on_video_clock=on_video_clock
+        )
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Work shared by several detectors of one analysis (decoded, normalised audio…)."""

@@ -432,7 +432,8 @@ def iter_frames(
     with ``start_s <= t < end_s``; the sampling grid then starts at ``start_s``, so frames of a
     span starting on a multiple of ``1 / fps`` are the ones a pass over the whole file picks (this
     is what lets core.chunks split a video without changing a detector's result). Seeking goes to
-    the key frame before ``start_s``; frames before ``start_s`` are decoded and dropped.
+    the key frame before ``start_s``; frames before ``start_s`` are decoded and dropped. Times are
+    on the file's clock counted from its start (:func:`clock_origin`), as a player shows them.
     """
     if fps is not None and fps <= 0:
         raise ValueError("fps must be positive")
@@ -446,10 +447,11 @@ def iter_frames(
         orientation = still_orientation(path, container.format.name)
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
+        origin = clock_origin(container)
         try:
-            for index, frame in enumerate(_decode_from(container, stream, start_s)):
+            for index, frame in enumerate(_decode_from(container, stream, start_s, origin)):
                 t = (
-                    float(frame.time)
+                    float(frame.time) - origin
                     if frame.time is not None
                     else (index / float(rate) if rate else float(index))
                 )
@@ -485,21 +487,38 @@ def frame_at(path: Path, time_s: float, *, max_side: int | None = None) -> tuple
         if stream is None:
             return None
         orientation = still_orientation(path, container.format.name)
+        origin = clock_origin(container)
         chosen = None
         try:
-            for frame in _decode_from(container, stream, target):
-                if chosen is not None and frame.time is not None and frame.time > target + 1e-6:
+            for frame in _decode_from(container, stream, target, origin):
+                late = frame.time is not None and frame.time - origin > target + 1e-6
+                if chosen is not None and late:
                     break
                 chosen = frame
         except av.error.FFmpegError as exc:
             raise UnsupportedMediaError(path, f"decoding failed ({_ffmpeg_reason(exc)})") from None
         if chosen is None:
             return None
-        return float(chosen.time or 0.0), frame_rgb(chosen, max_side, orientation)
+        shown = float(chosen.time) - origin if chosen.time is not None else 0.0
+        return shown, frame_rgb(chosen, max_side, orientation)
 
 
-def _decode_from(container: Any, stream: Any, start_s: float) -> Iterator[Any]:
-    """Decoded frames of ``stream`` from a key frame at or before ``start_s`` onwards.
+def clock_origin(container: Any) -> float:
+    """The time on a file's clock that Verity calls 0 s: the start of its earliest stream.
+
+    Most files start at 0, but an MPEG transport stream (a broadcast or camera recording) starts
+    wherever its clock stood (FFmpeg writes 1.4 s; a DVB capture can start hours in), and an
+    edit list can start a track late. Frame times, spans and audio on the video's clock
+    (:func:`iter_audio` with ``on_video_clock``) are all counted from here, so that a span starting
+    at 0 holds the first frame and a picture and its sound stay where a player puts them.
+    """
+    start = container.start_time
+    return float(start) / av.time_base if start is not None else 0.0
+
+
+def _decode_from(container: Any, stream: Any, start_s: float, origin: float) -> Iterator[Any]:
+    """Decoded frames of ``stream`` from a key frame at or before ``start_s`` (seconds after
+    ``origin``, the file's :func:`clock_origin`) onwards.
 
     Two things make a plain seek unsafe on real files. The decoder learns some stream-wide facts
     only from the first packets: FFmpeg reads the x264 build from the SEI of the first frame and
@@ -507,24 +526,30 @@ def _decode_from(container: Any, stream: Any, start_s: float) -> Iterator[Any]:
     so a decoder that starts at a later IDR frame turns the picture to green noise for the rest of
     the file. So the first frame is decoded before seeking. And a container without an index
     (MPEG program streams) may seek *past* the time asked for, which would silently drop the
-    frames in between; the seek is then retried further back until the first frame decoded lies
-    at or before ``start_s`` (at worst from the file's start).
+    frames in between, or (a short transport stream) find nothing at all; the seek is then
+    retried further back until the first frame decoded lies at or before ``start_s`` (at worst
+    from the file's start).
     """
     if start_s <= 0 or not stream.time_base:
         yield from container.decode(stream)
         return
     next(container.decode(stream), None)  # prime the decoder with the stream's first frame
+    wanted = origin + start_s
     back = 0.0
     while True:
-        target = max(0.0, start_s - back)
+        target = max(origin, wanted - back)
+        # at the origin itself a transport stream's seek can find nothing: go below the clock
+        seek_to = target if target > origin else min(origin, 0.0) - 1.0
         container.seek(
-            int(target / stream.time_base), stream=stream, backward=True, any_frame=False
+            int(seek_to / stream.time_base), stream=stream, backward=True, any_frame=False
         )
         frames = container.decode(stream)
         head = next(frames, None)
-        if head is None:
+        if head is None and target <= origin:
             return
-        if target <= 0 or head.time is None or float(head.time) <= start_s + 1e-6:
+        if head is not None and (
+            target <= origin or head.time is None or float(head.time) <= wanted + 1e-6
+        ):
             yield head
             yield from frames
             return
@@ -538,10 +563,20 @@ def iter_audio(
     mono: bool = True,
     chunk_s: float = 10.0,
     max_s: float | None = None,
+    on_video_clock: bool = False,
 ) -> Iterator[AudioChunk]:
-    """Yield float32 audio resampled to ``sample_rate`` in chunks of ``chunk_s`` seconds."""
+    """Yield float32 audio resampled to ``sample_rate`` in chunks of ``chunk_s`` seconds.
+
+    Sample 0 is the track's first sample. With ``on_video_clock`` (needs ``max_s``) sample 0 is
+    at 0 s of the file's clock (:func:`clock_origin`), where :func:`iter_frames` puts its first
+    frame: a track that starts later is preceded by silence, one that starts earlier loses the
+    samples before 0. Comparing picture and sound (lip-sync) needs this; a transport stream whose
+    clock starts at 1.4 s otherwise read as sound 1.4 s early.
+    """
     if sample_rate <= 0 or chunk_s <= 0:
         raise ValueError("sample_rate and chunk_s must be positive")
+    if on_video_clock and max_s is None:
+        raise ValueError("on_video_clock needs max_s (the silence before a late track is bounded)")
     chunk_len = max(1, round(chunk_s * sample_rate))
     limit = None if max_s is None else math.floor(max_s * sample_rate)
     pending: list[np.ndarray] = []
@@ -561,9 +596,13 @@ def iter_audio(
                 f"than {MAX_REMIX_CHANNELS} only as a mono mix",
             )
 
+        lead: list[float] = []  # the first frame's time after the clock's origin
+
         def frames() -> Iterator[Any]:
             try:
                 for frame in container.decode(stream):
+                    if not lead:
+                        lead.append(float(frame.time or 0.0) - clock_origin(container))
                     yield from resampler.resample(_mono_mix(path, frame) if many else frame)
                 yield from resampler.resample(None)
             except av.error.FFmpegError as exc:
@@ -571,8 +610,20 @@ def iter_audio(
                     path, f"audio decoding failed ({_ffmpeg_reason(exc)})"
                 ) from None
 
+        aligned = not on_video_clock
+        skip = 0  # samples before the clock's origin still to drop
         for out in frames():
             block = out.to_ndarray().astype(np.float32, copy=False)
+            if not aligned:
+                aligned = True
+                shift = round(lead[0] * sample_rate) if lead else 0
+                if shift > 0:
+                    silence = np.zeros((block.shape[0], min(shift, limit or 0)), np.float32)
+                    block = np.concatenate([silence, block], axis=1)
+                skip = max(0, -shift)
+            if skip:
+                dropped = min(skip, block.shape[1])
+                block, skip = block[:, dropped:], skip - dropped
             if limit is not None:
                 block = block[:, : max(0, limit - produced - pending_len)]
             pending.append(block)
@@ -617,10 +668,21 @@ def _mono_mix(path: Path, frame: Any) -> Any:
 
 
 def decode_audio(
-    path: Path, *, sample_rate: int = 16_000, mono: bool = True, max_s: float | None = None
+    path: Path,
+    *,
+    sample_rate: int = 16_000,
+    mono: bool = True,
+    max_s: float | None = None,
+    on_video_clock: bool = False,
 ) -> np.ndarray:
-    """The whole (or first ``max_s`` seconds of the) audio track as one (channels, n) array."""
-    chunks = [c.samples for c in iter_audio(path, sample_rate=sample_rate, mono=mono, max_s=max_s)]
+    """The whole (or first ``max_s`` seconds of the) audio track as one (channels, n) array
+    (``on_video_clock``: see :func:`iter_audio`)."""
+    chunks = [
+        c.samples
+        for c in iter_audio(
+            path, sample_rate=sample_rate, mono=mono, max_s=max_s, on_video_clock=on_video_clock
+        )
+    ]
     if not chunks:
         return np.zeros((1 if mono else 0, 0), dtype=np.float32)
     return np.concatenate(chunks, axis=1)

@@ -394,3 +394,56 @@ def test_seeking_into_an_old_x264_444_video_keeps_the_picture() -> None:
     once it has read the encoder's build from the first frame's SEI. A decoder started at the IDR
     frame at 10 s made green noise of everything after it (faces lost in every later span)."""
     _same_frames_as_a_whole_pass(FFPP_444, [13.5, 25.0])
+
+
+def _clocked_clip(path: Path, fmt: str, video_start_s: float, audio_start_s: float) -> Path:
+    """1 s of 25 fps numbered grey frames and a 16 kHz tone, each track starting at the given
+    time of the file's clock."""
+    import av
+
+    with av.open(str(path), "w", format=fmt) as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("aac" if fmt == "mp4" else "mp2", rate=16_000)
+        audio.layout = "mono"
+        for index in range(25):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * index, np.uint8), "rgb24")
+            frame.pts = round(video_start_s * 25) + index
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000)).astype(np.int16)
+        for start in range(0, 16_000, 1152):
+            chunk = av.AudioFrame.from_ndarray(tone[None, start : start + 1152], layout="mono")
+            chunk.sample_rate, chunk.pts = 16_000, round(audio_start_s * 16_000) + start
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode())
+    return path
+
+
+def test_times_count_from_the_files_clock_start(tmp_path: Path) -> None:
+    """A transport stream an hour into its clock: frames at 0 s, 0.04 s… as a player shows them,
+    spans and the frame at a position on the same clock, its sound from 0 s on that clock."""
+    from core.media import frame_at
+
+    path = _clocked_clip(tmp_path / "hour.ts", "mpegts", 3600.0, 3600.0)
+    times = [f.time_s for f in iter_frames(path)]
+    assert len(times) == 25 and 0.0 <= times[0] < 0.05  # (the mp2 sound starts a little earlier)
+    span = [f.time_s for f in iter_frames(path, start_s=0.5, end_s=0.6)]
+    assert span == [t for t in times if 0.5 - 1e-6 <= t < 0.6 - 1e-6] and len(span) >= 2
+    shown = frame_at(path, 0.5)
+    assert shown is not None and shown[0] == max(t for t in times if t <= 0.5 + 1e-6)
+    sound = decode_audio(path, max_s=2.0, on_video_clock=True)[0]
+    assert 0.9 < len(sound) / 16_000 < 1.1 and np.abs(sound[:800]).max() > 0.1
+
+
+def test_sound_on_the_video_clock_keeps_a_late_track_late(tmp_path: Path) -> None:
+    for fmt, suffix in (("mp4", "mp4"), ("mpegts", "ts")):
+        path = _clocked_clip(tmp_path / f"late.{suffix}", fmt, 0.0, 0.25)
+        clocked = decode_audio(path, max_s=5.0, on_video_clock=True)[0]
+        heard = np.flatnonzero(np.abs(clocked) > 0.05)
+        assert heard[0] / 16_000 == pytest.approx(0.25, abs=0.005)  # where a player plays it
+        plain = decode_audio(path)[0]
+        assert np.flatnonzero(np.abs(plain) > 0.05)[0] / 16_000 < 0.07  # the track's own start
+    assert len(decode_audio(path, max_s=0.1, on_video_clock=True)[0]) == 1600  # bounded
+    with pytest.raises(ValueError, match="max_s"):
+        decode_audio(path, on_video_clock=True)

@@ -97,7 +97,9 @@ class AvOffsetDetector:
             return out_of_domain(self.spec, "no face found", findings=facts)
         duration = min(MAX_SECONDS, media.info.duration_s or scan.frames_scanned / native)
         grid = np.arange(int(np.floor(duration * fps)) + 1) / fps
-        wave = media.audio_array(sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
+        wave = media.audio_array(
+            sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS, on_video_clock=True
+        )[0]
         speech = signals.speech_track(wave, grid, fps)
         candidates = []
         for track in scan.tracks:

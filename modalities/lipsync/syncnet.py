@@ -208,7 +208,9 @@ class SyncNetDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
             return out_of_domain(self.spec, "no audio track")
-        wave = media.audio_array(sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
+        wave = media.audio_array(
+            sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS, on_video_clock=True
+        )[0]
         duration = min(MAX_SECONDS, media.info.duration_s or len(wave) / signals.SAMPLE_RATE)
         n_frames = int(np.floor(duration * net.FPS)) + 1
         mel, voiced = net.audio_features(wave, n_frames)

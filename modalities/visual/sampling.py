@@ -54,15 +54,17 @@ def _keyframes(path: Path, policy: SamplingPolicy) -> Iterator[VideoFrame]:
     import av
 
     from core.frames import frame_rgb
+    from core.media import clock_origin
 
     with av.open(str(path)) as container:
         if not container.streams.video:
             return
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
+        origin = clock_origin(container)
         for count, frame in enumerate(container.decode(stream)):
             if count >= policy.max_frames:
                 return
-            t = float(frame.time) if frame.time is not None else float(count)
+            t = float(frame.time) - origin if frame.time is not None else float(count)
             rgb = frame_rgb(frame, policy.max_side)
             yield VideoFrame(index=int(frame.pts or count), time_s=t, rgb=rgb)

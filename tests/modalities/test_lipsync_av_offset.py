@@ -157,3 +157,49 @@ def test_the_offset_is_right_in_milliseconds_at_any_frame_rate(
         found[shift] = (codes["av_offset_ms"], codes["fps"])
     fps = found[0.2][1]
     assert abs(found[0.2][0] - found[0.0][0] - 200.0) <= 1000.0 / fps + 1e-6, (rate, found)
+
+
+def clocked(src: Path, dst: Path, fmt: str, video_start_s: float, audio_start_s: float) -> Path:
+    """``src`` re-muxed with its tracks starting at the given times of the file's clock (no
+    change to their content): a transport stream an hour into its clock, or a soundtrack that an
+    edit list starts late."""
+    rate, pictures, pcm = decoded(src)
+    with av.open(str(dst), "w", format=fmt) as out:
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height = pictures[0].shape[1], pictures[0].shape[0]
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("aac" if fmt == "mp4" else "mp2", rate=16_000)
+        audio.layout = "mono"
+        first = round(video_start_s * rate)
+        for index, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = first + index
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        offset = round(audio_start_s * 16_000)
+        for start in range(0, len(pcm), 1152):
+            chunk = av.AudioFrame.from_ndarray(pcm[None, start : start + 1152], layout="mono")
+            chunk.sample_rate, chunk.pts = 16_000, offset + start
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode())
+    return dst
+
+
+@pytest.mark.slow
+def test_sync_is_read_on_the_files_clock(grid_clip: Path, tmp_path: Path) -> None:
+    """Picture and sound are compared where a player puts them. Before engine 0.2.1 the sound's
+    sample 0 was taken as 0 s whatever its timestamps: a soundtrack started 200 ms late by an
+    edit list read as in sync, and a transport stream whose clock starts an hour in had no face
+    in the first 30 s (its frames were at 3600 s)."""
+    detector = av_offset.AvOffsetDetector()
+
+    def offset(path: Path) -> int:
+        evidence = detector.analyze(media(path))
+        assert evidence.out_of_domain is None, evidence.out_of_domain
+        return int({f.code: f.value for f in evidence.findings}["av_offset_frames"])
+
+    plain = offset(clocked(grid_clip, tmp_path / "plain.mp4", "mp4", 0.0, 0.0))
+    assert abs(offset(clocked(grid_clip, tmp_path / "late.mp4", "mp4", 0.0, 0.2)) - plain - 5) <= 1
+    assert abs(offset(clocked(grid_clip, tmp_path / "hour.ts", "mpegts", 3600, 3600)) - plain) <= 1
+    late_ts = clocked(grid_clip, tmp_path / "late.ts", "mpegts", 3600, 3600.2)
+    assert abs(offset(late_ts) - plain - 5) <= 1

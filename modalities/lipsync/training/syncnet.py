@@ -96,7 +96,9 @@ def collect_fakes(folders: list[Path]) -> tuple[list[ClipRef], list[dict[str, st
 
 def extract(ref: ClipRef) -> net.ClipFeatures:
     """One clip's features, with non-speaking frames of multi-face clips marked unseen."""
-    wave = decode_audio(ref.path, sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS)[0]
+    wave = decode_audio(
+        ref.path, sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS, on_video_clock=True
+    )[0]
     duration = len(wave) / signals.SAMPLE_RATE
     frames = iter_frames(ref.path, fps=net.FPS, max_side=syncnet.FRAME_MAX_SIDE, end_s=MAX_SECONDS)
     clip = net.clip_features(ref.path.name, frames, wave, duration)
