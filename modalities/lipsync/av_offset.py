@@ -83,6 +83,7 @@ class AvOffsetDetector:
         scan = tracking.face_pass(media).native_scan(MAX_SECONDS)  # shared with lipsync.syncnet
         rate_note = "" if step == 1 else f" (the video's {native:.3f} fps, every {step} frames)"
         facts = [
+            evidence.span_finding(media, MAX_SECONDS),
             Finding(
                 code="fps", value=round(fps, 3), message="frame rate used for offsets" + rate_note
             ),

@@ -22,6 +22,22 @@ LLR_SLOPE = 3.0  # expert prior: an all-out-of-sync clip ≈ +2, a clean in-sync
 LLR_CLAMP = (-1.0, 2.0)
 
 
+def span_finding(media: MediaInput, limit_s: float) -> Finding:
+    """How much of the video the detector looked at: it reads the first ``limit_s`` seconds only,
+    and an analyst must not read "in sync" as a statement about the rest of a longer video."""
+    total = media.info.duration_s
+    analysed = min(limit_s, total) if total else limit_s
+    rest = total is not None and total > limit_s + 0.05
+    return Finding(
+        code="analysed_span_s",
+        value=round(analysed, 2),
+        message=f"the first {analysed:.1f} s"
+        + (f" of {total:.1f} s analysed; the rest was not looked at" if rest else " analysed")
+        if total
+        else f"at most the first {limit_s:.0f} s analysed (length unknown)",
+    )
+
+
 def clip_score(
     analysis: signals.SyncAnalysis,
     min_confidence: float,

@@ -215,11 +215,12 @@ class SyncNetDetector:
         n_frames = int(np.floor(duration * net.FPS)) + 1
         mel, voiced = net.audio_features(wave, n_frames)
         facts = [
+            evidence.span_finding(media, MAX_SECONDS),
             Finding(
                 code="speech_seconds",
                 value=round(float(voiced.sum()) / net.FPS, 2),
                 message=f"voiced time in the first {duration:.0f} s",
-            )
+            ),
         ]
         if voiced.sum() < MIN_SPEECH_S * net.FPS:
             return out_of_domain(self.spec, "less than 1 s of speech", findings=facts)

@@ -203,3 +203,16 @@ def test_sync_is_read_on_the_files_clock(grid_clip: Path, tmp_path: Path) -> Non
     assert abs(offset(clocked(grid_clip, tmp_path / "hour.ts", "mpegts", 3600, 3600)) - plain) <= 1
     late_ts = clocked(grid_clip, tmp_path / "late.ts", "mpegts", 3600, 3600.2)
     assert abs(offset(late_ts) - plain - 5) <= 1
+
+
+def test_the_evidence_says_how_much_of_a_long_video_was_analysed(tmp_path: Path) -> None:
+    from modalities.lipsync import syncnet
+
+    clip = samples.write_clip(tmp_path / "long.mp4", seconds=33.0, fps=10, size=(96, 72))
+    short = samples.write_clip(tmp_path / "short.mp4", seconds=2.0, fps=10, size=(96, 72))
+    for detector, limit in ((av_offset.AvOffsetDetector(), 30.0), (syncnet.build(), 20.0)):
+        found = {f.code: f for f in detector.analyze(media(clip)).findings}["analysed_span_s"]
+        assert found.value == limit
+        assert f"the first {limit:.1f} s of 33.0 s analysed; the rest" in found.message
+        found = {f.code: f for f in detector.analyze(media(short)).findings}["analysed_span_s"]
+        assert found.value == pytest.approx(2.0, abs=0.1) and "rest" not in found.message
