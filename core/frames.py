@@ -81,6 +81,24 @@ def _to_rgb(frame: Any, max_side: int | None) -> np.ndarray:
         scale = max_side / max(width, height)
         width = max(2, round(width * scale))
         height = max(2, round(height * scale))
+    if getattr(frame, "interlaced_frame", False) and frame.height >= 4:
+        return _one_field(frame, width, height)
+    if (width, height) != (frame.width, frame.height):
         frame = frame.reformat(width=width, height=height, format="rgb24")
         return np.ascontiguousarray(frame.to_ndarray())
     return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+
+
+def _one_field(frame: Any, width: int, height: int) -> np.ndarray:
+    """An interlaced frame as its top field alone, stretched back to the frame's height.
+
+    The two fields of an interlaced frame (broadcast, camcorders, 1080i) were taken 1/50 or 1/60 s
+    apart; woven together, anything that moves has comb-teeth edges, which the visual detectors
+    read as artifacts (on a woven copy of a real interview `visual.spectrum` moved +1.5 towards
+    fake, `visual.blend` −0.8). One field is one instant: it costs half the vertical detail and
+    keeps no state between frames, so seeking, sampling and chunks give the same pictures.
+    """
+    import cv2
+
+    field = frame.to_ndarray(format="rgb24")[0::2]
+    return np.ascontiguousarray(cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR))

@@ -69,6 +69,9 @@ class VideoStreamInfo(BaseModel):
     # video's display matrix, a JPEG's EXIF orientation); width and height are the stored ones.
     display_rotation: int = 0
     display_mirrored: bool = False  # mirrored left-right before the rotation (EXIF 2, 4, 5, 7)
+    # The first frame is interlaced (two fields 1/50 or 1/60 s apart): the detectors see one field
+    # of each interlaced frame, stretched to the frame's height (core.frames).
+    interlaced: bool = False
 
 
 class AudioStreamInfo(BaseModel):
@@ -309,8 +312,13 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
                 mirrored, degrees = EXIF_DISPLAY[orientation]
             else:
                 mirrored, degrees = False, 90 * display_quarter_turns(first)
+            interlaced = bool(getattr(first, "interlaced_frame", False))
             video_info = video_info.model_copy(
-                update={"display_rotation": degrees, "display_mirrored": mirrored}
+                update={
+                    "display_rotation": degrees,
+                    "display_mirrored": mirrored,
+                    "interlaced": interlaced,
+                }
             )
         if not is_still:
             _check_complete(path, video_info, audio, duration)

@@ -75,6 +75,7 @@ def test_analyze_json_contract(backend: str, capsys, photo: Path, clip: Path, to
     assert photo_line["media"]["display_rotation"] == clip_line["media"]["display_rotation"] == 0
     assert tone_line["media"]["display_rotation"] is None
     assert photo_line["media"]["display_mirrored"] is False
+    assert clip_line["media"]["interlaced"] is False and tone_line["media"]["interlaced"] is None
 
     def registered(kind: str) -> list[str]:
         return [s.name for s in REGISTRY.specs(kind=MediaKind(kind)) if s.requires is None]

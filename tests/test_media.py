@@ -447,3 +447,40 @@ def test_sound_on_the_video_clock_keeps_a_late_track_late(tmp_path: Path) -> Non
     assert len(decode_audio(path, max_s=0.1, on_video_clock=True)[0]) == 1600  # bounded
     with pytest.raises(ValueError, match="max_s"):
         decode_audio(path, on_video_clock=True)
+
+
+def woven_clip(path: Path, interlaced: bool, size: tuple[int, int] = (128, 96)) -> Path:
+    """Frames whose even rows show one instant (dark) and odd rows the next (light), as a
+    fast-moving interlaced camera weaves them; coded interlaced or as progressive pictures."""
+    import av
+
+    width, height = size
+    rows = np.where(np.arange(height)[:, None, None] % 2 == 0, 40, 200).astype(np.uint8)
+    picture = np.ascontiguousarray(np.broadcast_to(rows, (height, width, 3)))
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "10", "x264-params": "interlaced=1:tff=1" if interlaced else ""}
+        for _ in range(5):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def test_interlaced_frames_are_seen_one_field_at_a_time(tmp_path: Path) -> None:
+    from core.media import frame_at
+
+    woven = woven_clip(tmp_path / "woven.mp4", interlaced=True)
+    info = probe(woven, LIMITS)
+    assert info.video is not None and info.video.interlaced
+    for rgb in [f.rgb for f in iter_frames(woven)] + [frame_at(woven, 0.1)[1]]:  # type: ignore[index]
+        assert rgb.shape == (96, 128, 3)
+        assert np.abs(np.diff(rgb[10:80, 10:110, 1].astype(int), axis=0)).mean() < 8  # no combs
+        assert rgb[10:80].mean() < 80  # the top (dark) field
+    progressive = woven_clip(tmp_path / "stripes.mp4", interlaced=False)
+    info = probe(progressive, LIMITS)
+    assert info.video is not None and not info.video.interlaced
+    rgb = next(iter_frames(progressive)).rgb  # a progressive picture is left as it is
+    assert np.abs(np.diff(rgb[10:80, 10:110, 1].astype(int), axis=0)).mean() > 100
+    small = next(iter_frames(woven, max_side=64)).rgb
+    assert small.shape == (48, 64, 3) and small[5:40].mean() < 80

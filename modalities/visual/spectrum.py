@@ -40,8 +40,9 @@ from modalities.visual import compression, spectrum_features
 
 NAME = "visual.spectrum"
 # 1.1.0: a JPEG below quality 25 is out of domain (too compressed); 1.2.0: features of the NPR
-# residual instead of the picture (spectrum_features), new head, limit lowered to quality 8
-VERSION = "1.2.0"
+# residual instead of the picture (spectrum_features), new head, limit lowered to quality 8;
+# 1.2.1: interlaced video is out of domain (same weights)
+VERSION = "1.2.1"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"spectrum-{VERSION}"
 VIDEO_FPS = 1.0
 VIDEO_FRAMES = 8
@@ -100,6 +101,12 @@ class SpectrumHead:
             return cls(*(data[k] for k in ("mean", "scale", "w1", "b1", "w2", "b2")))
 
 
+# Interlaced frames reach the detectors as one field stretched to full height (core/frames.py);
+# the stretch is an up-sampling of its own, and woven fields have comb edges: on a real clip the
+# score moved -5.2 (field) and +1.5 (woven) from the progressive copy's (bench/interlaced.py).
+INTERLACED = "interlaced video: a field stretched to full height is an up-sampling of its own"
+
+
 class SpectrumDetector:
     def __init__(self, weights_dir: Path | None = None) -> None:
         folder = weights_dir or WEIGHTS_DIR
@@ -115,6 +122,8 @@ class SpectrumDetector:
             frames = list(media.frames(max_frames=1))
             scored = [(f.time_s, s) for f in frames if (s := self._score(f.rgb)) is not None]
             return self._evidence(media, scored, quality)
+        if media.info.video is not None and media.info.video.interlaced:
+            return self._evidence(media, [], ())
         return self.merge_spans(media, [self.analyze_span(media, 0.0, math.inf)])
 
     # A video in time chunks (core.chunks): the whole-file path above is one open span, so the
@@ -149,6 +158,8 @@ class SpectrumDetector:
         scored: list[tuple[float, float]],
         compression_facts: tuple[Finding, ...],
     ) -> Evidence:
+        if media.info.video is not None and media.info.video.interlaced:
+            return out_of_domain(self.spec, INTERLACED, findings=compression_facts)
         if not scored:
             side = spectrum_features.TILE
             return Evidence.from_llr(

@@ -165,3 +165,13 @@ def test_recipe_takes_extra_generator_fakes(tmp_path: Path) -> None:
     (empty / "manifest.csv").write_text("file,label,kind\n")
     with pytest.raises(BadInputError, match="no fake images"):
         recipe.train([root], tmp_path / "w2", jobs=1, extra_fakes=[empty])
+
+
+def test_interlaced_video_is_out_of_domain(tmp_path: Path) -> None:
+    from tests.test_media import woven_clip
+
+    for interlaced in (True, False):
+        path = woven_clip(tmp_path / f"{interlaced}.mp4", interlaced, size=(320, 240))
+        media = MediaInput(path=path, sha256=sha256_file(path), info=probe(path, MediaLimits()))
+        evidence = spectrum.build().analyze(media)
+        assert (evidence.out_of_domain == spectrum.INTERLACED) is interlaced
