@@ -609,8 +609,9 @@ def iter_audio(
         def frames() -> Iterator[Any]:
             try:
                 for frame in container.decode(stream):
-                    if not lead:
-                        lead.append(float(frame.time or 0.0) - clock_origin(container))
+                    if not lead:  # (no timestamp: taken as starting with the clock)
+                        at = None if frame.time is None else float(frame.time)
+                        lead.append(0.0 if at is None else at - clock_origin(container))
                     yield from resampler.resample(_mono_mix(path, frame) if many else frame)
                 yield from resampler.resample(None)
             except av.error.FFmpegError as exc:
