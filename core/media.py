@@ -72,6 +72,8 @@ class VideoStreamInfo(BaseModel):
     # The first frame is interlaced (two fields 1/50 or 1/60 s apart): the detectors see one field
     # of each interlaced frame, stretched to the frame's height (core.frames).
     interlaced: bool = False
+    # "pq" or "hlg" for HDR video (a phone's default): the detectors see it tone-mapped to SDR.
+    hdr: str | None = None
 
 
 class AudioStreamInfo(BaseModel):
@@ -313,11 +315,13 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
             else:
                 mirrored, degrees = False, 90 * display_quarter_turns(first)
             interlaced = bool(getattr(first, "interlaced_frame", False))
+            hdr = {16: "pq", 18: "hlg"}.get(getattr(first, "color_trc", None) or 0)
             video_info = video_info.model_copy(
                 update={
                     "display_rotation": degrees,
                     "display_mirrored": mirrored,
                     "interlaced": interlaced,
+                    "hdr": hdr,
                 }
             )
         if not is_still:

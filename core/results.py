@@ -34,6 +34,7 @@ def media_json(media: MediaItem, original_name: str) -> dict[str, Any]:
         "display_rotation": video.get("display_rotation", 0) if video else None,
         "display_mirrored": video.get("display_mirrored", False) if video else None,
         "interlaced": video.get("interlaced", False) if video else None,
+        "hdr": video.get("hdr") if video else None,
         "video_codec": video.get("codec"),
         "audio_codec": audio.get("codec"),
         "sample_rate": audio.get("sample_rate"),

@@ -122,3 +122,60 @@ def write_tone(path: Path, *, seconds: float = 1.0, sample_rate: int = 16_000) -
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+# The inverse of core.frames' HDR decoding, for tests and bench/hdr.py: SDR pictures (BT.709,
+# BT.1886 gamma) as a phone would film them in HDR (BT.2020, PQ or HLG, 10-bit).
+_BT709_TO_2020 = np.array(
+    [[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]]
+)
+HDR_TRANSFERS = {"pq": 16, "hlg": 18}  # ISO/IEC 23091-2 transfer characteristics
+
+
+def _hdr_signal(rgb: np.ndarray, transfer: str) -> np.ndarray:
+    """Non-linear BT.2020 R'G'B' (0..1) of an SDR picture with its white at 203 nits."""
+    nits = ((rgb.astype(np.float64) / 255.0) ** 2.4 * 203.0) @ _BT709_TO_2020.T
+    if transfer == "pq":
+        m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
+        y = np.clip(nits / 10000.0, 0.0, 1.0) ** m1
+        return np.asarray(((c1 + c2 * y) / (1 + c3 * y)) ** m2)
+    display_luma = np.maximum(nits @ np.array([0.2627, 0.6780, 0.0593]), 1e-6)
+    scene_luma = (display_luma / 1000.0) ** (1 / 1.2)  # undo the BT.2100 OOTF (1000-nit display)
+    scene = np.clip(nits / 1000.0 / (scene_luma**0.2)[..., None], 0.0, 1.0)
+    a, b, c = 0.17883277, 0.28466892, 0.55991073
+    log = a * np.log(np.maximum(12 * scene - b, 1e-9)) + c
+    return np.asarray(np.where(scene <= 1 / 12, np.sqrt(3 * scene), log))
+
+
+def write_hdr_clip(path: Path, pictures: list[np.ndarray], transfer: str, fps: int = 25) -> Path:
+    """Pictures as a 10-bit 4:2:0 BT.2020 PQ or HLG video (FFV1 in Matroska), tagged as such."""
+    height, width = pictures[0].shape[0] // 2 * 2, pictures[0].shape[1] // 2 * 2
+    tags = {"color_primaries": 9, "color_trc": HDR_TRANSFERS[transfer], "colorspace": 9}
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
+        for key, value in tags.items():
+            setattr(stream.codec_context, key, value)
+        stream.codec_context.color_range = 1  # limited ("tv") range
+        for rgb in pictures:
+            e = _hdr_signal(rgb[:height, :width], transfer)
+            luma = e @ np.array([0.2627, 0.6780, 0.0593])
+            half = (height // 2, 2, width // 2, 2)
+            cb = ((e[..., 2] - luma) / 1.8814).reshape(half).mean(axis=(1, 3))
+            cr = ((e[..., 0] - luma) / 1.4746).reshape(half).mean(axis=(1, 3))
+            planes = [
+                np.round(64 + 876 * luma),
+                np.round(512 + 896 * cb).reshape(height // 4, width),
+                np.round(512 + 896 * cr).reshape(height // 4, width),
+            ]
+            frame = av.VideoFrame.from_ndarray(
+                np.concatenate(planes).astype(np.uint16), format="yuv420p10le"
+            )
+            for key, value in tags.items():
+                setattr(frame, key, value)
+            frame.color_range = 1
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

@@ -484,3 +484,22 @@ def test_interlaced_frames_are_seen_one_field_at_a_time(tmp_path: Path) -> None:
     assert np.abs(np.diff(rgb[10:80, 10:110, 1].astype(int), axis=0)).mean() > 100
     small = next(iter_frames(woven, max_side=64)).rgb
     assert small.shape == (48, 64, 3) and small[5:40].mean() < 80
+
+
+@pytest.mark.parametrize("transfer", ["pq", "hlg"])
+def test_hdr_video_is_seen_as_its_sdr_picture(tmp_path: Path, transfer: str) -> None:
+    """A phone's HDR video decoded as plain 8-bit RGB is flat, dim and desaturated (PQ / HLG
+    and BT.2020 read as BT.709); the detectors get the SDR picture a viewer is shown."""
+    import av
+    from skimage import data
+
+    picture = np.ascontiguousarray(data.astronaut()[::2, ::2])  # type: ignore[no-untyped-call]
+    path = samples.write_hdr_clip(tmp_path / f"{transfer}.mkv", [picture] * 3, transfer)
+    info = probe(path, LIMITS)
+    assert info.video is not None and info.video.hdr == transfer
+    seen = next(iter_frames(path)).rgb.astype(int)
+    assert np.abs(seen - picture).mean() < 3.0
+    with av.open(str(path)) as container:  # what an 8-bit decode without tone mapping gives
+        naive = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert np.abs(naive - picture).mean() > 10.0
+    assert probe(samples.write_clip(tmp_path / "sdr.mp4"), LIMITS).video.hdr is None  # type: ignore[union-attr]
