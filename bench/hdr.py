@@ -17,14 +17,10 @@ from pathlib import Path
 
 import av
 import numpy as np
+from interlaced import DEFAULT_CLIP, scores
 
 from core import frames as frames_mod
 from core import samples
-from core.config import MediaLimits
-from core.detector import MediaInput
-from core.media import probe
-from core.store import sha256_file
-from modalities.visual import blend, eyes_teeth, spectrum, temporal
 
 
 def write_sdr(path: Path, pictures: list[np.ndarray], fps: int) -> Path:
@@ -41,21 +37,9 @@ def write_sdr(path: Path, pictures: list[np.ndarray], fps: int) -> Path:
     return path
 
 
-def scores(path: Path) -> list[str]:
-    out = []
-    for module in (blend, spectrum, eyes_teeth, temporal):
-        media = MediaInput(path=path, sha256=sha256_file(path), info=probe(path, MediaLimits()))
-        evidence = module.build().analyze(media)
-        out.append(evidence.out_of_domain or f"{evidence.raw_score:+.2f}")
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "clip", nargs="?", type=Path,
-        default=Path("../shared/train-corpus/video/visualvoice/interview.mp4"),
-    )  # fmt: skip
+    parser.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--naive", action="store_true", help="8-bit RGB of the HDR signal (0.2.0)")
     args = parser.parse_args()

@@ -47,7 +47,11 @@ def write(src: Path, dst: Path, interlaced: bool) -> Path:
     return dst
 
 
+DEFAULT_CLIP = Path("../shared/train-corpus/video/visualvoice/interview.mp4")
+
+
 def scores(path: Path) -> list[str]:
+    """The raw score (or out-of-domain reason) of each face/frame visual detector on ``path``."""
     out = []
     for module in (blend, spectrum, eyes_teeth, temporal):
         media = MediaInput(path=path, sha256=sha256_file(path), info=probe(path, MediaLimits()))
@@ -58,10 +62,7 @@ def scores(path: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "clip", nargs="?", type=Path,
-        default=Path("../shared/train-corpus/video/visualvoice/interview.mp4"),
-    )  # fmt: skip
+    parser.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--woven", action="store_true", help="feed woven frames, as 0.2.0 did")
     args = parser.parse_args()
     if args.woven:
