@@ -582,8 +582,9 @@ def iter_audio(
     Sample 0 is the track's first sample. With ``on_video_clock`` (needs ``max_s``) sample 0 is
     at 0 s of the file's clock (:func:`clock_origin`), where :func:`iter_frames` puts its first
     frame: a track that starts later is preceded by silence, one that starts earlier loses the
-    samples before 0. Comparing picture and sound (lip-sync) needs this; a transport stream whose
-    clock starts at 1.4 s otherwise read as sound 1.4 s early.
+    samples before 0, and a hole between two frames' timestamps is filled with silence, so every
+    later sample stays where a player plays it. Comparing picture and sound (lip-sync) needs
+    this; a transport stream whose clock starts at 1.4 s otherwise read as sound 1.4 s early.
     """
     if sample_rate <= 0 or chunk_s <= 0:
         raise ValueError("sample_rate and chunk_s must be positive")
@@ -608,35 +609,52 @@ def iter_audio(
                 f"than {MAX_REMIX_CHANNELS} only as a mono mix",
             )
 
-        lead: list[float] = []  # the first frame's time after the clock's origin
+        origin = clock_origin(container) if on_video_clock else 0.0
+        early: list[int] = []  # samples before the clock's origin, to drop (on_video_clock)
 
-        def frames() -> Iterator[Any]:
+        def silence(seconds: float, channels: int) -> np.ndarray:
+            count = round(seconds * sample_rate)
+            bounded = count if limit is None else min(count, limit)  # a hostile gap stays small
+            return np.zeros((channels, bounded), np.float32)
+
+        def blocks() -> Iterator[np.ndarray]:
+            """Resampled sound; on the video clock also the silence before a late first frame
+            and in any hole between frames (a dropout, a cut spliced without its sound)."""
+            nonlocal resampler
+            expected: float | None = None  # where the next frame starts on the file's clock
             try:
                 for frame in container.decode(stream):
-                    if not lead:  # (no timestamp: taken as starting with the clock)
-                        at = None if frame.time is None else float(frame.time)
-                        lead.append(0.0 if at is None else at - clock_origin(container))
-                    yield from resampler.resample(_mono_mix(path, frame) if many else frame)
-                yield from resampler.resample(None)
+                    at = None if frame.time is None else float(frame.time)
+                    channels = 1 if mono else len(frame.layout.channels)
+                    if on_video_clock and at is not None:
+                        hole = at - (origin if expected is None else expected)
+                        if expected is None and hole < 0:
+                            early.append(round(-hole * sample_rate))
+                        elif hole > (0.0 if expected is None else MAX_AUDIO_JITTER_S):
+                            for out in resampler.resample(None):  # what the resampler holds
+                                yield out.to_ndarray()
+                            resampler = av.AudioResampler(
+                                format="fltp", layout=layout, rate=sample_rate
+                            )
+                            yield silence(hole, channels)
+                    if at is not None and frame.sample_rate:
+                        expected = at + frame.samples / frame.sample_rate
+                    for out in resampler.resample(_mono_mix(path, frame) if many else frame):
+                        yield out.to_ndarray()
+                for out in resampler.resample(None):
+                    yield out.to_ndarray()
             except av.error.FFmpegError as exc:
                 raise UnsupportedMediaError(
                     path, f"audio decoding failed ({_ffmpeg_reason(exc)})"
                 ) from None
 
-        aligned = not on_video_clock
-        skip = 0  # samples before the clock's origin still to drop
-        for out in frames():
-            block = out.to_ndarray().astype(np.float32, copy=False)
-            if not aligned:
-                aligned = True
-                shift = round(lead[0] * sample_rate) if lead else 0
-                if shift > 0:
-                    silence = np.zeros((block.shape[0], min(shift, limit or 0)), np.float32)
-                    block = np.concatenate([silence, block], axis=1)
-                skip = max(0, -shift)
-            if skip:
-                dropped = min(skip, block.shape[1])
-                block, skip = block[:, dropped:], skip - dropped
+        for raw in blocks():
+            block = raw.astype(np.float32, copy=False)
+            if early:
+                dropped = min(early[0], block.shape[1])
+                block, early[0] = block[:, dropped:], early[0] - dropped
+                if not early[0]:
+                    early.clear()
             if limit is not None:
                 block = block[:, : max(0, limit - produced - pending_len)]
             pending.append(block)
@@ -652,6 +670,10 @@ def iter_audio(
         if pending_len:
             yield AudioChunk(produced / sample_rate, sample_rate, np.concatenate(pending, axis=1))
 
+
+# On the video clock, a gap between audio frames' timestamps longer than this is a hole in the
+# track (filled with silence); shorter ones are rounding in the container's time base.
+MAX_AUDIO_JITTER_S = 0.01
 
 # FFmpeg's own rematrixing is unreliable above 8 channels of no named layout (a 9-channel WAV
 # fails with EINVAL where 12 pass), and PyAV crashes reading planar frames of more than 8 planes.

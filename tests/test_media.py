@@ -503,3 +503,41 @@ def test_hdr_video_is_seen_as_its_sdr_picture(tmp_path: Path, transfer: str) -> 
         naive = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
     assert np.abs(naive - picture).mean() > 10.0
     assert probe(samples.write_clip(tmp_path / "sdr.mp4"), LIMITS).video.hdr is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("fmt", ["matroska", "mpegts"])
+def test_a_hole_in_the_soundtrack_stays_a_hole_on_the_video_clock(tmp_path: Path, fmt: str) -> None:
+    """A dropout or a cut spliced without its sound: the frames after the hole keep their
+    timestamps, and on the video clock they stay where a player plays them (0.3 s later)."""
+    import av
+
+    path = tmp_path / f"hole.{fmt}"
+    tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000)).astype(np.int16)
+    with av.open(str(path), "w", format=fmt) as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("mp2", rate=16_000)
+        audio.layout = "mono"
+        for index in range(33):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 100, np.uint8), "rgb24")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        for start in range(0, 16_000, 1152):
+            chunk = av.AudioFrame.from_ndarray(tone[None, start : start + 1152], layout="mono")
+            hole = 4800 if start >= 8064 else 0  # 0.3 s missing after 0.504 s of sound
+            chunk.sample_rate, chunk.pts = 16_000, start + hole
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode())
+    plain = decode_audio(path)[0]
+    clocked = decode_audio(path, max_s=5.0, on_video_clock=True)[0]
+    assert len(clocked) - len(plain) == pytest.approx(4800, abs=200)
+    assert _longest_quiet(clocked) == pytest.approx(4800, abs=400)  # one silent 0.3 s
+    assert np.abs(plain).max() > 0.1 and _longest_quiet(plain) < 800  # the plain track: no hole
+
+
+def _longest_quiet(wave: np.ndarray) -> int:
+    """Length of the longest run of samples below 0.01 (apart from the first and last 0.1 s)."""
+    quiet = np.abs(wave[1600:-1600]) < 0.01
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(int), [0]])))
+    return int(max(np.diff(edges)[::2], default=0))
