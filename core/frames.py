@@ -124,15 +124,21 @@ def _hdr_to_sdr(frame: Any, width: int, height: int) -> np.ndarray:
     Decoded as plain 8-bit RGB, an HDR frame comes out flat, dim and desaturated (PQ and BT.2020
     code values read as if they were BT.709): on PQ and HLG copies of a real interview
     `visual.blend` moved −0.34 and `visual.eyes_teeth` +2.84 (bench/hdr.py). Here the signal is
-    decoded to light
-    (PQ: ST 2084 EOTF; HLG: inverse OETF and the BT.2100 OOTF for a 1000-nit display), reference
-    white (203 nits, BT.2408) becomes SDR white, BT.2020 primaries become BT.709, highlights above
-    white are clipped and the BT.709 / BT.1886 gamma is applied.
+    decoded to light (PQ: ST 2084 EOTF; HLG: inverse OETF and the BT.2100 OOTF for a 1000-nit
+    display), reference white (203 nits, BT.2408) becomes SDR white, BT.2020 primaries become
+    BT.709, highlights above white are clipped and the BT.709 / BT.1886 gamma is applied. An
+    interlaced HDR frame gives its top field, as :func:`_one_field` does.
     """
     colorspace = "bt2020" if getattr(frame, "colorspace", None) in _BT2020_MATRICES else None
-    coded = frame.reformat(
-        width=width, height=height, format="rgb48le", src_colorspace=colorspace
-    ).to_ndarray()
+    if getattr(frame, "interlaced_frame", False) and frame.height >= 4:
+        import cv2
+
+        full = frame.reformat(format="rgb48le", src_colorspace=colorspace).to_ndarray()
+        coded = cv2.resize(full[0::2], (width, height), interpolation=cv2.INTER_LINEAR)
+    else:
+        coded = frame.reformat(
+            width=width, height=height, format="rgb48le", src_colorspace=colorspace
+        ).to_ndarray()
     signal = coded.astype(np.float32) / 65535.0
     if frame.color_trc == _PQ:
         m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875

@@ -541,3 +541,32 @@ def _longest_quiet(wave: np.ndarray) -> int:
     quiet = np.abs(wave[1600:-1600]) < 0.01
     edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(int), [0]])))
     return int(max(np.diff(edges)[::2], default=0))
+
+
+def test_an_interlaced_hdr_frame_gives_its_top_field_in_sdr(tmp_path: Path) -> None:
+    import av
+    from skimage import data
+
+    from core.frames import frame_rgb
+
+    picture = np.ascontiguousarray(data.astronaut()[::2, ::2])  # type: ignore[no-untyped-call]
+    picture[1::2] = 255 - picture[1::2]  # the second field: another picture altogether
+    path = samples.write_hdr_clip(tmp_path / "hlg.mkv", [picture], "hlg")
+
+    class Interlaced:  # the decoded frame, flagged as a 1080i broadcast's would be
+        interlaced_frame = True
+
+        def __init__(self, frame: object) -> None:
+            self._frame = frame
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._frame, name)
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        seen = frame_rgb(Interlaced(frame), max_side=128).astype(int)
+    luma = seen.mean(axis=2)  # (chroma is shared by both fields in 4:2:0)
+    top = np.repeat(picture[0::2], 2, axis=0)[::2, ::2].mean(axis=2)  # the top field, 128 px
+    woven = ((picture[0::2].astype(float) + picture[1::2]) / 2)[:, ::2].mean(axis=2)  # both
+    assert seen.shape == (128, 128, 3) and np.abs(luma - top).mean() < 8.0
+    assert np.abs(luma - woven).mean() > 30.0

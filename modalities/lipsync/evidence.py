@@ -27,15 +27,13 @@ def span_finding(media: MediaInput, limit_s: float) -> Finding:
     and an analyst must not read "in sync" as a statement about the rest of a longer video."""
     total = media.info.duration_s
     analysed = min(limit_s, total) if total else limit_s
-    rest = total is not None and total > limit_s + 0.05
-    return Finding(
-        code="analysed_span_s",
-        value=round(analysed, 2),
-        message=f"the first {analysed:.1f} s"
-        + (f" of {total:.1f} s analysed; the rest was not looked at" if rest else " analysed")
-        if total
-        else f"at most the first {limit_s:.0f} s analysed (length unknown)",
-    )
+    if not total:
+        message = f"at most the first {limit_s:.0f} s analysed (length unknown)"
+    elif total > limit_s + 0.05:
+        message = f"the first {limit_s:.1f} s of {total:.1f} s analysed; the rest was not looked at"
+    else:
+        message = f"the first {total:.1f} s analysed"
+    return Finding(code="analysed_span_s", value=round(analysed, 2), message=message)
 
 
 def clip_score(
