@@ -81,7 +81,7 @@ def _to_rgb(frame: Any, max_side: int | None) -> np.ndarray:
         scale = max_side / max(width, height)
         width = max(2, round(width * scale))
         height = max(2, round(height * scale))
-    if getattr(frame, "color_trc", None) in _HDR_TRANSFERS:
+    if getattr(frame, "color_trc", None) in HDR_TRANSFERS:
         return _hdr_to_sdr(frame, width, height)
     if getattr(frame, "interlaced_frame", False) and frame.height >= 4:
         return _one_field(frame, width, height)
@@ -108,7 +108,7 @@ def _one_field(frame: Any, width: int, height: int) -> np.ndarray:
 
 # Transfer characteristics (ISO/IEC 23091-2): 16 = SMPTE ST 2084 (PQ), 18 = ARIB STD-B67 (HLG).
 _PQ, _HLG = 16, 18
-_HDR_TRANSFERS = (_PQ, _HLG)
+HDR_TRANSFERS = {_PQ: "pq", _HLG: "hlg"}  # the names the probe records
 _BT2020_PRIMARIES, _BT2020_MATRICES = 9, (9, 10)
 _SDR_WHITE_NITS = 203.0  # HDR reference white (ITU-R BT.2408) becomes SDR white
 # Linear BT.2020 RGB to linear BT.709 RGB (ITU-R BT.2087 inverse)

@@ -27,7 +27,13 @@ from pydantic import BaseModel, ConfigDict
 
 from core.config import MediaLimits
 from core.errors import MediaError, MediaLimitError, UnsupportedMediaError, path_problem
-from core.frames import EXIF_DISPLAY, display_quarter_turns, exif_orientation, frame_rgb
+from core.frames import (
+    EXIF_DISPLAY,
+    HDR_TRANSFERS,
+    display_quarter_turns,
+    exif_orientation,
+    frame_rgb,
+)
 from core.media_integrity import check_still_image_complete, check_wav_complete
 
 # Containers that hold a still picture rather than a moving one.
@@ -315,7 +321,7 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
             else:
                 mirrored, degrees = False, 90 * display_quarter_turns(first)
             interlaced = bool(getattr(first, "interlaced_frame", False))
-            hdr = {16: "pq", 18: "hlg"}.get(getattr(first, "color_trc", None) or 0)
+            hdr = HDR_TRANSFERS.get(getattr(first, "color_trc", None) or 0)
             video_info = video_info.model_copy(
                 update={
                     "display_rotation": degrees,

@@ -15,6 +15,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
+from core.frames import HDR_TRANSFERS
+
 
 def write_photo(path: Path, *, quality: int = 90) -> Path:
     from skimage import data
@@ -129,7 +131,6 @@ def write_tone(path: Path, *, seconds: float = 1.0, sample_rate: int = 16_000) -
 _BT709_TO_2020 = np.array(
     [[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]]
 )
-HDR_TRANSFERS = {"pq": 16, "hlg": 18}  # ISO/IEC 23091-2 transfer characteristics
 
 
 def _hdr_signal(rgb: np.ndarray, transfer: str) -> np.ndarray:
@@ -150,7 +151,8 @@ def _hdr_signal(rgb: np.ndarray, transfer: str) -> np.ndarray:
 def write_hdr_clip(path: Path, pictures: list[np.ndarray], transfer: str, fps: int = 25) -> Path:
     """Pictures as a 10-bit 4:2:0 BT.2020 PQ or HLG video (FFV1 in Matroska), tagged as such."""
     height, width = pictures[0].shape[0] // 2 * 2, pictures[0].shape[1] // 2 * 2
-    tags = {"color_primaries": 9, "color_trc": HDR_TRANSFERS[transfer], "colorspace": 9}
+    trc = {name: code for code, name in HDR_TRANSFERS.items()}[transfer]
+    tags = {"color_primaries": 9, "color_trc": trc, "colorspace": 9}
     with av.open(str(path), "w") as out:
         stream = out.add_stream("ffv1", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"

@@ -123,7 +123,7 @@ class SpectrumDetector:
             scored = [(f.time_s, s) for f in frames if (s := self._score(f.rgb)) is not None]
             return self._evidence(media, scored, quality)
         if media.info.video is not None and media.info.video.interlaced:
-            return self._evidence(media, [], ())
+            return self.merge_spans(media, [])  # out of domain, as the chunked path says
         return self.merge_spans(media, [self.analyze_span(media, 0.0, math.inf)])
 
     # A video in time chunks (core.chunks): the whole-file path above is one open span, so the
