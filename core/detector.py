@@ -231,10 +231,19 @@ class MediaInput:
         return media_mod.iter_audio(self.path, sample_rate=sample_rate, chunk_s=chunk_s)
 
     def audio_array(
-        self, *, sample_rate: int = 16_000, max_s: float | None = None, on_video_clock: bool = False
+        self,
+        *,
+        sample_rate: int = 16_000,
+        max_s: float | None = None,
+        on_video_clock: bool = False,
+        start_s: float = 0.0,
     ) -> np.ndarray:
         return media_mod.decode_audio(
-            self.path, sample_rate=sample_rate, max_s=max_s, on_video_clock=on_video_clock
+            self.path,
+            sample_rate=sample_rate,
+            max_s=max_s,
+            on_video_clock=on_video_clock,
+            start_s=start_s,
         )
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:

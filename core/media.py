@@ -582,6 +582,7 @@ def iter_audio(
     chunk_s: float = 10.0,
     max_s: float | None = None,
     on_video_clock: bool = False,
+    start_s: float = 0.0,
 ) -> Iterator[AudioChunk]:
     """Yield float32 audio resampled to ``sample_rate`` in chunks of ``chunk_s`` seconds.
 
@@ -591,11 +592,19 @@ def iter_audio(
     samples before 0, and a hole between two frames' timestamps is filled with silence, so every
     later sample stays where a player plays it. Comparing picture and sound (lip-sync) needs
     this; a transport stream whose clock starts at 1.4 s otherwise read as sound 1.4 s early.
+
+    ``start_s`` (on the video clock only) starts the sound there instead: the decoder seeks as
+    :func:`iter_frames` does, ``AUDIO_PREROLL_S`` earlier, and drops the samples before
+    ``start_s``, so the ``max_s`` seconds from ``start_s`` are the sound a read from 0 s holds
+    there (to within the resampler's sub-sample phase). Lip-sync reads
+    passages late in a long video this way without decoding the hour before them.
     """
     if sample_rate <= 0 or chunk_s <= 0:
         raise ValueError("sample_rate and chunk_s must be positive")
     if on_video_clock and max_s is None:
         raise ValueError("on_video_clock needs max_s (the silence before a late track is bounded)")
+    if start_s < 0 or (start_s > 0 and not on_video_clock):
+        raise ValueError("start_s counts on the video clock: on_video_clock, and not negative")
     chunk_len = max(1, round(chunk_s * sample_rate))
     limit = None if max_s is None else math.floor(max_s * sample_rate)
     pending: list[np.ndarray] = []
@@ -615,7 +624,8 @@ def iter_audio(
                 f"than {MAX_REMIX_CHANNELS} only as a mono mix",
             )
 
-        origin = clock_origin(container) if on_video_clock else 0.0
+        clock = clock_origin(container) if on_video_clock else 0.0
+        origin = clock + start_s  # where sample 0 lies on the file's clock
         early: list[int] = []  # samples before the clock's origin, to drop (on_video_clock)
 
         def silence(seconds: float, channels: int) -> np.ndarray:
@@ -629,7 +639,8 @@ def iter_audio(
             nonlocal resampler
             expected: float | None = None  # where the next frame starts on the file's clock
             try:
-                for frame in container.decode(stream):
+                preroll = max(0.0, start_s - AUDIO_PREROLL_S) if start_s > 0 else 0.0
+                for frame in _decode_from(container, stream, preroll, clock):
                     at = None if frame.time is None else float(frame.time)
                     channels = 1 if mono else len(frame.layout.channels)
                     if on_video_clock and at is not None:
@@ -677,6 +688,10 @@ def iter_audio(
             yield AudioChunk(produced / sample_rate, sample_rate, np.concatenate(pending, axis=1))
 
 
+# A read from ``start_s`` decodes from this much earlier: an AAC or MP3 frame is decoded right
+# only after the one before it (overlapping transforms), and the resampler needs a few samples.
+AUDIO_PREROLL_S = 0.25
+
 # On the video clock, a gap between audio frames' timestamps longer than this is a hole in the
 # track (filled with silence); shorter ones are rounding in the container's time base.
 MAX_AUDIO_JITTER_S = 0.01
@@ -715,13 +730,19 @@ def decode_audio(
     mono: bool = True,
     max_s: float | None = None,
     on_video_clock: bool = False,
+    start_s: float = 0.0,
 ) -> np.ndarray:
     """The whole (or first ``max_s`` seconds of the) audio track as one (channels, n) array
-    (``on_video_clock``: see :func:`iter_audio`)."""
+    (``on_video_clock``, ``start_s``: see :func:`iter_audio`)."""
     chunks = [
         c.samples
         for c in iter_audio(
-            path, sample_rate=sample_rate, mono=mono, max_s=max_s, on_video_clock=on_video_clock
+            path,
+            sample_rate=sample_rate,
+            mono=mono,
+            max_s=max_s,
+            on_video_clock=on_video_clock,
+            start_s=start_s,
         )
     ]
     if not chunks:

@@ -570,3 +570,52 @@ def test_an_interlaced_hdr_frame_gives_its_top_field_in_sdr(tmp_path: Path) -> N
     woven = ((picture[0::2].astype(float) + picture[1::2]) / 2)[:, ::2].mean(axis=2)  # both
     assert seen.shape == (128, 128, 3) and np.abs(luma - top).mean() < 8.0
     assert np.abs(luma - woven).mean() > 30.0
+
+
+def _bursts_clip(path: Path, fmt: str, clock_s: float, codec: str, rate: int) -> Path:
+    """6 s of 25 fps grey frames and a soundtrack of 0.1-s tone bursts every 0.37 s, both tracks
+    starting at ``clock_s`` on the file's clock."""
+    import av
+
+    t = np.arange(6 * rate) / rate
+    sound = 0.3 * np.sin(2 * np.pi * 440 * t) * ((t % 0.37) < 0.1)
+    pcm = (sound * 32767).astype(np.int16)
+    with av.open(str(path), "w", format=fmt) as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream(codec, rate=rate)
+        audio.layout = "mono"
+        for index in range(150):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index, np.uint8), "rgb24")
+            frame.pts = round(clock_s * 25) + index
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        for start in range(0, len(pcm), 1152):
+            chunk = av.AudioFrame.from_ndarray(pcm[None, start : start + 1152], layout="mono")
+            chunk.sample_rate, chunk.pts = rate, round(clock_s * rate) + start
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fmt", "suffix", "clock_s", "codec", "rate"),
+    [("mp4", "mp4", 0.0, "aac", 44_100), ("mpegts", "ts", 3600.0, "mp2", 16_000)],
+)
+def test_sound_read_from_a_later_start_is_the_sound_there(
+    tmp_path: Path, fmt: str, suffix: str, clock_s: float, codec: str, rate: int
+) -> None:
+    """Lip-sync reads passages of a long video's soundtrack from where they start (engine 0.2.2):
+    what a read from 3.3 s gives is what a read from 0 s holds at 3.3 s (a seek that landed late
+    or a decoder not warmed up would move or garble the bursts)."""
+    path = _bursts_clip(tmp_path / f"bursts.{suffix}", fmt, clock_s, codec, rate)
+    whole = decode_audio(path, max_s=6.0, on_video_clock=True)[0]
+    for start in (0.04, 3.3):
+        part = decode_audio(path, max_s=2.0, on_video_clock=True, start_s=start)[0]
+        assert len(part) == 32_000
+        there = whole[round(start * 16_000) : round(start * 16_000) + 32_000]
+        assert np.abs(there).max() > 0.2 and np.abs(part - there).max() < 0.05
+    past_the_end = decode_audio(path, max_s=2.0, on_video_clock=True, start_s=10.0)
+    assert past_the_end.shape == (1, 0)
+    with pytest.raises(ValueError, match="video clock"):
+        decode_audio(path, start_s=1.0)

@@ -1,16 +1,16 @@
 """``lipsync.av_offset``: does the mouth move with the voice? Needs no training.
 
-The face pipeline follows every face through the first ``MAX_SECONDS`` of the video at its own
-frame rate; each face track gives a mouth-opening series (inner-lip gap over mouth width), put on
-a uniform time grid so that variable-frame-rate files behave like constant ones. Above
-``MAX_ANALYSIS_FPS`` the grid takes every 2nd (3rd, ...) frame: at 60 fps one frame is 17 ms, the
-speech features of so short a window are noise and the mouth barely moves between frames, so the
-correlation lost its peak (a 60 fps clip in sync was read as 150 ms late); 50 and 60 fps are
-analysed at 25 and 30 fps, where the method was built and tested. The audio gives
-speech envelope and onsets at the same instants. Normalised cross-correlation over offsets of
-±15 frames, in 2-second windows, finds the audio-visual offset, a SyncNet-style confidence, and
-each window's verdict (in sync, out of sync, undecided). With several faces, the speaker is the
-track whose mouth follows the voice best.
+The face pipeline follows every face through the video at its own frame rate (all of a video up to
+``MAX_SECONDS`` long, passages of a longer one: ``tracking.passage_spans``); each face track gives
+a mouth-opening series (inner-lip gap over mouth width), put on a uniform time grid so that
+variable-frame-rate files behave like constant ones. Above ``MAX_ANALYSIS_FPS`` the grid takes
+every 2nd (3rd, ...) frame: at 60 fps one frame is 17 ms, the speech features of so short a window
+are noise and the mouth barely moves between frames, so the correlation lost its peak (a 60 fps
+clip in sync was read as 150 ms late); 50 and 60 fps are analysed at 25 and 30 fps, where the
+method was built and tested. The audio gives speech envelope and onsets at the same instants.
+Normalised cross-correlation over offsets of ±15 frames, in 2-second windows, finds the
+audio-visual offset, a SyncNet-style confidence, and each window's verdict (in sync, out of sync,
+undecided). With several faces, the speaker is the track whose mouth follows the voice best.
 
 What it catches: dubbed or spliced audio, audio from another take, a soundtrack shifted against
 the picture. What it does not: lip-sync generators (Wav2Lip and successors) are trained to be in
@@ -30,8 +30,9 @@ from modalities.lipsync import evidence, signals, tracking
 from modalities.visual import faces
 
 NAME = "lipsync.av_offset"
-VERSION = "1.1.0"  # 1.1.0: analysed at 25-30 fps above 30 fps; nearest face per grid slot
-MAX_SECONDS = 30.0
+VERSION = "1.2.0"  # 1.1.0: analysed at 25-30 fps above 30 fps; nearest face per grid slot;
+# 1.2.0: a video longer than 30 s is read in passages spread over it, the worst decides
+MAX_SECONDS = tracking.WHOLE_S  # 30 s: a video up to this long is read whole
 MIN_TRACK_S = 2.0
 DEFAULT_FPS = 25.0
 MAX_ANALYSIS_FPS = 30.0  # 29.97 stays as it is; 50 -> 25, 59.94 -> 29.97, 60 -> 30, 120 -> 30
@@ -57,11 +58,13 @@ SPEC = DetectorSpec(
 )
 
 
-def mouth_series(track: faces.Track, grid: np.ndarray, fps: float) -> np.ndarray:
-    """Mouth opening of a track on a uniform time grid; NaN where the face was not seen. Where
-    several faces fall on one slot (a variable rate, a decimated fast video) the face nearest in
-    time to the slot is the one kept."""
-    times = np.array([f.time_s for f in track.faces])
+def mouth_series(
+    track: faces.Track, grid: np.ndarray, fps: float, origin_s: float = 0.0
+) -> np.ndarray:
+    """Mouth opening of a track on a uniform time grid starting at ``origin_s``; NaN where the
+    face was not seen. Where several faces fall on one slot (a variable rate, a decimated fast
+    video) the face nearest in time to the slot is the one kept."""
+    times = np.array([f.time_s - origin_s for f in track.faces])
     values = np.array([signals.mouth_opening(f.landmarks) for f in track.faces])
     out = np.full(len(grid), np.nan)
     position = times * fps
@@ -80,53 +83,79 @@ class AvOffsetDetector:
         video = media.info.video
         native = float(video.fps) if video and video.fps and 5 <= video.fps <= 120 else DEFAULT_FPS
         fps, step = analysis_rate(native)
-        scan = tracking.face_pass(media).native_scan(MAX_SECONDS)  # shared with lipsync.syncnet
+        passages = tracking.passage_spans(media.info.duration_s)
         rate_note = "" if step == 1 else f" (the video's {native:.3f} fps, every {step} frames)"
+        results, tracks, frames, flags = [], 0, 0, []
+        for passage in passages:
+            scan = tracking.face_pass(media, passage).native_scan(passage.end_s)  # shared with
+            # lipsync.syncnet
+            tracks, frames = tracks + len(scan.tracks), frames + scan.frames_scanned
+            flags += [flag for flag in scan.flags if flag not in flags]
+            if scan.tracks:
+                results += self._passage(media, passage, scan, native, fps)
         facts = [
-            evidence.span_finding(media, MAX_SECONDS),
+            evidence.span_finding(media, passages, MAX_SECONDS),
             Finding(
                 code="fps", value=round(fps, 3), message="frame rate used for offsets" + rate_note
             ),
             Finding(
                 code="face_tracks",
-                value=len(scan.tracks),
-                message=f"{len(scan.tracks)} face track(s) in {scan.frames_scanned} frames; "
-                + (", ".join(scan.flags) or "no flags"),
+                value=tracks,
+                message=f"{tracks} face track(s) in {frames} frames; "
+                + (", ".join(flags) or "no flags"),
             ),
         ]
-        if not scan.tracks:
+        if not tracks:
             return out_of_domain(self.spec, "no face found", findings=facts)
-        duration = min(MAX_SECONDS, media.info.duration_s or scan.frames_scanned / native)
-        grid = np.arange(int(np.floor(duration * fps)) + 1) / fps
+        if not results:
+            reason = "no face track with at least 2 s of visible speech"
+            return out_of_domain(self.spec, reason, findings=facts)
+        return evidence.sync_evidence(
+            self.spec,
+            results,
+            media,
+            facts=facts,
+            min_confidence=signals.MIN_CONFIDENCE,
+            messages={
+                "speaker_track": "speaker chosen by sync among {n} track(s)",
+                "av_offset_frames": "best audio offset (positive: sound later than picture)",
+                "sync_confidence": "peak minus median of the mean offset curve (SyncNet-style)",
+                "undecided_share": "speech windows whose mouth follows no offset clearly",
+            },
+        )
+
+    @staticmethod
+    def _passage(
+        media: MediaInput,
+        passage: tracking.Passage,
+        scan: faces.FaceScan,
+        native: float,
+        fps: float,
+    ) -> list[evidence.PassageSync]:
+        """The speaker's sync in one passage (none when no track holds 2 s of visible speech)."""
+        known = media.info.duration_s
+        end = min(passage.end_s, known) if known else passage.start_s + scan.frames_scanned / native
+        length = min(MAX_SECONDS, end - passage.start_s)
+        grid = np.arange(int(np.floor(length * fps)) + 1) / fps
         wave = media.audio_array(
-            sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS, on_video_clock=True
+            sample_rate=signals.SAMPLE_RATE,
+            max_s=min(MAX_SECONDS, passage.end_s - passage.start_s),
+            on_video_clock=True,
+            start_s=passage.start_s,
         )[0]
         speech = signals.speech_track(wave, grid, fps)
         candidates = []
         for track in scan.tracks:
             if track.end_s - track.start_s < MIN_TRACK_S:
                 continue
-            analysis = signals.analyse_sync(mouth_series(track, grid, fps), speech, fps)
+            mouth = mouth_series(track, grid, fps, passage.start_s)
+            analysis = signals.analyse_sync(mouth, speech, fps)
             if analysis is not None:
                 candidates.append((analysis.confidence, track.track_id, analysis))
         if not candidates:
-            reason = "no face track with at least 2 s of visible speech"
-            return out_of_domain(self.spec, reason, findings=facts)
+            return []
         _, track_id, analysis = max(candidates, key=lambda c: (c[0], -c[1]))
-        return evidence.sync_evidence(
-            self.spec,
-            analysis,
-            media,
-            facts=facts,
-            track_id=track_id,
-            min_confidence=signals.MIN_CONFIDENCE,
-            messages={
-                "speaker_track": f"speaker chosen by sync among {len(candidates)} track(s)",
-                "av_offset_frames": "best audio offset (positive: sound later than picture)",
-                "sync_confidence": "peak minus median of the mean offset curve (SyncNet-style)",
-                "undecided_share": "speech windows whose mouth follows no offset clearly",
-            },
-        )
+        return [evidence.PassageSync(passage, track_id, len(candidates), analysis)]
 
 
 def build(**overrides: Any) -> AvOffsetDetector:

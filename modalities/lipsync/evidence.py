@@ -7,25 +7,61 @@ expert-prior LLR, the same findings, a per-window series and the offset-curve an
 figures. Only a few messages differ; they are passed in. ``lipsync.syncnet`` (1.2.0) also passes
 a ``signals.SyncNullTest``: its raw score is then the clip's sync against its own rolled soundtrack
 (Φ of the z-score, or the whole-clip shift if larger), which needs no threshold learnt elsewhere.
+
+A long video is analysed in passages (``tracking.passage_spans``); the passage whose sync is worst
+gives the score and the findings, every passage's windows go into the series and the timeline,
+and a ``passages`` finding lists each passage's offset and score.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, SeriesPoint
-from modalities.lipsync import plots, signals
+from modalities.lipsync import plots, signals, tracking
 
 LLR_SLOPE = 3.0  # expert prior: an all-out-of-sync clip ≈ +2, a clean in-sync one ≈ −1
 LLR_CLAMP = (-1.0, 2.0)
 
 
-def span_finding(media: MediaInput, limit_s: float) -> Finding:
-    """How much of the video the detector looked at: it reads the first ``limit_s`` seconds only,
-    and an analyst must not read "in sync" as a statement about the rest of a longer video."""
+@dataclass(frozen=True)
+class PassageSync:
+    """One passage's sync: where it lies, the speaker chosen among how many analysable tracks,
+    the analysis (window frames counted from the passage's start), the null test when the detector
+    makes one, and the detector's own findings about it."""
+
+    passage: tracking.Passage
+    track_id: int
+    candidates: int
+    analysis: signals.SyncAnalysis
+    null_test: signals.SyncNullTest | None = None
+    extra: tuple[Finding, ...] = ()
+
+    def offset_s(self, time_s: float) -> float:
+        """A time within the passage (from its start) on the video's clock."""
+        return self.passage.start_s + time_s
+
+
+def span_finding(
+    media: MediaInput, passages: Sequence[tracking.Passage], limit_s: float
+) -> Finding:
+    """How much of the video the detector looked at: the first ``limit_s`` seconds of a short
+    video, or the passages of a long one; an analyst must not read "in sync" as a statement about
+    the rest."""
     total = media.info.duration_s
+    if len(passages) > 1 or not passages[0].whole:
+        spans = [(p.start_s, min(p.start_s + limit_s, p.end_s)) for p in passages]
+        analysed = sum(b - a for a, b in spans)
+        listed = ", ".join(f"{a:.1f}–{b:.1f}" for a, b in spans)
+        message = (
+            f"{len(spans)} passages ({listed} s), {analysed:.0f} s of "
+            + (f"{total:.1f} s" if total else "a video of unknown length")
+            + " analysed; the rest was not looked at"
+        )
+        return Finding(code="analysed_span_s", value=round(analysed, 2), message=message)
     analysed = min(limit_s, total) if total else limit_s
     if not total:
         message = f"at most the first {limit_s:.0f} s analysed (length unknown)"
@@ -58,30 +94,59 @@ def expert_llr(raw: float) -> float:
     return float(np.clip(LLR_SLOPE * (raw - 0.35), *LLR_CLAMP))
 
 
+def worst_passage(results: Sequence[PassageSync], min_confidence: float) -> PassageSync:
+    """The passage whose sync is worst (highest raw score; the earliest among equals): a dubbed
+    or spliced passage is a local edit, and a mean over passages would dilute it."""
+    scores = [clip_score(r.analysis, min_confidence, r.null_test)[0] for r in results]
+    return results[int(np.argmax(scores))]
+
+
+def passages_finding(results: Sequence[PassageSync], min_confidence: float) -> Finding:
+    """Each analysed passage's offset, share out of sync and raw score (long videos)."""
+    parts = []
+    for r in results:
+        raw = clip_score(r.analysis, min_confidence, r.null_test)[0]
+        parts.append(
+            f"{r.passage.start_s:.1f}–{r.passage.end_s:.1f} s: {r.analysis.offset_ms:+.0f} ms, "
+            f"{r.analysis.share('out_of_sync'):.0%} out of sync, score {raw:.2f}"
+        )
+    return Finding(
+        code="passages",
+        value=len(results),
+        message="passages with visible speech (the worst decides): " + "; ".join(parts),
+    )
+
+
 def sync_evidence(
     spec: DetectorSpec,
-    analysis: signals.SyncAnalysis,
+    results: Sequence[PassageSync],
     media: MediaInput,
     *,
     facts: Sequence[Finding],
-    track_id: int,
     min_confidence: float,
     messages: dict[str, str],
-    extra: Sequence[Finding] = (),
     curve_label: str | None = None,
-    null_test: signals.SyncNullTest | None = None,
 ) -> Evidence:
-    """Evidence for the speaker track ``track_id``'s analysis. ``messages`` holds the wording of
-    ``speaker_track``, ``av_offset_frames``, ``sync_confidence`` and ``undecided_share``;
-    ``extra`` findings follow ``sync_confidence``; ``curve_label`` names the curve's y axis;
-    ``null_test``, when given, sets the raw score (see the module docstring)."""
+    """Evidence for the passages' analyses (one per passage with visible speech), decided by the
+    worst passage. ``messages`` holds the wording of ``speaker_track`` (with ``{n}``, the number
+    of tracks analysed), ``av_offset_frames``, ``sync_confidence`` and ``undecided_share``; a
+    passage's ``extra`` findings follow ``sync_confidence``; ``curve_label`` names the curve's y
+    axis; a passage's ``null_test``, when given, sets its raw score (see the module docstring)."""
+    worst = worst_passage(results, min_confidence)
+    analysis, null_test = worst.analysis, worst.null_test
     raw, shifted = clip_score(analysis, min_confidence, null_test)
     llr = expert_llr(raw)
     out_share, undecided = analysis.share("out_of_sync"), analysis.share("undecided")
     speech_windows = analysis.speech_windows
+    several = len(results) > 1
     findings = [
         *facts,
-        Finding(code="speaker_track", value=track_id, message=messages["speaker_track"]),
+        *([passages_finding(results, min_confidence)] if several else []),
+        Finding(
+            code="speaker_track",
+            value=worst.track_id,
+            message=messages["speaker_track"].format(n=worst.candidates),
+        ),
         Finding(
             code="av_offset_frames", value=analysis.offset, message=messages["av_offset_frames"]
         ),
@@ -96,7 +161,7 @@ def sync_evidence(
             value=round(analysis.confidence, 4),
             message=messages["sync_confidence"],
         ),
-        *extra,
+        *worst.extra,
         Finding(
             code="out_of_sync_share",
             value=round(out_share, 4),
@@ -108,8 +173,12 @@ def sync_evidence(
             code="undecided_share", value=round(undecided, 4), message=messages["undecided_share"]
         ),
     ]
+    where = ""
+    if several:
+        span = f"{worst.passage.start_s:.1f}–{worst.passage.end_s:.1f} s"
+        where = f"worst of {len(results)} passages, {span}: "
     summary = (
-        f"AV offset {analysis.offset_ms:+.0f} ms (confidence {analysis.confidence:.2f}); "
+        f"{where}AV offset {analysis.offset_ms:+.0f} ms (confidence {analysis.confidence:.2f}); "
         f"{out_share:.0%} of speech windows out of sync, {undecided:.0%} undecided"
     )
     if null_test is not None:
@@ -126,21 +195,28 @@ def sync_evidence(
         )
         summary += f"; sync {-null_test.z:+.1f} sd against its own rolled soundtrack"
     series = tuple(
-        SeriesPoint(start_s=w.start / analysis.fps, end_s=w.end / analysis.fps, score=w.shift_gain)
-        for w in speech_windows
+        SeriesPoint(
+            start_s=r.offset_s(w.start / r.analysis.fps),
+            end_s=r.offset_s(w.end / r.analysis.fps),
+            score=w.shift_gain,
+        )
+        for r in results
+        for w in r.analysis.speech_windows
     )
     title = f"{spec.name} {spec.version}"
+    curve_title = title + (f" ({worst.passage.start_s:.0f} s passage)" if several else "")
     curve_png = (
-        plots.offset_curve_png(analysis, title)
+        plots.offset_curve_png(analysis, curve_title)
         if curve_label is None
-        else plots.offset_curve_png(analysis, title, ylabel=curve_label)
+        else plots.offset_curve_png(analysis, curve_title, ylabel=curve_label)
     )
+    timeline = [(r.passage.start_s, r.analysis) for r in results]
     artifacts = [
         media.artifacts.put("offset_curve", curve_png, "image/png"),
-        media.artifacts.put("sync_timeline", plots.timeline_png(analysis, title), "image/png"),
+        media.artifacts.put("sync_timeline", plots.timeline_png(timeline, title), "image/png"),
     ]
     if null_test is not None:
-        null_figure = plots.null_png(null_test, title)
+        null_figure = plots.null_png(null_test, curve_title)
         artifacts.append(media.artifacts.put("sync_null", null_figure, "image/png"))
     return Evidence.from_llr(
         spec,

@@ -4,6 +4,7 @@ clip judged against its own rolled soundtrack, where its windows fall in that nu
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -49,19 +50,29 @@ def offset_curve_png(
     return _png(fig)
 
 
-def timeline_png(analysis: SyncAnalysis, title: str) -> bytes:
-    """Each window's best offset over time, coloured by its verdict."""
+def timeline_png(passages: Sequence[tuple[float, SyncAnalysis]], title: str) -> bytes:
+    """Each window's best offset over the video's time, coloured by its verdict; ``passages``
+    are (start on the video's clock, analysis) pairs, shaded when there are several."""
     fig, ax = plt.subplots(figsize=(8.0, 2.6), dpi=100)
-    band = TOLERANCE * 1000.0 / analysis.fps
+    fps = passages[0][1].fps
+    band = TOLERANCE * 1000.0 / fps
     ax.axhspan(-band, band, color="tab:green", alpha=0.12, lw=0)
-    for window in analysis.windows:
-        start, end = window.start / analysis.fps, window.end / analysis.fps
-        y = window.offset * 1000.0 / analysis.fps
-        ax.plot([start, end], [y, y], color=COLOURS[window.verdict], lw=3, alpha=0.8)
-    ax.set_xlabel("seconds")
+    out, speech = 0, 0
+    for origin, analysis in passages:
+        if len(passages) > 1:
+            last = analysis.windows[-1].end / analysis.fps
+            ax.axvspan(origin, origin + last, color="tab:blue", alpha=0.06, lw=0)
+        for window in analysis.windows:
+            start = origin + window.start / analysis.fps
+            end = origin + window.end / analysis.fps
+            y = window.offset * 1000.0 / analysis.fps
+            ax.plot([start, end], [y, y], color=COLOURS[window.verdict], lw=3, alpha=0.8)
+        out += sum(w.verdict == "out_of_sync" for w in analysis.speech_windows)
+        speech += len(analysis.speech_windows)
+    ax.set_xlabel("seconds" + (" (blue: the passages analysed)" if len(passages) > 1 else ""))
     ax.set_ylabel("best offset, ms")
     ax.set_title(
-        f"{title}: {analysis.share('out_of_sync'):.0%} of speech windows out of sync "
+        f"{title}: {out / max(speech, 1):.0%} of speech windows out of sync "
         "(green in sync, red out of sync, grey undecided or no speech)",
         fontsize=8,
     )

@@ -18,6 +18,9 @@ on lab re-mouthed and dubbed clips of footage it never saw (bench/lipsync_sync_n
 docs/benchmarks.md), that lifted its AUC from 0.70 to 0.96 / 1.00 (re-mouthed / dubbed, 5 real
 and 5 fake clips), 0.88 / 0.97 with four soundtracks per source (5 real, 20 fake).
 
+A video longer than 30 s is read in passages spread over it (``tracking.passage_spans``), each
+with its own speaker and its own rolled-soundtrack null; the worst passage gives the score.
+
 What it catches: dubbed, spliced or shifted soundtracks and mouths that do not follow the words.
 What it does not: lip-sync generators are themselves trained against a SyncNet, so a good sync
 score is weak evidence of authenticity; the score is an expert prior (uncalibrated LLR, like
@@ -27,6 +30,7 @@ score is weak evidence of authenticity; the score is an expert prior (uncalibrat
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +45,12 @@ from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
 
 NAME = "lipsync.syncnet"
-VERSION = "1.2.0"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
-# clip's own rolled soundtrack (same weights throughout)
+VERSION = "1.3.0"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
+# clip's own rolled soundtrack; 1.3.0: a video longer than 30 s is read in passages spread over
+# it, the worst decides (same weights throughout)
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"syncnet-{VERSION}"
 WEIGHTS_FILE = "lipsync_syncnet.safetensors"
-MAX_SECONDS = tracking.GRID_END_S  # 20 s: the shared face pass takes the grid's scan there
+MAX_SECONDS = tracking.GRID_S  # 20 s of a passage: the shared face pass takes the grid's scan
 FRAME_MAX_SIDE = tracking.FRAME_MAX_SIDE  # 640
 MIN_SPEECH_S = 1.0
 WINDOW = 50  # grid frames: 2 s
@@ -208,41 +213,84 @@ class SyncNetDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
             return out_of_domain(self.spec, "no audio track")
-        wave = media.audio_array(
-            sample_rate=signals.SAMPLE_RATE, max_s=MAX_SECONDS, on_video_clock=True
-        )[0]
-        duration = min(MAX_SECONDS, media.info.duration_s or len(wave) / signals.SAMPLE_RATE)
-        n_frames = int(np.floor(duration * net.FPS)) + 1
-        mel, voiced = net.audio_features(wave, n_frames)
+        passages = tracking.passage_spans(media.info.duration_s)
+        read = [self._passage(media, passage) for passage in passages]
+        speech_s = sum(r.speech_s for r in read)
+        where = f"the first {read[0].length_s:.0f} s" if len(read) == 1 else "the passages"
         facts = [
-            evidence.span_finding(media, MAX_SECONDS),
+            evidence.span_finding(media, passages, MAX_SECONDS),
             Finding(
                 code="speech_seconds",
-                value=round(float(voiced.sum()) / net.FPS, 2),
-                message=f"voiced time in the first {duration:.0f} s",
+                value=round(speech_s, 2),
+                message=f"voiced time in {where}",
             ),
         ]
-        if voiced.sum() < MIN_SPEECH_S * net.FPS:
+        spoken = [r for r in read if r.tracks is not None]  # passages with 1 s of speech
+        if not spoken:
             return out_of_domain(self.spec, "less than 1 s of speech", findings=facts)
-        cuts, flags = tracking.face_pass(media).grid_mouths()  # tracked once with av_offset
-        tracks = net.place_mouths(cuts, n_frames)
+        tracks = sum(r.tracks or 0 for r in spoken)
+        flags = list(dict.fromkeys(flag for r in spoken for flag in r.flags))
         facts.append(
             Finding(
                 code="face_tracks",
-                value=len(tracks),
-                message=f"{len(tracks)} face track(s) of at least 1 s on the 25 fps grid; "
+                value=tracks,
+                message=f"{tracks} face track(s) of at least 1 s on the 25 fps grid; "
                 + (", ".join(flags) or "no flags"),
             )
         )
         if not tracks:
             return out_of_domain(self.spec, "no face found", findings=facts)
+        results = [r.result for r in spoken if r.result is not None]
+        if not results:
+            reason = "no face track with at least 2 s of visible speech"
+            return out_of_domain(self.spec, reason, findings=facts)
+        return evidence.sync_evidence(
+            self.spec,
+            results,
+            media,
+            facts=facts,
+            min_confidence=self.min_confidence,
+            messages={
+                "speaker_track": "speaker chosen by sync confidence among {n} track(s)",
+                "av_offset_frames": "best audio offset on the 25 fps grid (positive: sound later)",
+                "sync_confidence": "median minus minimum of the mean distance curve (SyncNet); "
+                f"windows need {self.min_confidence:.3f}",
+                "undecided_share": "speech windows whose mouth matches no offset clearly",
+            },
+            curve_label=CURVE_LABEL,
+        )
+
+    def _passage(self, media: MediaInput, passage: tracking.Passage) -> PassageRead:
+        """One passage: its soundtrack on the video clock, then (with 1 s of speech) the mouths
+        of the shared face pass and the speaker's sync against its own rolled soundtrack."""
+        wave = media.audio_array(
+            sample_rate=signals.SAMPLE_RATE,
+            max_s=passage.grid_end_s() - passage.start_s,
+            on_video_clock=True,
+            start_s=passage.start_s,
+        )[0]
+        known = media.info.duration_s
+        length = (
+            min(passage.grid_end_s(), known) - passage.start_s
+            if known
+            else min(passage.grid_end_s() - passage.start_s, len(wave) / signals.SAMPLE_RATE)
+        )
+        n_frames = int(np.floor(length * net.FPS)) + 1
+        mel, voiced = net.audio_features(wave, n_frames)
+        speech_s = float(voiced.sum()) / net.FPS
+        if voiced.sum() < MIN_SPEECH_S * net.FPS:
+            return PassageRead(length, speech_s, None, ())
+        cuts, flags = tracking.face_pass(media, passage).grid_mouths()  # tracked once with
+        # lipsync.av_offset
+        tracks = net.place_mouths(cuts, n_frames)
+        if not tracks:
+            return PassageRead(length, speech_s, 0, flags)
         clip = net.ClipFeatures(media.path.name, n_frames, tracks, mel, voiced, flags)
         visual, audio = net.embed_clip(self.network, clip)
         ids = [t.track_id for t in tracks]
         chosen = choose_speaker(ids, visual, audio, voiced, self.min_confidence)
         if chosen is None:
-            reason = "no face track with at least 2 s of visible speech"
-            return out_of_domain(self.spec, reason, findings=facts)
+            return PassageRead(length, speech_s, len(tracks), flags)
         track_id, analysis, n_candidates = chosen
         null = null_test(analysis, visual[ids.index(track_id)], audio, voiced, self.min_confidence)
         middle = (len(analysis.curve) - 1) // 2
@@ -251,24 +299,21 @@ class SyncNetDetector:
             value=round(float(-analysis.curve[middle]), 4),
             message="mean embedding distance at offset 0 over speech windows",
         )
-        return evidence.sync_evidence(
-            self.spec,
-            analysis,
-            media,
-            facts=facts,
-            track_id=track_id,
-            min_confidence=self.min_confidence,
-            messages={
-                "speaker_track": f"speaker chosen by sync confidence among {n_candidates} track(s)",
-                "av_offset_frames": "best audio offset on the 25 fps grid (positive: sound later)",
-                "sync_confidence": "median minus minimum of the mean distance curve (SyncNet); "
-                f"windows need {self.min_confidence:.3f}",
-                "undecided_share": "speech windows whose mouth matches no offset clearly",
-            },
-            extra=[distance] if null is not None else [distance, NO_NULL],
-            curve_label=CURVE_LABEL,
-            null_test=null,
-        )
+        extra = (distance,) if null is not None else (distance, NO_NULL)
+        result = evidence.PassageSync(passage, track_id, n_candidates, analysis, null, extra)
+        return PassageRead(length, speech_s, len(tracks), flags, result)
+
+
+@dataclass(frozen=True)
+class PassageRead:
+    """What reading one passage found: its analysed length, voiced seconds, face tracks on the
+    grid (None: not looked for, less than 1 s of speech), scan flags and the speaker's sync."""
+
+    length_s: float
+    speech_s: float
+    tracks: int | None
+    flags: tuple[str, ...]
+    result: evidence.PassageSync | None = None
 
 
 def build(**overrides: Any) -> SyncNetDetector:

@@ -124,9 +124,12 @@ class MouthCuts:
     openings: list[float]
 
 
-def cut_mouths(scan: faces.FaceScan, held: dict[int, np.ndarray]) -> list[MouthCuts]:
+def cut_mouths(
+    scan: faces.FaceScan, held: dict[int, np.ndarray], origin_s: float = 0.0
+) -> list[MouthCuts]:
     """Mouth crops of every track's faces on the grey frames ``held`` (by frame index), for tracks
-    with at least ``MIN_TRACK_FRAMES`` such faces.
+    with at least ``MIN_TRACK_FRAMES`` such faces; grid slots count from ``origin_s`` (where a
+    passage of a long video starts).
 
     The scan may have seen more frames than are held (``tracking.FacePass`` tracks every native
     frame of a source above 25 fps and holds the grid frames only): the faces on other frames are
@@ -140,7 +143,7 @@ def cut_mouths(scan: faces.FaceScan, held: dict[int, np.ndarray]) -> list[MouthC
             continue
         cuts = MouthCuts(track.track_id, [], [], [])
         for face, points in zip(on_grid, _smoothed_points(on_grid), strict=True):
-            cuts.slots.append(round(face.time_s * FPS))
+            cuts.slots.append(round((face.time_s - origin_s) * FPS))
             cuts.crops.append(
                 cv2.warpAffine(
                     held[face.frame_index],

@@ -1,10 +1,19 @@
-"""One face-tracking pass per analysis, shared by both lip-sync detectors.
+"""Which passages of a video lip-sync reads, and one face-tracking pass per passage, shared by
+both lip-sync detectors.
 
-``lipsync.av_offset`` tracks faces on every frame of the first 30 s; ``lipsync.syncnet`` needs
-mouth crops on a 25 fps grid over the first 20 s. Face tracking (dlib HOG and landmarks) is most of
-what either costs, so the faces are tracked once, on every native frame, by one causal tracker
-(``faces.FaceTracker``): its scan as the feeding passes 30 s is av_offset's, and its scan as it
-passes 20 s gives syncnet's mouths.
+**Passages** (``passage_spans``). A video up to ``WHOLE_S`` (30 s) long is one passage, read
+whole. A longer one is read in ``PASSAGE_S`` (10 s) passages spread from its first to its last
+seconds, one per minute of video, at least ``MIN_PASSAGES`` and at most ``MAX_PASSAGES``: a dubbed
+or spliced passage late in an interview is then looked at (up to 0.2.1 the detectors read the
+first 30 s and said "the rest was not looked at"), and the cost stays bounded (at most 60 s of
+face tracking whatever the length). Each passage is analysed on its own (its own speaker, its own
+soundtrack on the video clock, its own null test) and the detectors report the worst.
+
+**One pass per passage.** In a passage ``lipsync.av_offset`` tracks faces on every frame;
+``lipsync.syncnet`` needs mouth crops on a 25 fps grid over the passage's first 20 s. Face tracking
+(dlib HOG and landmarks) is most of what either costs, so the faces are tracked once, on every
+native frame, by one causal tracker (``faces.FaceTracker``): its scan as the feeding passes the
+passage's end is av_offset's, and its scan as it passes the grid's end gives syncnet's mouths.
 
 The grid frames are a subset of the native frames: ``core.media.iter_frames(fps=25)`` decodes the
 same stream as ``iter_frames()`` and keeps a frame (same index, time and picture at the same
@@ -27,7 +36,9 @@ The pass lives in ``MediaInput.cached``, like the shared audio front end
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,18 +48,60 @@ from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
 
 FRAME_MAX_SIDE = 640  # both detectors track on frames of at most 640 px a side
-GRID_END_S = 20.0  # lipsync.syncnet analyses the first 20 s
+GRID_S = 20.0  # lipsync.syncnet analyses the first 20 s of a passage
+WHOLE_S = 30.0  # a video up to this long is one passage (lipsync.av_offset reads all of it)
+PASSAGE_S = 10.0  # a longer one is read in passages this long ...
+PASSAGE_EVERY_S = 60.0  # ... one per minute of video,
+MIN_PASSAGES, MAX_PASSAGES = 3, 6  # at least 3 (30 s, as a whole short video), at most 6
 _EPS = 1e-6  # the tolerance of core.media.iter_frames
+
+
+@dataclass(frozen=True)
+class Passage:
+    """``[start_s, end_s)`` of the video on its clock; ``whole``: the video's only passage (read
+    to ``end_s`` inclusive and on to the end of the file's frames, as before passages)."""
+
+    start_s: float
+    end_s: float
+    whole: bool = False
+
+    def grid_end_s(self) -> float:
+        """Where syncnet's 25 fps grid of this passage ends."""
+        return min(self.start_s + GRID_S, self.end_s)
+
+
+def passage_spans(duration_s: float | None) -> list[Passage]:
+    """The passages lip-sync reads in a video of ``duration_s`` (None or 0: unknown, read as a
+    short one from the start).
+
+    >>> [(p.start_s, p.end_s) for p in passage_spans(12.0)]
+    [(0.0, 30.0)]
+    >>> [(p.start_s, p.end_s) for p in passage_spans(100.0)]
+    [(0.0, 10.0), (45.0, 55.0), (90.0, 100.0)]
+    >>> len(passage_spans(3600.0))
+    6
+    """
+    if not duration_s or duration_s <= WHOLE_S:
+        return [Passage(0.0, WHOLE_S, whole=True)]
+    count = min(MAX_PASSAGES, max(MIN_PASSAGES, math.ceil(duration_s / PASSAGE_EVERY_S - 1e-9)))
+    gap = (duration_s - PASSAGE_S) / (count - 1)
+    starts = [round(k * gap, 3) for k in range(count)]
+    return [Passage(start, start + PASSAGE_S) for start in starts]
+
 
 GridMouths = tuple[list[net.MouthCuts], tuple[str, ...]]
 
 
 class FacePass:
-    """The frames of one video fed once to one tracker, with scans taken as the feeding passes
-    a time. ``grid_end_s``: where syncnet's 25 fps grid ends and its mouths are cut (grey copies
-    of the grid frames are held until then)."""
+    """The frames of one passage fed once to one tracker, with scans taken as the feeding passes
+    a time. ``start_s``: where the passage (and syncnet's 25 fps grid) starts; ``grid_end_s``:
+    where the grid ends and its mouths are cut (grey copies of the grid frames are held until
+    then)."""
 
-    def __init__(self, frames: Iterator[VideoFrame], grid_end_s: float = GRID_END_S) -> None:
+    def __init__(
+        self, frames: Iterator[VideoFrame], grid_end_s: float = GRID_S, start_s: float = 0.0
+    ) -> None:
+        self.start_s = start_s
         self._frames = frames
         self._pending: VideoFrame | None = None  # pulled from the decoder, not yet fed
         self._exhausted = False
@@ -56,7 +109,7 @@ class FacePass:
         self._fed_until = -np.inf
         self._native: dict[float, faces.FaceScan] = {}
         self._grid_end = grid_end_s
-        self._grid_next_t = 0.0  # core.media.iter_frames' sampling rule at net.FPS, from 0 s
+        self._grid_next_t = start_s  # core.media.iter_frames' sampling rule at net.FPS
         self._held: dict[int, np.ndarray] | None = {}  # grid frames fed; None once cut
         self._grid_mouths: GridMouths | None = None
 
@@ -91,7 +144,8 @@ class FacePass:
     def _cut_grid(self) -> None:
         assert self._held is not None
         scan = self._tracker.scan()
-        self._grid_mouths = (net.cut_mouths(scan, self._held), tuple(scan.flags))
+        cuts = net.cut_mouths(scan, self._held, origin_s=self.start_s)
+        self._grid_mouths = (cuts, tuple(scan.flags))
         self._held = None
 
     def native_scan(self, max_s: float) -> faces.FaceScan:
@@ -105,17 +159,25 @@ class FacePass:
         return self._native[max_s]
 
     def grid_mouths(self) -> GridMouths:
-        """syncnet's mouth cuts and scan flags: the faces on the grid frames before
-        ``grid_end_s``, from the tracks of this pass."""
+        """syncnet's mouth cuts (grid slots counted from ``start_s``) and scan flags: the faces
+        on the grid frames before ``grid_end_s``, from the tracks of this pass."""
         while self._held is not None and self._pull() is not None and self._held is not None:
             self._feed()
         assert self._grid_mouths is not None  # cut when the frame after the grid is pulled
         return self._grid_mouths
 
 
-def face_pass(media: MediaInput) -> FacePass:
-    """The analysis' shared face pass over ``media`` (created on first use)."""
-    result: FacePass = media.cached(
-        "lipsync-face-pass", lambda: FacePass(media.frames(max_side=FRAME_MAX_SIDE))
-    )
+def face_pass(media: MediaInput, passage: Passage | None = None) -> FacePass:
+    """The analysis' shared face pass over a ``passage`` of ``media`` (default: the whole of a
+    short video), created on first use. A passage of a long video decodes from its start to its
+    end only (the decoder closes there); the whole video's pass reads on as far as it is asked."""
+    passage = passage or Passage(0.0, WHOLE_S, whole=True)
+
+    def start() -> FacePass:
+        end = None if passage.whole else passage.end_s
+        frames = media.frames(max_side=FRAME_MAX_SIDE, start_s=passage.start_s, end_s=end)
+        return FacePass(frames, grid_end_s=passage.grid_end_s(), start_s=passage.start_s)
+
+    key = "lipsync-face-pass" + ("" if passage.whole else f"@{passage.start_s:.3f}")
+    result: FacePass = media.cached(key, start)
     return result

@@ -495,7 +495,7 @@ class FaceTracker:
     Tracking is causal (rotation, detect/re-fit cadence and track linking depend only on the
     frames already fed), so ``scan()`` after the first n frames is exactly what ``track_faces``
     over those n frames returns, and feeding may go on afterwards: the lip-sync detectors take
-    the scan of the first 20 s and of the first 30 s from one pass (modalities/lipsync/tracking).
+    the scan of a passage's first 20 s and of all of it from one pass (modalities/lipsync/tracking).
     """
 
     detector: DetectorKind = "hog"

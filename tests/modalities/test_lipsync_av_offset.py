@@ -42,6 +42,11 @@ def shift_audio(src: Path, dst: Path, shift_s: float) -> Path:
     n = round(abs(shift_s) * 16_000)
     pad = np.zeros(n, np.int16)
     pcm = np.concatenate([pad, pcm])[: len(pcm)] if shift_s > 0 else np.concatenate([pcm[n:], pad])
+    return encode(dst, rate, pictures, pcm)
+
+
+def encode(dst: Path, rate: Fraction, pictures: list[np.ndarray], pcm: np.ndarray) -> Path:
+    """An MP4 of RGB ``pictures`` at ``rate`` (H.264) and 16 kHz mono s16 ``pcm`` (AAC)."""
     with av.open(str(dst), "w") as out:
         video = out.add_stream("libx264", rate=rate)
         video.width, video.height = pictures[0].shape[1], pictures[0].shape[0]
@@ -209,10 +214,62 @@ def test_the_evidence_says_how_much_of_a_long_video_was_analysed(tmp_path: Path)
     from modalities.lipsync import syncnet
 
     clip = samples.write_clip(tmp_path / "long.mp4", seconds=33.0, fps=10, size=(96, 72))
+    middle = samples.write_clip(tmp_path / "middle.mp4", seconds=25.0, fps=10, size=(96, 72))
     short = samples.write_clip(tmp_path / "short.mp4", seconds=2.0, fps=10, size=(96, 72))
     for detector, limit in ((av_offset.AvOffsetDetector(), 30.0), (syncnet.build(), 20.0)):
         found = {f.code: f for f in detector.analyze(media(clip)).findings}["analysed_span_s"]
-        assert found.value == limit
-        assert f"the first {limit:.1f} s of 33.0 s analysed; the rest" in found.message
+        assert found.value == 30.0  # three 10-s passages, whichever detector
+        assert found.message.startswith("3 passages (0.0–10.0, 11.5–21.5, 23.0–33.0 s), 30 s of")
+        assert "the rest was not looked at" in found.message
+        found = {f.code: f for f in detector.analyze(media(middle)).findings}["analysed_span_s"]
+        assert found.value == pytest.approx(min(limit, 25.0), abs=0.1)
+        assert ("rest" in found.message) == (limit < 25.0)
         found = {f.code: f for f in detector.analyze(media(short)).findings}["analysed_span_s"]
         assert found.value == pytest.approx(2.0, abs=0.1) and "rest" not in found.message
+
+
+def spliced(dst: Path, seconds: float, shift_from_s: float, shift_s: float) -> Path:
+    """GRID's talking heads one after another for ``seconds``, the soundtrack delayed by
+    ``shift_s`` from ``shift_from_s`` on (silence inserted there): a long video whose later part
+    is out of sync, as after a dub or a splice."""
+    clips = sorted(GRID.glob("*.mpg"))
+    if len(clips) < 3:
+        pytest.skip("../shared/train-corpus/video/grid is not on this machine")
+    rate, pictures, pcm = Fraction(25), [], np.zeros(0, np.int16)
+    while len(pictures) < seconds * rate:
+        for clip in clips:
+            clip_rate, clip_pictures, clip_pcm = decoded(clip)
+            assert clip_rate == rate
+            n = min(len(clip_pictures), len(clip_pcm) * 25 // 16_000)  # whole frames of sound
+            pictures += clip_pictures[:n]
+            pcm = np.concatenate([pcm, clip_pcm[: n * 16_000 // 25]])
+    pictures = pictures[: round(seconds * rate)]
+    cut = round(shift_from_s * 16_000)
+    pcm = np.concatenate([pcm[:cut], np.zeros(round(shift_s * 16_000), np.int16), pcm[cut:]])
+    return encode(dst, rate, pictures, pcm[: len(pictures) * 16_000 // 25])
+
+
+@pytest.mark.slow
+def test_a_long_video_out_of_sync_late_is_caught_in_its_last_passage(tmp_path: Path) -> None:
+    """A 62-s video in sync for its first 48 s, then 200 ms late: up to engine 0.2.1 both
+    detectors read the first 30 s (in sync); now they read three passages (0–10, 26–36, 52–62 s)
+    and the last one, out of sync, decides."""
+    from modalities.lipsync import syncnet
+
+    clip = spliced(tmp_path / "spliced.mp4", seconds=62.0, shift_from_s=48.0, shift_s=0.2)
+    for detector in (av_offset.AvOffsetDetector(), syncnet.build()):
+        evidence = detector.analyze(media(clip))
+        assert evidence.out_of_domain is None, evidence.out_of_domain
+        codes = {f.code: f for f in evidence.findings}
+        assert codes["passages"].value == 3
+        assert "worst of 3 passages, 52.0–62.0 s" in evidence.summary
+        assert abs(float(codes["av_offset_ms"].value) - 200) <= 40 + 1e-6, evidence.summary
+        per_passage = codes["passages"].message.split("; ")
+        assert len(per_passage) == 3 and per_passage[0].startswith(
+            "passages with visible speech (the worst decides): 0.0–"
+        )
+        first_offset = float(per_passage[0].split(": ")[-1].split(" ms")[0])
+        assert abs(first_offset) <= 40 + 1e-6, per_passage  # the early passage is in sync
+        times = [(p.start_s, p.end_s) for p in evidence.series]
+        assert min(t[0] for t in times) < 10 and max(t[1] for t in times) > 52
+        assert not any(10.5 < start < 25.5 for start, _ in times)  # nothing between passages

@@ -85,5 +85,5 @@ def test_mouth_opening_is_scale_free() -> None:
 def test_figures_are_pngs() -> None:
     mouth = talking()
     result = analyse(mouth, voice_following(mouth, 4))
-    for figure in (plots.offset_curve_png(result, "t"), plots.timeline_png(result, "t")):
+    for figure in (plots.offset_curve_png(result, "t"), plots.timeline_png([(0.0, result)], "t")):
         assert figure.startswith(b"\x89PNG") and len(figure) > 5000

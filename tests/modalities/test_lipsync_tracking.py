@@ -8,6 +8,8 @@ frame once, and cut syncnet's mouths on the grid frames only (a subset of the fr
 
 from __future__ import annotations
 
+import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +174,19 @@ def test_a_faster_source_goes_through_one_pass_in_the_detectors(
     assert first.out_of_domain is None and second.out_of_domain is None
     tracks = {f.code: f.value for f in second.findings}["face_tracks"]
     assert tracks == len(tracking.face_pass(together).native_scan(av_offset.MAX_SECONDS).tracks)
+
+
+@pytest.mark.parametrize("duration", [None, 0.0, 5.0, 30.0, 30.04, 45.0, 100.0, 300.0, 3600.0])
+def test_passages_cover_a_long_video_from_start_to_end(duration: float | None) -> None:
+    """Up to 30 s: the whole video, as before passages. Longer: 10-s passages from its start to
+    its end, one per minute (3 to 6), apart from one another: at most 60 s read whatever the
+    length, and a splice late in the video falls in (or near) one."""
+    passages = tracking.passage_spans(duration)
+    if not duration or duration <= 30.0:
+        assert passages == [tracking.Passage(0.0, 30.0, whole=True)]
+        return
+    assert len(passages) == min(6, max(3, math.ceil(duration / 60)))
+    assert passages[0].start_s == 0.0 and passages[-1].end_s == pytest.approx(duration)
+    assert all(p.end_s - p.start_s == 10.0 and not p.whole for p in passages)
+    assert all(b.start_s >= a.end_s for a, b in itertools.pairwise(passages))
+    assert all(p.grid_end_s() == p.end_s for p in passages)  # syncnet reads all of each
