@@ -101,7 +101,8 @@ class AvOffsetDetector:
             Finding(
                 code="face_tracks",
                 value=tracks,
-                message=f"{tracks} face track(s) in {frames} frames; "
+                message=f"{tracks} face track(s) in {frames} frames"
+                + (f" of {len(passages)} passages; " if len(passages) > 1 else "; ")
                 + (", ".join(flags) or "no flags"),
             ),
         ]

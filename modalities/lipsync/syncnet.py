@@ -234,7 +234,8 @@ class SyncNetDetector:
             Finding(
                 code="face_tracks",
                 value=tracks,
-                message=f"{tracks} face track(s) of at least 1 s on the 25 fps grid; "
+                message=f"{tracks} face track(s) of at least 1 s on the 25 fps grid"
+                + (f" of {len(spoken)} passages with speech; " if len(read) > 1 else "; ")
                 + (", ".join(flags) or "no flags"),
             )
         )
