@@ -231,11 +231,12 @@ def spectrogram(
     path = stored_media_path(app, sha256)
     with app.db.session() as session:
         item = session.scalars(select(MediaItem).where(MediaItem.sha256 == sha256)).first()
-        has_audio = item is not None and (item.probe or {}).get("audio") is not None
-    if not has_audio:
+        probed = (item.probe or {}) if item is not None else {}
+    if probed.get("audio") is None:
         return None
     rate = 16_000
-    wave = decode_audio(path, sample_rate=rate, max_s=max_s)[0]
+    on_clock = probed.get("kind") == "video"  # the player's time, as the audio timelines
+    wave = decode_audio(path, sample_rate=rate, max_s=max_s, on_video_clock=on_clock)[0]
     if wave.size < 512:
         return None
     freqs, times, power = stft_power(wave, fs=rate, nperseg=512, noverlap=256)

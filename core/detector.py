@@ -230,6 +230,15 @@ class MediaInput:
     def audio(self, *, sample_rate: int = 16_000, chunk_s: float = 10.0) -> Iterator[AudioChunk]:
         return media_mod.iter_audio(self.path, sample_rate=sample_rate, chunk_s=chunk_s)
 
+    def soundtrack(self, *, sample_rate: int = 16_000, max_s: float) -> np.ndarray:
+        """The first ``max_s`` seconds of sound as a player plays them, mono: a video's on its
+        clock (silence before a late track and in a hole between audio frames, so that a time
+        in an audio detector's timeline is the time in the video where the analyst hears it),
+        an audio file's from its first sample."""
+        on_clock = self.info.kind is MediaKind.VIDEO and self.info.video is not None
+        sound = self.audio_array(sample_rate=sample_rate, max_s=max_s, on_video_clock=on_clock)
+        return np.asarray(sound[0])
+
     def audio_array(
         self,
         *,

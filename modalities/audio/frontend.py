@@ -214,11 +214,12 @@ def analysed_audio(
 
 
 def decoded(media: MediaInput, max_s: float) -> np.ndarray:
-    """The first ``max_s`` seconds decoded to 16 kHz mono (channels averaged), once per analysis;
-    the input's clipped share is measured here, before the channel normalisation hides it."""
+    """The first ``max_s`` seconds decoded to 16 kHz mono (channels averaged), once per analysis,
+    a video's on its clock (``MediaInput.soundtrack``: timelines in the video's time); the input's
+    clipped share is measured here, before the channel normalisation hides it."""
 
     def compute() -> np.ndarray:
-        wave: np.ndarray = media.audio_array(sample_rate=SAMPLE_RATE, max_s=max_s)[0]
+        wave = media.soundtrack(sample_rate=SAMPLE_RATE, max_s=max_s)
         media.cached(f"audio-clipped-{max_s}", lambda: clipped_share(wave))
         return wave
 

@@ -68,7 +68,7 @@ class HfAudioDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
             return frontend.no_audio_track(self.spec)
-        wave = media.audio_array(sample_rate=self.sample_rate, max_s=MAX_SECONDS)[0]
+        wave = media.soundtrack(sample_rate=self.sample_rate, max_s=MAX_SECONDS)
         if len(wave) < MIN_SECONDS * self.sample_rate:
             return out_of_domain(self.spec, "shorter than 0.5 s", summary="too short to classify")
         step = int(WINDOW_S * self.sample_rate)

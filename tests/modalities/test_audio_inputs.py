@@ -145,3 +145,41 @@ def test_one_hour_input_in_bounded_memory(home: Path, tmp_path: Path) -> None:
         assert out[name]["out_of_domain"] is None
         assert "truncated_analysis" in codes(out[name])
     assert 0 < peak_kib < 2 * 1024**2
+
+
+def test_a_videos_audio_timeline_is_in_the_videos_time(tmp_path: Path, speech: np.ndarray) -> None:
+    """A soundtrack with a hole in its timestamps (a dropout, a cut spliced without its sound):
+    the audio detectors read it as a player plays it (engine 0.2.2), so a segment of their
+    timeline lies where the analyst hears it in the video. Before, the speech after the hole was
+    timed 3 s early: its segments said 4-8 s for what plays at 7-11 s."""
+    import av
+
+    from modalities.audio import lfcc_gmm
+    from tests.modalities.test_audio_lfcc_gmm import media
+
+    path = tmp_path / "hole.mkv"
+    pcm = (np.clip(speech, -1, 1) * 32767).astype(np.int16)  # 4 s, twice: before and after
+    with av.open(str(path), "w", format="matroska") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("mp2", rate=16_000)
+        audio.layout = "mono"
+        for index in range(11 * 25):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 90, np.uint8), "rgb24")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        for at, part in ((0, pcm), (7 * 16_000, pcm)):
+            for start in range(0, len(part) - 1151, 1152):
+                chunk = av.AudioFrame.from_ndarray(part[None, start : start + 1152], layout="mono")
+                chunk.sample_rate, chunk.pts = 16_000, at + start
+                out.mux(audio.encode(chunk))
+        out.mux(audio.encode())
+    clip = media(path)
+    sound = np.abs(clip.soundtrack(max_s=60.0))
+    heard = sound[: len(sound) // 1600 * 1600].reshape(-1, 1600).max(axis=1)  # per 0.1 s
+    assert heard[5:38].min() > 0.05 and heard[42:68].max() < 0.01 and heard[72:108].min() > 0.05
+    series = lfcc_gmm.build().analyze(clip).series
+    assert [p.start_s for p in series][:2] == [0.0, 2.0]
+    assert not any(4.2 < p.start_s < 6.0 for p in series)  # the hole: nothing to score
+    assert max(p.end_s for p in series) == pytest.approx(11.0, abs=0.2)
