@@ -146,6 +146,41 @@ def test_pdf_pages_render_and_text_layer_holds_the_hashes(
     assert ATTACHMENT_NAME in listing.stdout
 
 
+def test_a_video_scored_by_many_detectors_over_time_still_makes_a_pdf(
+    case_with_media: dict[str, str], capsys, tmp_path: Path
+) -> None:
+    """A talking-head video has 8 detectors with a timeline (3 audio, 2 lip-sync, 3 visual): as
+    one figure it was taller than an A4 page and the PDF export failed with reportlab's
+    LayoutError. The timelines now go 4 detectors to a figure, and every figure fits a page."""
+    from core.report.export import render
+
+    out = tmp_path / "report.json"
+    assert run(capsys, "report", "court", "--format", "json", "-o", str(out))[0] == 0
+    document = json.loads(out.read_bytes())
+    analysis = document["exhibits"][0]["analyses"][0]
+    template = analysis["detectors"][0]
+    analysis["detectors"] = [
+        {
+            **template,
+            "name": f"test.series_{k}",
+            "series": [
+                {"start_s": 2.0 * t, "end_s": 2.0 * t + 2, "score": float((t * k) % 5) - 2}
+                for t in range(30)
+            ],
+        }
+        for k in range(9)
+    ]
+    pdf, _ = render(document, "pdf")
+    (tmp_path / "many.pdf").write_bytes(pdf)
+    text = subprocess.run(
+        [_poppler("pdftotext"), str(tmp_path / "many.pdf"), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "score timeline (1 of 3)" in text and "score timeline (3 of 3)" in text
+
+
 def test_second_examiner_verifies_with_only_report_sig_and_key(
     case_with_media: dict[str, str], capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 ArtifactPath = Callable[[str], Path | None]
 
 MAX_ARTIFACT_BYTES = 20 * 1024 * 1024
+TIMELINE_PANELS = 4  # detectors per timeline figure: a talking-head video has 8 with a series,
+# and one figure of 8 panels was taller than an A4 page (the PDF export failed)
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,21 @@ def report_figures(
     for exhibit in document["exhibits"]:
         for analysis in exhibit["analyses"]:
             detectors = analysis["detectors"]
-            if any(d.get("series") for d in detectors):
+            with_series = [d for d in detectors if d.get("series")]
+            parts = [
+                with_series[i : i + TIMELINE_PANELS]
+                for i in range(0, len(with_series), TIMELINE_PANELS)
+            ]
+            for number, part in enumerate(parts, start=1):
                 figures.append(
                     Figure(
                         exhibit["exhibit_id"],
                         analysis["analysis_id"],
-                        "score timeline",
+                        "score timeline"
+                        + (f" ({number} of {len(parts)})" if len(parts) > 1 else ""),
                         "per-frame or per-segment scores of each detector (raw scale); "
                         "the numbers are in the JSON report",
-                        timeline_png(detectors),
+                        timeline_png(part),
                     )
                 )
             for det in detectors:

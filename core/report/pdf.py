@@ -245,7 +245,9 @@ def _exhibit(w: _Writer, ex: dict[str, Any], figures: dict[str, list[Figure]]) -
         for fig in figures.get(a["analysis_id"], []):
             if fig.png is not None:
                 image = Image(io.BytesIO(fig.png))
-                scale = min(1.0, 480 / image.drawWidth)
+                # within the page's frame (483 × 740 pt) with room for the caption: a figure
+                # taller than the frame makes reportlab refuse the whole report
+                scale = min(1.0, 480 / image.drawWidth, 620 / image.drawHeight)
                 image.drawWidth *= scale
                 image.drawHeight *= scale
                 w.story.append(Spacer(1, 4))

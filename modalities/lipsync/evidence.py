@@ -204,7 +204,8 @@ def sync_evidence(
         for w in r.analysis.speech_windows
     )
     title = f"{spec.name} {spec.version}"
-    curve_title = title + (f" ({worst.passage.start_s:.0f} s passage)" if several else "")
+    passage = f" (passage {worst.passage.start_s:.0f}–{worst.passage.end_s:.0f} s)"
+    curve_title = title + (passage if several else "")
     curve_png = (
         plots.offset_curve_png(analysis, curve_title)
         if curve_label is None
