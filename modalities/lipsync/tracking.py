@@ -58,8 +58,8 @@ _EPS = 1e-6  # the tolerance of core.media.iter_frames
 
 @dataclass(frozen=True)
 class Passage:
-    """``[start_s, end_s)`` of the video on its clock; ``whole``: the video's only passage (read
-    to ``end_s`` inclusive and on to the end of the file's frames, as before passages)."""
+    """``[start_s, end_s)`` of the video on its clock; ``whole``: a short video's only passage,
+    read from its first frame to ``end_s`` inclusive, as before passages."""
 
     start_s: float
     end_s: float
