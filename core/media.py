@@ -596,8 +596,8 @@ def iter_audio(
     ``start_s`` (on the video clock only) starts the sound there instead: the decoder seeks as
     :func:`iter_frames` does, ``AUDIO_PREROLL_S`` earlier, and drops the samples before
     ``start_s``, so the ``max_s`` seconds from ``start_s`` are the sound a read from 0 s holds
-    there (to within the resampler's sub-sample phase). Lip-sync reads
-    passages late in a long video this way without decoding the hour before them.
+    there (to within the resampler's sub-sample phase). Lip-sync reads passages late in a long
+    video this way without decoding the hour before them.
     """
     if sample_rate <= 0 or chunk_s <= 0:
         raise ValueError("sample_rate and chunk_s must be positive")
@@ -639,7 +639,7 @@ def iter_audio(
             nonlocal resampler
             expected: float | None = None  # where the next frame starts on the file's clock
             try:
-                preroll = max(0.0, start_s - AUDIO_PREROLL_S) if start_s > 0 else 0.0
+                preroll = max(0.0, start_s - AUDIO_PREROLL_S)
                 for frame in _decode_from(container, stream, preroll, clock):
                     at = None if frame.time is None else float(frame.time)
                     channels = 1 if mono else len(frame.layout.channels)

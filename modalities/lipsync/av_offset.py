@@ -85,14 +85,16 @@ class AvOffsetDetector:
         fps, step = analysis_rate(native)
         passages = tracking.passage_spans(media.info.duration_s)
         rate_note = "" if step == 1 else f" (the video's {native:.3f} fps, every {step} frames)"
-        results, tracks, frames, flags = [], 0, 0, []
+        results, scans = [], []
         for passage in passages:
             scan = tracking.face_pass(media, passage).native_scan(passage.end_s)  # shared with
             # lipsync.syncnet
-            tracks, frames = tracks + len(scan.tracks), frames + scan.frames_scanned
-            flags += [flag for flag in scan.flags if flag not in flags]
+            scans.append(scan)
             if scan.tracks:
                 results += self._passage(media, passage, scan, native, fps)
+        tracks = sum(len(scan.tracks) for scan in scans)
+        frames = sum(scan.frames_scanned for scan in scans)
+        flags = list(dict.fromkeys(flag for scan in scans for flag in scan.flags))
         facts = [
             evidence.span_finding(media, passages, MAX_SECONDS),
             Finding(
