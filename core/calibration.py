@@ -53,6 +53,16 @@ ARTEFACT_SCHEMA = 1
 Method = Literal["platt", "isotonic"]
 
 
+class CarriedCalibration(BaseModel):
+    """Where a carried mapping was fitted, and why it still holds for the new version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    detector_version: str
+    version: str
+    reason: str = Field(min_length=20)
+
+
 class CalibrationArtifact(BaseModel):
     """A fitted mapping for one detector version, with where its data came from."""
 
@@ -81,6 +91,9 @@ class CalibrationArtifact(BaseModel):
     data: dict[str, str] = Field(description="manifest name and SHA-256, root folder name")
     fit_metrics: dict[str, float]
     created_at: str
+    carried_from: CarriedCalibration | None = Field(
+        default=None, description="the fit made for an earlier detector version (None: its own)"
+    )
 
     def llr(self, raw: float | np.ndarray) -> np.ndarray:
         x = np.asarray(raw, dtype=float)
@@ -219,6 +232,41 @@ def fit_calibration(
         "ece": metrics.ece(1 / (1 + np.exp(-llr)), labels),
     }
     return draft.model_copy(update={"fit_metrics": fit_metrics})
+
+
+def carried(artifact: CalibrationArtifact, spec: DetectorSpec, reason: str) -> CalibrationArtifact:
+    """``artifact``'s mapping for a new version of its detector, whose raw scores on the data it
+    was fitted on are unchanged (``reason`` says how that was established; the artefact keeps
+    it). Why not refit: an audio detector's calibration is fitted on the out-of-fold scores of
+    its training recipe, and re-running the recipe retrains the weights; a version that changes
+    only how inputs beyond the fit's reach are read keeps the fit it had, and says so. The new
+    artefact gets its own version id (the fit's hash over the new detector version)."""
+    if artifact.detector != spec.name:
+        raise BadInputError(f"calibration of {artifact.detector} cannot be carried to {spec.name}")
+    if artifact.detector_version == spec.version:
+        raise BadInputError(f"calibration {artifact.version} is already {spec.name} {spec.version}")
+    fit = {
+        "method": artifact.method,
+        "platt": artifact.platt.model_dump(),
+        "shrinkage": None if artifact.shrinkage is None else artifact.shrinkage.model_dump(),
+        "media_kinds": list(artifact.media_kinds),
+        "isotonic": [artifact.isotonic_x, artifact.isotonic_llr],
+        "data": artifact.data,
+        "detector": spec.name,
+        "detector_version": spec.version,
+        "carried_from": artifact.version,
+    }
+    return artifact.model_copy(
+        update={
+            "detector_version": spec.version,
+            "version": f"{artifact.method}-{sha256_canonical(fit)[:12]}",
+            "carried_from": CarriedCalibration(
+                detector_version=artifact.detector_version,
+                version=artifact.version,
+                reason=reason,
+            ),
+        }
+    )
 
 
 def _bootstrap(

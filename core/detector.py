@@ -235,9 +235,28 @@ class MediaInput:
         clock (silence before a late track and in a hole between audio frames, so that a time
         in an audio detector's timeline is the time in the video where the analyst hears it),
         an audio file's from its first sample."""
-        on_clock = self.info.kind is MediaKind.VIDEO and self.info.video is not None
-        sound = self.audio_array(sample_rate=sample_rate, max_s=max_s, on_video_clock=on_clock)
+        sound = self.audio_array(sample_rate=sample_rate, max_s=max_s, on_video_clock=self._clock)
         return np.asarray(sound[0])
+
+    def soundtrack_chunks(
+        self, *, sample_rate: int = 16_000, max_s: float, chunk_s: float = 10.0
+    ) -> Iterator[np.ndarray]:
+        """:meth:`soundtrack` in consecutive pieces of ``chunk_s`` seconds (the same samples, in
+        one decoding pass): an audio detector reads an hour passage by passage without ever
+        holding the whole of it."""
+        for chunk in media_mod.iter_audio(
+            self.path,
+            sample_rate=sample_rate,
+            chunk_s=chunk_s,
+            max_s=max_s,
+            on_video_clock=self._clock,
+        ):
+            yield np.asarray(chunk.samples[0])
+
+    @property
+    def _clock(self) -> bool:
+        """Whether sound is read on the video clock (a video's) or from the first sample."""
+        return self.info.kind is MediaKind.VIDEO and self.info.video is not None
 
     def audio_array(
         self,

@@ -267,3 +267,40 @@ def test_a_source_too_large_to_leave_a_fit_without_it_is_not_held_out() -> None:
     families[reals[: len(reals) // 2]] = "tiny"  # two real halves: each is held out in turn
     halves = fit_calibration(SPEC, raw, labels, data=DATA, families=families)
     assert halves.shrinkage is not None and set(halves.shrinkage.real_sources) == {"big", "tiny"}
+
+
+def test_a_calibration_carried_to_a_new_version_keeps_its_mapping_and_says_why(
+    tmp_path: Path,
+) -> None:
+    raw, labels = gaussian_scores(300)
+    earlier = fit_calibration(SPEC, raw, labels, data=DATA, method="platt")
+    newer = make_spec("visual.toy", calibrated=False, version="0.0.2")
+    reason = "0.0.2 reads only inputs the fit never held differently"
+    carried = calibration.carried(earlier, newer, reason)
+    assert carried.detector_version == "0.0.2" and carried.version != earlier.version
+    assert carried.carried_from is not None and carried.carried_from.version == earlier.version
+    assert carried.carried_from.detector_version == "0.0.1"
+    assert carried.carried_from.reason == reason
+    grid = np.linspace(-3, 5, 9)
+    assert np.array_equal(carried.llr(grid), earlier.llr(grid))
+    assert carried.llr_interval(1.0) == earlier.llr_interval(1.0)
+    path = calibration.save(carried, tmp_path / "c.json")
+    assert calibration.load(path) == carried  # the provenance survives a round trip
+    evidence = Evidence.from_llr(newer, raw_score=1.0, llr=0.0)
+    assert calibration.load(path).apply(evidence).calibration_version == carried.version
+    with pytest.raises(BadInputError, match="already"):
+        calibration.carried(earlier, SPEC, reason)
+    with pytest.raises(BadInputError, match="cannot be carried"):
+        calibration.carried(earlier, make_spec("visual.other", version="0.0.2"), reason)
+
+
+def test_every_carried_shipped_calibration_names_an_earlier_version() -> None:
+    import modalities  # noqa: F401  (registers the shipped detectors)
+    from core.detector import REGISTRY
+
+    for name in REGISTRY.names():
+        spec = REGISTRY.spec(name)
+        for _kind, (_path, artifact) in CalibrationStore(None).in_force(spec).items():
+            if artifact.carried_from is not None:
+                assert artifact.carried_from.detector_version != spec.version
+                assert artifact.carried_from.version != artifact.version

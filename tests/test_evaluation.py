@@ -221,6 +221,34 @@ def test_calibrate_then_analyses_are_calibrated(
     assert main(["calibrate", "--manifest", str(manifest), "--root", str(root)]) == 2
 
 
+def test_calibrate_carries_a_calibration_to_the_current_version(
+    home: Path, capsys, tmp_path: Path, brightness_registered
+) -> None:
+    from core import calibration
+
+    rng = np.random.default_rng(0)
+    raw = np.r_[rng.normal(0, 1, 40), rng.normal(2, 1, 40)]
+    labels = np.r_[np.zeros(40, int), np.ones(40, int)]
+    older = make_spec("visual.brightness", version="0.0.0")
+    data = {"manifest": "m.csv", "manifest_sha256": "0" * 64, "root": "r"}
+    source = calibration.save(
+        calibration.fit_calibration(older, raw, labels, data=data, method="platt"),
+        tmp_path / "old.json",
+    )
+    args = ["calibrate", "visual.brightness", "--carry-from", str(source)]
+    assert main(args) == 2
+    assert "--reason" in capsys.readouterr().err
+    assert main([*args, "--reason", "scores of every fitted input unchanged"]) == 0
+    out = capsys.readouterr().out
+    assert "to visual.brightness 0.0.1: platt-" in out
+    written = calibration.load(home / "calibration" / "visual.brightness-0.0.1.json")
+    assert written.carried_from is not None and written.carried_from.detector_version == "0.0.0"
+    assert main([*args, "--reason", "x" * 30, "--out", str(tmp_path / "missing" / "c.json")]) == 0
+    assert main(["calibrate", "visual.brightness", "--carry-from", str(tmp_path / "no.json"),
+                 "--reason", "x" * 30]) == 2  # fmt: skip
+    assert "no such calibration file" in capsys.readouterr().err
+
+
 def test_calibrate_holding_out_categories(
     home: Path, capsys, tmp_path: Path, image_set, brightness_registered
 ) -> None:

@@ -179,8 +179,8 @@ def calibrate_command(
         str | None, typer.Argument(help="Registered detector name (omit with --fusion).")
     ] = None,
     *,
-    manifest: Annotated[Path, typer.Option("--manifest")],
-    root: Annotated[Path, typer.Option("--root")],
+    manifest: Annotated[Path | None, typer.Option("--manifest")] = None,
+    root: Annotated[Path | None, typer.Option("--root")] = None,
     method: Annotated[str, typer.Option("--method", help="auto, platt or isotonic")] = "auto",
     out: Annotated[
         Path | None, typer.Option("--out", help="Artefact path (default: VERITY_HOME)")
@@ -197,6 +197,18 @@ def calibrate_command(
             help="category: shrink the fit by how well it held for each fake category left out.",
         ),
     ] = None,
+    carry_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--carry-from",
+            help="Carry this calibration file of an earlier version of the detector to its "
+            "current version, unchanged (no manifest; --reason required).",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="With --carry-from: how it was shown the fit still holds."),
+    ] = None,
 ) -> None:
     """Fit raw score → calibrated LLR for one detector version on a labelled manifest.
 
@@ -206,7 +218,16 @@ def calibrate_command(
 
     With --fusion, fit the logistic-regression fusion over the calibrated detectors instead
     (calibrate each detector first, on other data than the evaluation's).
+
+    With --carry-from FILE --reason TEXT, the mapping FILE holds for an earlier version of the
+    detector is written for its current version, unchanged, with where it came from and why it
+    still holds (for a version whose raw scores on the fit's data did not change).
     """
+    if carry_from is not None:
+        _carry(detector, carry_from, reason, out)
+        return
+    if manifest is None or root is None:
+        raise BadInputError("--manifest and --root name the labelled data to calibrate on")
     if fusion:
         if detector is not None:
             raise BadInputError("--fusion fits all detectors together: give no detector name")
@@ -269,6 +290,26 @@ def calibrate_command(
             f"held out by {sh.held_out_by}: AUC {by_family}; out-of-family Cllr "
             f"{sh.cllr_out_of_family:.3f} → {sh.cllr_shrunk:.3f} with s = {sh.slope:.3f}"
         )
+    render.out.print(f"wrote {target}")
+
+
+def _carry(detector: str | None, source: Path, reason: str | None, out: Path | None) -> None:
+    if detector is None:
+        raise BadInputError("name the detector whose calibration is carried")
+    if not reason or len(reason.strip()) < 20:
+        raise BadInputError("--carry-from needs --reason: how it was shown the fit still holds")
+    if not source.is_file():
+        raise BadInputError(f"{display_name(source)}: no such calibration file")
+    spec = REGISTRY.spec(detector)
+    earlier = calibration.load(source)
+    artifact = calibration.carried(earlier, spec, reason.strip())
+    only = next(iter(artifact.media_kinds)) if len(artifact.media_kinds) == 1 else None
+    target = out or calibration.user_path(load_settings().home, spec, only)
+    calibration.save(artifact, target)
+    render.out.print(
+        f"carried {earlier.version} ({spec.name} {earlier.detector_version}) to "
+        f"{spec.name} {spec.version}: {artifact.version}"
+    )
     render.out.print(f"wrote {target}")
 
 

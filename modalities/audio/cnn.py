@@ -1,9 +1,11 @@
 """``audio.cnn``: a CPU-sized CNN on normalised log-mel, trained on real speech against the
 project's own copy-synthesis pseudo-fakes and real generator outputs (``verity train audio.cnn``).
 
-Each 3-second window (hop 1.5 s) gets a logit; the clip's raw score is their mean, and the windows
-make the timeline and the flagged segments of the spectrogram. Weights are a safetensors file
-(no pickle), checked against their descriptor's SHA-256 before loading.
+Each 3-second window (hop 1.5 s) gets a logit; the clip's raw score is their mean (over each
+10-minute passage of a longer recording, the worst passage deciding: modalities.audio.passages,
+version 1.1.0), and the windows make the timeline and the flagged segments of the spectrogram.
+Weights are a safetensors file (no pickle), checked against their descriptor's SHA-256 before
+loading.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality,
 from core.errors import DetectorError
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.audio import cnn_net, features, frontend, plots
+from modalities.audio import cnn_net, features, frontend, passages, plots
 
 NAME = "audio.cnn"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"cnn-{VERSION}"
 WEIGHTS_FILE = "audio_cnn.safetensors"
-MAX_SECONDS = 600.0
 MIN_SPEECH_FRAMES = 100
 BATCH = 16
 
@@ -97,16 +98,26 @@ class AudioCnnDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
             return frontend.no_audio_track(self.spec)
-        normalized, mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
+        audio = passages.analysed(media, self.vad)
+        facts = [
+            *frontend.front_end_findings(self.vad, self.feature_backend),
+            *passages.input_findings(media, audio),
+        ]
+        scored = [passages.Scored(a, self._passage(a, facts)) for a in audio]
+        return passages.decided(
+            self.spec, media, scored, score_label="window logit", flagged="windows"
+        )
+
+    def _passage(self, audio: passages.PassageAudio, facts: list[Finding]) -> Evidence:
+        mask = audio.mask
         speech = int(mask.sum())
         findings = [
-            *frontend.front_end_findings(self.vad, self.feature_backend),
-            *frontend.input_findings(media, MAX_SECONDS),
+            *facts,
             Finding(code="speech_seconds", value=round(speech / 100, 2), message="speech found"),
         ]
         if speech < MIN_SPEECH_FRAMES:
             return frontend.too_little_speech(self.spec, findings)
-        features_ = features.log_mel(normalized, self.feature_backend)
+        features_ = features.log_mel(audio.wave, self.feature_backend)
         windows, spans = cnn_net.crops(features_)
         if self.adversary is not None:
             windows = self.adversary(self.network, windows, scale=1.0)
@@ -117,7 +128,9 @@ class AudioCnnDetector:
         step = frontend.HOP / frontend.SAMPLE_RATE
         series = tuple(
             SeriesPoint(
-                start_s=spans[i][0] * step, end_s=spans[i][1] * step, score=float(logits[i])
+                start_s=audio.offset_s + spans[i][0] * step,
+                end_s=audio.offset_s + spans[i][1] * step,
+                score=float(logits[i]),
             )
             for i in used
         )
@@ -130,14 +143,10 @@ class AudioCnnDetector:
         )
         return plots.scored_evidence(
             self.spec,
-            media,
-            normalized,
             series,
             raw=raw,
             findings=findings,
             summary=f"mean window logit {raw:+.2f} over {len(used)} window(s)",
-            score_label="window logit",
-            flagged="windows",
         )
 
 

@@ -17,7 +17,7 @@ import av
 import numpy as np
 import scipy.fft
 
-from core.detector import DetectorSpec, Evidence, Finding, MediaInput, out_of_domain
+from core.detector import DetectorSpec, Evidence, Finding, out_of_domain
 from core.errors import ConfigError
 from core.media import encode_mp3
 from modalities.audio import vad as vad_mod
@@ -198,38 +198,10 @@ def segments(n_frames: int, seconds: float = 2.0) -> list[Segment]:
     ]
 
 
-def analysed_audio(
-    media: MediaInput, max_s: float, vad: str = "energy"
-) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``max_s`` seconds of the first channel, decoded and channel-normalised, and the
-    speech mask from ``vad``; computed once per analysis and shared by every audio detector."""
-
-    def compute() -> tuple[np.ndarray, np.ndarray]:
-        wave = decoded(media, max_s)
-        normalized = normalize_channel(wave)
-        return normalized, speech_mask(normalized, vad)
-
-    result: tuple[np.ndarray, np.ndarray] = media.cached(f"audio-normalised-{max_s}-{vad}", compute)
-    return result
-
-
-def decoded(media: MediaInput, max_s: float) -> np.ndarray:
-    """The first ``max_s`` seconds decoded to 16 kHz mono (channels averaged), once per analysis,
-    a video's on its clock (``MediaInput.soundtrack``: timelines in the video's time); the input's
-    clipped share is measured here, before the channel normalisation hides it."""
-
-    def compute() -> np.ndarray:
-        wave = media.soundtrack(sample_rate=SAMPLE_RATE, max_s=max_s)
-        media.cached(f"audio-clipped-{max_s}", lambda: clipped_share(wave))
-        return wave
-
-    result: np.ndarray = media.cached(f"audio-decoded-{max_s}", compute)
-    return result
-
-
 def clipped_share(wave: np.ndarray) -> float:
     """Share of samples at or within 0.1 % of full scale (|x| ≥ 0.999), in runs of at least
-    three samples: a clipped recording flattens its peaks there."""
+    three samples: a clipped recording flattens its peaks there. Measured on the decoded sound,
+    before the channel normalisation hides it (modalities.audio.passages)."""
     if len(wave) < 3:
         return 0.0
     at_limit = np.abs(wave) >= 0.999
@@ -238,54 +210,6 @@ def clipped_share(wave: np.ndarray) -> float:
 
 
 CLIPPED_NOTE = 0.001  # more than 0.1 % of samples in clipped runs is reported
-
-
-def input_findings(media: MediaInput, max_s: float) -> list[Finding]:
-    """What about the input itself bears on how far the audio detectors can be trusted: a source
-    sampled below 16 kHz (telephone band: no energy above its Nyquist frequency, which the
-    detectors never saw in training), several channels averaged to one, clipping, and a clip
-    longer than the ``max_s`` seconds analysed. Informational (no LLR); the detectors' scores are
-    unchanged by them."""
-    out: list[Finding] = []
-    audio = media.info.audio
-    if audio is None:
-        return out
-    if media.info.duration_s and media.info.duration_s > max_s + 1:
-        out.append(
-            Finding(
-                code="truncated_analysis",
-                value=max_s,
-                message=f"only the first {max_s:.0f} s were analysed",
-            )
-        )
-    if audio.sample_rate < SAMPLE_RATE:
-        out.append(
-            Finding(
-                code="narrowband_input",
-                value=audio.sample_rate,
-                message=f"source sampled at {audio.sample_rate} Hz (nothing above "
-                f"{audio.sample_rate // 2} Hz); detectors trained on 16 kHz speech",
-            )
-        )
-    if audio.channels > 1:
-        out.append(
-            Finding(
-                code="channels_mixed",
-                value=audio.channels,
-                message=f"{audio.channels} channels averaged to mono before analysis",
-            )
-        )
-    decoded(media, max_s)
-    share = float(media.cached(f"audio-clipped-{max_s}", lambda: 0.0))
-    if share > CLIPPED_NOTE:
-        out.append(
-            Finding(
-                code="clipped_input",
-                value=round(share, 4),
-                message=f"{100 * share:.1f} % of samples clipped at full scale",
-            )
-        )
-    return out
 
 
 def no_audio_track(spec: DetectorSpec) -> Evidence:

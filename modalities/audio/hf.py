@@ -3,7 +3,9 @@
 The clip is decoded at the checkpoint's sampling rate (mono, no channel normalisation: the model
 was trained by someone else on its own front end), cut into 4-second windows, and each window is
 classified; the clip score is the mean logit of the most suspicious quarter of the windows, so a
-short synthetic insert is not averaged away. Scores are uncalibrated until the user calibrates the
+short synthetic insert is not averaged away. A recording longer than 10 minutes is read in the
+passages of modalities.audio.passages (version 1.1.0: up to an hour whole), window by window;
+only the windows' scores are kept. Scores are uncalibrated until the user calibrates the
 checkpoint; the evidence cites the checkpoint's SHA-256 and its model card.
 """
 
@@ -17,12 +19,11 @@ import numpy as np
 from core.detector import DetectorSpec, Evidence, MediaInput, Modality, SeriesPoint, out_of_domain
 from core.media import MediaKind
 from modalities import hf
-from modalities.audio import frontend
+from modalities.audio import frontend, passages
 
 NAME = "audio.hf"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 WINDOW_S = 4.0
-MAX_SECONDS = 600.0
 MIN_SECONDS = 0.5
 BATCH = 8
 
@@ -68,26 +69,30 @@ class HfAudioDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
             return frontend.no_audio_track(self.spec)
-        wave = media.soundtrack(sample_rate=self.sample_rate, max_s=MAX_SECONDS)
-        if len(wave) < MIN_SECONDS * self.sample_rate:
-            return out_of_domain(self.spec, "shorter than 0.5 s", summary="too short to classify")
         step = int(WINDOW_S * self.sample_rate)
-        starts = [
-            s for s in range(0, len(wave), step) if len(wave) - s >= MIN_SECONDS * self.sample_rate
-        ]
-        windows = [wave[s : s + step].astype(np.float32) for s in starts]
-        scores = hf.scores(self.checkpoint, self.window_logits(windows))
+        shortest = MIN_SECONDS * self.sample_rate
+        times: list[tuple[float, float]] = []
+        logits = []
+        plan = passages.plan(media.info.duration_s)
+        for passage, wave in passages.read(media, self.sample_rate, plan):
+            starts = [s for s in range(0, len(wave), step) if len(wave) - s >= shortest]
+            windows = [wave[s : s + step].astype(np.float32) for s in starts]
+            if windows:
+                logits.append(self.window_logits(windows))
+                times += [
+                    (passage.start_s + s / self.sample_rate, len(w) / self.sample_rate)
+                    for s, w in zip(starts, windows, strict=True)
+                ]
+        if not times:
+            return out_of_domain(self.spec, "shorter than 0.5 s", summary="too short to classify")
+        scores = hf.scores(self.checkpoint, np.concatenate(logits))
         series = tuple(
-            SeriesPoint(
-                start_s=s / self.sample_rate,
-                end_s=(s + len(w)) / self.sample_rate,
-                score=float(score),
-            )
-            for s, w, score in zip(starts, windows, scores, strict=True)
+            SeriesPoint(start_s=start, end_s=start + seconds, score=float(score))
+            for (start, seconds), score in zip(times, scores, strict=True)
         )
         return hf.checkpoint_evidence(
             self.spec, self.checkpoint, scores, series, unit="window",
-            counted=f"{len(windows)} windows",
+            counted=f"{len(times)} windows",
         )  # fmt: skip
 
 

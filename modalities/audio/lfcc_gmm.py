@@ -2,11 +2,14 @@
 
 Two Gaussian mixtures over LFCC frames, one for real speech and one for synthetic speech; a frame's
 score is the log-likelihood ratio between them and the clip's raw score is the mean over speech
-frames. Weights are trained by ``verity train audio.lfcc_gmm`` (see training/lfcc_gmm.py) and live
-with their descriptor, card and calibration in ``weights/lfcc_gmm-<version>/``.
+frames (of each 10-minute passage of a longer recording, the worst passage deciding:
+modalities.audio.passages, version 1.1.0). Weights are trained by ``verity train audio.lfcc_gmm``
+(see training/lfcc_gmm.py) and live with their descriptor, card and calibration in
+``weights/lfcc_gmm-<version>/``.
 
 Reference: Todisco et al., "ASVspoof 2019: future horizons in spoofed and fake audio detection",
 Interspeech 2019 (LFCC-GMM baseline B2).
+
 """
 
 from __future__ import annotations
@@ -26,13 +29,12 @@ from core.detector import (
 )
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.audio import features, frontend, plots
+from modalities.audio import features, frontend, passages, plots
 from modalities.audio.gmm import DiagGMM
 
 NAME = "audio.lfcc_gmm"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"lfcc_gmm-{VERSION}"
-MAX_SECONDS = 600.0  # longer inputs: the first 10 minutes are analysed, and the evidence says so
 MIN_SPEECH_FRAMES = 100  # 1 s of speech
 
 
@@ -99,19 +101,24 @@ class LfccGmmDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
             return frontend.no_audio_track(self.spec)
-        normalized, shared_mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
-        feats, mask = features_of(normalized, shared_mask, self.feature_backend)
+        audio = passages.analysed(media, self.vad)
         findings = frontend.front_end_findings(self.vad, self.feature_backend)
-        findings += frontend.input_findings(media, MAX_SECONDS)
-        duration = len(normalized) / frontend.SAMPLE_RATE
+        findings += passages.input_findings(media, audio)
+        scored = [passages.Scored(a, self._passage(a, findings)) for a in audio]
+        return passages.decided(self.spec, media, scored, score_label="mean frame LLR")
+
+    def _passage(self, audio: passages.PassageAudio, facts: list[Finding]) -> Evidence:
+        feats, mask = features_of(audio.wave, audio.mask, self.feature_backend)
+        duration = len(audio.wave) / frontend.SAMPLE_RATE
         speech = int(mask.sum())
-        findings.append(
+        findings = [
+            *facts,
             Finding(
                 code="speech_seconds",
                 value=round(speech / 100, 2),
                 message=f"{speech / 100:.1f} s of speech in {duration:.1f} s",
-            )
-        )
+            ),
+        ]
         if speech < MIN_SPEECH_FRAMES:
             return frontend.too_little_speech(self.spec, findings)
         scores = self.frame_scores(feats)
@@ -122,20 +129,17 @@ class LfccGmmDetector:
             if seg_mask.sum() >= 20:
                 series.append(
                     SeriesPoint(
-                        start_s=seg.start_s,
-                        end_s=seg.end_s,
+                        start_s=audio.offset_s + seg.start_s,
+                        end_s=audio.offset_s + seg.end_s,
                         score=float(scores[seg.frames][seg_mask].mean()),
                     )
                 )
         return plots.scored_evidence(
             self.spec,
-            media,
-            normalized,
             series,
             raw=raw,
             findings=findings,
             summary=f"mean frame LLR {raw:+.3f} over {speech / 100:.1f} s of speech",
-            score_label="mean frame LLR",
         )
 
 

@@ -17,42 +17,51 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from core.detector import DetectorSpec, Evidence, Finding, MediaInput, SeriesPoint
+from core.detector import DetectorSpec, Evidence, Finding, SeriesPoint
 from modalities.audio import frontend
 
 MAX_COLUMNS = 1600  # time columns drawn; longer clips are max-pooled down to this
 
 
 def spectrogram_png(
-    wave: np.ndarray,
+    pieces: Sequence[tuple[float, np.ndarray]],
     series: Sequence[SeriesPoint],
     *,
     flag_above: float,
     title: str,
     score_label: str,
 ) -> bytes:
-    """PNG bytes: log-power spectrogram (0–8 kHz) over a per-segment score timeline."""
-    power = frontend.power_spectrogram(wave.astype(np.float32))
-    db = 10 * np.log10(power + 1e-10)
-    if db.shape[1] > MAX_COLUMNS:
-        step = int(np.ceil(db.shape[1] / MAX_COLUMNS))
-        usable = db.shape[1] // step * step
-        db = db[:, :usable].reshape(db.shape[0], -1, step).max(axis=2)
-    duration = len(wave) / frontend.SAMPLE_RATE
-    top = float(np.percentile(db, 99.5))
+    """PNG bytes: log-power spectrogram (0–8 kHz) over a per-segment score timeline.
+
+    ``pieces`` are the waves analysed with the time (s) each starts at: one for a clip, the
+    passages of a long recording (modalities.audio.passages), each drawn where it lies, gaps
+    left blank. Together they are max-pooled down to ``MAX_COLUMNS`` time columns."""
+    columns = sum(1 + (max(len(w), frontend.WIN) - frontend.WIN) // frontend.HOP for _, w in pieces)
+    step = max(1, int(np.ceil(columns / MAX_COLUMNS)))
+    images = []
+    for start, wave in pieces:
+        db = 10 * np.log10(frontend.power_spectrogram(wave.astype(np.float32)) + 1e-10)
+        if step > 1 and db.shape[1] >= step:
+            usable = db.shape[1] // step * step
+            db = db[:, :usable].reshape(db.shape[0], -1, step).max(axis=2)
+        images.append((start, start + len(wave) / frontend.SAMPLE_RATE, db))
+    duration = max(end for _, end, _ in images)
+    top = float(np.percentile(np.concatenate([db for _, _, db in images], axis=1), 99.5))
     fig, (ax_spec, ax_score) = plt.subplots(
         2, 1, figsize=(9, 3.6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [3, 1.4]}
     )
     try:
-        ax_spec.imshow(
-            db,
-            origin="lower",
-            aspect="auto",
-            extent=(0.0, duration, 0.0, frontend.SAMPLE_RATE / 2000),
-            vmin=top - 80,
-            vmax=top,
-            cmap="magma",
-        )
+        for start, end, db in images:
+            ax_spec.imshow(
+                db,
+                origin="lower",
+                aspect="auto",
+                extent=(start, end, 0.0, frontend.SAMPLE_RATE / 2000),
+                vmin=top - 80,
+                vmax=top,
+                cmap="magma",
+            )
+        ax_spec.set_xlim(0.0, max(duration, 1e-3))
         ax_spec.set_ylabel("kHz")
         ax_spec.set_title(title, fontsize=9)
         flagged = [p for p in series if p.score > flag_above]
@@ -78,31 +87,19 @@ def spectrogram_png(
 
 def scored_evidence(
     spec: DetectorSpec,
-    media: MediaInput,
-    wave: np.ndarray,
     series: Sequence[SeriesPoint],
     *,
     raw: float,
     findings: Sequence[Finding],
     summary: str,
-    score_label: str,
-    flagged: str = "segments",
 ) -> Evidence:
-    """An audio detector's scored result: raw score (the engine calibrates it), findings, the
-    timeline, and this figure stored with the analysis; segments scoring above 0 are flagged."""
-    figure = spectrogram_png(
-        wave,
-        series,
-        flag_above=0.0,
-        title=f"{spec.name} {spec.version}: channel-normalised input, flagged {flagged} in red",
-        score_label=score_label,
-    )
+    """An audio detector's scored result on one passage: raw score (the engine calibrates it),
+    findings and timeline; modalities.audio.passages.decided adds the spectrogram figure."""
     return Evidence.from_llr(
         spec,
         raw_score=raw,
         llr=0.0,
         findings=tuple(findings),
         series=tuple(series),
-        artifacts=(media.artifacts.put("spectrogram", figure, "image/png"),),
         summary=summary,
     )

@@ -1,10 +1,12 @@
 """``audio.artifacts``: vocoder and codec traces, measured, named and weighed by a trained head.
 
 The detector measures the traces of :mod:`modalities.audio.trace_features` on the whole clip and on
-4-second segments, standardises them against the training distribution and adds them up with the
-weights of a logistic head (``verity train audio.artifacts``). Because the head is linear, each
-trace's share of the score is exact: the evidence lists every measured value, how unusual it is
-for real speech (z-score) and what it contributed, so an examiner can see *why* a clip was scored.
+4-second segments (on each 10-minute passage of a longer recording, the worst passage deciding:
+modalities.audio.passages, version 1.1.0), standardises them against the training distribution and
+adds them up with the weights of a logistic head (``verity train audio.artifacts``). Because the
+head is linear, each trace's share of the score is exact: the evidence lists every measured value,
+how unusual it is for real speech (z-score) and what it contributed, so an examiner can see *why* a
+clip was scored.
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality,
 from core.errors import DetectorError
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.audio import frontend, plots
+from modalities.audio import frontend, passages, plots
 from modalities.audio import trace_features as tf
 
 NAME = "audio.artifacts"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"artifacts-{VERSION}"
 WEIGHTS_FILE = "artifacts_head.npz"
-MAX_SECONDS = 600.0
 SEGMENT_S = 4.0
 MAX_OUTSIDE = 3  # more traces than this outside the training range: not speech as trained on
 
@@ -130,7 +131,13 @@ class SynthesisTracesDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
             return frontend.no_audio_track(self.spec)
-        normalized, mask = frontend.analysed_audio(media, MAX_SECONDS, self.vad)
+        audio = passages.analysed(media, self.vad)
+        facts = [*frontend.front_end_findings(self.vad), *passages.input_findings(media, audio)]
+        scored = [passages.Scored(a, self._passage(a, facts)) for a in audio]
+        return passages.decided(self.spec, media, scored, score_label="trace score (logit)")
+
+    def _passage(self, audio: passages.PassageAudio, facts: list[Finding]) -> Evidence:
+        normalized, mask = audio.wave, audio.mask
         clip = tf.traces(normalized, mask)
         if clip is None:
             return frontend.too_little_speech(
@@ -140,10 +147,7 @@ class SynthesisTracesDetector:
         contributions = self.head.contributions(clip.values)
         z = (clip.values - self.head.real_mean) / self.head.real_std
         outside = self.head.outside(clip.values)
-        findings = [
-            *frontend.front_end_findings(self.vad),
-            *frontend.input_findings(media, MAX_SECONDS),
-        ] + [
+        findings = [*facts] + [
             Finding(
                 code=name,
                 value=round(float(value), 5),
@@ -166,22 +170,21 @@ class SynthesisTracesDetector:
                 f"{len(tf.NAMES)} traces outside the training range ({names})",
                 summary="traces unlike any training speech",
             )
-        series = self._series(normalized, mask)
+        series = self._series(normalized, mask, audio.offset_s)
         top = np.argsort(-np.abs(contributions))[:3]
         drivers = ", ".join(f"{tf.NAMES[i]} {contributions[i]:+.2f}" for i in top)
         return plots.scored_evidence(
             self.spec,
-            media,
-            normalized,
             series,
             raw=raw,
             findings=findings,
             summary=f"trace score {raw:+.2f} over {clip.speech_frames / 100:.1f} s of speech; "
             f"largest shares: {drivers}",
-            score_label="trace score (logit)",
         )
 
-    def _series(self, normalized: np.ndarray, mask: np.ndarray) -> list[SeriesPoint]:
+    def _series(
+        self, normalized: np.ndarray, mask: np.ndarray, offset_s: float
+    ) -> list[SeriesPoint]:
         step = int(SEGMENT_S * frontend.SAMPLE_RATE)
         hop_frames = step // frontend.HOP
         out = []
@@ -192,8 +195,8 @@ class SynthesisTracesDetector:
             if seg is not None:
                 out.append(
                     SeriesPoint(
-                        start_s=start / frontend.SAMPLE_RATE,
-                        end_s=(start + len(piece)) / frontend.SAMPLE_RATE,
+                        start_s=offset_s + start / frontend.SAMPLE_RATE,
+                        end_s=offset_s + (start + len(piece)) / frontend.SAMPLE_RATE,
                         score=self.head.score(seg.values),
                     )
                 )

@@ -31,7 +31,7 @@ the faces are no longer tracked twice.
 
 Whichever detector asks first drives the decoder and the other continues from where it stopped.
 The pass lives in ``MediaInput.cached``, like the shared audio front end
-(``audio.frontend.analysed_audio``).
+(``audio.passages.analysed``).
 """
 
 from __future__ import annotations

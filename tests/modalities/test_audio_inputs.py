@@ -120,22 +120,25 @@ def test_silero_vad_setting_reaches_the_evidence(
 
 @pytest.mark.slow
 def test_one_hour_input_in_bounded_memory(home: Path, tmp_path: Path) -> None:
-    """One hour (20 s of speech, then silence; a 0.3 MB FLAC at 8 kHz) through the CLI in a child
-    process: the analysis stops at the detectors' 10-minute cap, says so, and the child's peak
-    resident memory stays under 2 GiB (measured 1.4 GiB; decoding and framing the whole hour
-    would take several GiB)."""
+    """One hour (20 s of speech, silence, 20 s of speech in its last minute; a 0.3 MB FLAC at
+    8 kHz) through the CLI in a child process: every audio detector reads all of it in six
+    passages of 10 minutes (1.1.0; 1.0.0 stopped at 10 minutes and never heard the end), the
+    speech at the end is on the timeline, and the child's peak resident memory stays under
+    2 GiB (decoding and framing the whole hour at once would take several GiB)."""
     path = tmp_path / "hour.flac"
     with soundfile.SoundFile(path, "w", 8_000, 1, subtype="PCM_16", format="FLAC") as handle:
         handle.write(formant_speech(20.0, sr=8_000))
         minute = np.zeros(8_000 * 60, np.float32)
-        for _ in range(60):
+        for _ in range(59):
             handle.write(minute)
+        handle.write(formant_speech(20.0, seed=1, sr=8_000))  # 3560-3580 s
+        handle.write(np.zeros(8_000 * 20, np.float32))
     assert path.stat().st_size < 2_000_000
     run = subprocess.run(
         [sys.executable, "-c", CHILD, "analyze", str(path), "--json"],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
     )
     assert run.returncode == 0, run.stderr
@@ -143,7 +146,10 @@ def test_one_hour_input_in_bounded_memory(home: Path, tmp_path: Path) -> None:
     out = detectors_of(run.stdout)
     for name in AUDIO_DETECTORS:
         assert out[name]["out_of_domain"] is None
-        assert "truncated_analysis" in codes(out[name])
+        assert "truncated_analysis" not in codes(out[name])
+        passages = next(f for f in out[name]["findings"] if f["code"] == "passages")
+        assert passages["value"] == 6 and "3000–3601 s: score" in passages["message"]
+        assert any(p["start_s"] >= 3558 for p in out[name]["series"]), name
     assert 0 < peak_kib < 2 * 1024**2
 
 

@@ -90,6 +90,26 @@ def test_audio_checkpoint_scores_windows_as_the_model_does(wav2vec2_dir: Path, t
     assert len(str(codes["model_card_sha256"])) == 64
 
 
+def test_audio_checkpoint_reads_a_long_recording_passage_by_passage(
+    wav2vec2_dir: Path, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Passages of 5 s stand for 10 minutes: a 12-s recording is read in three passages of 4 s
+    (1.1.0), windowed from each passage's start, every window at its time in the recording and
+    scored as the same piece read whole would be."""
+    from modalities.audio import passages
+
+    path = tmp_path / "long.wav"
+    soundfile.write(path, voiced(12.0, seed=5), SR)
+    detector = audio_hf.HfAudioDetector(model_dir=wav2vec2_dir)
+    whole = detector.analyze(media(path))
+    monkeypatch.setattr(passages, "PASSAGE_S", 5.0)
+    split = detector.analyze(media(path))
+    assert [(p.start_s, p.end_s) for p in whole.series] == [(0.0, 4.0), (4.0, 8.0), (8.0, 12.0)]
+    assert [(p.start_s, p.end_s) for p in split.series] == [(0.0, 4.0), (4.0, 8.0), (8.0, 12.0)]
+    for a, b in zip(whole.series, split.series, strict=True):
+        assert a.score == pytest.approx(b.score, abs=1e-4)
+
+
 def test_image_checkpoint_on_an_image_and_a_video(vit_dir: Path, photo: Path, clip: Path) -> None:
     detector = visual_hf.HfImageDetector(model_dir=vit_dir)
     still = detector.analyze(media(photo))
