@@ -11,7 +11,8 @@ Printed per recording, reading and detector: raw score, calibrated LLR (shipped 
 the worst passage, where the timeline's highest segment lies, and the seconds taken (the front
 end is shared by the three detectors, as in an analysis, and counted in the first).
 
-    PYTHONPATH=. .venv/bin/python bench/audio_passages.py --manifest M --root R [--minutes 30]
+    PYTHONPATH=. .venv/bin/python bench/audio_passages.py --manifest M --root R [--minutes 30] \
+        [--fakes-manifest M2 --fakes-root R2]      # the fakes from another manifest
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def joined(paths: list[Path], seconds: float) -> np.ndarray:
 
 def first_10_min(duration_s: float | None) -> list[passages.Passage]:
     """1.0.0's reading: one passage from the start, whatever the length."""
-    return [passages.Passage(0.0, passages.PASSAGE_S)]
+    return [passages.Passage(0.0, passages.WHOLE_S)]
 
 
 def read(path: Path, plan: object, detectors: list, store: CalibrationStore) -> list[str]:
@@ -82,9 +83,18 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--fakes-manifest", type=Path, help="take the fakes from this manifest")
+    parser.add_argument("--fakes-root", type=Path)
+    parser.add_argument(
+        "--passage-s", type=float, nargs="+", default=[passages.PASSAGE_S],
+        help="passage lengths to compare (seconds)",
+    )  # fmt: skip
     args = parser.parse_args()
     rows, digest = evaluation.read_manifest(args.manifest, args.root)
     reals = [Path(r.path) for r in rows if r.kind == "audio" and r.label == 0]
+    if args.fakes_manifest:
+        rows, fakes_digest = evaluation.read_manifest(args.fakes_manifest, args.fakes_root)
+        print(f"fakes: {args.fakes_manifest} (sha256 {fakes_digest[:12]}…)")
     fakes = [Path(r.path) for r in rows if r.kind == "audio" and r.label == 1]
     length = args.minutes * 60
     bed = joined(reals, length)
@@ -109,8 +119,12 @@ def main() -> None:
         for name, wave in variants.items():
             path = Path(tmp) / "recording.flac"
             soundfile.write(path, wave, SR, subtype="PCM_16")
-            for reading, plan in (("first 10 min", first_10_min), ("passages", passages.plan)):
-                cells = read(path, plan, detectors, store)
+            cells = read(path, first_10_min, detectors, store)
+            print(f"| {name} | first 10 min | " + " | ".join(cells) + " |", flush=True)
+            for seconds in args.passage_s:
+                with mock.patch.object(passages, "PASSAGE_S", seconds):
+                    cells = read(path, passages.plan, detectors, store)
+                reading = f"passages ≤ {seconds:.0f} s"
                 print(f"| {name} | {reading} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -2,19 +2,22 @@
 
 The front end treats what it reads as one file: one MP3 round trip, the energy VAD's floor and
 ceiling, the LFCC mean that ``audio.lfcc_gmm`` removes. Every shipped weight and calibration was
-made from files analysed that way, none longer than ``PASSAGE_S`` (10 minutes). A longer
-recording is therefore cut into consecutive passages of equal length, at most 10 minutes each,
-and each passage is analysed as a file of its own. The worst passage decides the clip's raw
-score, as in lip-sync: a cloned sentence spliced into an hour-long call is a local edit, and a
+made from files analysed that way, none longer than ``WHOLE_S`` (10 minutes). A longer recording
+is therefore cut into consecutive passages of equal length, at most ``PASSAGE_S`` (10 minutes)
+each, and each passage is analysed as a file of its own. The worst passage decides the clip's
+raw score, as in lip-sync: a synthetic stretch late in an hour-long call is a local edit, and a
 mean over the hour would dilute it. Up to the 1.0.0 detectors only the first 10 minutes were read
-and the evidence said the rest was not looked at.
+and the evidence said the rest was not looked at. Shorter passages would catch shorter stretches
+but the worst of many short passages of a real recording climbs too (measured in
+bench/audio_passages.py: with 60-s passages a real half hour reached LLR +2.4), so passages stay
+as long as what the calibrations were made for allows.
 
 Memory: the normalised passages are kept for the analysis (every audio detector reads them), at
-most ``MAX_PASSAGES``: one hour of 16-kHz float, 230 MB. A recording longer than that is read in
-``MAX_PASSAGES`` passages of 10 minutes spread evenly from its start to its end (one decoding
-pass; the sound between them is decoded and dropped) and the evidence names the spans read. A
-recording of unknown length or of up to 10 minutes (and a second) is one passage, the first 10
-minutes, read exactly as before.
+most ``MAX_READ_S`` of sound: one hour of 16-kHz float, 230 MB. A recording longer than that is
+read in passages of ``PASSAGE_S`` spread evenly from its start to its end (one decoding pass; the
+sound between them is decoded and dropped) and the evidence names the spans read. A recording of
+unknown length or of up to 10 minutes (and a second) is one passage, the first 10 minutes, read
+exactly as before.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.detector import DetectorSpec, Evidence, Finding, MediaInput
+from core.detector import DetectorSpec, Evidence, Finding, MediaInput, SeriesPoint
 from modalities.audio import frontend, plots
 
-PASSAGE_S = 600.0
-MAX_PASSAGES = 6
+WHOLE_S = 600.0  # a recording up to this long is one passage, read as before passages existed
+PASSAGE_S = 600.0  # the longest passage of a longer recording
+MAX_READ_S = 3600.0  # the most sound read (and held, normalised) in one analysis
 SLACK_S = 1.0  # a container's duration can fall short of its sound by a frame: read past it
 
 
@@ -45,16 +49,17 @@ class Passage:
 
 def plan(duration_s: float | None) -> list[Passage]:
     """The passages to read of a recording ``duration_s`` long (None: unknown)."""
-    if not duration_s or duration_s <= PASSAGE_S + SLACK_S:
-        return [Passage(0.0, PASSAGE_S)]
+    if not duration_s or duration_s <= WHOLE_S + SLACK_S:
+        return [Passage(0.0, WHOLE_S)]
     count = math.ceil(duration_s / PASSAGE_S)
-    if count <= MAX_PASSAGES:
+    most = max(2, math.floor(MAX_READ_S / PASSAGE_S))
+    if count <= most:
         length = duration_s / count
         starts = [i * length for i in range(count)]
         ends = [*starts[1:], duration_s + SLACK_S]
         return [Passage(a, b) for a, b in zip(starts, ends, strict=True)]
-    step = (duration_s - PASSAGE_S) / (MAX_PASSAGES - 1)
-    starts = [i * step for i in range(MAX_PASSAGES)]
+    step = (duration_s - PASSAGE_S) / (most - 1)
+    starts = [i * step for i in range(most)]
     ends = [a + PASSAGE_S for a in starts[:-1]] + [duration_s + SLACK_S]
     return [Passage(a, b) for a, b in zip(starts, ends, strict=True)]
 
@@ -200,6 +205,21 @@ def passages_finding(scored: Sequence[Scored]) -> Finding:
     )
 
 
+TOP_SEGMENTS = 3
+
+
+def top_segments_finding(series: Sequence[SeriesPoint]) -> Finding:
+    """Where to listen first in a long recording: the highest-scoring segments, with their times
+    (informational, no LLR; the passage's score, not these, is the evidence)."""
+    top = sorted(series, key=lambda p: -p.score)[:TOP_SEGMENTS]
+    listed = ", ".join(f"{p.start_s:.0f}–{p.end_s:.0f} s ({p.score:+.2f})" for p in top)
+    return Finding(
+        code="top_segments",
+        value=len(top),
+        message=f"highest-scoring segments of the recording: {listed}",
+    )
+
+
 def decided(
     spec: DetectorSpec,
     media: MediaInput,
@@ -209,9 +229,10 @@ def decided(
     flagged: str = "segments",
 ) -> Evidence:
     """The evidence of the worst passage in the detector's domain (the earliest among equals),
-    with every scored passage's series, a ``passages`` finding when there are several, and one
-    spectrogram of every passage read; out of domain only when every passage is. A recording of
-    one passage gives that passage's evidence and figure, as before passages existed."""
+    with every scored passage's series, one spectrogram of every passage read and, when there are
+    several passages, a ``passages`` finding and the recording's highest segments
+    (``top_segments``); out of domain only when every passage is. A recording of one passage
+    gives that passage's evidence and figure, as before passages existed."""
     several = len(scored) > 1
     extra = (passages_finding(scored),) if several else ()
     in_domain = [s for s in scored if s.evidence.out_of_domain is None]
@@ -220,6 +241,8 @@ def decided(
         return first.model_copy(update={"findings": first.findings + extra})
     worst = max(in_domain, key=lambda s: s.evidence.raw_score)
     series = tuple(point for s in in_domain for point in s.evidence.series)
+    if several and series:
+        extra += (top_segments_finding(series),)
     summary = worst.evidence.summary
     if several:
         summary = f"worst of {len(in_domain)} passages, {worst.audio.passage.label}: {summary}"

@@ -4,7 +4,7 @@ Passages are planned from the length (one for up to 10 minutes, as before; conse
 passages up to an hour; six spread from start to end beyond), read in one decoding pass with
 exactly the samples a whole read holds there, and the worst passage decides a detector's score:
 a fake stretch late in a recording is no longer diluted by, or hidden behind, the real rest.
-Lengths are scaled down by patching ``PASSAGE_S`` so that the tests stay seconds long.
+Lengths are scaled down (``scaled``) so that the tests stay seconds long.
 """
 
 from __future__ import annotations
@@ -19,6 +19,14 @@ from core import samples
 from modalities.audio import frontend, lfcc_gmm, passages
 from tests.modalities.test_audio_frontend import SR, voiced
 from tests.modalities.test_audio_lfcc_gmm import band_limited, media, trained  # noqa: F401
+
+
+def scaled(monkeypatch: pytest.MonkeyPatch, whole: float, most: float, passage: float = 0) -> None:
+    """Read whole up to ``whole`` seconds, in passages of at most ``passage`` (default: as long
+    as ``whole``) beyond, at most ``most`` seconds in all."""
+    monkeypatch.setattr(passages, "WHOLE_S", whole)
+    monkeypatch.setattr(passages, "PASSAGE_S", passage or whole)
+    monkeypatch.setattr(passages, "MAX_READ_S", most)
 
 
 def spans(plan: list[passages.Passage]) -> list[tuple[float, float]]:
@@ -46,6 +54,13 @@ def test_plans_for_every_length() -> None:
     ]
 
 
+def test_passages_may_be_shorter_than_the_whole_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    scaled(monkeypatch, 600.0, 3600.0, passage=120.0)  # what bench/audio_passages.py compares
+    assert spans(passages.plan(500.0)) == [(0.0, 600.0)]
+    plan = passages.plan(1800.0)
+    assert len(plan) == 15 and plan[1].start_s == 120.0 and plan[-1].end_s == 1801.0
+
+
 def ramp_file(path: Path, seconds: float) -> np.ndarray:
     wave = (np.sin(np.arange(int(seconds * SR)) * 0.01) * 0.5).astype(np.float32)
     wave *= np.linspace(0.2, 1.0, len(wave), dtype=np.float32)  # no two passages alike
@@ -60,13 +75,12 @@ def test_passages_hold_exactly_the_sound_a_whole_read_holds_there(
     ramp_file(path, 30.0)
     clip = media(path)
     whole = clip.soundtrack(max_s=60.0)
-    monkeypatch.setattr(passages, "PASSAGE_S", 4.0)  # 8 passages of 3.75 s, across 10-s chunks
-    monkeypatch.setattr(passages, "MAX_PASSAGES", 10)
+    scaled(monkeypatch, 4.0, 40.0)  # 8 passages of 3.75 s, across 10-s chunks
     plan = passages.plan(clip.info.duration_s)
     read = list(passages.read(clip, SR, plan))
     assert len(read) == 8 and [p for p, _ in read] == plan
     assert np.array_equal(np.concatenate([w for _, w in read]), whole)
-    monkeypatch.setattr(passages, "MAX_PASSAGES", 3)  # spread: 0-4, 13-17, 26-31 s
+    scaled(monkeypatch, 4.0, 12.0)  # spread: 0-4, 13-17, 26-31 s
     plan = passages.plan(clip.info.duration_s)
     assert spans(plan) == [(0.0, 4.0), (13.0, 17.0), (26.0, 31.0)]
     for passage, wave in passages.read(clip, SR, plan):
@@ -81,7 +95,7 @@ def test_a_video_passage_is_read_on_the_video_clock(
     path = samples.write_clip(tmp_path / "v.mp4", seconds=3.0, with_audio=True)
     clip = media(path)
     whole = clip.soundtrack(max_s=10.0)
-    monkeypatch.setattr(passages, "PASSAGE_S", 1.0)
+    scaled(monkeypatch, 1.0, 10.0)
     read = list(passages.read(clip, SR, passages.plan(clip.info.duration_s)))
     assert len(read) >= 3
     assert np.array_equal(np.concatenate([w for _, w in read]), whole)
@@ -118,7 +132,7 @@ def test_the_worst_passage_decides_and_every_passage_is_on_the_timeline(
     path = tmp_path / "late.wav"
     fake_at_the_end(path)
     whole = detector.analyze(media(path))
-    monkeypatch.setattr(passages, "PASSAGE_S", 2.0)
+    scaled(monkeypatch, 2.0, 20.0)
     split = detector.analyze(media(path))
     finding = next(f for f in split.findings if f.code == "passages")
     assert finding.value == 3
@@ -129,6 +143,10 @@ def test_the_worst_passage_decides_and_every_passage_is_on_the_timeline(
     starts = [p.start_s for p in split.series]
     assert starts == sorted(starts) and starts[0] == 0.0 and max(starts) >= 4.0
     assert split.artifacts and split.artifacts[0].media_type == "image/png"
+    top = next(f for f in split.findings if f.code == "top_segments")
+    highest = max(split.series, key=lambda p: p.score)
+    assert top.value == 3 and top.llr == 0.0
+    assert f"{highest.start_s:.0f}–{highest.end_s:.0f} s ({highest.score:+.2f})" in top.message
     assert "truncated_analysis" not in {f.code for f in split.findings}
 
 
@@ -138,8 +156,7 @@ def test_beyond_the_passages_read_the_evidence_names_the_spans(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out, _, _ = trained
-    monkeypatch.setattr(passages, "PASSAGE_S", 2.0)
-    monkeypatch.setattr(passages, "MAX_PASSAGES", 2)
+    scaled(monkeypatch, 2.0, 4.0)
     path = tmp_path / "long.wav"
     soundfile.write(path, voiced(6.0), SR)
     evidence = lfcc_gmm.LfccGmmDetector(weights_dir=out).analyze(media(path))

@@ -102,6 +102,7 @@ def test_audio_checkpoint_reads_a_long_recording_passage_by_passage(
     soundfile.write(path, voiced(12.0, seed=5), SR)
     detector = audio_hf.HfAudioDetector(model_dir=wav2vec2_dir)
     whole = detector.analyze(media(path))
+    monkeypatch.setattr(passages, "WHOLE_S", 5.0)
     monkeypatch.setattr(passages, "PASSAGE_S", 5.0)
     split = detector.analyze(media(path))
     assert [(p.start_s, p.end_s) for p in whole.series] == [(0.0, 4.0), (4.0, 8.0), (8.0, 12.0)]
