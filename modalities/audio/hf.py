@@ -90,10 +90,12 @@ class HfAudioDetector:
             SeriesPoint(start_s=start, end_s=start + seconds, score=float(score))
             for (start, seconds), score in zip(times, scores, strict=True)
         )
-        return hf.checkpoint_evidence(
+        evidence = hf.checkpoint_evidence(
             self.spec, self.checkpoint, scores, series, unit="window",
             counted=f"{len(times)} windows",
         )  # fmt: skip
+        unheard = passages.coverage_finding(media, plan)
+        return evidence.model_copy(update={"findings": evidence.findings + tuple(unheard)})
 
 
 def build(**overrides: Any) -> HfAudioDetector:

@@ -127,6 +127,25 @@ def analysed(media: MediaInput, vad: str = "energy") -> list[PassageAudio]:
     return result
 
 
+def coverage_finding(media: MediaInput, read: Sequence[Passage]) -> list[Finding]:
+    """``truncated_analysis`` when the passages ``read`` leave part of the recording unheard
+    (longer than an hour, or than 10 minutes with passages patched shorter): which spans were
+    analysed, so that nobody reads the score as a statement about the rest. Empty otherwise."""
+    total = media.info.duration_s
+    spans = [(p.start_s, min(p.end_s, total or p.end_s)) for p in read]
+    read_s = sum(b - a for a, b in spans)
+    if not total or total <= read_s + SLACK_S:
+        return []
+    listed = ", ".join(f"{a:.0f}–{b:.0f}" for a, b in spans)
+    message = (
+        f"only the first {read_s:.0f} s were analysed"
+        if len(spans) == 1
+        else f"{len(spans)} passages ({listed} s), {read_s:.0f} s of {total:.0f} s analysed; "
+        "the rest was not looked at"
+    )
+    return [Finding(code="truncated_analysis", value=round(read_s, 2), message=message)]
+
+
 def input_findings(media: MediaInput, audio: Sequence[PassageAudio]) -> list[Finding]:
     """What about the input itself bears on how far the audio detectors can be trusted: a
     recording longer than the passages read, a source sampled below 16 kHz (telephone band:
@@ -136,18 +155,7 @@ def input_findings(media: MediaInput, audio: Sequence[PassageAudio]) -> list[Fin
     info = media.info.audio
     if info is None:
         return out
-    total = media.info.duration_s
-    spans = [(a.passage.start_s, min(a.passage.end_s, total or a.passage.end_s)) for a in audio]
-    read_s = sum(b - a for a, b in spans)
-    if total and total > read_s + SLACK_S:
-        listed = ", ".join(f"{a:.0f}–{b:.0f}" for a, b in spans)
-        message = (
-            f"only the first {read_s:.0f} s were analysed"
-            if len(spans) == 1
-            else f"{len(spans)} passages ({listed} s), {read_s:.0f} s of {total:.0f} s analysed; "
-            "the rest was not looked at"
-        )
-        out.append(Finding(code="truncated_analysis", value=round(read_s, 2), message=message))
+    out += coverage_finding(media, [a.passage for a in audio])
     if info.sample_rate < frontend.SAMPLE_RATE:
         out.append(
             Finding(

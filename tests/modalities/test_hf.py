@@ -109,6 +109,12 @@ def test_audio_checkpoint_reads_a_long_recording_passage_by_passage(
     assert [(p.start_s, p.end_s) for p in split.series] == [(0.0, 4.0), (4.0, 8.0), (8.0, 12.0)]
     for a, b in zip(whole.series, split.series, strict=True):
         assert a.score == pytest.approx(b.score, abs=1e-4)
+    assert "truncated_analysis" not in {f.code for f in split.findings}
+    monkeypatch.setattr(passages, "MAX_READ_S", 10.0)  # two passages of 5 s: 0-5 and 7-13 s
+    spread = detector.analyze(media(path))
+    assert [p.start_s for p in spread.series] == [0.0, 4.0, 7.0, 11.0]
+    truncated = next(f for f in spread.findings if f.code == "truncated_analysis")
+    assert truncated.value == pytest.approx(10.0) and "0–5, 7–12 s" in truncated.message
 
 
 def test_image_checkpoint_on_an_image_and_a_video(vit_dir: Path, photo: Path, clip: Path) -> None:
