@@ -242,7 +242,7 @@ def decided(
     (``top_segments``); out of domain only when every passage is. A recording of one passage
     gives that passage's evidence and figure, as before passages existed."""
     several = len(scored) > 1
-    extra = (passages_finding(scored),) if several else ()
+    extra: tuple[Finding, ...] = (passages_finding(scored),) if several else ()
     in_domain = [s for s in scored if s.evidence.out_of_domain is None]
     if not in_domain:
         first = scored[0].evidence
