@@ -215,18 +215,30 @@ def case_media_choices(app: Verity, query: str = "") -> list[dict[str, Any]]:
         ]
 
 
+SPECTROGRAM_MAX_S = 3600.0  # as much sound as the audio detectors read (audio.passages)
+
+
 def spectrogram(
-    app: Verity, sha256: str, *, max_s: float = 300.0, n_times: int = 240, n_freqs: int = 64
+    app: Verity,
+    sha256: str,
+    *,
+    max_s: float = SPECTROGRAM_MAX_S,
+    n_times: int = 240,
+    n_freqs: int = 64,
 ) -> dict[str, Any] | None:
     """A coarse log-power spectrogram of stored media's soundtrack for display (None: no audio).
 
-    Computed on demand from the stored copy at 16 kHz, pooled to at most ``n_times`` × ``n_freqs``
-    cells so the browser receives a few thousand numbers, not the signal.
+    Computed on demand from the stored copy at 16 kHz, streamed 10 s at a time and pooled into at
+    most ``n_times`` × ``n_freqs`` cells as it goes, so that an hour of sound costs a few seconds
+    and a few megabytes, and the browser receives a few thousand numbers, not the signal. It
+    spans as much as the audio detectors read (up to an hour), so that a flagged segment late in
+    a long recording lies on it; a video's soundtrack is on the video's clock, as the timelines.
     """
-    import numpy as np
-    from scipy.signal import spectrogram as stft_power
+    import math
 
-    from core.media import decode_audio
+    import numpy as np
+
+    from core.media import iter_audio
 
     path = stored_media_path(app, sha256)
     with app.db.session() as session:
@@ -234,27 +246,42 @@ def spectrogram(
         probed = (item.probe or {}) if item is not None else {}
     if probed.get("audio") is None:
         return None
-    rate = 16_000
+    rate, nperseg, hop = 16_000, 512, 256
+    total = min(float(probed.get("duration_s") or max_s), max_s)
+    dt = max(hop / rate, total / n_times)
+    n_bins = max(1, math.ceil(total / dt))
+    freqs = np.fft.rfftfreq(nperseg, 1 / rate)
+    f_step = max(1, math.ceil(len(freqs) / n_freqs))
+    f_cut = len(freqs) // f_step * f_step
+    sums = np.zeros((n_bins, f_cut // f_step))
+    counts = np.zeros(n_bins)
+    window = np.hanning(nperseg)
+    carry, carry_at = np.zeros(0, np.float32), 0  # samples not yet framed, and where they start
     on_clock = probed.get("kind") == "video"  # the player's time, as the audio timelines
-    wave = decode_audio(path, sample_rate=rate, max_s=max_s, on_video_clock=on_clock)[0]
-    if wave.size < 512:
+    for chunk in iter_audio(path, sample_rate=rate, max_s=max_s, on_video_clock=on_clock):
+        buffer = np.concatenate([carry, chunk.samples[0]])
+        count = (len(buffer) - nperseg) // hop + 1 if len(buffer) >= nperseg else 0
+        if count:
+            index = np.arange(nperseg)[None, :] + hop * np.arange(count)[:, None]
+            power = np.abs(np.fft.rfft(buffer[index] * window, axis=1)) ** 2
+            pooled = power[:, :f_cut].reshape(count, -1, f_step).mean(axis=2)
+            centres = (carry_at + hop * np.arange(count) + nperseg / 2) / rate
+            bins = np.minimum((centres / dt).astype(int), n_bins - 1)
+            np.add.at(sums, bins, pooled)
+            np.add.at(counts, bins, 1)
+            carry, carry_at = buffer[hop * count :], carry_at + hop * count
+        else:
+            carry = buffer
+    filled = counts > 0
+    if not filled.any():
         return None
-    freqs, times, power = stft_power(wave, fs=rate, nperseg=512, noverlap=256)
-    t_step = max(1, int(np.ceil(len(times) / n_times)))
-    f_step = max(1, int(np.ceil(len(freqs) / n_freqs)))
-    t_cut = len(times) // t_step * t_step or len(times)
-    f_cut = len(freqs) // f_step * f_step or len(freqs)
-    pooled = power[:f_cut, :t_cut]
-    pooled = pooled.reshape(f_cut // f_step, f_step, -1).mean(axis=1)
-    pooled = pooled.reshape(pooled.shape[0], t_cut // t_step, t_step).mean(axis=2)
-    db = 10 * np.log10(pooled + 1e-12)
-    hop = (times[1] - times[0]) if len(times) > 1 else 512 / rate
+    db = 10 * np.log10(sums[filled] / counts[filled, None] + 1e-12)
     return {
-        "times": [float(t) for t in times[:t_cut:t_step] - hop / 2],
+        "times": [float(t) for t in (np.arange(n_bins) * dt)[filled]],
         "freqs": [float(f) for f in freqs[:f_cut:f_step]],
-        "dt": float(hop * t_step),
+        "dt": float(dt),
         "df": float((freqs[1] - freqs[0]) * f_step),
-        "power_db": [[round(float(v), 2) for v in column] for column in db.T],
+        "power_db": [[round(float(v), 2) for v in column] for column in db],
     }
 
 

@@ -144,3 +144,26 @@ def test_a_picture_is_shown_upright_as_the_detectors_saw_it(verity: Verity, tmp_
     assert shown.shape == (200, 150, 3)  # upright (portrait) and shrunk
     assert shown[:35, 125:].mean() > 200  # the stored top-left block now top right
     assert shown[:35, :100].mean() < 20
+
+
+def test_spectrogram_spans_a_long_recording(verity: Verity, tmp_path: Path) -> None:
+    """A 20-minute recording, silent but for a 1 kHz tone at 1000-1010 s: the spectrogram spans
+    what the audio detectors read (up to an hour; before, its first 300 s), pooled to at most
+    240 columns, and the tone lies in the column of its time and band."""
+    import numpy as np
+    import soundfile
+
+    rate = 8_000
+    path = tmp_path / "long.flac"
+    with soundfile.SoundFile(path, "w", rate, 1, subtype="PCM_16", format="FLAC") as handle:
+        handle.write(np.zeros(rate * 1000, np.float32))
+        handle.write(0.5 * np.sin(2 * np.pi * 1000 * np.arange(rate * 10) / rate))
+        handle.write(np.zeros(rate * 190, np.float32))
+    item = services.ingest(verity, path, None)
+    spec = casefile.spectrogram(verity, item.sha256)
+    assert spec is not None and len(spec["times"]) <= 240
+    assert spec["dt"] == pytest.approx(5.0) and spec["times"][-1] == pytest.approx(1195.0)
+    power = np.array(spec["power_db"])
+    column, band = np.unravel_index(np.argmax(power), power.shape)
+    assert 1000 <= spec["times"][column] < 1010
+    assert abs(spec["freqs"][band] + spec["df"] / 2 - 1000) <= spec["df"]
