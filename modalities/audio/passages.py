@@ -155,7 +155,7 @@ def input_findings(media: MediaInput, audio: Sequence[PassageAudio]) -> list[Fin
     info = media.info.audio
     if info is None:
         return out
-    out += coverage_finding(media, [a.passage for a in audio])
+    out += coverage_finding(media, plan(media.info.duration_s))  # read, with or without sound
     if info.sample_rate < frontend.SAMPLE_RATE:
         out.append(
             Finding(
