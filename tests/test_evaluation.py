@@ -243,6 +243,12 @@ def test_calibrate_carries_a_calibration_to_the_current_version(
     assert "to visual.brightness 0.0.1: platt-" in out
     written = calibration.load(home / "calibration" / "visual.brightness-0.0.1.json")
     assert written.carried_from is not None and written.carried_from.detector_version == "0.0.0"
+    assert main(["detectors", "show", "visual.brightness"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "carried from visual.brightness 0.0.0" in shown and "fitted input unchanged" in shown
+    assert main(["detectors", "show", "visual.brightness", "--json"]) == 0
+    carried = json.loads(capsys.readouterr().out)["calibration"]["carried_from"]
+    assert carried["detector_version"] == "0.0.0" and carried["version"].startswith("platt-")
     assert main([*args, "--reason", "x" * 30, "--out", str(tmp_path / "missing" / "c.json")]) == 0
     assert main(["calibrate", "visual.brightness", "--carry-from", str(tmp_path / "no.json"),
                  "--reason", "x" * 30]) == 2  # fmt: skip

@@ -363,6 +363,7 @@ def show_command(
             "n_fake": cal.n_fake,
             "data": cal.data,
             "fit_metrics": cal.fit_metrics,
+            "carried_from": None if cal.carried_from is None else cal.carried_from.model_dump(),
         }
 
     first = next(iter(by_file.items()), None)
@@ -407,6 +408,12 @@ def show_command(
                 + "): "
                 f"out-of-family Cllr {sh.cllr_out_of_family:.3f} → {sh.cllr_shrunk:.3f}, "
                 f"s = {sh.slope:.3f}"
+            )
+        if cal.carried_from is not None:
+            carried = cal.carried_from
+            render.out.print(
+                f"    carried from {spec.name} {carried.detector_version} ({carried.version}): "
+                f"{carried.reason}"
             )
     if card is None:
         render.out.print("  card: none shipped for this version")
