@@ -107,9 +107,20 @@ class ModelSettings(BaseModel):
         "torchaudio where it imports (optional extra 'gpu')",
     )
 
+    lipsync_coverage: str = Field(
+        default="spread",
+        pattern=r"^(spread|whole)$",
+        description="how much of a video longer than a minute the lip-sync detectors read: "
+        "'spread' (six 10-s passages from start to end, bounded cost) or 'whole' (every second, "
+        "a cost that grows with the length)",
+    )
+
     def detector_options(self) -> dict[str, dict[str, Any]]:
         """Constructor options per detector name, for the detectors configured here."""
         out: dict[str, dict[str, Any]] = {}
+        if self.lipsync_coverage != "spread":
+            for name in ("lipsync.av_offset", "lipsync.syncnet"):
+                out[name] = {"coverage": self.lipsync_coverage}
         # audio front end: only a non-default choice is passed, so default analyses are unchanged
         for name in ("audio.lfcc_gmm", "audio.cnn", "audio.artifacts"):
             if self.audio_vad != "energy":

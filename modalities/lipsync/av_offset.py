@@ -30,8 +30,9 @@ from modalities.lipsync import evidence, signals, tracking
 from modalities.visual import faces
 
 NAME = "lipsync.av_offset"
-VERSION = "1.2.0"  # 1.1.0: analysed at 25-30 fps above 30 fps; nearest face per grid slot;
-# 1.2.0: a video longer than 30 s is read in passages spread over it, the worst decides
+VERSION = "1.3.0"  # 1.1.0: analysed at 25-30 fps above 30 fps; nearest face per grid slot;
+# 1.2.0: a video longer than 30 s is read in passages spread over it, the worst decides;
+# 1.3.0: up to a minute read whole in consecutive passages, six passages beyond (was 3 to 6)
 MAX_SECONDS = tracking.WHOLE_S  # 30 s: a video up to this long is read whole
 MIN_TRACK_S = 2.0
 DEFAULT_FPS = 25.0
@@ -77,13 +78,19 @@ def mouth_series(
 class AvOffsetDetector:
     spec = SPEC
 
+    def __init__(self, coverage: str = "spread") -> None:
+        """``coverage``: ``spread`` (bounded cost) or ``whole`` (every second of a long video;
+        tracking.passage_spans)."""
+        tracking.passage_spans(None, coverage)  # an unknown coverage fails here, at load
+        self.coverage = coverage
+
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
             return out_of_domain(self.spec, "no audio track")
         video = media.info.video
         native = float(video.fps) if video and video.fps and 5 <= video.fps <= 120 else DEFAULT_FPS
         fps, step = analysis_rate(native)
-        passages = tracking.passage_spans(media.info.duration_s)
+        passages = tracking.passage_spans(media.info.duration_s, self.coverage)
         rate_note = "" if step == 1 else f" (the video's {native:.3f} fps, every {step} frames)"
         results, scans = [], []
         for passage in passages:
@@ -96,7 +103,7 @@ class AvOffsetDetector:
         frames = sum(scan.frames_scanned for scan in scans)
         flags = list(dict.fromkeys(flag for scan in scans for flag in scan.flags))
         facts = [
-            evidence.span_finding(media, passages, MAX_SECONDS),
+            evidence.span_finding(media, passages, MAX_SECONDS, self.coverage),
             Finding(
                 code="fps", value=round(fps, 3), message="frame rate used for offsets" + rate_note
             ),

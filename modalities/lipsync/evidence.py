@@ -46,7 +46,10 @@ class PassageSync:
 
 
 def span_finding(
-    media: MediaInput, passages: Sequence[tracking.Passage], limit_s: float
+    media: MediaInput,
+    passages: Sequence[tracking.Passage],
+    limit_s: float,
+    coverage: str = "spread",
 ) -> Finding:
     """How much of the video the detector looked at: the first ``limit_s`` seconds of a short
     video, or the passages of a long one; an analyst must not read "in sync" as a statement about
@@ -54,12 +57,16 @@ def span_finding(
     total = media.info.duration_s
     if len(passages) > 1 or not passages[0].whole:
         spans = [(p.start_s, min(p.start_s + limit_s, p.end_s)) for p in passages]
-        analysed = sum(b - a for a, b in spans)
+        analysed = sum(b - a for a, b in spans)  # passages never overlap
         listed = ", ".join(f"{a:.1f}–{b:.1f}" for a, b in spans)
+        if len(spans) > 12:
+            listed = f"{len(spans)} consecutive, {spans[0][0]:.1f}–{spans[-1][1]:.1f}"
+        whole = total is not None and total > 0 and analysed >= total - 0.05
         message = (
             f"{len(spans)} passages ({listed} s), {analysed:.0f} s of "
             + (f"{total:.1f} s" if total else "a video of unknown length")
-            + " analysed; the rest was not looked at"
+            + (" analysed, every second" if whole else " analysed; the rest was not looked at")
+            + f" (coverage {coverage})"
         )
         return Finding(code="analysed_span_s", value=round(analysed, 2), message=message)
     analysed = min(limit_s, total) if total else limit_s

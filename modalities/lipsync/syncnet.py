@@ -45,9 +45,10 @@ from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
 
 NAME = "lipsync.syncnet"
-VERSION = "1.3.0"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
+VERSION = "1.4.0"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
 # clip's own rolled soundtrack; 1.3.0: a video longer than 30 s is read in passages spread over
-# it, the worst decides (same weights throughout)
+# it, the worst decides; 1.4.0: up to a minute read whole in consecutive passages, six passages
+# beyond (was 3 to 6) (same weights throughout)
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"syncnet-{VERSION}"
 WEIGHTS_FILE = "lipsync_syncnet.safetensors"
 MAX_SECONDS = tracking.GRID_S  # 20 s of a passage: the shared face pass takes the grid's scan
@@ -203,7 +204,11 @@ def choose_speaker(
 
 
 class SyncNetDetector:
-    def __init__(self, weights_dir: Path | None = None) -> None:
+    def __init__(self, weights_dir: Path | None = None, coverage: str = "spread") -> None:
+        """``coverage``: ``spread`` (bounded cost) or ``whole`` (every second of a long video;
+        tracking.passage_spans)."""
+        tracking.passage_spans(None, coverage)  # an unknown coverage fails here, at load
+        self.coverage = coverage
         folder = weights_dir or WEIGHTS_DIR
         path = verified_weights(NAME, folder)
         self.spec = SPEC if weights_dir is None else _spec(folder)
@@ -213,12 +218,12 @@ class SyncNetDetector:
     def analyze(self, media: MediaInput) -> Evidence:
         if media.info.audio is None:
             return out_of_domain(self.spec, "no audio track")
-        passages = tracking.passage_spans(media.info.duration_s)
+        passages = tracking.passage_spans(media.info.duration_s, self.coverage)
         read = [self._passage(media, passage) for passage in passages]
         speech_s = sum(r.speech_s for r in read)
         where = f"the first {read[0].length_s:.0f} s" if len(read) == 1 else "the passages"
         facts = [
-            evidence.span_finding(media, passages, MAX_SECONDS),
+            evidence.span_finding(media, passages, MAX_SECONDS, self.coverage),
             Finding(
                 code="speech_seconds",
                 value=round(speech_s, 2),

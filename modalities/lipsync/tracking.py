@@ -2,12 +2,17 @@
 both lip-sync detectors.
 
 **Passages** (``passage_spans``). A video up to ``WHOLE_S`` (30 s) long is one passage, read
-whole. A longer one is read in ``PASSAGE_S`` (10 s) passages spread from its first to its last
-seconds, one per minute of video, at least ``MIN_PASSAGES`` and at most ``MAX_PASSAGES``: a dubbed
-or spliced passage late in an interview is then looked at (up to 0.2.1 the detectors read the
-first 30 s and said "the rest was not looked at"), and the cost stays bounded (at most 60 s of
-face tracking whatever the length). Each passage is analysed on its own (its own speaker, its own
-soundtrack on the video clock, its own null test) and the detectors report the worst.
+whole. A longer one is read in passages of at most ``PASSAGE_S`` (10 s): up to ``MAX_PASSAGES``
+(6) of them by default (coverage ``spread``), so a video up to a minute long is read whole in
+consecutive passages of equal length, and a longer one in six 10-s passages spread from its first
+to its last seconds. A dubbed or spliced passage late in an interview is then looked at (up to
+0.2.1 the detectors read the first 30 s and said "the rest was not looked at"), and the cost stays
+bounded (at most 60 s of face tracking whatever the length). Coverage ``whole`` (setting
+``models.lipsync_coverage``) reads every second of any length in consecutive passages, at a cost
+that grows with the video (face tracking runs at about a third of real time on 2 cores): for an
+analyst who must not miss a splice that falls between spread passages. Each passage is analysed on
+its own (its own speaker, its own soundtrack on the video clock, its own null test) and the
+detectors report the worst.
 
 **One pass per passage.** In a passage ``lipsync.av_offset`` tracks faces on every frame;
 ``lipsync.syncnet`` needs mouth crops on a 25 fps grid over the passage's first 20 s. Face tracking
@@ -36,6 +41,7 @@ The pass lives in ``MediaInput.cached``, like the shared audio front end
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,9 +56,9 @@ from modalities.visual import faces
 FRAME_MAX_SIDE = 640  # both detectors track on frames of at most 640 px a side
 GRID_S = 20.0  # lipsync.syncnet analyses the first 20 s of a passage
 WHOLE_S = 30.0  # a video up to this long is one passage (lipsync.av_offset reads all of it)
-PASSAGE_S = 10.0  # a longer one is read in passages this long ...
-PASSAGE_EVERY_S = 60.0  # ... one per minute of video,
-MIN_PASSAGES, MAX_PASSAGES = 3, 6  # at least 3 (30 s, as a whole short video), at most 6
+PASSAGE_S = 10.0  # a longer one is read in passages at most this long ...
+MAX_PASSAGES = 6  # ... at most 6 of them with coverage "spread" (60 s of face tracking)
+COVERAGES = ("spread", "whole")
 _EPS = 1e-6  # the tolerance of core.media.iter_frames
 
 
@@ -70,22 +76,33 @@ class Passage:
         return min(self.start_s + GRID_S, self.end_s)
 
 
-def passage_spans(duration_s: float | None) -> list[Passage]:
+def passage_spans(duration_s: float | None, coverage: str = "spread") -> list[Passage]:
     """The passages lip-sync reads in a video of ``duration_s`` (None or 0: unknown, read as a
-    short one from the start).
+    short one from the start). Passages that cover the video are consecutive and of equal length
+    (``ceil(duration / PASSAGE_S)`` of them, each at most ``PASSAGE_S``); when coverage
+    ``spread`` allows fewer, ``MAX_PASSAGES`` passages of ``PASSAGE_S`` are spread from the first
+    to the last seconds.
 
     >>> [(p.start_s, p.end_s) for p in passage_spans(12.0)]
     [(0.0, 30.0)]
-    >>> [(p.start_s, p.end_s) for p in passage_spans(100.0)]
-    [(0.0, 10.0), (45.0, 55.0), (90.0, 100.0)]
-    >>> len(passage_spans(3600.0))
-    6
+    >>> [(p.start_s, p.end_s) for p in passage_spans(45.0)]
+    [(0.0, 9.0), (9.0, 18.0), (18.0, 27.0), (27.0, 36.0), (36.0, 45.0)]
+    >>> [p.start_s for p in passage_spans(100.0)]
+    [0.0, 18.0, 36.0, 54.0, 72.0, 90.0]
+    >>> len(passage_spans(3600.0)), len(passage_spans(3600.0, "whole"))
+    (6, 360)
     """
+    if coverage not in COVERAGES:
+        raise ValueError(f"unknown lip-sync coverage {coverage!r}: one of {', '.join(COVERAGES)}")
     if not duration_s or duration_s <= WHOLE_S:
         return [Passage(0.0, WHOLE_S, whole=True)]
-    count = min(MAX_PASSAGES, max(MIN_PASSAGES, math.ceil(duration_s / PASSAGE_EVERY_S - 1e-9)))
-    gap = (duration_s - PASSAGE_S) / (count - 1)
-    starts = [round(k * gap, 3) for k in range(count)]
+    needed = math.ceil(duration_s / PASSAGE_S - 1e-9)
+    if coverage == "whole" or needed <= MAX_PASSAGES:
+        length = duration_s / needed
+        bounds = [round(k * length, 3) for k in range(needed)] + [round(duration_s, 3)]
+        return [Passage(a, b) for a, b in itertools.pairwise(bounds)]
+    gap = (duration_s - PASSAGE_S) / (MAX_PASSAGES - 1)
+    starts = [round(k * gap, 3) for k in range(MAX_PASSAGES)]
     return [Passage(start, start + PASSAGE_S) for start in starts]
 
 

@@ -176,17 +176,54 @@ def test_a_faster_source_goes_through_one_pass_in_the_detectors(
     assert tracks == len(tracking.face_pass(together).native_scan(av_offset.MAX_SECONDS).tracks)
 
 
-@pytest.mark.parametrize("duration", [None, 0.0, 5.0, 30.0, 30.04, 45.0, 100.0, 300.0, 3600.0])
-def test_passages_cover_a_long_video_from_start_to_end(duration: float | None) -> None:
-    """Up to 30 s: the whole video, as before passages. Longer: 10-s passages from its start to
-    its end, one per minute (3 to 6), apart from one another: at most 60 s read whatever the
-    length, and a splice late in the video falls in (or near) one."""
-    passages = tracking.passage_spans(duration)
+@pytest.mark.parametrize("coverage", ["spread", "whole"])
+@pytest.mark.parametrize(
+    "duration", [None, 0.0, 5.0, 30.0, 30.04, 45.0, 60.0, 60.5, 100.0, 300.0, 3600.0]
+)
+def test_passages_cover_a_long_video_from_start_to_end(
+    duration: float | None, coverage: str
+) -> None:
+    """Up to 30 s: the whole video, as before passages. Longer: passages of at most 10 s from its
+    start to its end. Up to a minute (or at any length with coverage ``whole``) they are
+    consecutive, of equal length, and cover every second; beyond a minute ``spread`` reads six
+    10-s passages apart from one another: at most 60 s read whatever the length, and a splice
+    late in the video falls in (or near) one."""
+    passages = tracking.passage_spans(duration, coverage)
     if not duration or duration <= 30.0:
         assert passages == [tracking.Passage(0.0, 30.0, whole=True)]
         return
-    assert len(passages) == min(6, max(3, math.ceil(duration / 60)))
     assert passages[0].start_s == 0.0 and passages[-1].end_s == pytest.approx(duration)
-    assert all(p.end_s - p.start_s == 10.0 and not p.whole for p in passages)
-    assert all(b.start_s >= a.end_s for a, b in itertools.pairwise(passages))
+    assert all(0 < p.end_s - p.start_s <= 10.0 + 1e-9 and not p.whole for p in passages)
     assert all(p.grid_end_s() == p.end_s for p in passages)  # syncnet reads all of each
+    if coverage == "whole" or duration <= 60.0:
+        assert len(passages) == math.ceil(duration / 10.0)
+        assert all(b.start_s == a.end_s for a, b in itertools.pairwise(passages))  # no gap
+        lengths = [p.end_s - p.start_s for p in passages]
+        assert max(lengths) - min(lengths) <= 0.002  # equal, to the millisecond rounding
+    else:
+        assert len(passages) == 6
+        assert all(p.end_s - p.start_s == pytest.approx(10.0) for p in passages)
+        assert all(b.start_s > a.end_s for a, b in itertools.pairwise(passages))
+
+
+def test_an_unknown_coverage_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown lip-sync coverage 'all'"):
+        tracking.passage_spans(100.0, "all")
+
+
+def test_the_coverage_setting_reaches_both_lip_sync_detectors(
+    home: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a non-default coverage is passed, so a default analysis is unchanged; a bad value is
+    a configuration error naming the setting."""
+    from core.config import load_settings
+    from core.errors import ConfigError
+
+    assert "lipsync.av_offset" not in load_settings().models.detector_options()
+    monkeypatch.setenv("VERITY_MODELS__LIPSYNC_COVERAGE", "whole")
+    options = load_settings().models.detector_options()
+    assert options["lipsync.av_offset"] == options["lipsync.syncnet"] == {"coverage": "whole"}
+    assert av_offset.build(**options["lipsync.av_offset"]).coverage == "whole"
+    monkeypatch.setenv("VERITY_MODELS__LIPSYNC_COVERAGE", "all")
+    with pytest.raises(ConfigError, match="lipsync_coverage"):
+        load_settings()
