@@ -133,6 +133,12 @@ class Evidence(BaseModel):
         "short, too small); such evidence is shown but left out of fusion",
     )
     card_sha256: str | None = Field(default=None, description="model card in force (core.cards)")
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="the constructor options the detector was built with, when not its defaults "
+        "(a front end, a coverage, a local checkpoint folder): stamped by the engine, so that "
+        "`verity reproduce` builds it the same way",
+    )
     findings: tuple[Finding, ...] = ()
     series: tuple[SeriesPoint, ...] = ()
     artifacts: tuple[ArtifactRef, ...] = ()

@@ -136,6 +136,9 @@ def run_detectors(
             card = load_card(spec)
             if card is not None:
                 evidence = evidence.model_copy(update={"card_sha256": card[1]})
+            if given:
+                stamped = {key: str(value) for key, value in given.items()}
+                evidence = evidence.model_copy(update={"options": stamped})
             cited = media.artifacts.cited(evidence.artifacts)
             artifacts.update(cited)
             outcomes.append(DetectorOutcome(spec, "ok", evidence, None, time.perf_counter() - t0))

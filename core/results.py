@@ -79,6 +79,7 @@ def analysis_json(analysis: Analysis, media: MediaItem, original_name: str) -> d
                 "calibration_version": r.calibration_version,
                 "weights_sha256": r.weights_sha256,
                 "card_sha256": (r.evidence or {}).get("card_sha256"),
+                "options": (r.evidence or {}).get("options", {}),
                 "fusion_weight": r.fusion_weight,
                 "reason": r.reason,
                 "elapsed_s": r.elapsed_s,

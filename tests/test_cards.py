@@ -35,6 +35,7 @@ def test_analyses_cite_the_card(home: Path, capsys, photo: Path) -> None:
     assert main(["analyze", str(photo), "--json"]) == 0
     detectors = json.loads(capsys.readouterr().out)["detectors"]
     assert detectors and all(d["card_sha256"] for d in detectors)
+    assert all(d["options"] == {} for d in detectors)  # built with their defaults: none recorded
     for det in detectors:
         assert det["card_sha256"] == cards.load_card(REGISTRY.spec(det["name"]))[1]
 

@@ -363,3 +363,44 @@ def test_hostile_names_are_escaped(home: Path, capsys, tmp_path: Path, photo: Pa
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;.jpg" in page
     assert page.count("<script") == 1 and page.count("</script>") == 1
     assert "alert(2)" in page  # shown as text, in the escaped JSON and the description cell
+
+
+def test_reproduce_builds_each_detector_as_its_analysis_recorded(
+    home: Path, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An analysis made with a non-default front end (the neural VAD) records it in the result
+    (`options`, part of the JSON contract and the report), and `reproduce` re-runs the detector
+    that way whatever this installation's settings are now; without the record the re-run
+    differs (which is what it did before options were recorded)."""
+    import soundfile as sf
+
+    from tests.modalities.audio_signals import formant_speech
+
+    speech = tmp_path / "call.wav"
+    sf.write(speech, formant_speech(8.0, seed=5), 16_000)
+    assert run(capsys, "case", "new", "court")[0] == 0
+    monkeypatch.setenv("VERITY_MODELS__AUDIO_VAD", "silero")
+    code, out, err = run(
+        capsys, "analyze", str(speech), "-c", "court", "-d", "audio.lfcc_gmm,audio.cnn", "--json"
+    )
+    assert code == 0, err
+    detectors = {d["name"]: d for d in json.loads(out.splitlines()[0])["detectors"]}
+    assert detectors["audio.lfcc_gmm"]["options"] == {"vad": "silero"}
+    assert detectors["audio.cnn"]["options"] == {"vad": "silero"}
+    monkeypatch.delenv("VERITY_MODELS__AUDIO_VAD")  # the installation's default again
+    assert run(capsys, "report", "court", "-f", "html", "-o", str(tmp_path / "r.html"))[0] == 0
+    assert "built with:</b> vad=silero" in (tmp_path / "r.html").read_text()
+    assert run(capsys, "report", "court", "-f", "json", "-o", str(tmp_path / "r.json"))[0] == 0
+    code, stdout, err = run(capsys, "reproduce", str(tmp_path / "r.json"))
+    assert code == 0, stdout + err
+    assert "DIFF" not in stdout and stdout.count("same E1") == 2
+    document = json.loads((tmp_path / "r.json").read_bytes())
+    for det in document["exhibits"][0]["analyses"][0]["detectors"]:
+        det["options"] = {}  # as a report made before options were recorded
+    (tmp_path / "unrecorded.json").write_text(json.dumps(document))
+    code, stdout, err = run(capsys, "reproduce", str(tmp_path / "unrecorded.json"))
+    assert code == 3 and "DIFF E1" in stdout and "audio.lfcc_gmm: raw_score differs" in stdout
+    document["exhibits"][0]["analyses"][0]["detectors"][0]["options"] = {"vad": "webrtc"}
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    code, stdout, err = run(capsys, "reproduce", str(tmp_path / "bad.json"))
+    assert code == 3 and "cannot build it with the recorded options (vad=webrtc)" in stdout

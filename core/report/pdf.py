@@ -230,6 +230,9 @@ def _exhibit(w: _Writer, ex: dict[str, Any], figures: dict[str, list[Figure]]) -
                 notes += f" — out of domain: {d['out_of_domain']}"
             if d.get("reason"):
                 notes += f" — {d['reason']}"
+            if d.get("options"):
+                built = ", ".join(f"{k}={v}" for k, v in sorted(d["options"].items()))
+                notes += f" — built with {built}"
             rows.append(
                 [
                     f"{d['name']} {d['version']}",

@@ -4,8 +4,10 @@
 each exhibit's stored bytes still hash to the report's SHA-256, the case's custody chain still
 verifies, and the export of this very report is in that chain. ``reproduce`` answers "would the
 same tools say the same today?": it re-runs each detector the report cites on the stored bytes,
-after checking that the installed version and weights are the ones cited, and names every
-difference (version changed, weights differ, calibration differs, score differs by X).
+built with the options the analysis recorded (a front end, a coverage, a local checkpoint; not
+this installation's current settings), after checking that the installed version and weights are
+the ones cited, and names every difference (version changed, weights differ, calibration
+differs, score differs by X).
 """
 
 from __future__ import annotations
@@ -107,10 +109,19 @@ def _compare(reported: dict[str, Any], evidence: Any, tolerance: float) -> list[
 
 
 def _identity_problems(app: Verity, det: dict[str, Any]) -> list[str]:
+    """Differences between the detector the report cites and the one that would re-run it here
+    (built with the options the analysis recorded: a local checkpoint's own weights)."""
     try:
         spec = app.registry.spec(det["name"])
     except DetectorError:
         return ["detector is not installed here"]
+    options = det.get("options") or {}
+    if options:
+        try:
+            spec = app.registry.create(det["name"], **options).spec
+        except Exception as exc:  # a checkpoint moved away, an option this version lacks
+            recorded = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
+            return [f"cannot build it with the recorded options ({recorded}): {exc}"]
     problems = []
     if spec.version != det["version"]:
         problems.append(f"detector version changed: report {det['version']}, now {spec.version}")
@@ -162,6 +173,7 @@ def reproduce(
                     names=[det["name"]],
                     fusion_settings=app.settings.fusion,
                     calibrations=calibrations,
+                    options={det["name"]: det.get("options") or {}},  # as it was analysed
                 )
                 outcome = run.outcomes[0]
                 if outcome.evidence is None:

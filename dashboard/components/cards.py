@@ -91,6 +91,9 @@ def detector_table(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "weight in fusion": d["fusion_weight"],
                 "out of domain": d.get("out_of_domain") or "",
                 "weights sha256": (d["weights_sha256"] or "none")[:16],
+                "built with": ", ".join(
+                    f"{k}={v}" for k, v in sorted((d.get("options") or {}).items())
+                ),
             }
         )
     return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,29 @@ def test_cli_runs_a_checkpoint_only_when_given(home: Path, capsys, photo: Path, 
     assert "takes no --model-dir" in capsys.readouterr().err
     assert main(["analyze", str(photo), "--model-dir", "visual.hf"]) == 2
     assert "NAME=DIR" in capsys.readouterr().err
+
+
+def test_reproduce_reruns_a_checkpoint_from_the_folder_the_analysis_recorded(
+    home: Path, capsys, photo: Path, vit_dir: Path, tmp_path: Path
+) -> None:
+    """The folder is recorded with the result (`options`); `reproduce` builds the checkpoint
+    from it (up to engine 0.2.3 it compared the cited weights with the registry's, which has
+    none for a user's checkpoint, and refused), and says so clearly once the folder is gone."""
+    folder = tmp_path / "vit"
+    shutil.copytree(vit_dir, folder)
+    assert main(["analyze", str(photo), "--model-dir", f"visual.hf={folder}", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    hf_result = next(d for d in result["detectors"] if d["name"] == "visual.hf")
+    assert hf_result["options"] == {"model_dir": str(folder)}
+    report = tmp_path / "r.json"
+    assert main(["report", result["case_id"], "-f", "json", "-o", str(report)]) == 0
+    capsys.readouterr()
+    assert main(["reproduce", str(report)]) == 0
+    assert "same E1 " in (out := capsys.readouterr().out) and "visual.hf: raw" in out
+    shutil.rmtree(folder)
+    assert main(["reproduce", str(report)]) == 3
+    out = capsys.readouterr().out
+    assert f"visual.hf: cannot build it with the recorded options (model_dir={folder})" in out
 
 
 def test_top_k_mean_keeps_a_short_fake_stretch() -> None:
