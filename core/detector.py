@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -210,6 +211,26 @@ class MediaInput:
         default_factory=ArtifactCollector, repr=False, compare=False
     )
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _listeners: list[Callable[[float, str], None]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    def progress(self, done: int, total: int, detail: str) -> None:
+        """A detector's way through long work of its own (passage 3 of 18): the engine hands it
+        to the analysis' hook, so the CLI's bar, a job's state and the dashboard move while one
+        detector reads an hour-long video, instead of standing still until it is done."""
+        fraction = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
+        for listener in tuple(self._listeners):
+            listener(fraction, detail)
+
+    @contextmanager
+    def listening(self, listener: Callable[[float, str], None]) -> Iterator[None]:
+        """Hear :meth:`progress` while the block runs (the engine, around one detector)."""
+        self._listeners.append(listener)
+        try:
+            yield
+        finally:
+            self._listeners.remove(listener)
 
     @property
     def kind(self) -> MediaKind:

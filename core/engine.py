@@ -8,6 +8,7 @@ the other detectors' results.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +76,11 @@ def plan_detectors(
     return plan
 
 
+def _within(hook: Hook, name: str, position: int, total: int, fraction: float, detail: str) -> None:
+    """A detector's progress through its own step (MediaInput.progress) as the analysis' hook."""
+    hook(f"detect:{name}", completed=position + fraction, total=total, detail=detail)
+
+
 def run_detectors(
     registry: DetectorRegistry,
     media: MediaInput,
@@ -103,7 +109,7 @@ def run_detectors(
     artifacts: dict[str, Blob] = {}
     total = len(plan) + 1
     for position, (spec, applies) in enumerate(plan):
-        hook(f"detect:{spec.name}", completed=position, total=total, detail=media.sha256[:12])
+        hook(f"detect:{spec.name}", completed=position, total=total)  # detail: its own parts
         if not applies:
             kinds = ", ".join(sorted(k.value for k in spec.media_kinds))
             outcomes.append(
@@ -115,11 +121,13 @@ def run_detectors(
             given = options.get(spec.name, {})
             prebuilt = None if given else (instances or {}).get(spec.name)
             detector = prebuilt or registry.create(spec.name, **given)
-            if chunking is not None and chunkable(detector, media, chunking):
-                assert isinstance(detector, SpanDetector)
-                evidence = analyze_in_chunks(detector, media, chunking)
-            else:
-                evidence = detector.analyze(media)
+
+            with media.listening(functools.partial(_within, hook, spec.name, position, total)):
+                if chunking is not None and chunkable(detector, media, chunking):
+                    assert isinstance(detector, SpanDetector)
+                    evidence = analyze_in_chunks(detector, media, chunking)
+                else:
+                    evidence = detector.analyze(media)
             if evidence.detector != spec.name or evidence.version != spec.version:
                 raise VerityError(
                     f"returned evidence stamped {evidence.detector} {evidence.version}"

@@ -2,7 +2,9 @@
 
 ``hook(step, completed=, total=, detail=)`` is called at each step; the CLI's progress bar, the
 Celery task state and the dashboard's progress all implement this signature, so a pipeline reports
-once and every listener hears it (as in pyannote.audio's pipeline hooks).
+once and every listener hears it (as in pyannote.audio's pipeline hooks). ``completed`` may be
+fractional: a detector that works through a long input in parts (lip-sync's passages) reports
+its way through its own step (``MediaInput.progress``), with ``detail`` saying where it is.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ class Hook(Protocol):
         self,
         step: str,
         *,
-        completed: int | None = None,
+        completed: float | None = None,
         total: int | None = None,
         detail: str | None = None,
     ) -> None: ...
@@ -25,7 +27,7 @@ class Hook(Protocol):
 def null_hook(
     step: str,
     *,
-    completed: int | None = None,
+    completed: float | None = None,
     total: int | None = None,
     detail: str | None = None,
 ) -> None:
@@ -42,7 +44,7 @@ class FanOutHook:
         self,
         step: str,
         *,
-        completed: int | None = None,
+        completed: float | None = None,
         total: int | None = None,
         detail: str | None = None,
     ) -> None:
@@ -54,13 +56,13 @@ class RecordingHook:
     """Keeps every report; used by tests and by callers that want a step log."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, int | None, int | None, str | None]] = []
+        self.calls: list[tuple[str, float | None, int | None, str | None]] = []
 
     def __call__(
         self,
         step: str,
         *,
-        completed: int | None = None,
+        completed: float | None = None,
         total: int | None = None,
         detail: str | None = None,
     ) -> None:

@@ -130,3 +130,49 @@ def test_a_calibration_applies_only_to_the_media_kinds_it_was_fitted_on(
         (outcome,) = run.outcomes
         assert outcome.evidence is not None and outcome.evidence.calibrated is calibrated, kinds
         assert (run.fusion.p_fake_interval is not None) is calibrated
+
+
+class InParts:
+    """Works through its input in three parts, reporting each, then fails if told to."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.spec = make_spec("visual.parts")
+        self.fail = fail
+
+    def analyze(self, media: MediaInput) -> Evidence:
+        for part in range(3):
+            media.progress(part, 3, f"part {part + 1} of 3")
+        if self.fail:
+            raise RuntimeError("part 3 unreadable")
+        return Evidence.from_llr(self.spec, raw_score=0, llr=0)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_detector_reports_its_own_parts_through_the_hook(
+    photo_input: MediaInput, fail: bool
+) -> None:
+    """A detector's progress within its step reaches the analysis' hook as a fraction of that
+    step with its detail (the CLI bar, a job's state and the dashboard move while it works); the
+    engine stops listening when the detector returns or fails."""
+    reg = DetectorRegistry()
+    strong = make_spec("visual.strong")
+    reg.register(strong, lambda: Fixed(strong, 1.0))
+    reg.register(make_spec("visual.parts"), lambda: InParts(fail))
+    hook = RecordingHook()
+    run = run_detectors(reg, photo_input, names=None, fusion_settings=FusionSettings(), hook=hook)
+    position = [o.spec.name for o in run.outcomes].index("visual.parts")
+    assert run.outcomes[position].status == ("error" if fail else "ok")
+    parts = [(c[1], c[2], c[3]) for c in hook.calls if c[0] == "detect:visual.parts"]
+    assert parts == [
+        (position, 3, None),
+        (position, 3, "part 1 of 3"),
+        (pytest.approx(position + 1 / 3), 3, "part 2 of 3"),
+        (pytest.approx(position + 2 / 3), 3, "part 3 of 3"),
+    ]
+    calls = len(hook.calls)
+    photo_input.progress(1, 2, "after the analysis")  # nobody listens any more
+    assert len(hook.calls) == calls
+    heard: list[str] = []
+    with photo_input.listening(lambda fraction, detail: heard.append(detail)):
+        photo_input.progress(1, 2, "a listener of its own")
+    assert heard == ["a listener of its own"]

@@ -123,13 +123,14 @@ class ProgressHook:
         self,
         step: str,
         *,
-        completed: int | None = None,
+        completed: float | None = None,
         total: int | None = None,
         detail: str | None = None,
     ) -> None:
+        within = detail if step.startswith("detect:") else None  # a detector's own part
         self._progress.update(
             self._task,
-            description=f"{self._label} · {step}",
+            description=f"{self._label} · {step}" + (f" · {within}" if within else ""),
             completed=completed if completed is not None else None,
             total=total,
         )

@@ -105,12 +105,13 @@ class CeleryStateHook:
         self,
         step: str,
         *,
-        completed: int | None = None,
+        completed: float | None = None,
         total: int | None = None,
         detail: str | None = None,
     ) -> None:
         self._task.update_state(
-            state="PROGRESS", meta={"step": step, "completed": completed, "total": total}
+            state="PROGRESS",
+            meta={"step": step, "completed": completed, "total": total, "detail": detail},
         )
 
 

@@ -57,7 +57,7 @@ class JobHook:
         self,
         step: str,
         *,
-        completed: int | None = None,
+        completed: float | None = None,
         total: int | None = None,
         detail: str | None = None,
     ) -> None:

@@ -28,7 +28,7 @@ class StreamlitProgressHook:
         self,
         step: str,
         *,
-        completed: int | None = None,
+        completed: float | None = None,
         total: int | None = None,
         detail: str | None = None,
     ) -> None:
@@ -44,6 +44,8 @@ class StreamlitProgressHook:
         self._fraction = max(self._fraction, min(fraction, 1.0))
         if step.startswith("detect:"):
             text = f"running {step.removeprefix('detect:')}"
+            if detail:  # the detector's own part (passage 3 of 18)
+                text += f" ({detail})"
         else:
             text = STEP_LABELS.get(step, step)
         self._bar.progress(self._fraction, text=f"{self._label}: {text}")

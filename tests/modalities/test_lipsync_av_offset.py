@@ -218,7 +218,10 @@ def test_the_evidence_says_how_much_of_a_long_video_was_analysed(tmp_path: Path)
     short = samples.write_clip(tmp_path / "short.mp4", seconds=2.0, fps=10, size=(96, 72))
     long = samples.write_clip(tmp_path / "longer.mp4", seconds=75.0, fps=5, size=(96, 72))
     for detector, limit in ((av_offset.AvOffsetDetector(), 30.0), (syncnet.build(), 20.0)):
-        found = {f.code: f for f in detector.analyze(media(clip)).findings}["analysed_span_s"]
+        heard: list[tuple[float, str]] = []
+        with (whole_clip := media(clip)).listening(lambda f, d, out=heard: out.append((f, d))):
+            found = {f.code: f for f in detector.analyze(whole_clip).findings}["analysed_span_s"]
+        assert heard == [(k / 4, f"passage {k + 1} of 4") for k in range(4)]  # its progress
         assert found.value == 33.0  # four consecutive passages, whichever detector
         assert found.message.startswith(
             "4 passages (0.0–8.2, 8.2–16.5, 16.5–24.8, 24.8–33.0 s), 33 s of 33.0 s analysed, "
