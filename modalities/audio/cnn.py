@@ -103,7 +103,7 @@ class AudioCnnDetector:
             *frontend.front_end_findings(self.vad, self.feature_backend),
             *passages.input_findings(media, audio),
         ]
-        scored = [passages.Scored(a, self._passage(a, facts)) for a in audio]
+        scored = passages.scored_each(media, audio, lambda a: self._passage(a, facts))
         return passages.decided(
             self.spec, media, scored, score_label="window logit", flagged="windows"
         )

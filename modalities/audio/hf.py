@@ -74,7 +74,9 @@ class HfAudioDetector:
         times: list[tuple[float, float]] = []
         logits = []
         plan = passages.plan(media.info.duration_s)
-        for passage, wave in passages.read(media, self.sample_rate, plan):
+        for number, (passage, wave) in enumerate(passages.read(media, self.sample_rate, plan)):
+            if len(plan) > 1:
+                media.progress(number, len(plan), f"passage {number + 1} of {len(plan)}")
             starts = [s for s in range(0, len(wave), step) if len(wave) - s >= shortest]
             windows = [wave[s : s + step].astype(np.float32) for s in starts]
             if windows:

@@ -104,7 +104,7 @@ class LfccGmmDetector:
         audio = passages.analysed(media, self.vad)
         findings = frontend.front_end_findings(self.vad, self.feature_backend)
         findings += passages.input_findings(media, audio)
-        scored = [passages.Scored(a, self._passage(a, findings)) for a in audio]
+        scored = passages.scored_each(media, audio, lambda a: self._passage(a, findings))
         return passages.decided(self.spec, media, scored, score_label="mean frame LLR")
 
     def _passage(self, audio: passages.PassageAudio, facts: list[Finding]) -> Evidence:

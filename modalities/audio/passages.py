@@ -23,7 +23,7 @@ exactly as before.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,6 +193,21 @@ class Scored:
 
     audio: PassageAudio
     evidence: Evidence
+
+
+def scored_each(
+    media: MediaInput,
+    audio: Sequence[PassageAudio],
+    score: Callable[[PassageAudio], Evidence],
+) -> list[Scored]:
+    """Each passage scored by ``score``, in order, each reported to the analysis' progress when
+    there are several (an hour is six passages of 10 minutes)."""
+    out = []
+    for number, passage in enumerate(audio):
+        if len(audio) > 1:
+            media.progress(number, len(audio), f"passage {number + 1} of {len(audio)}")
+        out.append(Scored(passage, score(passage)))
+    return out
 
 
 def passages_finding(scored: Sequence[Scored]) -> Finding:

@@ -133,7 +133,7 @@ class SynthesisTracesDetector:
             return frontend.no_audio_track(self.spec)
         audio = passages.analysed(media, self.vad)
         facts = [*frontend.front_end_findings(self.vad), *passages.input_findings(media, audio)]
-        scored = [passages.Scored(a, self._passage(a, facts)) for a in audio]
+        scored = passages.scored_each(media, audio, lambda a: self._passage(a, facts))
         return passages.decided(self.spec, media, scored, score_label="trace score (logit)")
 
     def _passage(self, audio: passages.PassageAudio, facts: list[Finding]) -> Evidence:

@@ -133,7 +133,10 @@ def test_the_worst_passage_decides_and_every_passage_is_on_the_timeline(
     fake_at_the_end(path)
     whole = detector.analyze(media(path))
     scaled(monkeypatch, 2.0, 20.0)
-    split = detector.analyze(media(path))
+    heard: list[tuple[float, str]] = []
+    with (read := media(path)).listening(lambda fraction, detail: heard.append((fraction, detail))):
+        split = detector.analyze(read)
+    assert heard == [(k / 3, f"passage {k + 1} of 3") for k in range(3)]  # its progress
     finding = next(f for f in split.findings if f.code == "passages")
     assert finding.value == 3
     assert split.summary.startswith("worst of 3 passages, 4–7 s:")
