@@ -270,3 +270,34 @@ def test_cli_embedded_submit_finishes_an_interrupted_job(backend: str, capsys, p
     [line] = [json.loads(x) for x in out.splitlines()]
     assert line["id"] == left["id"] and not line["created"]
     assert line["status"] == "done" and line["analysis_id"]
+
+
+def test_a_job_runs_with_the_options_it_was_submitted_with(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analyst submits with the neural VAD; the worker's own settings say energy: the job
+    runs as submitted (its `versions` record the options), and the result says so."""
+    import soundfile as sf
+
+    from tests.modalities.audio_signals import formant_speech
+
+    speech = tmp_path / "call.wav"
+    sf.write(speech, formant_speech(8.0, seed=5), 16_000)
+    monkeypatch.setenv("VERITY_MODELS__AUDIO_VAD", "silero")
+    submitter = Verity.open(load_settings())
+    try:
+        submitted = records.submit(submitter, speech, None, ["audio.lfcc_gmm"])
+    finally:
+        submitter.close()
+    monkeypatch.delenv("VERITY_MODELS__AUDIO_VAD")
+    worker = Verity.open(load_settings())
+    try:
+        assert worker.settings.models.audio_vad == "energy"
+        outcome = runner.run_with_retries(worker, submitted.job["id"], worker="w")
+        assert outcome.status == "done" and outcome.analysis_id
+        (from_job,) = services.get_analysis(worker, outcome.analysis_id)["detectors"]
+        assert from_job["options"] == {"vad": "silero"}
+        (direct,) = services.analyze(worker, speech, detectors=["audio.lfcc_gmm"])["detectors"]
+        assert direct["options"] == {} and direct["raw_score"] != from_job["raw_score"]
+    finally:
+        worker.close()

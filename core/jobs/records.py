@@ -157,6 +157,7 @@ class ClaimedJob:
     detectors: list[str] | None
     info: MediaInfo
     attempts: int
+    options: dict[str, dict[str, Any]] | None = None  # as submitted (None: recorded without)
 
     def media_input(self, app: Verity) -> MediaInput:
         return MediaInput(
@@ -204,6 +205,7 @@ def claim(app: Verity, job_id: str, worker: str) -> ClaimedJob | None:
             detectors=job.detectors,
             info=MediaInfo.model_validate(media.probe),
             attempts=job.attempts,
+            options=(job.versions or {}).get("options"),
         )
 
 

@@ -117,7 +117,13 @@ def run_job(
             hook("verify", completed=0, total=1, detail=job.media_sha256[:12])
             app.store.verify(job.media_sha256)  # analyse exactly the bytes that were hashed
             run = services.compute_evidence(
-                app, job.media_input(app), job.detectors, hook, instances, chunked=True
+                app,
+                job.media_input(app),
+                job.detectors,
+                hook,
+                instances,
+                options=job.options,  # as submitted, whatever this worker's settings say
+                chunked=True,
             )
             listener("store")
             analysis_id = records.complete(app, job, run)
