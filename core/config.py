@@ -258,6 +258,7 @@ class Settings(BaseSettings):
             "limits": self.limits.model_dump(),
             "fusion": self.fusion.model_dump(),
             "jobs": self.jobs.model_dump(mode="json"),
+            "models": self.models.model_dump(mode="json"),
             "chain": {
                 **self.chain.model_dump(exclude={"private_key"}),
                 "private_key": "********" if self.chain.private_key else None,

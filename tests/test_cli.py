@@ -248,6 +248,16 @@ def test_config_show_masks(home: Path, capsys, monkeypatch) -> None:
     assert json.loads(out)["database_url"].startswith("postgresql+psycopg://u:***@h")
 
 
+def test_config_show_names_the_detector_settings(home: Path, capsys, monkeypatch) -> None:
+    """The analyst sees which front end and coverage an analysis here would use."""
+    monkeypatch.setenv("VERITY_MODELS__LIPSYNC_COVERAGE", "whole")
+    code, out, _ = run(capsys, "config", "show")
+    assert code == 0
+    assert "models.lipsync_coverage = whole" in out and "models.audio_vad = energy" in out
+    code, out, _ = run(capsys, "config", "show", "--json")
+    assert json.loads(out)["models"]["audio_hf_dir"] is None
+
+
 def test_db_upgrade_on_postgresql(
     home: Path, capsys, pg_schema_url: str, monkeypatch, photo
 ) -> None:
