@@ -394,6 +394,7 @@ def test_reproduce_builds_each_detector_as_its_analysis_recorded(
     code, stdout, err = run(capsys, "reproduce", str(tmp_path / "r.json"))
     assert code == 0, stdout + err
     assert "DIFF" not in stdout and stdout.count("same E1") == 2
+    assert stdout.count("(built with vad=silero, as recorded)") == 2
     document = json.loads((tmp_path / "r.json").read_bytes())
     for det in document["exhibits"][0]["analyses"][0]["detectors"]:
         det["options"] = {}  # as a report made before options were recorded

@@ -190,6 +190,11 @@ def reproduce(
                     f"raw {outcome.evidence.raw_score:.6g}, LLR {outcome.evidence.llr:.6g} match "
                     f"within {tolerance:g}"
                 )
+                if outcome.evidence.options:
+                    built = ", ".join(
+                        f"{k}={v}" for k, v in sorted(outcome.evidence.options.items())
+                    )
+                    detail += f" (built with {built}, as recorded)"
                 out.append(Comparison(*where, not diffs, detail))
     _record_reads(app, document)
     return out
