@@ -15,12 +15,12 @@ the explicit list in ``modalities/__init__.py``; a second registration under a n
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,6 +31,7 @@ from core.errors import DetectorError, DuplicateDetectorError, UnknownDetectorEr
 from core.media import AudioChunk, MediaInfo, MediaKind, VideoFrame
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+T = TypeVar("T")
 
 
 class Modality(StrEnum):
@@ -169,6 +170,11 @@ class Evidence(BaseModel):
         )
 
 
+def options_text(options: Mapping[str, Any]) -> str:
+    """A result's recorded options as one line (``coverage=whole, vad=silero``)."""
+    return ", ".join(f"{key}={value}" for key, value in sorted(options.items()))
+
+
 def out_of_domain(
     spec: DetectorSpec,
     reason: str,
@@ -222,6 +228,15 @@ class MediaInput:
         fraction = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
         for listener in tuple(self._listeners):
             listener(fraction, detail)
+
+    def parts(self, items: Iterable[T], noun: str, count: int | None = None) -> Iterator[T]:
+        """``items`` one by one, each reported to :meth:`progress` as "<noun> k of n" when there
+        are several (``count``: how many, for an iterator without a length)."""
+        total = len(items) if count is None and isinstance(items, Sized) else (count or 0)
+        for number, item in enumerate(items):
+            if total > 1:
+                self.progress(number, total, f"{noun} {number + 1} of {total}")
+            yield item
 
     @contextmanager
     def listening(self, listener: Callable[[float, str], None]) -> Iterator[None]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from core.detector import options_text
 from core.errors import VerificationError
 from core.report import view
 from core.report.figures import Figure
@@ -231,8 +232,7 @@ def _exhibit(w: _Writer, ex: dict[str, Any], figures: dict[str, list[Figure]]) -
             if d.get("reason"):
                 notes += f" — {d['reason']}"
             if d.get("options"):
-                built = ", ".join(f"{k}={v}" for k, v in sorted(d["options"].items()))
-                notes += f" — built with {built}"
+                notes += f" — built with {options_text(d['options'])}"
             rows.append(
                 [
                     f"{d['name']} {d['version']}",

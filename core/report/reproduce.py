@@ -21,7 +21,7 @@ from core.app import Verity
 from core.calibration import CalibrationStore
 from core.custody import Action, append_event, verify_custody
 from core.db import Case, CustodyEvent, MediaItem
-from core.detector import MediaInput
+from core.detector import MediaInput, options_text
 from core.engine import ENGINE_VERSION, run_detectors
 from core.errors import DetectorError, MediaError, StoreError, VerificationError
 from core.hooks import Hook, null_hook
@@ -120,7 +120,7 @@ def _identity_problems(app: Verity, det: dict[str, Any]) -> list[str]:
         try:
             spec = app.registry.create(det["name"], **options).spec
         except Exception as exc:  # a checkpoint moved away, an option this version lacks
-            recorded = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
+            recorded = options_text(options)
             return [f"cannot build it with the recorded options ({recorded}): {exc}"]
     problems = []
     if spec.version != det["version"]:
@@ -191,10 +191,7 @@ def reproduce(
                     f"within {tolerance:g}"
                 )
                 if outcome.evidence.options:
-                    built = ", ".join(
-                        f"{k}={v}" for k, v in sorted(outcome.evidence.options.items())
-                    )
-                    detail += f" (built with {built}, as recorded)"
+                    detail += f" (built with {options_text(outcome.evidence.options)}, as recorded)"
                 out.append(Comparison(*where, not diffs, detail))
     _record_reads(app, document)
     return out

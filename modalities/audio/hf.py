@@ -74,9 +74,8 @@ class HfAudioDetector:
         times: list[tuple[float, float]] = []
         logits = []
         plan = passages.plan(media.info.duration_s)
-        for number, (passage, wave) in enumerate(passages.read(media, self.sample_rate, plan)):
-            if len(plan) > 1:
-                media.progress(number, len(plan), f"passage {number + 1} of {len(plan)}")
+        read = passages.read(media, self.sample_rate, plan)
+        for passage, wave in media.parts(read, "passage", count=len(plan)):
             starts = [s for s in range(0, len(wave), step) if len(wave) - s >= shortest]
             windows = [wave[s : s + step].astype(np.float32) for s in starts]
             if windows:

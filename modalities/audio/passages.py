@@ -202,12 +202,7 @@ def scored_each(
 ) -> list[Scored]:
     """Each passage scored by ``score``, in order, each reported to the analysis' progress when
     there are several (an hour is six passages of 10 minutes)."""
-    out = []
-    for number, passage in enumerate(audio):
-        if len(audio) > 1:
-            media.progress(number, len(audio), f"passage {number + 1} of {len(audio)}")
-        out.append(Scored(passage, score(passage)))
-    return out
+    return [Scored(passage, score(passage)) for passage in media.parts(audio, "passage")]
 
 
 def passages_finding(scored: Sequence[Scored]) -> Finding:

@@ -93,9 +93,7 @@ class AvOffsetDetector:
         passages = tracking.passage_spans(media.info.duration_s, self.coverage)
         rate_note = "" if step == 1 else f" (the video's {native:.3f} fps, every {step} frames)"
         results, scans = [], []
-        for number, passage in enumerate(passages):
-            if len(passages) > 1:
-                media.progress(number, len(passages), f"passage {number + 1} of {len(passages)}")
+        for passage in media.parts(passages, "passage"):
             scan = tracking.face_pass(media, passage).native_scan(passage.end_s)  # shared with
             # lipsync.syncnet
             scans.append(scan)

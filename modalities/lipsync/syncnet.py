@@ -219,11 +219,7 @@ class SyncNetDetector:
         if media.info.audio is None:
             return out_of_domain(self.spec, "no audio track")
         passages = tracking.passage_spans(media.info.duration_s, self.coverage)
-        read = []
-        for number, passage in enumerate(passages):
-            if len(passages) > 1:
-                media.progress(number, len(passages), f"passage {number + 1} of {len(passages)}")
-            read.append(self._passage(media, passage))
+        read = [self._passage(media, passage) for passage in media.parts(passages, "passage")]
         speech_s = sum(r.speech_s for r in read)
         where = f"the first {read[0].length_s:.0f} s" if len(read) == 1 else "the passages"
         facts = [
