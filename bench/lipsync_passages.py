@@ -1,5 +1,6 @@
 """Lip-sync over a long video: passages spread over it (engine 0.2.2: one per minute, 3 to 6;
-now: up to a minute whole, six beyond) or every second (coverage whole). The first 30 s that
+lip-sync 1.3.0/1.4.0: up to a minute whole, six beyond; now (1.4.0/1.5.0): up to two minutes
+whole, twelve beyond) or every second (coverage whole). The first 30 s that
 0.2.1 read are measured in docs/benchmarks.md (this script's earlier version).
 
 A long talking-head video is made from GRID's clips one after another (../shared/train-corpus),
@@ -51,6 +52,12 @@ def one_per_minute(duration_s: float | None, coverage: str = "spread") -> list[t
     return [tracking.Passage(round(k * gap, 3), round(k * gap, 3) + 10.0) for k in range(count)]
 
 
+def six_spread(duration_s: float | None, coverage: str = "spread") -> list[tracking.Passage]:
+    """lip-sync 1.3.0 / 1.4.0's reading: up to a minute whole, six 10-s passages beyond."""
+    with mock.patch.object(tracking, "MAX_PASSAGES", 6):
+        return PLANNED(duration_s, coverage)
+
+
 PLANNED = tracking.passage_spans  # the shipped plan (the readings below patch it over)
 
 
@@ -59,8 +66,9 @@ def whole(duration_s: float | None, coverage: str = "spread") -> list[tracking.P
 
 
 def dub_start(seconds: float) -> float:
-    """The middle of the widest gap between the spread passages read now, less half the dub."""
-    spans = PLANNED(seconds)
+    """The middle of the widest gap between 0.2.4's six spread passages, less half the dub (the
+    stretch the default reading missed then)."""
+    spans = six_spread(seconds)
     a, b = max(
         ((x.end_s, y.start_s) for x, y in itertools.pairwise(spans)),
         key=lambda g: g[1] - g[0],
@@ -107,6 +115,7 @@ def main(lengths: list[float]) -> None:
     print("| video | reading | lipsync.av_offset | lipsync.syncnet |\n|---|---|---|---|")
     readings: list[tuple[str, Plan]] = [
         ("one per minute (0.2.2)", one_per_minute),
+        ("six spread (0.2.4)", six_spread),
         ("spread (now)", PLANNED),
         ("whole", whole),
     ]

@@ -73,6 +73,7 @@ def metrics_from_eval(eval_dir: Path, spec: DetectorSpec) -> dict[str, Any]:
         "evaluation": {
             "manifest": info.get("manifest"),
             "manifest_sha256": info.get("manifest_sha256"),
+            "contents_sha256": info.get("contents_sha256"),
             "signature": info.get("signature"),
             "normalize_codec": info.get("normalize_codec"),
             "threshold_p_fake": result.get("threshold_p_fake"),

@@ -110,10 +110,9 @@ class ModelSettings(BaseModel):
     lipsync_coverage: str = Field(
         default="spread",
         pattern=r"^(spread|whole)$",
-        description="how much of a video longer than a minute the lip-sync detectors read: "
-        "'spread' (six 10-s passages from start to end, bounded cost) or 'whole' (every second, "
-        "a cost that grows with the length: about a third of real time on 2 cores and 0.65 GB "
-        "per hour of video)",
+        description="how much of a video longer than two minutes the lip-sync detectors read: "
+        "'spread' (twelve 10-s passages from start to end, bounded cost) or 'whole' (every "
+        "second, a cost that grows with the length and 0.65 GB per hour of video)",
     )
 
     def detector_options(self) -> dict[str, dict[str, Any]]:

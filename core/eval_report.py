@@ -231,7 +231,12 @@ def summary_markdown(result: dict[str, Any], info: dict[str, Any], plots: list[P
         "# Verity evaluation",
         "",
         f"- manifest: `{info['manifest']}` (sha256 `{info['manifest_sha256'][:16]}…`), "
-        f"{info['files']} files",
+        f"{info['files']} files"
+        + (
+            f" (contents sha256 `{info['contents_sha256'][:16]}…`)"
+            if "contents_sha256" in info
+            else ""
+        ),
         f"- detectors: {info['signature']}",
         f"- operating point: called fake when p_fake ≥ {result['threshold_p_fake']}; "
         "FPR/FNR with Clopper-Pearson 95% intervals; AUC with 95% score intervals "

@@ -292,6 +292,22 @@ def run_signature(config: EvalConfig) -> str:
     return ";".join(parts)
 
 
+def contents_sha256(rows: list[ManifestRow]) -> str:
+    """The SHA-256 of the files a manifest's rows name, not of the manifest: ``sha256sum``'s
+    lines (``<sha256>  <file>``) sorted by file name, hashed.
+
+    A manifest names files; the same manifest can list other bytes (a lab set made again by a
+    later engine holds other videos under the same names), and a calibration fitted on one set
+    must say which bytes it saw. In a shell, from the root:
+    ``tail -n +2 manifest.csv | cut -d, -f1 | LC_ALL=C sort | xargs sha256sum | sha256sum``
+    (for file names without commas, quotes or spaces)."""
+    from core.store import sha256_file
+
+    files = sorted({row.file: row.path for row in rows}.items())
+    lines = "".join(f"{sha256_file(Path(path))}  {name}\n" for name, path in files)
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
 def load_done(scores: Path) -> dict[str, dict[str, Any]]:
     """Records already written, by job key; a torn last line from a crash is ignored."""
     done: dict[str, dict[str, Any]] = {}

@@ -6,6 +6,8 @@ A small test detector measures a real property of the pixels (mean brightness); 
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -169,6 +171,13 @@ def test_calibrate_then_analyses_are_calibrated(
     artifact = home / "calibration" / "visual.brightness-0.0.1-image.json"  # fitted on images
     data = json.loads(artifact.read_text())
     assert data["n_real"] == data["n_fake"] == 12 and data["platt"]["slope"] > 0
+    # the bytes it was fitted on, as sha256sum lists them (a manifest alone does not pin them)
+    names = sorted(r["file"] for r in csv.DictReader(manifest.open()))
+    listing = "".join(
+        f"{hashlib.sha256((root / n).read_bytes()).hexdigest()}  {n}\n" for n in names
+    )
+    assert data["data"]["contents_sha256"] == hashlib.sha256(listing.encode()).hexdigest()
+    assert data["data"]["manifest_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
     # the next evaluation uses the calibration: LLRs now carry information
     eval_out = tmp_path / "eval2"
     assert (
@@ -208,6 +217,9 @@ def test_calibrate_then_analyses_are_calibrated(
     assert main(["detectors", "show", "visual.brightness", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["calibration"]["version"] == data["version"]
+    assert shown["calibration"]["data"]["contents_sha256"] == data["data"]["contents_sha256"]
+    assert main(["detectors", "show", "visual.brightness"]) == 0
+    assert f"files scored: sha256 {data['data']['contents_sha256']}" in capsys.readouterr().out
     assert shown["calibrations"]["image"]["path"] == str(artifact)
     # a fusion model over the calibrated detectors, used by the next analysis
     assert (
@@ -412,3 +424,20 @@ def test_eval_with_candidate_weights(
         err = capsys.readouterr().err
         assert words in err and err.strip().count("\n") == 0, (pair, err)
         assert not out.exists()
+
+
+def test_the_contents_digest_changes_with_the_bytes_not_the_manifest(image_set) -> None:
+    """A lab set made again lists the same names with other bytes: the manifest's SHA-256 stays,
+    the contents digest does not (what a calibration records to say what it was fitted on)."""
+    manifest, root = image_set
+    rows, manifest_sha = evaluation.read_manifest(manifest, root)
+    before = evaluation.contents_sha256(rows)
+    assert evaluation.contents_sha256(list(reversed(rows))) == before  # order of rows: no matter
+    target = root / rows[0].file
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original + b"\0")
+        again, same_manifest = evaluation.read_manifest(manifest, root)
+        assert same_manifest == manifest_sha and evaluation.contents_sha256(again) != before
+    finally:
+        target.write_bytes(original)

@@ -146,6 +146,7 @@ def eval_command(
     info = {
         "manifest": f"{manifest.resolve().parent.name}/{manifest.name}",
         "manifest_sha256": digest,
+        "contents_sha256": evaluation.contents_sha256(rows),
         "files": len(rows),
         "signature": evaluation.run_signature(config),
         "normalize_codec": normalize_codec,
@@ -261,7 +262,12 @@ def calibrate_command(
             labels.append(r["label"])
             families.append(r["category"])
             kinds.add(r["kind"])
-    data = {"manifest": manifest.name, "manifest_sha256": digest, "root": root.resolve().name}
+    data = {
+        "manifest": manifest.name,
+        "manifest_sha256": digest,
+        "contents_sha256": evaluation.contents_sha256(rows),
+        "root": root.resolve().name,
+    }
     artifact = calibration.fit_calibration(
         spec,
         np.asarray(raw, dtype=float),
@@ -327,7 +333,12 @@ def _calibrate_fusion(
         records = evaluation.score_manifest(
             rows, config, work / "scores.jsonl", jobs=jobs, progress=report
         )
-    data = {"manifest": manifest.name, "manifest_sha256": digest, "root": root.resolve().name}
+    data = {
+        "manifest": manifest.name,
+        "manifest_sha256": digest,
+        "contents_sha256": evaluation.contents_sha256(rows),
+        "root": root.resolve().name,
+    }
     model = fusion_model.fit_fusion(records, data)
     target = out or settings.home / "calibration" / "fusion.json"
     fusion_model.save(model, target)
@@ -396,6 +407,8 @@ def show_command(
             f"  calibration for {', '.join(kinds)}: {cal.version} from "
             f"{cal.data.get('manifest')} ({cal.n_real} real, {cal.n_fake} fake) at {path}"
         )
+        if cal.data.get("contents_sha256"):  # fits before 2026-12-07 name the manifest only
+            render.out.print(f"    files scored: sha256 {cal.data['contents_sha256']}")
         if cal.shrinkage is not None:
             sh = cal.shrinkage
             render.out.print(

@@ -40,6 +40,8 @@ ALIGN_SIZE = 192  # the aligned-face frame the mouth is cut from (mouth centre a
 EMBED = 64
 MIN_TRACK_FRAMES = 25  # a track shorter than one second carries no usable sync
 DETECT_EVERY = 3  # full face detection on every 3rd frame tracked, landmarks re-fitted in between
+# ... run without up-sampling while every face is at least this large (faces.FaceTracker)
+COARSE_SIDE = 80
 
 
 @dataclass
@@ -105,8 +107,18 @@ def mouth_tracks(
             held[frame.index] = grey_frame(frame)
             yield frame
 
-    scan = faces.track_faces(keep(frames), try_rotations=True, detect_every=DETECT_EVERY)
+    tracker = face_tracker()
+    for frame in keep(frames):
+        tracker.feed(frame)
+    scan = tracker.scan()
     return place_mouths(cut_mouths(scan, held), n_frames), tuple(scan.flags)
+
+
+def face_tracker() -> faces.FaceTracker:
+    """How lip-sync tracks faces, in training and in both detectors: HOG every
+    ``DETECT_EVERY``-th frame, without up-sampling while the faces are ``COARSE_SIDE`` px or
+    larger (a talking head usually is: a third of the cost), landmarks re-fitted in between."""
+    return faces.FaceTracker(try_rotations=True, detect_every=DETECT_EVERY, coarse_side=COARSE_SIDE)
 
 
 def grey_frame(frame: VideoFrame) -> np.ndarray:

@@ -3,15 +3,18 @@ both lip-sync detectors.
 
 **Passages** (``passage_spans``). A video up to ``WHOLE_S`` (30 s) long is one passage, read
 whole. A longer one is read in passages of at most ``PASSAGE_S`` (10 s): up to ``MAX_PASSAGES``
-(6) of them by default (coverage ``spread``), so a video up to a minute long is read whole in
-consecutive passages of equal length, and a longer one in six 10-s passages spread from its first
-to its last seconds. A dubbed or spliced passage late in an interview is then looked at (up to
-0.2.1 the detectors read the first 30 s and said "the rest was not looked at"), and the cost stays
-bounded (at most 60 s of face tracking whatever the length). Coverage ``whole`` (setting
-``models.lipsync_coverage``) reads every second of any length in consecutive passages, at a cost
-that grows with the video (face tracking runs at about a third of real time on 2 cores): for an
-analyst who must not miss a splice that falls between spread passages. Each passage is analysed on
-its own (its own speaker, its own soundtrack on the video clock, its own null test) and the
+(12) of them by default (coverage ``spread``), so a video up to two minutes long is read whole in
+consecutive passages of equal length, and a longer one in twelve 10-s passages spread from its
+first to its last seconds. A dubbed or spliced passage late in an interview is then looked at (up
+to 0.2.1 the detectors read the first 30 s and said "the rest was not looked at"), and the cost
+stays bounded (at most 120 s of face tracking whatever the length). Twelve passages cost
+1.1-1.25 times what six did before lip-sync 1.4.0/1.5.0, because faces of ``net.COARSE_SIDE`` px
+or more are now detected without up-sampling (``net.face_tracker``; bench/lipsync_tracking_cost).
+In a video up to three minutes the gaps between passages are at most 5.5 s, so a 20-s dub covers
+at least 7 s of one passage. Coverage ``whole`` (setting ``models.lipsync_coverage``) reads
+every second of any length in consecutive passages, at a cost that grows with the video: for an
+analyst who must not miss a splice that falls between spread passages. Each passage is analysed
+on its own (its own speaker, its own soundtrack on the video clock, its own null test) and the
 detectors report the worst.
 
 **One pass per passage.** In a passage ``lipsync.av_offset`` tracks faces on every frame;
@@ -57,7 +60,7 @@ FRAME_MAX_SIDE = 640  # both detectors track on frames of at most 640 px a side
 GRID_S = 20.0  # lipsync.syncnet analyses the first 20 s of a passage
 WHOLE_S = 30.0  # a video up to this long is one passage (lipsync.av_offset reads all of it)
 PASSAGE_S = 10.0  # a longer one is read in passages at most this long ...
-MAX_PASSAGES = 6  # ... at most 6 of them with coverage "spread" (60 s of face tracking)
+MAX_PASSAGES = 12  # ... at most 12 with coverage "spread" (120 s of face tracking)
 COVERAGES = ("spread", "whole")
 _EPS = 1e-6  # the tolerance of core.media.iter_frames
 
@@ -87,10 +90,12 @@ def passage_spans(duration_s: float | None, coverage: str = "spread") -> list[Pa
     [(0.0, 30.0)]
     >>> [(p.start_s, p.end_s) for p in passage_spans(45.0)]
     [(0.0, 9.0), (9.0, 18.0), (18.0, 27.0), (27.0, 36.0), (36.0, 45.0)]
-    >>> [p.start_s for p in passage_spans(100.0)]
-    [0.0, 18.0, 36.0, 54.0, 72.0, 90.0]
+    >>> len(passage_spans(100.0)), passage_spans(100.0)[-1].start_s
+    (10, 90.0)
+    >>> [p.start_s for p in passage_spans(230.0)][:4]
+    [0.0, 20.0, 40.0, 60.0]
     >>> len(passage_spans(3600.0)), len(passage_spans(3600.0, "whole"))
-    (6, 360)
+    (12, 360)
     """
     if coverage not in COVERAGES:
         raise ValueError(f"unknown lip-sync coverage {coverage!r}: one of {', '.join(COVERAGES)}")
@@ -122,7 +127,7 @@ class FacePass:
         self._frames = frames
         self._pending: VideoFrame | None = None  # pulled from the decoder, not yet fed
         self._exhausted = False
-        self._tracker = faces.FaceTracker(try_rotations=True, detect_every=net.DETECT_EVERY)
+        self._tracker = net.face_tracker()
         self._fed_until = -np.inf
         self._native: dict[float, faces.FaceScan] = {}
         self._grid_end = grid_end_s

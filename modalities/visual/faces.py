@@ -56,6 +56,7 @@ MIN_PICTURE_SIDE = 16
 DETECT_MAX_SIDE = 640  # detection runs on a copy no larger than this; landmarks on the original
 ROTATIONS = (0, 90, 270, 180)
 ROTATION_PROBE_FRAMES = 3  # a video's rotation is searched on its first frames only
+FULL_EVERY = 10  # with FaceTracker.coarse_side, every 10th detection still runs at full scale
 
 # Where the aligned crop puts the eye centres and the mouth centre (fractions of the side). The
 # margin keeps forehead, jaw and some background in view: blending boundaries lie there.
@@ -496,6 +497,14 @@ class FaceTracker:
     frames already fed), so ``scan()`` after the first n frames is exactly what ``track_faces``
     over those n frames returns, and feeding may go on afterwards: the lip-sync detectors take
     the scan of a passage's first 20 s and of all of it from one pass (modalities/lipsync/tracking).
+
+    ``coarse_side`` (0: off) is for long videos of large faces, where HOG at the full up-sampling
+    is most of the cost: while every face on the last frame is at least that many pixels, the
+    detection runs one up-sampling coarser (a quarter of the pixels), and falls back to the full
+    scale on the same frame when it finds fewer faces than the last frame held. Every
+    ``full_every``-th detection runs at full scale anyway, so a small face coming in is found as
+    before, at most ``full_every`` detections later. The boxes found coarser differ by a few
+    pixels, and the landmarks re-fitted in them by about 1 % of the eye distance.
     """
 
     detector: DetectorKind = "hog"
@@ -506,6 +515,8 @@ class FaceTracker:
     describe_every: int = 0
     detect_every: int = 1
     pad_retry: bool = False
+    coarse_side: int = 0
+    full_every: int = FULL_EVERY
     rotation: int | None = field(default=None, init=False)
     per_frame: list[list[Face]] = field(default_factory=list, init=False)
     pictures: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
@@ -514,6 +525,8 @@ class FaceTracker:
     )
     previous: list[Face] = field(default_factory=list, init=False)
     scanned: int = field(default=0, init=False)
+    detections: int = field(default=0, init=False)
+    coarse: int = field(default=0, init=False)
     with_face: int = field(default=0, init=False)
     tiny: int = field(default=0, init=False)
     grey: bool = field(default=True, init=False)
@@ -527,15 +540,13 @@ class FaceTracker:
             probing = self.rotation is None and self.try_rotations
             probing = probing and self.scanned <= ROTATION_PROBE_FRAMES
             tries = (self.rotation or 0,) if not probing else ROTATIONS
-            faces = detect_faces(
-                frame.rgb,
-                detector=self.detector,
-                upsample=self.upsample,
-                rotations=tries,
-                frame_index=frame.index,
-                time_s=frame.time_s,
-                pad_retry=self.pad_retry,
-            )
+            faces = []
+            if self._coarse_now():
+                faces = self._detect(frame, tries, self.upsample - 1)
+                self.coarse += 1
+            if len(faces) < len(self.previous) or not faces:  # full scale: also a lost face
+                faces = self._detect(frame, tries, self.upsample)
+            self.detections += 1
         self.previous = faces
         if faces:
             self.with_face += 1
@@ -549,6 +560,30 @@ class FaceTracker:
                         key = (face.frame_index, face.box)
                         self.descriptors[key] = face_descriptor(frame.rgb, face)
         self.per_frame.append(faces)
+
+    def _coarse_now(self) -> bool:
+        """Detect one up-sampling coarser on this frame? Only with ``coarse_side``, when every
+        face on the last frame is at least that large (found without up-sampling too), and not on
+        every ``full_every``-th detection (which looks for smaller faces that came in)."""
+        return bool(
+            self.coarse_side
+            and self.upsample > 0
+            and self.detector == "hog"
+            and self.previous
+            and self.detections % self.full_every
+            and min(f.side for f in self.previous) >= self.coarse_side
+        )
+
+    def _detect(self, frame: VideoFrame, rotations: tuple[int, ...], upsample: int) -> list[Face]:
+        return detect_faces(
+            frame.rgb,
+            detector=self.detector,
+            upsample=upsample,
+            rotations=rotations,
+            frame_index=frame.index,
+            time_s=frame.time_s,
+            pad_retry=self.pad_retry,
+        )
 
     def scan(self) -> FaceScan:
         """The scan of every frame fed so far."""

@@ -216,7 +216,7 @@ def test_the_evidence_says_how_much_of_a_long_video_was_analysed(tmp_path: Path)
     clip = samples.write_clip(tmp_path / "long.mp4", seconds=33.0, fps=10, size=(96, 72))
     middle = samples.write_clip(tmp_path / "middle.mp4", seconds=25.0, fps=10, size=(96, 72))
     short = samples.write_clip(tmp_path / "short.mp4", seconds=2.0, fps=10, size=(96, 72))
-    long = samples.write_clip(tmp_path / "longer.mp4", seconds=75.0, fps=5, size=(96, 72))
+    long = samples.write_clip(tmp_path / "longer.mp4", seconds=130.0, fps=2, size=(96, 72))
     for detector, limit in ((av_offset.AvOffsetDetector(), 30.0), (syncnet.build(), 20.0)):
         heard: list[tuple[float, str]] = []
         with (whole_clip := media(clip)).listening(lambda f, d, out=heard: out.append((f, d))):
@@ -228,7 +228,7 @@ def test_the_evidence_says_how_much_of_a_long_video_was_analysed(tmp_path: Path)
             "every second (coverage spread)"
         )
         found = {f.code: f for f in detector.analyze(media(long)).findings}["analysed_span_s"]
-        assert found.value == 60.0 and "6 passages (0.0–10.0, 13.0–23.0" in found.message
+        assert found.value == 120.0 and "12 passages (0.0–10.0, 10.9–20.9" in found.message
         assert "the rest was not looked at (coverage spread)" in found.message
         found = {f.code: f for f in detector.analyze(media(middle)).findings}["analysed_span_s"]
         assert found.value == pytest.approx(min(limit, 25.0), abs=0.1)
@@ -237,9 +237,9 @@ def test_the_evidence_says_how_much_of_a_long_video_was_analysed(tmp_path: Path)
         assert found.value == pytest.approx(2.0, abs=0.1) and "rest" not in found.message
     for whole in (av_offset.build(coverage="whole"), syncnet.build(coverage="whole")):
         found = {f.code: f for f in whole.analyze(media(long)).findings}["analysed_span_s"]
-        assert found.value == 75.0
-        assert found.message.startswith("8 passages (0.0–9.4, 9.4–18.8, ")
-        assert found.message.endswith("75 s of 75.0 s analysed, every second (coverage whole)")
+        assert found.value == 130.0
+        assert found.message.startswith("13 passages (13 consecutive, 0.0–130.0 s)")
+        assert found.message.endswith("130 s of 130.0 s analysed, every second (coverage whole)")
     with pytest.raises(ValueError, match="unknown lip-sync coverage"):
         av_offset.build(coverage="most")
 
@@ -268,8 +268,8 @@ def spliced(dst: Path, seconds: float, shift_from_s: float, shift_s: float) -> P
 @pytest.mark.slow
 def test_a_long_video_out_of_sync_late_is_caught_in_its_last_passage(tmp_path: Path) -> None:
     """A 62-s video in sync for its first 52 s, then 200 ms late: up to engine 0.2.1 both
-    detectors read the first 30 s (in sync); now they read six 10-s passages (0–10, 10.4–20.4,
-    …, 52–62 s) and the last one, out of sync, decides."""
+    detectors read the first 30 s (in sync); now they read it whole, in seven consecutive
+    passages of 8.9 s (0–8.9, …, 53.1–62 s), and the last one, out of sync, decides."""
     from modalities.lipsync import syncnet
 
     clip = spliced(tmp_path / "spliced.mp4", seconds=62.0, shift_from_s=52.0, shift_s=0.2)
@@ -277,15 +277,14 @@ def test_a_long_video_out_of_sync_late_is_caught_in_its_last_passage(tmp_path: P
         evidence = detector.analyze(media(clip))
         assert evidence.out_of_domain is None, evidence.out_of_domain
         codes = {f.code: f for f in evidence.findings}
-        assert codes["passages"].value == 6
-        assert "worst of 6 passages, 52.0–62.0 s" in evidence.summary
+        assert codes["passages"].value == 7
+        assert "worst of 7 passages, 53.1–62.0 s" in evidence.summary
         assert abs(float(codes["av_offset_ms"].value) - 200) <= 40 + 1e-6, evidence.summary
         per_passage = codes["passages"].message.split("; ")
-        assert len(per_passage) == 6 and per_passage[0].startswith(
+        assert len(per_passage) == 7 and per_passage[0].startswith(
             "passages with visible speech (the worst decides): 0.0–"
         )
         for early in per_passage[:5]:  # every passage before the splice is in sync
             assert abs(float(early.split(": ")[-1].split(" ms")[0])) <= 40 + 1e-6, per_passage
         times = [(p.start_s, p.end_s) for p in evidence.series]
-        assert min(t[0] for t in times) < 10 and max(t[1] for t in times) > 52
-        assert not any(10.0 < start < 10.4 for start, _ in times)  # nothing between passages
+        assert min(t[0] for t in times) < 9 and max(t[1] for t in times) > 53

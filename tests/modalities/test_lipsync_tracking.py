@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +36,18 @@ OwnScans = tuple[faces.FaceScan, list[net.MouthTrack], tuple[str, ...]]
 
 def _own_scans(path: Path, native_s: float) -> OwnScans:
     """What each detector computed on its own before the pass was shared."""
-    native = faces.track_faces(
-        (f for f in iter_frames(path, max_side=640) if f.time_s <= native_s),
-        try_rotations=True,
-        detect_every=3,
-    )
+    native = _tracked(f for f in iter_frames(path, max_side=640) if f.time_s <= native_s)
     grid = iter_frames(path, fps=net.FPS, max_side=640, end_s=GRID_END)
     mouths, flags = net.mouth_tracks(grid, int(GRID_END * net.FPS) + 1)
     return native, mouths, flags
+
+
+def _tracked(frames: Iterable[VideoFrame]) -> faces.FaceScan:
+    """A scan by lip-sync's own tracker (``net.face_tracker``), frames fed one by one."""
+    tracker = net.face_tracker()
+    for frame in frames:
+        tracker.feed(frame)
+    return tracker.scan()
 
 
 def _same_scan(a: faces.FaceScan, b: faces.FaceScan) -> bool:
@@ -117,11 +122,7 @@ def test_a_faster_source_is_tracked_once_and_cut_on_the_grid(clip50: Path, fed: 
     natives = [f.index for f in iter_frames(clip50, max_side=640) if f.time_s <= 2.0]
     assert fed == natives and native.frames_scanned == len(natives) == 101  # each frame once
     fed.clear()
-    ref = faces.track_faces(
-        (f for f in iter_frames(clip50, max_side=640) if f.time_s <= 2.0),
-        try_rotations=True,
-        detect_every=3,
-    )
+    ref = _tracked(f for f in iter_frames(clip50, max_side=640) if f.time_s <= 2.0)
     assert _same_scan(native, ref) and native.tracks  # av_offset's scan as before
     grid = list(iter_frames(clip50, fps=net.FPS, max_side=640, end_s=GRID_END))
     assert [f.index for f in grid] == natives[: 2 * len(grid) : 2]  # every other 50 fps frame
@@ -178,16 +179,16 @@ def test_a_faster_source_goes_through_one_pass_in_the_detectors(
 
 @pytest.mark.parametrize("coverage", ["spread", "whole"])
 @pytest.mark.parametrize(
-    "duration", [None, 0.0, 5.0, 30.0, 30.04, 45.0, 60.0, 60.5, 100.0, 300.0, 3600.0]
+    "duration", [None, 0.0, 5.0, 30.0, 30.04, 45.0, 60.5, 100.0, 120.0, 120.5, 300.0, 3600.0]
 )
 def test_passages_cover_a_long_video_from_start_to_end(
     duration: float | None, coverage: str
 ) -> None:
     """Up to 30 s: the whole video, as before passages. Longer: passages of at most 10 s from its
-    start to its end. Up to a minute (or at any length with coverage ``whole``) they are
-    consecutive, of equal length, and cover every second; beyond a minute ``spread`` reads six
-    10-s passages apart from one another: at most 60 s read whatever the length, and a splice
-    late in the video falls in (or near) one."""
+    start to its end. Up to two minutes (or at any length with coverage ``whole``) they are
+    consecutive, of equal length, and cover every second; beyond two minutes ``spread`` reads
+    twelve 10-s passages apart from one another: at most 120 s read whatever the length, and a
+    splice late in the video falls in (or near) one."""
     passages = tracking.passage_spans(duration, coverage)
     if not duration or duration <= 30.0:
         assert passages == [tracking.Passage(0.0, 30.0, whole=True)]
@@ -195,13 +196,13 @@ def test_passages_cover_a_long_video_from_start_to_end(
     assert passages[0].start_s == 0.0 and passages[-1].end_s == pytest.approx(duration)
     assert all(0 < p.end_s - p.start_s <= 10.0 + 1e-9 and not p.whole for p in passages)
     assert all(p.grid_end_s() == p.end_s for p in passages)  # syncnet reads all of each
-    if coverage == "whole" or duration <= 60.0:
+    if coverage == "whole" or duration <= 120.0:
         assert len(passages) == math.ceil(duration / 10.0)
         assert all(b.start_s == a.end_s for a, b in itertools.pairwise(passages))  # no gap
         lengths = [p.end_s - p.start_s for p in passages]
         assert max(lengths) - min(lengths) <= 0.002  # equal, to the millisecond rounding
     else:
-        assert len(passages) == 6
+        assert len(passages) == 12
         assert all(p.end_s - p.start_s == pytest.approx(10.0) for p in passages)
         assert all(b.start_s > a.end_s for a, b in itertools.pairwise(passages))
 

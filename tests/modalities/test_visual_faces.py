@@ -186,3 +186,68 @@ def test_sparse_samples_link_faces_that_moved_further(upright: faces.Face) -> No
     )
     assert len(faces.link_tracks([[upright], [later]])) == 1  # 1.2 s apart: may have moved
     assert len(faces.link_tracks([[upright], [soon]])) == 2  # 0.1 s apart: another face
+
+
+def _close_up_frames(n: int) -> list[np.ndarray]:
+    """The astronaut's head and shoulders only (a face of ~130 px, nothing else HOG could take
+    for a face), drifting and tilting as in ``drifting_face_frames``."""
+    base = cv2.resize(astronaut()[0:320, 60:380], (448, 448), interpolation=cv2.INTER_AREA)
+    return [moved(base, dx=2.0 * i, dy=1.0 * i, angle=1.5 * i) for i in range(n)]
+
+
+def _upsamplings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The up-sampling of every HOG call, in order (detection itself still runs)."""
+    calls: list[int] = []
+    real = faces._detect_upright
+
+    def spy(grey: np.ndarray, kind: faces.DetectorKind, upsample: int) -> object:
+        calls.append(upsample)
+        return real(grey, kind, upsample)
+
+    monkeypatch.setattr(faces, "_detect_upright", spy)
+    return calls
+
+
+def _track(pictures: list[np.ndarray], **options: int) -> faces.FaceTracker:
+    tracker = faces.FaceTracker(try_rotations=False, **options)  # type: ignore[arg-type]
+    for frame in frames_of(pictures):
+        tracker.feed(frame)
+    return tracker
+
+
+def test_large_faces_are_detected_coarser_with_a_full_detection_every_few(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pictures = _close_up_frames(12)
+    full = _track(pictures).scan()
+    calls = _upsamplings(monkeypatch)
+    tracker = _track(pictures, coarse_side=80, full_every=5)
+    coarse = tracker.scan()
+    # detection 0 (nothing seen yet) and 5, 10 (every 5th) at full scale, the rest one coarser
+    assert calls == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
+    assert (tracker.detections, tracker.coarse) == (12, 9)
+    assert coarse.frames_with_face == full.frames_with_face == 12 and len(coarse.tracks) == 1
+    for a, b in zip(full.tracks[0].faces, coarse.tracks[0].faces, strict=True):
+        assert np.abs(a.landmarks - b.landmarks).mean() < 0.05 * a.eye_distance
+
+
+def test_small_faces_and_a_face_lost_coarser_get_the_full_scale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pictures = _close_up_frames(4)
+    side = faces.detect_faces(pictures[0])[0].side
+    real = faces._detect_upright
+    calls = _upsamplings(monkeypatch)
+    small = _track(pictures, coarse_side=side + 1)  # every face smaller than the limit
+    assert calls == [1, 1, 1, 1] and small.coarse == 0
+    calls.clear()
+
+    def blind_when_coarse(grey: np.ndarray, kind: faces.DetectorKind, upsample: int) -> object:
+        calls.append(upsample)
+        return [] if upsample == 0 else real(grey, kind, upsample)
+
+    monkeypatch.setattr(faces, "_detect_upright", blind_when_coarse)
+    lost = _track(pictures, coarse_side=80)
+    # each coarse try finds nothing, so the same frame is detected again at full scale
+    assert calls == [1, 0, 1, 0, 1, 0, 1] and lost.scan().frames_with_face == 4
+    assert _track(pictures, coarse_side=80, detect_every=2).detections == 2  # refits between
