@@ -296,9 +296,9 @@ def contents_sha256(rows: list[ManifestRow]) -> str:
     """The SHA-256 of the files a manifest's rows name, not of the manifest: ``sha256sum``'s
     lines (``<sha256>  <file>``) sorted by file name, hashed.
 
-    A manifest names files; the same manifest can list other bytes (a lab set made again by a
-    later engine holds other videos under the same names), and a calibration fitted on one set
-    must say which bytes it saw. In a shell, from the root:
+    A manifest names files; the same manifest can list other bytes (a lab set made again holds
+    other videos under the same names: its H.264 encoder does not repeat itself), and a
+    calibration fitted on one set must say which bytes it saw. In a shell, from the root:
     ``tail -n +2 manifest.csv | cut -d, -f1 | LC_ALL=C sort | xargs sha256sum | sha256sum``
     (for file names without commas, quotes or spaces)."""
     from core.store import sha256_file

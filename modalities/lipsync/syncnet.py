@@ -48,8 +48,9 @@ NAME = "lipsync.syncnet"
 VERSION = "1.5.0"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
 # clip's own rolled soundtrack; 1.3.0: a video longer than 30 s is read in passages spread over
 # it, the worst decides; 1.4.0: up to a minute read whole in consecutive passages, six passages
-# beyond (was 3 to 6); 1.5.0: faces of 80 px or more detected without up-sampling (a third of
-# the cost), so up to two minutes read whole, twelve passages beyond (same weights throughout)
+# beyond (was 3 to 6); 1.5.0: faces of 80 px or more detected without up-sampling (tracking in
+# 0.55-0.63 of the time), so up to two minutes read whole, twelve passages beyond (same weights
+# throughout)
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"syncnet-{VERSION}"
 WEIGHTS_FILE = "lipsync_syncnet.safetensors"
 MAX_SECONDS = tracking.GRID_S  # 20 s of a passage: the shared face pass takes the grid's scan

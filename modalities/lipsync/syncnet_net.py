@@ -117,7 +117,9 @@ def mouth_tracks(
 def face_tracker() -> faces.FaceTracker:
     """How lip-sync tracks faces, in training and in both detectors: HOG every
     ``DETECT_EVERY``-th frame, without up-sampling while the faces are ``COARSE_SIDE`` px or
-    larger (a talking head usually is: a third of the cost), landmarks re-fitted in between."""
+    larger (a talking head's usually are; such a detection costs about a quarter), landmarks
+    re-fitted in between. Tracking then takes 0.55-0.63 of the time it took at full scale
+    (bench/lipsync_tracking_cost.py)."""
     return faces.FaceTracker(try_rotations=True, detect_every=DETECT_EVERY, coarse_side=COARSE_SIDE)
 
 

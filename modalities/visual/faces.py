@@ -544,7 +544,7 @@ class FaceTracker:
             if self._coarse_now():
                 faces = self._detect(frame, tries, self.upsample - 1)
                 self.coarse += 1
-            if len(faces) < len(self.previous) or not faces:  # full scale: also a lost face
+            if len(faces) < len(self.previous) or not faces:  # not coarse, or a face lost there
                 faces = self._detect(frame, tries, self.upsample)
             self.detections += 1
         self.previous = faces
