@@ -292,19 +292,22 @@ def run_signature(config: EvalConfig) -> str:
     return ";".join(parts)
 
 
-def contents_sha256(rows: list[ManifestRow]) -> str:
-    """The SHA-256 of the files a manifest's rows name, not of the manifest: ``sha256sum``'s
-    lines (``<sha256>  <file>``) sorted by file name, hashed.
+def contents_sha256(records: list[dict[str, Any]]) -> str:
+    """The SHA-256 of the files a run scored, not of the manifest that named them:
+    ``sha256sum``'s lines (``<sha256>  <file>``) sorted by file name, hashed. Built from the
+    records' own ``sha256`` (``score_row`` hashed each file once), so no file is read again.
 
     A manifest names files; the same manifest can list other bytes (a lab set made again holds
     other videos under the same names: its H.264 encoder does not repeat itself), and a
     calibration fitted on one set must say which bytes it saw. In a shell, from the root:
     ``tail -n +2 manifest.csv | cut -d, -f1 | LC_ALL=C sort | xargs sha256sum | sha256sum``
     (for file names without commas, quotes or spaces)."""
-    from core.store import sha256_file
-
-    files = sorted({row.file: row.path for row in rows}.items())
-    lines = "".join(f"{sha256_file(Path(path))}  {name}\n" for name, path in files)
+    clean = [r for r in records if r.get("attack") is None]
+    unhashed = [r["file"] for r in clean if not r.get("sha256")]
+    if unhashed:  # a file that vanished while it was scored: no digest to vouch for
+        raise BadInputError(f"{unhashed[0]}: not hashed in this run, so the run names no bytes")
+    files = sorted({r["file"]: r["sha256"] for r in clean}.items())
+    lines = "".join(f"{sha}  {name}\n" for name, sha in files)
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 

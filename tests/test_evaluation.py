@@ -21,6 +21,7 @@ from core.config import MediaLimits
 from core.detector import REGISTRY, Evidence, MediaInput
 from core.errors import BadInputError
 from core.media import decode_audio, probe
+from core.store import sha256_file
 from tests.test_detector import make_spec
 
 BRIGHT = make_spec("visual.brightness")
@@ -431,13 +432,18 @@ def test_the_contents_digest_changes_with_the_bytes_not_the_manifest(image_set) 
     the contents digest does not (what a calibration records to say what it was fitted on)."""
     manifest, root = image_set
     rows, manifest_sha = evaluation.read_manifest(manifest, root)
-    before = evaluation.contents_sha256(rows)
-    assert evaluation.contents_sha256(list(reversed(rows))) == before  # order of rows: no matter
+
+    def hashed(rows: list[evaluation.ManifestRow]) -> list[dict[str, str]]:
+        """Records as score_row writes them: the file's name and its bytes' SHA-256."""
+        return [{"file": r.file, "sha256": sha256_file(Path(r.path))} for r in rows]
+
+    before = evaluation.contents_sha256(hashed(rows))
+    assert evaluation.contents_sha256(hashed(list(reversed(rows)))) == before  # order: no matter
     target = root / rows[0].file
     original = target.read_bytes()
     try:
         target.write_bytes(original + b"\0")
         again, same_manifest = evaluation.read_manifest(manifest, root)
-        assert same_manifest == manifest_sha and evaluation.contents_sha256(again) != before
+        assert same_manifest == manifest_sha and evaluation.contents_sha256(hashed(again)) != before
     finally:
         target.write_bytes(original)

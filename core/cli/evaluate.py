@@ -146,7 +146,7 @@ def eval_command(
     info = {
         "manifest": f"{manifest.resolve().parent.name}/{manifest.name}",
         "manifest_sha256": digest,
-        "contents_sha256": evaluation.contents_sha256(rows),
+        "contents_sha256": evaluation.contents_sha256(records),
         "files": len(rows),
         "signature": evaluation.run_signature(config),
         "normalize_codec": normalize_codec,
@@ -265,7 +265,7 @@ def calibrate_command(
     data = {
         "manifest": manifest.name,
         "manifest_sha256": digest,
-        "contents_sha256": evaluation.contents_sha256(rows),
+        "contents_sha256": evaluation.contents_sha256(records),
         "root": root.resolve().name,
     }
     artifact = calibration.fit_calibration(
@@ -336,7 +336,7 @@ def _calibrate_fusion(
     data = {
         "manifest": manifest.name,
         "manifest_sha256": digest,
-        "contents_sha256": evaluation.contents_sha256(rows),
+        "contents_sha256": evaluation.contents_sha256(records),
         "root": root.resolve().name,
     }
     model = fusion_model.fit_fusion(records, data)
