@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.errors import BadInputError
+from core.frames import encoder_frame
 
 PICTURE = {"jpeg", "resize", "noise", "blur", "sharpen"}
 SOUND = {"mp3", "lowpass", "noise"}
@@ -299,8 +300,7 @@ def _write_video(source: Path, target: Path, attack: Attack, rng: np.random.Gene
             if not sized:
                 video.width, video.height = rgb.shape[1], rgb.shape[0]
                 sized = True
-            encoded = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            for packet in video.encode(encoded):
+            for packet in video.encode(encoder_frame(rgb, video.pix_fmt)):
                 container.mux(packet)
         for packet in video.encode():
             container.mux(packet)

@@ -298,7 +298,8 @@ def contents_sha256(records: list[dict[str, Any]]) -> str:
     records' own ``sha256`` (``score_row`` hashed each file once), so no file is read again.
 
     A manifest names files; the same manifest can list other bytes (a lab set made again holds
-    other videos under the same names: its H.264 encoder does not repeat itself), and a
+    other videos under the same names when it is made on another computer: before engine
+    0.2.5 the colour conversion, and still the AAC encoder, depend on the CPU), and a
     calibration fitted on one set must say which bytes it saw. In a shell, from the root:
     ``tail -n +2 manifest.csv | cut -d, -f1 | LC_ALL=C sort | xargs sha256sum | sha256sum``
     (for file names without commas, quotes or spaces)."""

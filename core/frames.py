@@ -4,6 +4,16 @@ A phone stores a portrait video as landscape pixels plus a display rotation, and
 orientation in EXIF; players and viewers apply it, so the analyst looks at the upright picture.
 Detectors, face boxes and heatmaps must describe that same picture, so every frame Verity analyses
 or shows passes through :func:`frame_rgb`.
+
+Colour conversion gives the same pixels on every computer. FFmpeg chooses vector code for the
+CPU it runs on, and its fast YUV-to-RGB converter rounds differently from one instruction set to
+the next: forced to SSE2, this machine's frames of a 4:2:0 video or a JPEG differed in their low
+bits from its own (SSSE3 and up), and `visual.eyes_teeth` moved by 0.30, `visual.spectrum` by
+0.29 and `visual.blend` by 0.14 (bench/cpu_reproducibility.py), so `verity reproduce` on another
+computer would have reported differences the evidence does not have. :data:`EXACT` gave
+identical frames at every instruction-set level FFmpeg could be forced to here. It also
+interpolates chroma to every pixel, as viewers and Pillow do (the fast path repeats each chroma
+sample): a JPEG's pixels came 0.28 grey levels from Pillow's on average, against 0.76 before.
 """
 
 from __future__ import annotations
@@ -12,7 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from av.video.reformatter import Interpolation
 from PIL import Image, UnidentifiedImageError
+
+# swscale flags for every conversion of a frame's colours or size: bilinear (FFmpeg's default),
+# chroma interpolated to every pixel as viewers and Pillow's JPEG decoder do (FFmpeg's fast path
+# repeats each chroma sample), and the accurate-rounding, bit-exact code instead of the
+# CPU-specific fast one.
+EXACT = (
+    Interpolation.BILINEAR
+    | Interpolation.FULL_CHR_H_INT
+    | Interpolation.ACCURATE_RND
+    | Interpolation.BITEXACT
+)
 
 
 def frame_rgb(frame: Any, max_side: int | None = None, orientation: int = 0) -> np.ndarray:
@@ -85,10 +107,23 @@ def _to_rgb(frame: Any, max_side: int | None) -> np.ndarray:
         return _hdr_to_sdr(frame, width, height)
     if getattr(frame, "interlaced_frame", False) and frame.height >= 4:
         return _one_field(frame, width, height)
-    if (width, height) != (frame.width, frame.height):
-        frame = frame.reformat(width=width, height=height, format="rgb24")
-        return np.ascontiguousarray(frame.to_ndarray())
-    return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+    rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation=EXACT)
+    return np.ascontiguousarray(rgb.to_ndarray())
+
+
+def encoder_frame(rgb: np.ndarray, pix_fmt: str = "yuv420p") -> Any:
+    """An RGB picture as the ``pix_fmt`` frame an encoder takes, converted with :data:`EXACT`.
+
+    Handed RGB, PyAV converts it with swscale's fast code, whose output differs between
+    instruction sets (forced to SSE2 and to plain C on one machine, the same pictures gave two
+    H.264 files), so the lab's fakes, the attack copies and the samples Verity writes would hold
+    other pictures on another computer. Converted here, they are the same at every level (x264
+    itself is bit-exact across instruction sets).
+    """
+    import av
+
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    return frame.reformat(format=pix_fmt, interpolation=EXACT)
 
 
 def _one_field(frame: Any, width: int, height: int) -> np.ndarray:
@@ -102,7 +137,7 @@ def _one_field(frame: Any, width: int, height: int) -> np.ndarray:
     """
     import cv2
 
-    field = frame.to_ndarray(format="rgb24")[0::2]
+    field = frame.to_ndarray(format="rgb24", interpolation=EXACT)[0::2]
     return np.ascontiguousarray(cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
@@ -133,11 +168,17 @@ def _hdr_to_sdr(frame: Any, width: int, height: int) -> np.ndarray:
     if getattr(frame, "interlaced_frame", False) and frame.height >= 4:
         import cv2
 
-        full = frame.reformat(format="rgb48le", src_colorspace=colorspace).to_ndarray()
+        full = frame.reformat(
+            format="rgb48le", src_colorspace=colorspace, interpolation=EXACT
+        ).to_ndarray()
         coded = cv2.resize(full[0::2], (width, height), interpolation=cv2.INTER_LINEAR)
     else:
         coded = frame.reformat(
-            width=width, height=height, format="rgb48le", src_colorspace=colorspace
+            width=width,
+            height=height,
+            format="rgb48le",
+            src_colorspace=colorspace,
+            interpolation=EXACT,
         ).to_ndarray()
     signal = coded.astype(np.float32) / 65535.0
     if frame.color_trc == _PQ:

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 
+from core import decoding
 from core.config import MediaLimits
 from core.errors import MediaError, MediaLimitError, UnsupportedMediaError, path_problem
 from core.frames import (
@@ -363,7 +364,7 @@ def _container_duration(container: Any, video: Any | None, audio: Any | None) ->
 def _check_decodable(path: Path, container: Any, stream: Any) -> Any:
     """Decode the first frame of the main stream (a header alone proves nothing) and return it."""
     try:
-        for frame in container.decode(stream):
+        for frame in decoding.decode(container, stream):
             return frame
     except (av.error.FFmpegError, ValueError, MemoryError) as exc:
         raise UnsupportedMediaError(path, f"cannot be decoded ({_ffmpeg_reason(exc)})") from None
@@ -549,9 +550,9 @@ def _decode_from(container: Any, stream: Any, start_s: float, origin: float) -> 
     from the file's start).
     """
     if start_s <= 0 or not stream.time_base:
-        yield from container.decode(stream)
+        yield from decoding.decode(container, stream)
         return
-    next(container.decode(stream), None)  # prime the decoder with the stream's first frame
+    next(decoding.decode(container, stream), None)  # prime the decoder with the first frame
     wanted = origin + start_s
     back = 0.0
     while True:
@@ -561,7 +562,7 @@ def _decode_from(container: Any, stream: Any, start_s: float, origin: float) -> 
         container.seek(
             int(seek_to / stream.time_base), stream=stream, backward=True, any_frame=False
         )
-        frames = container.decode(stream)
+        frames = decoding.decode(container, stream)
         head = next(frames, None)
         if head is None and target <= origin:
             return
@@ -615,7 +616,7 @@ def iter_audio(
             raise UnsupportedMediaError(path, "has no audio stream")
         stream = container.streams.audio[0]
         layout = "mono" if mono else None
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+        resampler = decoding.resampler(format="fltp", layout=layout, rate=sample_rate)
         many = (stream.codec_context.channels or 0) > MAX_REMIX_CHANNELS
         if many and not mono:
             raise UnsupportedMediaError(
@@ -650,7 +651,7 @@ def iter_audio(
                         elif hole > (0.0 if expected is None else MAX_AUDIO_JITTER_S):
                             for out in resampler.resample(None):  # what the resampler holds
                                 yield out.to_ndarray()
-                            resampler = av.AudioResampler(
+                            resampler = decoding.resampler(
                                 format="fltp", layout=layout, rate=sample_rate
                             )
                             yield silence(hole, channels)

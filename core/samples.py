@@ -15,7 +15,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.frames import HDR_TRANSFERS
+from core.frames import HDR_TRANSFERS, encoder_frame
 
 
 def write_photo(path: Path, *, quality: int = 90) -> Path:
@@ -80,9 +80,7 @@ def write_clip(
         for i in range(n_frames):
             t = i / fps
             envelope = 0.5 * (1 + math.sin(2 * math.pi * syllable_hz * t))
-            frame = av.VideoFrame.from_ndarray(
-                _face_frame(width, height, t, envelope), format="rgb24"
-            )
+            frame = encoder_frame(_face_frame(width, height, t, envelope), video.pix_fmt)
             for packet in video.encode(frame):
                 container.mux(packet)
         for packet in video.encode():

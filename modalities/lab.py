@@ -30,7 +30,8 @@ column as in train-corpus) or, without a manifest, from the media files in the f
 output folder gets the fakes, a copy of each real source used, and a ``manifest.csv`` in the
 media-dev format, so ``verity eval --root OUT`` and ``verity train --data OUT`` read it as is.
 Outputs are deterministic for a seed (what is made from which source, and every picture and
-sound; a video's H.264 bits vary a little from run to run, the encoder's doing). Labelling
+sound; on one computer a video's bytes too, but its AAC soundtrack, and before engine 0.2.5 its
+pictures, came out differently on a CPU with another instruction set). Labelling
 (C2PA, ledger) is the caller's: it receives each fake's bytes before they are written
 (``label``).
 """

@@ -17,6 +17,7 @@ import av
 import numpy as np
 import scipy.fft
 
+from core import decoding
 from core.detector import DetectorSpec, Evidence, Finding, out_of_domain
 from core.errors import ConfigError
 from core.media import encode_mp3
@@ -34,7 +35,7 @@ def normalize_channel(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.nd
     buffer = io.BytesIO(encode_mp3(wave, sample_rate=sample_rate, bit_rate=CHANNEL_BITRATE))
     out = []
     with av.open(buffer, "r", format="mp3") as container:
-        resampler = av.AudioResampler(format="fltp", layout="mono", rate=sample_rate)
+        resampler = decoding.resampler(format="fltp", layout="mono", rate=sample_rate)
         for decoded in container.decode(audio=0):
             for chunk in resampler.resample(decoded):
                 out.append(chunk.to_ndarray()[0])

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from core import metrics
+from core import decoding, metrics
 from core.media import encode_mp3
 from modalities.audio import cnn, cnn_net, frontend
 from modalities.audio.training import pseudo as pseudo_fakes
@@ -41,7 +41,7 @@ def _squeeze(wave: np.ndarray) -> np.ndarray:
     data = encode_mp3(wave, sample_rate=frontend.SAMPLE_RATE, bit_rate=32_000)
     out = []
     with av.open(io.BytesIO(data), "r", format="mp3") as container:
-        resampler = av.AudioResampler(format="fltp", layout="mono", rate=frontend.SAMPLE_RATE)
+        resampler = decoding.resampler(format="fltp", layout="mono", rate=frontend.SAMPLE_RATE)
         for frame in container.decode(audio=0):
             for chunk in resampler.resample(frame):
                 out.append(chunk.to_ndarray()[0])

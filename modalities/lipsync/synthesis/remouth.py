@@ -37,6 +37,7 @@ import numpy as np
 
 from core import media
 from core.errors import BadInputError, display_name
+from core.frames import encoder_frame
 from modalities.lipsync import signals
 from modalities.visual import faces
 
@@ -287,7 +288,7 @@ def encode(frames: list[np.ndarray], fps: float, wave: np.ndarray) -> bytes:
         audio = sink.add_stream("aac", rate=SAMPLE_RATE)
         audio.layout = "mono"
         for rgb in frames:
-            sink.mux(video.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+            sink.mux(video.encode(encoder_frame(rgb, video.pix_fmt)))
         sink.mux(video.encode())
         pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)
         for start in range(0, len(pcm), 1024):

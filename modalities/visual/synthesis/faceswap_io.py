@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from core import decoding
 from core.errors import BadInputError, display_name
+from core.frames import EXACT, encoder_frame
 from modalities.visual.synthesis import faceswap, faceswap_net
 
 MAX_FRAMES = 25 * 60 * 10  # ten minutes at 25 fps: the lab swaps clips, not films
@@ -124,7 +126,7 @@ def _swap_video(
                 audio_out = sink.add_stream("aac", rate=audio_in.codec_context.sample_rate or 16000)
                 layout = "mono" if audio_in.codec_context.channels == 1 else "stereo"
                 audio_out.layout = layout
-                resampler = av.AudioResampler(format="fltp", layout=layout, rate=audio_out.rate)
+                resampler = decoding.resampler(format="fltp", layout=layout, rate=audio_out.rate)
             streams = [video_in] + ([audio_in] if audio_in is not None else [])
             try:
                 for packet in source.demux(*streams):
@@ -135,10 +137,10 @@ def _swap_video(
                                 raise BadInputError(
                                     f"{display_name(path)}: longer than {MAX_FRAMES} frames"
                                 )
-                            rgb, mask = swapper(frame.to_ndarray(format="rgb24"))
+                            picture = frame.to_ndarray(format="rgb24", interpolation=EXACT)
+                            rgb, mask = swapper(picture)
                             swapped += mask is not None
-                            new = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                            sink.mux(video_out.encode(new))
+                            sink.mux(video_out.encode(encoder_frame(rgb, video_out.pix_fmt)))
                             if progress:
                                 progress(frames, max(total, frames))
                         elif audio_out is not None and resampler is not None:
