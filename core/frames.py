@@ -11,9 +11,10 @@ the next: forced to SSE2, this machine's frames of a 4:2:0 video or a JPEG diffe
 bits from its own (SSSE3 and up), and `visual.eyes_teeth` moved by 0.30, `visual.spectrum` by
 0.29 and `visual.blend` by 0.14 (bench/cpu_reproducibility.py), so `verity reproduce` on another
 computer would have reported differences the evidence does not have. :data:`EXACT` gave
-identical frames at every instruction-set level FFmpeg could be forced to here. It also
-interpolates chroma to every pixel, as viewers and Pillow do (the fast path repeats each chroma
-sample): a JPEG's pixels came 0.28 grey levels from Pillow's on average, against 0.76 before.
+identical frames at every instruction-set level FFmpeg could be forced to here, and a JPEG's
+pixels lie closer to Pillow's (0.52 grey levels on average, against 0.76 with the fast path).
+Interpolating chroma to every pixel as well (``FULL_CHR_H_INT``, 0.28 from Pillow) was tried and
+dropped: it broke the HDR conversion (tests/test_media.py, errors of 50-64 grey levels).
 """
 
 from __future__ import annotations
@@ -26,15 +27,8 @@ from av.video.reformatter import Interpolation
 from PIL import Image, UnidentifiedImageError
 
 # swscale flags for every conversion of a frame's colours or size: bilinear (FFmpeg's default),
-# chroma interpolated to every pixel as viewers and Pillow's JPEG decoder do (FFmpeg's fast path
-# repeats each chroma sample), and the accurate-rounding, bit-exact code instead of the
-# CPU-specific fast one.
-EXACT = (
-    Interpolation.BILINEAR
-    | Interpolation.FULL_CHR_H_INT
-    | Interpolation.ACCURATE_RND
-    | Interpolation.BITEXACT
-)
+# with the accurate-rounding, bit-exact code instead of the CPU-specific fast one.
+EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
 
 
 def frame_rgb(frame: Any, max_side: int | None = None, orientation: int = 0) -> np.ndarray:

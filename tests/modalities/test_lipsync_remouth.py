@@ -26,6 +26,10 @@ from tests.modalities.visual_faces_media import drifting_face_frames, face_video
 
 FPS = 25
 SECONDS = 4.0
+# The warped mouth's lead over the old rhythm is small: at 4 s it measured 0.16 with engine
+# 0.2.4's frames and sound and 0.04 with 0.2.5's, which differ by about a grey level and a last
+# bit; at 8 s 0.13 and 0.18. So the warp is measured on longer clips.
+WARP_SECONDS = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +38,15 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("talking")
     talking_clip(folder / "a.mp4", seconds=SECONDS, fps=FPS, seed=0)
     talking_clip(folder / "b.mp4", seconds=SECONDS, fps=FPS, seed=1)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def long_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same two talking heads over ``WARP_SECONDS``."""
+    folder = tmp_path_factory.mktemp("talking_long")
+    talking_clip(folder / "a.mp4", seconds=WARP_SECONDS, fps=FPS, seed=0)
+    talking_clip(folder / "b.mp4", seconds=WARP_SECONDS, fps=FPS, seed=1)
     return folder
 
 
@@ -47,17 +60,17 @@ def mouth_openings(path: Path) -> np.ndarray:
     return out
 
 
-def loudness_at_frames(seed: int, n: int) -> np.ndarray:
-    return envelope(round(SECONDS * SR), SR, seed)[(np.arange(n) / FPS * SR).astype(int)]
+def loudness_at_frames(seed: int, n: int, seconds: float = SECONDS) -> np.ndarray:
+    return envelope(round(seconds * SR), SR, seed)[(np.arange(n) / FPS * SR).astype(int)]
 
 
-def follows(out: Path) -> tuple[float, float]:
+def follows(out: Path, seconds: float = SECONDS) -> tuple[float, float]:
     """Correlation of the mouth opening seen in ``out`` with b's syllables and with a's."""
     opening = mouth_openings(out)
     ok = ~np.isnan(opening)
     assert ok.mean() > 0.9
-    with_b = np.corrcoef(opening[ok], loudness_at_frames(1, len(opening))[ok])[0, 1]
-    with_a = np.corrcoef(opening[ok], loudness_at_frames(0, len(opening))[ok])[0, 1]
+    with_b = np.corrcoef(opening[ok], loudness_at_frames(1, len(opening), seconds)[ok])[0, 1]
+    with_a = np.corrcoef(opening[ok], loudness_at_frames(0, len(opening), seconds)[ok])[0, 1]
     return float(with_b), float(with_a)
 
 
@@ -82,17 +95,17 @@ def test_the_mouth_follows_the_new_soundtrack(clips: Path, tmp_path: Path) -> No
     assert with_b > 0.6 and with_b > with_a + 0.2, (with_b, with_a)
 
 
-def test_the_warped_mouth_follows_the_new_soundtrack(clips: Path, tmp_path: Path) -> None:
+def test_the_warped_mouth_follows_the_new_soundtrack(long_clips: Path, tmp_path: Path) -> None:
     """Warping moves the clip's own mouth; a mouth closed by warping keeps some of its dark
-    interior (measured here 0.77 with the new syllables against 0.62 with the old), so the margin
+    interior (measured here 0.72 with the new syllables against 0.54 with the old), so the margin
     asked of it is smaller than of retrieval, which shows other frames' real mouths."""
-    result = mouthwarp.mouthwarp(clips / "a.mp4", clips / "b.mp4")
+    result = mouthwarp.mouthwarp(long_clips / "a.mp4", long_clips / "b.mp4")
     out = tmp_path / "warped.mp4"
     out.write_bytes(result.data)
-    assert result.frames == result.remouthed == SECONDS * FPS and result.jumps == 0
+    assert result.frames == result.remouthed == WARP_SECONDS * FPS and result.jumps == 0
     sound = media.decode_audio(out)[0]
-    assert abs(len(sound) / SR - SECONDS) < 0.15
-    with_b, with_a = follows(out)
+    assert abs(len(sound) / SR - WARP_SECONDS) < 0.15
+    with_b, with_a = follows(out, WARP_SECONDS)
     assert with_b > 0.6 and with_b > with_a + 0.1, (with_b, with_a)
 
 
