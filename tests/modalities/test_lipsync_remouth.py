@@ -32,22 +32,21 @@ SECONDS = 4.0
 WARP_SECONDS = 8.0
 
 
+def _talking_pair(folder: Path, seconds: float) -> Path:
+    """Two talking heads whose mouths follow different syllable envelopes (seeds 0 and 1)."""
+    talking_clip(folder / "a.mp4", seconds=seconds, fps=FPS, seed=0)
+    talking_clip(folder / "b.mp4", seconds=seconds, fps=FPS, seed=1)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two talking heads whose mouths follow different syllable envelopes (seeds 0 and 1)."""
-    folder = tmp_path_factory.mktemp("talking")
-    talking_clip(folder / "a.mp4", seconds=SECONDS, fps=FPS, seed=0)
-    talking_clip(folder / "b.mp4", seconds=SECONDS, fps=FPS, seed=1)
-    return folder
+    return _talking_pair(tmp_path_factory.mktemp("talking"), SECONDS)
 
 
 @pytest.fixture(scope="module")
 def long_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same two talking heads over ``WARP_SECONDS``."""
-    folder = tmp_path_factory.mktemp("talking_long")
-    talking_clip(folder / "a.mp4", seconds=WARP_SECONDS, fps=FPS, seed=0)
-    talking_clip(folder / "b.mp4", seconds=WARP_SECONDS, fps=FPS, seed=1)
-    return folder
+    return _talking_pair(tmp_path_factory.mktemp("talking_long"), WARP_SECONDS)
 
 
 def mouth_openings(path: Path) -> np.ndarray:
