@@ -1,19 +1,30 @@
-"""Would another computer give the same scores? Every detector on the same files, with FFmpeg's
-vector code forced to each instruction-set level this CPU offers, in one run.
+"""Would another computer give the same scores? Every detector on the same files, with the
+instruction sets (and thread counts) of FFmpeg, NumPy, OpenBLAS, PyTorch, MKL and oneDNN forced
+to what older or smaller computers have, in one run.
 
-FFmpeg picks its SIMD code from the CPU it runs on. Where that code is not bit-exact, the pixels
-(and samples) a detector sees depend on the machine, and so does its score; `verity reproduce`
-on an auditor's computer would then report a difference the evidence does not have. This
-script forces the level with ``av_force_cpu_flags`` in PyAV's own libavutil (x264, NumPy and
-PyTorch keep theirs, so only FFmpeg's part is measured), analyses each file once per level in a
-fresh process, and prints, per detector, the largest raw-score difference from the machine's
-own level:
+Each of these libraries picks its vector code from the CPU it runs on, and where that code is
+not bit-exact, the pixels, samples or sums a detector sees depend on the machine, and so does its
+score: `verity reproduce` on an auditor's computer (tolerance 1e-6) would then report a
+difference the evidence does not have. This script analyses each file once per *setup* in a
+fresh process and prints, per detector, the largest raw-score difference from the first setup:
 
     PYTHONPATH=. .venv/bin/python bench/cpu_reproducibility.py FILE [FILE ...] \
-        [--levels auto,0x3db,0x1b,0x0] [-d visual.blend,visual.spectrum]
+        [--setups auto,ffmpeg=0x1b,ATEN_CPU_CAPABILITY=default,OMP_NUM_THREADS=1] \
+        [-d visual.blend,visual.spectrum]
 
-Levels are libavutil's AV_CPU_FLAG_* bit sets: ``0x3db`` is up to SSE4.2 (no AVX), ``0x1b`` up to
-SSE2, ``0x0`` plain C. The child runs ``verity analyze --json`` in-process after forcing.
+A setup is ``auto`` (the machine as it is) or assignments joined by ``+``:
+
+- ``ffmpeg=FLAGS`` forces FFmpeg's level with ``av_force_cpu_flags`` in PyAV's own libavutil:
+  libavutil's AV_CPU_FLAG_* bit sets, ``0x3db`` up to SSE4.2 (no AVX), ``0x1b`` up to SSE2,
+  ``0x0`` plain C (a bare hex number means the same);
+- anything else is an environment variable of the child, read by the library itself:
+  ``ATEN_CPU_CAPABILITY`` (PyTorch's own kernels: default, avx2, avx512), ``ONEDNN_MAX_CPU_ISA``
+  (PyTorch's convolutions: SSE41, AVX2, ...), ``MKL_CBWR`` (PyTorch's matrix products: AVX2,
+  COMPATIBLE, ...), ``OPENBLAS_CORETYPE`` (NumPy's and SciPy's matrix products: Haswell,
+  Prescott, ...), ``NPY_DISABLE_CPU_FEATURES`` (NumPy's own loops: "X86_V4 AVX512_ICL", ...),
+  ``OMP_NUM_THREADS`` (threads; Verity's models use up to four).
+
+The child runs ``verity analyze --json`` in-process after forcing FFmpeg's flags.
 """
 
 from __future__ import annotations
@@ -39,15 +50,52 @@ def avutil() -> ctypes.CDLL:
     return ctypes.CDLL(found[0])
 
 
-def child(level: str, argv: list[str]) -> None:
+def parse_setup(setup: str) -> tuple[str, dict[str, str]]:
+    """``setup`` as (FFmpeg flags or 'auto', environment variables)."""
+    flags, env = "auto", {}
+    if setup == "auto":
+        return flags, env
+    for part in setup.split("+"):
+        if part.lower().startswith("0x"):
+            flags = part
+            continue
+        name, sep, value = part.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"bad setup part {part!r}: want NAME=VALUE, ffmpeg=0x.., or auto")
+        if name == "ffmpeg":
+            flags = value
+        else:
+            env[name] = value
+    return flags, env
+
+
+def child(flags: str, argv: list[str]) -> None:
     util = avutil()
     util.av_get_cpu_flags.restype = ctypes.c_int
-    if level != "auto":
-        util.av_force_cpu_flags(int(level, 0))
+    if flags != "auto":
+        util.av_force_cpu_flags(int(flags, 0))
     from core.cli import app
 
     sys.argv = ["verity", *argv]
     app()
+
+
+def run_setup(file: Path, setup: str, detectors: str | None) -> dict[str, float]:
+    flags, env = parse_setup(setup)
+    with tempfile.TemporaryDirectory() as home:
+        argv = ["analyze", str(file), "--json"]
+        if detectors:
+            argv += ["--detectors", detectors]
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", flags, *argv],
+            capture_output=True, text=True, env={**os.environ, **env, "VERITY_HOME": home},
+        )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"{file} at {setup}: exit {done.returncode}\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout)
+    return {
+        d["name"]: d["raw_score"] for d in result["detectors"] if d.get("raw_score") is not None
+    }
 
 
 def main() -> None:
@@ -56,38 +104,25 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
-    parser.add_argument("--levels", default="auto,0x3db,0x1b,0x0")
+    parser.add_argument("--setups", "--levels", dest="setups", default="auto,0x3db,0x1b,0x0")
     parser.add_argument("-d", "--detectors", default=None)
     args = parser.parse_args()
-    levels = args.levels.split(",")
-    worst: dict[str, float] = {}
+    setups = args.setups.split(",")
+    for setup in setups:
+        parse_setup(setup)  # a typo fails before the first analysis, not after an hour
+    worst: dict[str, dict[str, float]] = {}
+    print("| file | detector | raw (" + setups[0] + ") | " + " | ".join(setups[1:]) + " |")
     for file in args.files:
-        scores: dict[str, dict[str, float]] = {}
-        for level in levels:
-            with tempfile.TemporaryDirectory() as home:
-                argv = ["analyze", str(file), "--json"]
-                if args.detectors:
-                    argv += ["--detectors", args.detectors]
-                done = subprocess.run(
-                    [sys.executable, __file__, "--child", level, *argv],
-                    capture_output=True, text=True, env={**os.environ, "VERITY_HOME": home},
-                )  # fmt: skip
-            if done.returncode != 0:
-                raise SystemExit(
-                    f"{file} at {level}: exit {done.returncode}\n{done.stderr[-2000:]}"
-                )
-            result = json.loads(done.stdout)
-            detectors = result["detectors"]
-            scores[level] = {
-                d["name"]: d["raw_score"] for d in detectors if d.get("raw_score") is not None
-            }
-        base = scores[levels[0]]
+        scores = {setup: run_setup(file, setup, args.detectors) for setup in setups}
+        base = scores[setups[0]]
         for name in sorted(base):
-            diffs = [abs(scores[lv].get(name, float("nan")) - base[name]) for lv in levels[1:]]
-            worst[name] = max(worst.get(name, 0.0), *diffs)
+            diffs = [abs(scores[s].get(name, float("nan")) - base[name]) for s in setups[1:]]
+            row = worst.setdefault(name, {})
+            for setup, diff in zip(setups[1:], diffs, strict=True):
+                row[setup] = max(row.get(setup, 0.0), diff)
             cells = " | ".join(f"{d:.2g}" for d in diffs)
             print(f"| {file.name[-40:]} | {name} | {base[name]:.6f} | {cells} |", flush=True)
-    print("largest |Δ raw| per detector:", json.dumps(worst, indent=1))
+    print("largest |Δ raw| per detector and setup:", json.dumps(worst, indent=1))
 
 
 if __name__ == "__main__":

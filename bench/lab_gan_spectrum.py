@@ -11,7 +11,7 @@ two sets of held-out real faces from the corpus, i.e. All-Age-Faces colour photo
   format cannot tell fakes apart, only what the generator drew.
 
     .venv/bin/python bench/lab_gan_spectrum.py \\
-        --head shipped=modalities/visual/weights/spectrum-1.2.1 \\
+        --head shipped=modalities/visual/weights/spectrum-1.2.2 \\
         --head control=DIR --head treatment=DIR --fakes final=DIR --fakes snapshot=DIR
 """
 

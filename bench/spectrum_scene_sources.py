@@ -8,7 +8,7 @@ output) the same way with any head folders, so their numbers sit beside the leav
 numbers of a head trained with those sources (its card's ``by_held_out_source``).
 
     .venv/bin/python bench/spectrum_scene_sources.py --data /tmp/scenes \
-        --head shipped=modalities/visual/weights/spectrum-1.2.1 [--head NAME=DIR ...] [--seed 0]
+        --head shipped=modalities/visual/weights/spectrum-1.2.2 [--head NAME=DIR ...] [--seed 0]
 """
 
 from __future__ import annotations

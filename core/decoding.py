@@ -10,13 +10,13 @@ have. So Verity decodes AAC with FFmpeg's fixed-point decoder (integer arithmeti
 every level) and resamples in double precision (identical at every level): a 17.5-s AAC
 soundtrack took 0.146 s to 16 kHz mono instead of 0.122 s. Pictures are handled in core.frames.
 What stays machine-dependent is named in docs/benchmarks.md: other float decoders (Opus, Vorbis;
-MP3 is identical at every SSE level but not in plain C) and the floating point of NumPy and
-PyTorch after decoding.
+MP3 is identical at every SSE level but not in plain C), and after decoding the single-precision
+arithmetic of some detectors (docs/benchmarks.md, "After decoding").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import av
@@ -44,20 +44,29 @@ def exact_decoder(stream: Any) -> str | None:
     return replacement[0]
 
 
-def decode(container: Any, stream: Any) -> Iterator[Any]:
-    """``container.decode(stream)``, through :func:`exact_decoder`'s decoder where there is one.
+def packet_decoder(stream: Any) -> Callable[[Any], list[Any]]:
+    """A function from one of ``stream``'s packets to its frames, through
+    :func:`exact_decoder`'s decoder where there is one: for a demux loop over several streams.
 
     A fresh decoder per call: after a seek (core.media) it starts clean, as PyAV's own does.
     Frames keep the packets' timestamps and time base.
     """
     name = exact_decoder(stream)
     if name is None:
-        yield from container.decode(stream)
-        return
+        return lambda packet: list(packet.decode())
     source = stream.codec_context
     context: Any = av.CodecContext.create(name, "r")  # an AudioCodecContext
     context.extradata = source.extradata
     context.sample_rate = source.sample_rate
     context.layout = source.layout
+    return lambda packet: list(context.decode(packet))
+
+
+def decode(container: Any, stream: Any) -> Iterator[Any]:
+    """``container.decode(stream)``, through :func:`exact_decoder`'s decoder where there is one."""
+    if exact_decoder(stream) is None:
+        yield from container.decode(stream)
+        return
+    decoder = packet_decoder(stream)
     for packet in container.demux(stream):
-        yield from context.decode(packet)
+        yield from decoder(packet)

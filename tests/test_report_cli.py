@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -341,6 +342,22 @@ def test_reproduce_matches_then_names_each_difference(
     assert f"analysed by engine 0.1.0, re-run by {ENGINE_VERSION}" in stdout
     assert "detector version changed: report 0.9.0, now 1.0.0" in stdout
     assert "2 of" in err
+
+
+def test_a_difference_within_single_precision_rounding_is_named_so() -> None:
+    """The gate stays the auditor's tolerance; the line says what a tiny difference means."""
+    from core.report.reproduce import _compare
+
+    evidence = SimpleNamespace(
+        calibration_version="c1", raw_score=8.5 + 2 * 9.5367431640625e-07, llr=0.25, p_fake=0.5
+    )
+    reported = {"calibration_version": "c1", "raw_score": 8.5, "llr": 0.25, "p_fake": 0.5}
+    (line,) = _compare(reported, evidence, tolerance=1e-6)
+    assert line.startswith("raw_score differs by 1.91e-06")
+    assert "2 single-precision units in the last place" in line
+    evidence.raw_score, evidence.llr = 8.5, 0.75  # half a unit of LLR: no such note
+    (line,) = _compare(reported, evidence, tolerance=1e-6)
+    assert line == "llr differs by 0.5 (0.25 → 0.75)"
 
 
 def test_hostile_names_are_escaped(home: Path, capsys, tmp_path: Path, photo: Path) -> None:

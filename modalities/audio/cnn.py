@@ -24,7 +24,10 @@ from core.weights import verified_weights, weights_ref
 from modalities.audio import cnn_net, features, frontend, passages, plots
 
 NAME = "audio.cnn"
-VERSION = "1.1.0"
+# 1.1.0: a recording over 10 min read in passages; 1.1.1: the network runs in double precision
+# on double-precision log-mel features, the same on every CPU to ~1e-15 (same weights; raw
+# scores moved by ~2e-6, up to 1.7e-4 on quiet recordings)
+VERSION = "1.1.1"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"cnn-{VERSION}"
 WEIGHTS_FILE = "audio_cnn.safetensors"
 MIN_SPEECH_FRAMES = 100
@@ -67,16 +70,26 @@ def load_network(path: Path) -> Any:
         raise DetectorError(f"{NAME}: weights do not fit the network: {exc}") from None
     network.eval()  # type: ignore[attr-defined]
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
-    return network
+    # Double precision: each CPU's vector code (PyTorch's kernels, oneDNN's convolutions, MKL's
+    # products) rounds single-precision sums in its own order, and forced to an older CPU's code
+    # the score of one file moved by 5.6e-7, half the tolerance `verity reproduce` accepts, more
+    # at larger scores (bench/cpu_reproducibility.py). In double precision (features too, see
+    # cnn_net.log_mel) it moves by 1.3e-15 at most, for 2.1 times the network's time (72 -> 154
+    # ms for 16 windows on 2 threads).
+    return network.double()  # type: ignore[attr-defined]
 
 
 def window_logits(network: Any, windows: np.ndarray) -> np.ndarray:
+    """Logits of log-mel windows, in the network's own precision (double for the detector's,
+    single for a network still in training)."""
     import torch
 
+    dtype = next(network.parameters()).dtype
     out = []
     with torch.inference_mode():
         for start in range(0, len(windows), BATCH):
-            out.append(network(torch.from_numpy(windows[start : start + BATCH])).numpy())
+            batch = torch.from_numpy(windows[start : start + BATCH]).to(dtype)
+            out.append(network(batch).numpy())
     return np.concatenate(out).astype(np.float64)
 
 
@@ -117,10 +130,11 @@ class AudioCnnDetector:
         ]
         if speech < MIN_SPEECH_FRAMES:
             return frontend.too_little_speech(self.spec, findings)
-        features_ = features.log_mel(audio.wave, self.feature_backend)
+        features_ = features.log_mel(audio.wave, self.feature_backend, np.float64)
         windows, spans = cnn_net.crops(features_)
         if self.adversary is not None:
-            windows = self.adversary(self.network, windows, scale=1.0)
+            network, dtype = self.network, next(self.network.parameters()).dtype
+            windows = self.adversary(lambda x: network(x.to(dtype)), windows, scale=1.0)
         logits = window_logits(self.network, windows)
         keep = [i for i, (a, b) in enumerate(spans) if mask[a:b].mean() >= 0.2]
         used = keep or list(range(len(spans)))

@@ -21,11 +21,18 @@ CROP = 300  # frames: 3 s
 CROP_HOP = 150
 
 
-def log_mel(normalized: np.ndarray) -> np.ndarray:
-    """(N_MELS, frames) float32, per-band mean/variance normalised over the utterance."""
+def log_mel(normalized: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """(N_MELS, frames), per-band mean/variance normalised over the utterance, computed in
+    ``dtype``.
+
+    ``audio.cnn`` asks for double precision: in single precision the mel filter bank's matrix
+    product and the logarithm go through vector code that differs from CPU to CPU, and moved its
+    score by up to 1.3e-7 (bench/cpu_reproducibility.py). Training and lip-sync keep single
+    precision, and with it the values their weights were made from.
+    """
     import librosa
 
-    wave = normalized.astype(np.float32)
+    wave: np.ndarray = normalized.astype(dtype)
     if len(wave) < N_FFT:  # uncentred frames need one whole FFT frame (shorter input: 1 frame)
         wave = np.pad(wave, (0, N_FFT - len(wave)))
     mel = librosa.feature.melspectrogram(
@@ -42,7 +49,7 @@ def log_mel(normalized: np.ndarray) -> np.ndarray:
     logmel = np.log(mel + 1e-6)
     mean = logmel.mean(axis=1, keepdims=True)
     std = logmel.std(axis=1, keepdims=True) + 1e-3
-    return np.asarray((logmel - mean) / std, dtype=np.float32)
+    return np.asarray((logmel - mean) / std, dtype=dtype)
 
 
 def crops(features: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:

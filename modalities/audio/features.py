@@ -60,11 +60,12 @@ def lfcc(wave: np.ndarray, backend: str = "numpy") -> np.ndarray:
     return np.asarray(_torchaudio().lfcc(wave), dtype=np.float32)
 
 
-def log_mel(normalized: np.ndarray, backend: str = "numpy") -> np.ndarray:
-    """audio.cnn's normalised 64-band log-mel, (64, frames) float32, from the chosen backend."""
+def log_mel(normalized: np.ndarray, backend: str = "numpy", dtype: type = np.float32) -> np.ndarray:
+    """audio.cnn's normalised 64-band log-mel, (64, frames), from the chosen backend: the NumPy
+    one computes in ``dtype`` (see cnn_net.log_mel), torchaudio in single precision."""
     if resolve_backend(backend) == "numpy":
-        return cnn_net.log_mel(normalized)
-    return np.asarray(_torchaudio().log_mel(normalized), dtype=np.float32)
+        return cnn_net.log_mel(normalized, dtype)
+    return np.asarray(_torchaudio().log_mel(normalized), dtype=dtype)
 
 
 def _torchaudio() -> Any:

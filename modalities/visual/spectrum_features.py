@@ -12,6 +12,13 @@ Per 128×128 tile (up to five: centre and corners): the windowed log power spect
 tiles, three groups of numbers: the azimuthally averaged profile (64 radii, mean removed so that
 brightness and contrast do not matter), the peak strength at the grid frequencies an up-sampling by
 2 or 4 leaves (log power against its local median), and the slope of the high-frequency decay.
+
+Why double precision throughout, and the luminance as a sum of products rather than a matrix
+product: in single precision the luminance went through the BLAS library's vector code, which
+differs in the last bits from one CPU to the next, and the residual (differences of a few grey
+levels between pixels near 200) kept those bits as relative errors of 1e-5: forced to another
+CPU's kernels (bench/cpu_reproducibility.py, docs/benchmarks.md) a JPEG's score moved by 1.7e-5,
+beyond what `verity reproduce` accepts. In double precision it moved by 1.1e-14 at most.
 """
 
 from __future__ import annotations
@@ -21,17 +28,21 @@ from scipy import ndimage
 
 TILE = 128
 N_FEATURES = 64 + 4 + 1
-_Y = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_Y = (0.299, 0.587, 0.114)
 
 _yy, _xx = np.mgrid[-TILE // 2 : TILE // 2, -TILE // 2 : TILE // 2]
 _RADIUS = np.sqrt(_yy**2 + _xx**2).astype(int)
-_WINDOW = np.outer(np.hanning(TILE), np.hanning(TILE)).astype(np.float32)
+_WINDOW = np.outer(np.hanning(TILE), np.hanning(TILE))
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma in double precision, each product and sum rounded once, on every CPU."""
     if rgb.ndim == 2:
-        return rgb.astype(np.float32)
-    return np.asarray(rgb[..., :3].astype(np.float32) @ _Y)
+        return rgb.astype(np.float64)
+    channels = rgb[..., :3].astype(np.float64)
+    return np.asarray(
+        channels[..., 0] * _Y[0] + channels[..., 1] * _Y[1] + channels[..., 2] * _Y[2]
+    )
 
 
 def tiles(gray: np.ndarray, limit: int = 5) -> list[np.ndarray]:
@@ -70,7 +81,7 @@ def npr_residual(gray: np.ndarray) -> np.ndarray:
     h, w = (gray.shape[0] // 2) * 2, (gray.shape[1] // 2) * 2
     even = gray[:h, :w]
     coarse = np.repeat(np.repeat(even[::2, ::2], 2, axis=0), 2, axis=1)
-    return np.asarray(even - coarse, dtype=np.float32)
+    return np.asarray(even - coarse, dtype=np.float64)
 
 
 def features(rgb: np.ndarray) -> np.ndarray | None:
@@ -96,4 +107,4 @@ def spectral_features(gray: np.ndarray) -> np.ndarray | None:
         peaks += [float(values.mean()), float(values.max())]
     radii = np.arange(16, TILE // 2 + 1)
     slope = np.polyfit(np.log(radii), profile[15 : TILE // 2], 1)[0]
-    return np.concatenate([profile, peaks, [slope]]).astype(np.float32)
+    return np.concatenate([profile, peaks, [slope]]).astype(np.float64)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from core.errors import DetectorError
 from core.store import sha256_file
@@ -77,6 +78,22 @@ def test_detector_loads_what_the_recipe_wrote(trained, tmp_path: Path) -> None:
     silence = tmp_path / "silence.wav"
     soundfile.write(silence, np.zeros(SR * 2, np.float32), SR)
     assert detector.analyze(media(silence)).out_of_domain == "less than 1 s of speech"
+
+
+def test_an_input_attack_reaches_the_double_precision_network(trained, tmp_path: Path) -> None:
+    """`verity eval --attack pgd` perturbs the windows in single precision; the detector's
+    network runs in double (1.1.1), so the attack's input is cast on the way in."""
+    from core.attacks import PGD
+
+    out, _ = trained
+    detector = cnn.AudioCnnDetector(weights_dir=out)
+    assert next(detector.network.parameters()).dtype == torch.float64
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, voiced(4.0, seed=5), SR)
+    clean = detector.analyze(media(path)).raw_score
+    detector.adversary = PGD(eps=0.5, steps=3)
+    attacked = detector.analyze(media(path)).raw_score
+    assert np.isfinite(attacked) and attacked < clean
 
 
 def test_tampered_weights_are_refused(trained, tmp_path: Path) -> None:

@@ -128,9 +128,16 @@ def _swap_video(
                 audio_out.layout = layout
                 resampler = decoding.resampler(format="fltp", layout=layout, rate=audio_out.rate)
             streams = [video_in] + ([audio_in] if audio_in is not None else [])
+            # the soundtrack through the decoder that gives the same samples on every CPU
+            sound = decoding.packet_decoder(audio_in) if audio_in is not None else None
             try:
                 for packet in source.demux(*streams):
-                    for frame in packet.decode():
+                    decoded = (
+                        packet.decode()
+                        if sound is None or packet.stream.index == video_in.index
+                        else sound(packet)
+                    )
+                    for frame in decoded:
                         if isinstance(frame, av.VideoFrame):
                             frames += 1
                             if frames > MAX_FRAMES:
