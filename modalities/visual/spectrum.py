@@ -81,14 +81,14 @@ class SpectrumHead:
         b2: np.ndarray,
     ) -> None:
         self.mean, self.scale, self.w1, self.b1, self.w2, self.b2 = mean, scale, w1, b1, w2, b2
+        # the arithmetic runs in double precision (the stored arrays stay as trained): the
+        # products' last bits depend on the CPU's BLAS kernels, and in single precision they
+        # moved the logit by ~1e-6
+        self._double = tuple(np.asarray(a, np.float64) for a in (mean, scale, w1, b1, w2, b2))
 
     def logit(self, feats: np.ndarray) -> np.ndarray:
-        """In double precision (the stored arrays are single): the products' last bits depend
-        on the CPU's BLAS kernels, and in single precision they moved the logit by ~1e-6."""
-        arrays = [np.asarray(a, np.float64) for a in (self.mean, self.scale, self.w1, self.b1)]
-        mean, scale, w1, b1 = arrays
+        mean, scale, w1, b1, w2, b2 = self._double
         hidden = np.maximum(((np.asarray(feats, np.float64) - mean) / scale) @ w1 + b1, 0.0)
-        w2, b2 = np.asarray(self.w2, np.float64), np.asarray(self.b2, np.float64)
         return np.asarray((hidden @ w2 + b2)[:, 0])
 
     def arrays(self) -> dict[str, np.ndarray]:
