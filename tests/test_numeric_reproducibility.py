@@ -5,10 +5,12 @@ convolutions and MKL products choose their code by the CPU, and their last bits 
 kernels. Each check runs in a fresh process with one library forced to an older CPU's code
 through its own environment variable, as an auditor's older computer would run it, and compares
 with this machine's own choice. In single precision ``visual.spectrum``'s score moved by 1.7e-5
-under OpenBLAS's Sandy Bridge kernels and ``audio.cnn``'s by up to 5.6e-7 under older PyTorch
-code (the 1e-6 `verity reproduce` accepts is one single-precision unit near 8); in double
-precision both must agree to 1e-12. The controls show the forced kernels really are other code
-on this CPU: the single-precision computations they replaced differ, so the checks could fail.
+under OpenBLAS's Sandy Bridge kernels, ``audio.cnn``'s by up to 5.6e-7 under older PyTorch
+code and ``audio.lfcc_gmm``'s by 2.1e-7 (its mixtures' single-precision parameters, and squared
+distances expanded into matrix products that cancel); the 1e-6 `verity reproduce` accepts is one
+single-precision unit near 8. In double precision all three must agree to 1e-12. The controls
+show the forced kernels really are other code on this CPU: the computations they replaced
+differ, so the checks could fail.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ TORCH = ("torch-default", "onednn-sse41", "mkl-compatible")
 CHILD = r"""
 import hashlib, json
 import numpy as np
-from modalities.audio import cnn, cnn_net
+from scipy.special import logsumexp
+from modalities.audio import cnn, cnn_net, lfcc_gmm
 from modalities.visual import spectrum, spectrum_features
 
 rng = np.random.default_rng(11)
@@ -45,7 +48,6 @@ base = np.stack([(x + y) % 256, (2 * x) % 256, (255 - y) % 256], -1).astype(floa
 rgb = np.clip(base + rng.normal(0, 30, base.shape), 0, 255).astype(np.uint8)
 feats = spectrum_features.features(rgb)
 logit = float(spectrum.SpectrumDetector().head.logit(feats[None, :])[0])
-single = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 network = cnn.load_network(cnn.WEIGHTS_DIR / cnn.WEIGHTS_FILE)
 t = np.arange(16000 * 4) / 16000
 wave = 0.3 * np.sin(2 * np.pi * 140 * t * (1 + 0.1 * np.sin(3 * t))) + rng.normal(0, 0.05, t.size)
@@ -53,13 +55,30 @@ mel = cnn_net.log_mel(wave.astype(np.float32), np.float64)
 windows = rng.normal(0, 1, (20, cnn_net.N_MELS, cnn_net.CROP)).astype(np.float32)
 logits = cnn.window_logits(network, windows)
 single_logits = cnn.window_logits(network.float(), windows)
+syllables = 0.05 + (np.sin(2 * np.pi * 3 * t) > 0)  # loud and quiet: the energy VAD finds speech
+wave32 = (wave * syllables).astype(np.float32)
+lfcc, speech = lfcc_gmm.features_of(wave32, dtype=np.float64)
+gmm = lfcc_gmm.LfccGmmDetector()
+gmm_score = float(gmm.frame_scores(lfcc)[speech].mean())
+g = gmm.fake  # 1.1.0's log-density: single-precision parameters, x² − 2xμ + μ² by matrix products
+inv = 1.0 / g.variances
+const = -0.5 * (lfcc.shape[1] * np.log(2 * np.pi) + np.log(g.variances).sum(axis=1))
+quad = (lfcc**2) @ inv.T - 2 * lfcc @ (g.means * inv).T + (g.means**2 * inv).sum(axis=1)
+gmm_single = logsumexp(np.log(g.weights) + const - 0.5 * quad, axis=1)
+# a single-precision matrix product with a long inner dimension, as 1.2.1's head and the mel and
+# LFCC filter banks were: the K=3 luminance alone comes out the same on some CPUs' kernels
+factors = rng.normal(0, 1, (64, 300)).astype(np.float32)
+gemm = factors @ factors.T
 print(json.dumps({
     "features": [float(v) for v in feats],
     "logit": logit,
-    "single_precision_luma": hashlib.sha256(single.tobytes()).hexdigest(),
+    "single_precision_gemm": hashlib.sha256(gemm.tobytes()).hexdigest(),
     "cnn_logits": [float(v) for v in logits],
     "log_mel": [float(v) for v in mel.ravel()[::97]],
     "cnn_single_precision": hashlib.sha256(single_logits.tobytes()).hexdigest(),
+    "lfcc": [float(v) for v in lfcc.ravel()[::7]],
+    "lfcc_gmm_score": gmm_score,
+    "gmm_single_precision": hashlib.sha256(gmm_single.tobytes()).hexdigest(),
 }))
 """
 
@@ -95,6 +114,13 @@ def test_audio_cnn_features_and_logits_are_the_same_with_another_cpus_kernels(
         assert max(abs(a - b) for a, b in zip(here, there, strict=True)) <= 1e-12, key
 
 
+@pytest.mark.parametrize("setup", [s for s in SETUPS if s != "auto"])
+def test_lfcc_gmm_features_and_score_are_the_same_with_another_cpus_kernels(results, setup) -> None:
+    here, there = results["auto"], results[setup]
+    assert abs(here["lfcc_gmm_score"] - there["lfcc_gmm_score"]) <= 1e-12
+    assert max(abs(a - b) for a, b in zip(here["lfcc"], there["lfcc"], strict=True)) <= 1e-12
+
+
 def _has_avx2() -> bool:
     try:
         from numpy._core._multiarray_umath import __cpu_features__
@@ -104,7 +130,12 @@ def _has_avx2() -> bool:
 
 
 @pytest.mark.parametrize(
-    ("group", "key"), [(BLAS, "single_precision_luma"), (TORCH, "cnn_single_precision")]
+    ("group", "key"),
+    [
+        (BLAS, "single_precision_gemm"),
+        (TORCH, "cnn_single_precision"),
+        ((*BLAS, "numpy-baseline"), "gmm_single_precision"),
+    ],
 )
 def test_control_the_forced_kernels_are_other_code_on_this_cpu(results, group, key) -> None:
     if not _has_avx2():

@@ -53,11 +53,12 @@ def resolve_backend(name: str) -> str:
     return "numpy" if reason else "torchaudio"
 
 
-def lfcc(wave: np.ndarray, backend: str = "numpy") -> np.ndarray:
-    """LFCC with deltas, (frames, 60) float32, from the chosen backend."""
+def lfcc(wave: np.ndarray, backend: str = "numpy", dtype: type = np.float32) -> np.ndarray:
+    """LFCC with deltas, (frames, 60) as ``dtype``, from the chosen backend: the NumPy one
+    computes in double precision (see frontend.lfcc), torchaudio in single precision."""
     if resolve_backend(backend) == "numpy":
-        return frontend.lfcc(wave)
-    return np.asarray(_torchaudio().lfcc(wave), dtype=np.float32)
+        return frontend.lfcc(wave, dtype=dtype)
+    return np.asarray(_torchaudio().lfcc(wave), dtype=dtype)
 
 
 def log_mel(normalized: np.ndarray, backend: str = "numpy", dtype: type = np.float32) -> np.ndarray:

@@ -103,12 +103,15 @@ def _deltas(x: np.ndarray) -> np.ndarray:
     return np.asarray((padded[:, 2:] - padded[:, :-2]) / 2.0)
 
 
-def lfcc(wave: np.ndarray, n_ceps: int = 20) -> np.ndarray:
-    """LFCC with deltas and delta-deltas, shape (frames, 3·n_ceps)."""
+def lfcc(wave: np.ndarray, n_ceps: int = 20, dtype: type = np.float32) -> np.ndarray:
+    """LFCC with deltas and delta-deltas, shape (frames, 3·n_ceps), computed in double precision
+    and returned as ``dtype``: single precision for training (the shipped mixtures were fitted on
+    it), double for ``audio.lfcc_gmm``'s scores, so that rounding to single precision, where the
+    CPU's vector code can tip a value by one unit, never decides a score's last digits."""
     energies = np.log(_BANK @ power_spectrogram(wave) + 1e-10)
     ceps = scipy.fft.dct(energies, type=2, norm="ortho", axis=0)[:n_ceps]
     delta = _deltas(ceps)
-    return np.concatenate([ceps, delta, _deltas(delta)], axis=0).T.astype(np.float32)
+    return np.concatenate([ceps, delta, _deltas(delta)], axis=0).T.astype(dtype)
 
 
 VADS = ("energy", "silero")

@@ -3,9 +3,10 @@
 Two Gaussian mixtures over LFCC frames, one for real speech and one for synthetic speech; a frame's
 score is the log-likelihood ratio between them and the clip's raw score is the mean over speech
 frames (of each 10-minute passage of a longer recording, the worst passage deciding:
-modalities.audio.passages, version 1.1.0). Weights are trained by ``verity train audio.lfcc_gmm``
-(see training/lfcc_gmm.py) and live with their descriptor, card and calibration in
-``weights/lfcc_gmm-<version>/``.
+modalities.audio.passages, version 1.1.0), with features and scores in double precision (version
+1.1.1, same weights: another CPU's vector code gives the same score within 1e-12). Weights are
+trained by ``verity train audio.lfcc_gmm`` (see training/lfcc_gmm.py) and live with their
+descriptor, card and calibration in ``weights/lfcc_gmm-<version>/``.
 
 Reference: Todisco et al., "ASVspoof 2019: future horizons in spoofed and fake audio detection",
 Interspeech 2019 (LFCC-GMM baseline B2).
@@ -33,7 +34,7 @@ from modalities.audio import features, frontend, passages, plots
 from modalities.audio.gmm import DiagGMM
 
 NAME = "audio.lfcc_gmm"
-VERSION = "1.1.0"
+VERSION = "1.1.1"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"lfcc_gmm-{VERSION}"
 MIN_SPEECH_FRAMES = 100  # 1 s of speech
 
@@ -47,9 +48,16 @@ def features_of(
     normalized: np.ndarray,
     mask: np.ndarray | None = None,
     feature_backend: str = "numpy",
+    dtype: type = np.float32,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """LFCC frames and speech mask (the energy VAD's unless given) of a channel-normalised wave."""
-    feats = features.lfcc(normalized, feature_backend)
+    """LFCC frames and speech mask (the energy VAD's unless given) of a channel-normalised wave.
+
+    ``dtype``: single precision for the training recipe (which fitted the shipped mixtures on
+    it), double for the detector's scores (version 1.1.1), so that no feature lying near a
+    single-precision rounding boundary can round one way here and the other way on another
+    CPU. Most of 1.1.0's 2.1e-7 between CPUs came from the mixtures' scoring (see
+    gmm.DiagGMM.log_likelihood); tests/test_numeric_reproducibility.py asks for 1e-12."""
+    feats = features.lfcc(normalized, feature_backend, dtype)
     if mask is None:
         mask = frontend.speech_mask(normalized)
     mask = mask[: len(feats)]
@@ -108,7 +116,7 @@ class LfccGmmDetector:
         return passages.decided(self.spec, media, scored, score_label="mean frame LLR")
 
     def _passage(self, audio: passages.PassageAudio, facts: list[Finding]) -> Evidence:
-        feats, mask = features_of(audio.wave, audio.mask, self.feature_backend)
+        feats, mask = features_of(audio.wave, audio.mask, self.feature_backend, np.float64)
         duration = len(audio.wave) / frontend.SAMPLE_RATE
         speech = int(mask.sum())
         findings = [

@@ -241,7 +241,7 @@ def analyse_sync(
     speech_windows = [w for w in windows if w.speech]
     if not speech_windows:
         return None
-    mean_curve = np.nanmean(np.stack([w.curve for w in speech_windows]), axis=0)
+    mean_curve = _mean_over_windows(np.stack([w.curve for w in speech_windows]))
     return SyncAnalysis(
         fps=fps,
         offsets=np.arange(-max_offset, max_offset + 1),
@@ -250,6 +250,13 @@ def analyse_sync(
         confidence=confidence(mean_curve),
         windows=tuple(windows),
     )
+
+
+def _mean_over_windows(curves: np.ndarray) -> np.ndarray:
+    """Each offset's mean over the windows that could measure it, NaN where none could (the
+    same sums as np.nanmean, without its warning for an offset no window reached)."""
+    counts = (~np.isnan(curves)).sum(axis=0)
+    return np.where(counts > 0, np.nansum(curves, axis=0) / np.maximum(counts, 1), np.nan)
 
 
 def in_sync_prominence(analysis: SyncAnalysis | None) -> list[float]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,15 @@ def test_figures_are_pngs() -> None:
     result = analyse(mouth, voice_following(mouth, 4))
     for figure in (plots.offset_curve_png(result, "t"), plots.timeline_png([(0.0, result)], "t")):
         assert figure.startswith(b"\x89PNG") and len(figure) > 5000
+
+
+def test_an_offset_no_window_reached_stays_unmeasured_without_a_warning() -> None:
+    curves = np.array([[0.2, np.nan, 0.5, np.nan], [0.4, 0.1, np.nan, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean = signals._mean_over_windows(curves)
+    assert mean[:3].tolist() == [0.30000000000000004, 0.1, 0.5]
+    assert np.isnan(mean[3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert np.array_equal(mean, np.nanmean(curves, axis=0), equal_nan=True)
