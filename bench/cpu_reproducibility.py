@@ -22,7 +22,9 @@ A setup is ``auto`` (the machine as it is) or assignments joined by ``+``:
   (PyTorch's convolutions: SSE41, AVX2, ...), ``MKL_CBWR`` (PyTorch's matrix products: AVX2,
   COMPATIBLE, ...), ``OPENBLAS_CORETYPE`` (NumPy's and SciPy's matrix products: Haswell,
   Prescott, ...), ``NPY_DISABLE_CPU_FEATURES`` (NumPy's own loops: "X86_V4 AVX512_ICL", ...),
-  ``OMP_NUM_THREADS`` (threads; Verity's models use up to four).
+  ``OMP_NUM_THREADS`` (threads; Verity's models use up to four), ``OPENCV_CPU_DISABLE``
+  (OpenCV's dispatched code, the names separated by ``;``, as the setup list is by commas:
+  ``AVX2;FP16;AVX;SSE4.2;SSE4.1;FMA3;POPCNT`` leaves its SSE3 baseline).
 
 The child runs ``verity analyze --json`` in-process after forcing FFmpeg's flags.
 """

@@ -40,13 +40,17 @@ class DiagGMM:
         inv = 1.0 / variances
         const = -0.5 * (x.shape[1] * np.log(2 * np.pi) + np.log(variances).sum(axis=1))
         offset = np.log(weights) + const
+        means_by_dim, inv_by_dim = np.ascontiguousarray(means.T), np.ascontiguousarray(inv.T)
         out = np.empty(len(x))
         for start in range(0, len(x), SCORE_BLOCK):
             block = x[start : start + SCORE_BLOCK]
             quad = np.zeros((len(block), len(weights)))
-            for dim in range(x.shape[1]):
-                diff = block[:, dim, None] - means[None, :, dim]
-                quad += diff * diff * inv[None, :, dim]
+            term = np.empty_like(quad)
+            for dim in range(x.shape[1]):  # ((x − μ)²)·σ⁻², added dimension by dimension
+                np.subtract(block[:, dim, None], means_by_dim[dim], out=term)
+                np.multiply(term, term, out=term)
+                np.multiply(term, inv_by_dim[dim], out=term)
+                np.add(quad, term, out=quad)
             out[start : start + len(block)] = logsumexp(offset - 0.5 * quad, axis=1)
         return out
 
