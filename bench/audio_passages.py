@@ -30,7 +30,8 @@ from core import __version__, evaluation
 from core.calibration import CalibrationStore
 from core.config import MediaLimits
 from core.detector import MediaInput
-from core.media import decode_audio, probe
+from core.media import probe
+from core.sound import decode_audio
 from core.store import sha256_file
 from modalities.audio import cnn, frontend, lfcc_gmm, passages, synthesis_traces
 

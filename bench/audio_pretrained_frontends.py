@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core import metrics
-from core.media import decode_audio
+from core.sound import decode_audio
 from modalities.audio import frontend, vad
 from modalities.audio.training import lfcc_gmm, pseudo, synthesis_traces
 from modalities.audio.training.data import LabeledAudio, collect, grouped_cv

@@ -28,7 +28,8 @@ import soundfile
 import modalities  # noqa: F401  (registers the detectors)
 from core.config import MediaLimits
 from core.detector import REGISTRY, MediaInput
-from core.media import MediaKind, decode_audio, probe
+from core.media import MediaKind, probe
+from core.sound import decode_audio
 from core.store import sha256_file
 from modalities.audio import frontend, vad
 

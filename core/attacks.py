@@ -166,7 +166,7 @@ def perturb_picture(rgb: np.ndarray, attack: Attack, rng: np.random.Generator) -
 
 def perturb_sound(wave: np.ndarray, attack: Attack, rng: np.random.Generator) -> np.ndarray:
     """Mono float audio at 16 kHz under a sound attack."""
-    from core.media import decode_audio, encode_mp3
+    from core.sound import decode_audio, encode_mp3
 
     if attack.name == "noise":
         return np.clip(wave + rng.normal(0, attack.get("sigma"), wave.shape), -1, 1).astype(
@@ -249,7 +249,7 @@ def _write_image(source: Path, target: Path, attack: Attack, rng: np.random.Gene
 
 
 def _write_audio(source: Path, target: Path, attack: Attack, rng: np.random.Generator) -> None:
-    from core.media import decode_audio, encode_mp3
+    from core.sound import decode_audio, encode_mp3
 
     wave = perturb_sound(decode_audio(source, sample_rate=AUDIO_RATE)[0], attack, rng)
     if attack.name == "mp3":
@@ -274,7 +274,8 @@ def _write_audio(source: Path, target: Path, attack: Attack, rng: np.random.Gene
 def _write_video(source: Path, target: Path, attack: Attack, rng: np.random.Generator) -> None:
     import av
 
-    from core.media import decode_audio, iter_frames
+    from core.media import iter_frames
+    from core.sound import decode_audio
 
     with av.open(str(source)) as probe:
         stream = probe.streams.video[0]

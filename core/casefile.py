@@ -238,7 +238,7 @@ def spectrogram(
 
     import numpy as np
 
-    from core.media import iter_audio
+    from core.sound import iter_audio
 
     path = stored_media_path(app, sha256)
     with app.db.session() as session:

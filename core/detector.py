@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core import media as media_mod
+from core import sound as sound_mod
 from core.artifacts import ArtifactCollector, ArtifactRef
 from core.errors import DetectorError, DuplicateDetectorError, UnknownDetectorError
 from core.media import AudioChunk, MediaInfo, MediaKind, VideoFrame
@@ -270,7 +271,7 @@ class MediaInput:
         )
 
     def audio(self, *, sample_rate: int = 16_000, chunk_s: float = 10.0) -> Iterator[AudioChunk]:
-        return media_mod.iter_audio(self.path, sample_rate=sample_rate, chunk_s=chunk_s)
+        return sound_mod.iter_audio(self.path, sample_rate=sample_rate, chunk_s=chunk_s)
 
     def soundtrack(self, *, sample_rate: int = 16_000, max_s: float) -> np.ndarray:
         """The first ``max_s`` seconds of sound as a player plays them, mono: a video's on its
@@ -286,7 +287,7 @@ class MediaInput:
         """:meth:`soundtrack` in consecutive pieces of ``chunk_s`` seconds (the same samples, in
         one decoding pass): an audio detector reads an hour passage by passage without ever
         holding the whole of it."""
-        for chunk in media_mod.iter_audio(
+        for chunk in sound_mod.iter_audio(
             self.path,
             sample_rate=sample_rate,
             chunk_s=chunk_s,
@@ -308,7 +309,7 @@ class MediaInput:
         on_video_clock: bool = False,
         start_s: float = 0.0,
     ) -> np.ndarray:
-        return media_mod.decode_audio(
+        return sound_mod.decode_audio(
             self.path,
             sample_rate=sample_rate,
             max_s=max_s,

@@ -131,7 +131,7 @@ def normalize_audio(source: Path, target: Path, *, sample_rate: int = 16_000) ->
     Applied to every audio file alike, so a file's original format (fakes often MP3, reals
     often WAV) cannot stand in for evidence.
     """
-    from core.media import decode_audio, encode_mp3
+    from core.sound import decode_audio, encode_mp3
 
     wave = decode_audio(source, sample_rate=sample_rate)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -2,14 +2,13 @@
 
 Everything here is careful about hostile input: the size limit is checked before a byte is decoded,
 image headers are read for their dimensions before any decoder allocates a frame (decompression
-bombs), and decoding yields frames or audio chunks one at a time so a two-hour video is never
-held in memory whole. Every failure becomes a :class:`~core.errors.MediaError` naming the file.
+bombs), and decoding yields frames one at a time so a two-hour video is never held in memory
+whole. Every failure becomes a :class:`~core.errors.MediaError` naming the file. Sound is decoded
+by :mod:`core.sound` on the same container opening, clock and seeking.
 """
 
 from __future__ import annotations
 
-import io
-import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -166,7 +165,7 @@ def screen(path: Path, limits: MediaLimits) -> None:
     """
     check_readable_file(path, limits)
     _check_image_header(path, limits, complete=False)
-    with _open_container(path) as container:
+    with open_container(path) as container:
         if _primary_video(container) is None and not container.streams.audio:
             raise UnsupportedMediaError(path, "has no video or audio stream")
 
@@ -204,12 +203,12 @@ def _check_pixels(path: Path, width: int, height: int, limits: MediaLimits) -> N
 
 
 @contextmanager
-def _open_container(path: Path) -> Iterator[Any]:
+def open_container(path: Path) -> Iterator[Any]:
     try:
         container = av.open(str(path), mode="r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise UnsupportedMediaError(
-            path, f"not a video, audio or image file Verity can read ({_ffmpeg_reason(exc)})"
+            path, f"not a video, audio or image file Verity can read ({ffmpeg_reason(exc)})"
         ) from None
     try:
         yield container
@@ -217,7 +216,7 @@ def _open_container(path: Path) -> Iterator[Any]:
         container.close()
 
 
-def _ffmpeg_reason(exc: Exception) -> str:
+def ffmpeg_reason(exc: Exception) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return str(text).split(":")[0].strip() or type(exc).__name__
 
@@ -251,7 +250,7 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
     size = check_readable_file(path, limits)
     _check_image_header(path, limits)
     check_wav_complete(path)
-    with _open_container(path) as container:
+    with open_container(path) as container:
         video = _primary_video(container)
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:
@@ -367,7 +366,7 @@ def _check_decodable(path: Path, container: Any, stream: Any) -> Any:
         for frame in decoding.decode(container, stream):
             return frame
     except (av.error.FFmpegError, ValueError, MemoryError) as exc:
-        raise UnsupportedMediaError(path, f"cannot be decoded ({_ffmpeg_reason(exc)})") from None
+        raise UnsupportedMediaError(path, f"cannot be decoded ({ffmpeg_reason(exc)})") from None
     raise UnsupportedMediaError(path, "contains no decodable frames (truncated or empty stream)")
 
 
@@ -383,7 +382,7 @@ def _check_complete(
     video_packets = 0
     ends = {"video": 0.0, "audio": 0.0}
     try:
-        with _open_container(path) as container:
+        with open_container(path) as container:
             for packet in container.demux():
                 if packet.size == 0:
                     continue
@@ -397,7 +396,7 @@ def _check_complete(
                     key = "video" if is_video else "audio"
                     ends[key] = max(ends[key], end)
     except av.error.FFmpegError as exc:
-        raise UnsupportedMediaError(path, f"damaged container ({_ffmpeg_reason(exc)})") from None
+        raise UnsupportedMediaError(path, f"damaged container ({ffmpeg_reason(exc)})") from None
     if video is not None and video.frame_count and not video.frame_count_estimated:
         if video_packets < video.frame_count:
             raise UnsupportedMediaError(
@@ -427,7 +426,7 @@ def still_orientation(path: Path, format_name: str) -> int:
 
 def _count_frames(path: Path, limit: int) -> int:
     count = 0
-    with _open_container(path) as container:
+    with open_container(path) as container:
         for _frame in container.decode(video=0):
             count += 1
             if count >= limit:
@@ -459,7 +458,7 @@ def iter_frames(
     step = None if fps is None else 1.0 / fps
     next_t = start_s
     emitted = 0
-    with _open_container(path) as container:
+    with open_container(path) as container:
         stream = _primary_video(container)
         if stream is None:
             raise UnsupportedMediaError(path, "has no video stream")
@@ -468,7 +467,7 @@ def iter_frames(
         rate = stream.average_rate or stream.guessed_rate
         origin = clock_origin(container)
         try:
-            for index, frame in enumerate(_decode_from(container, stream, start_s, origin)):
+            for index, frame in enumerate(decode_from(container, stream, start_s, origin)):
                 t = (
                     float(frame.time) - origin
                     if frame.time is not None
@@ -489,7 +488,7 @@ def iter_frames(
                     return
         except av.error.FFmpegError as exc:
             raise UnsupportedMediaError(
-                path, f"decoding failed after {emitted} frames ({_ffmpeg_reason(exc)})"
+                path, f"decoding failed after {emitted} frames ({ffmpeg_reason(exc)})"
             ) from None
 
 
@@ -501,7 +500,7 @@ def frame_at(path: Path, time_s: float, *, max_side: int | None = None) -> tuple
     shows there.
     """
     target = max(0.0, float(time_s))
-    with _open_container(path) as container:
+    with open_container(path) as container:
         stream = _primary_video(container)
         if stream is None:
             return None
@@ -509,13 +508,13 @@ def frame_at(path: Path, time_s: float, *, max_side: int | None = None) -> tuple
         origin = clock_origin(container)
         chosen = None
         try:
-            for frame in _decode_from(container, stream, target, origin):
+            for frame in decode_from(container, stream, target, origin):
                 late = frame.time is not None and frame.time - origin > target + 1e-6
                 if chosen is not None and late:
                     break
                 chosen = frame
         except av.error.FFmpegError as exc:
-            raise UnsupportedMediaError(path, f"decoding failed ({_ffmpeg_reason(exc)})") from None
+            raise UnsupportedMediaError(path, f"decoding failed ({ffmpeg_reason(exc)})") from None
         if chosen is None:
             return None
         shown = float(chosen.time) - origin if chosen.time is not None else 0.0
@@ -528,14 +527,15 @@ def clock_origin(container: Any) -> float:
     Most files start at 0, but an MPEG transport stream (a broadcast or camera recording) starts
     wherever its clock stood (FFmpeg writes 1.4 s; a DVB capture can start hours in), and an
     edit list can start a track late. Frame times, spans and audio on the video's clock
-    (:func:`iter_audio` with ``on_video_clock``) are all counted from here, so that a span starting
-    at 0 holds the first frame and a picture and its sound stay where a player puts them.
+    (:func:`core.sound.iter_audio` with ``on_video_clock``) are all counted from here, so that a
+    span starting at 0 holds the first frame and a picture and its sound stay where a player
+    puts them.
     """
     start = container.start_time
     return float(start) / av.time_base if start is not None else 0.0
 
 
-def _decode_from(container: Any, stream: Any, start_s: float, origin: float) -> Iterator[Any]:
+def decode_from(container: Any, stream: Any, start_s: float, origin: float) -> Iterator[Any]:
     """Decoded frames of ``stream`` from a key frame at or before ``start_s`` (seconds after
     ``origin``, the file's :func:`clock_origin`) onwards.
 
@@ -573,198 +573,3 @@ def _decode_from(container: Any, stream: Any, start_s: float, origin: float) -> 
             yield from frames
             return
         back = max(1.0, back * 4)
-
-
-def iter_audio(
-    path: Path,
-    *,
-    sample_rate: int = 16_000,
-    mono: bool = True,
-    chunk_s: float = 10.0,
-    max_s: float | None = None,
-    on_video_clock: bool = False,
-    start_s: float = 0.0,
-) -> Iterator[AudioChunk]:
-    """Yield float32 audio resampled to ``sample_rate`` in chunks of ``chunk_s`` seconds.
-
-    Sample 0 is the track's first sample. With ``on_video_clock`` (needs ``max_s``) sample 0 is
-    at 0 s of the file's clock (:func:`clock_origin`), where :func:`iter_frames` puts its first
-    frame: a track that starts later is preceded by silence, one that starts earlier loses the
-    samples before 0, and a hole between two frames' timestamps is filled with silence, so every
-    later sample stays where a player plays it. Comparing picture and sound (lip-sync) needs
-    this; a transport stream whose clock starts at 1.4 s otherwise read as sound 1.4 s early.
-
-    ``start_s`` (on the video clock only) starts the sound there instead: the decoder seeks as
-    :func:`iter_frames` does, ``AUDIO_PREROLL_S`` earlier, and drops the samples before
-    ``start_s``, so the ``max_s`` seconds from ``start_s`` are the sound a read from 0 s holds
-    there (to within the resampler's sub-sample phase). Lip-sync reads passages late in a long
-    video this way without decoding the hour before them.
-    """
-    if sample_rate <= 0 or chunk_s <= 0:
-        raise ValueError("sample_rate and chunk_s must be positive")
-    if on_video_clock and max_s is None:
-        raise ValueError("on_video_clock needs max_s (the silence before a late track is bounded)")
-    if start_s < 0 or (start_s > 0 and not on_video_clock):
-        raise ValueError("start_s counts on the video clock: on_video_clock, and not negative")
-    chunk_len = max(1, round(chunk_s * sample_rate))
-    limit = None if max_s is None else math.floor(max_s * sample_rate)
-    pending: list[np.ndarray] = []
-    pending_len = 0
-    produced = 0
-    with _open_container(path) as container:
-        if not container.streams.audio:
-            raise UnsupportedMediaError(path, "has no audio stream")
-        stream = container.streams.audio[0]
-        layout = "mono" if mono else None
-        resampler = decoding.resampler(format="fltp", layout=layout, rate=sample_rate)
-        many = (stream.codec_context.channels or 0) > MAX_REMIX_CHANNELS
-        if many and not mono:
-            raise UnsupportedMediaError(
-                path,
-                f"has {stream.codec_context.channels} audio channels; Verity reads more "
-                f"than {MAX_REMIX_CHANNELS} only as a mono mix",
-            )
-
-        clock = clock_origin(container) if on_video_clock else 0.0
-        origin = clock + start_s  # where sample 0 lies on the file's clock
-        early: list[int] = []  # samples before the clock's origin, to drop (on_video_clock)
-
-        def silence(seconds: float, channels: int) -> np.ndarray:
-            count = round(seconds * sample_rate)
-            bounded = count if limit is None else min(count, limit)  # a hostile gap stays small
-            return np.zeros((channels, bounded), np.float32)
-
-        def blocks() -> Iterator[np.ndarray]:
-            """Resampled sound; on the video clock also the silence before a late first frame
-            and in any hole between frames (a dropout, a cut spliced without its sound)."""
-            nonlocal resampler
-            expected: float | None = None  # where the next frame starts on the file's clock
-            try:
-                preroll = max(0.0, start_s - AUDIO_PREROLL_S)
-                for frame in _decode_from(container, stream, preroll, clock):
-                    at = None if frame.time is None else float(frame.time)
-                    channels = 1 if mono else len(frame.layout.channels)
-                    if on_video_clock and at is not None:
-                        hole = at - (origin if expected is None else expected)
-                        if expected is None and hole < 0:
-                            early.append(round(-hole * sample_rate))
-                        elif hole > (0.0 if expected is None else MAX_AUDIO_JITTER_S):
-                            for out in resampler.resample(None):  # what the resampler holds
-                                yield out.to_ndarray()
-                            resampler = decoding.resampler(
-                                format="fltp", layout=layout, rate=sample_rate
-                            )
-                            yield silence(hole, channels)
-                    if at is not None and frame.sample_rate:
-                        expected = at + frame.samples / frame.sample_rate
-                    for out in resampler.resample(_mono_mix(path, frame) if many else frame):
-                        yield out.to_ndarray()
-                for out in resampler.resample(None):
-                    yield out.to_ndarray()
-            except av.error.FFmpegError as exc:
-                raise UnsupportedMediaError(
-                    path, f"audio decoding failed ({_ffmpeg_reason(exc)})"
-                ) from None
-
-        for raw in blocks():
-            block = raw.astype(np.float32, copy=False)
-            if early:
-                dropped = min(early[0], block.shape[1])
-                block, early[0] = block[:, dropped:], early[0] - dropped
-                if not early[0]:
-                    early.clear()
-            if limit is not None:
-                block = block[:, : max(0, limit - produced - pending_len)]
-            pending.append(block)
-            pending_len += block.shape[1]
-            while pending_len >= chunk_len:
-                joined = np.concatenate(pending, axis=1)
-                yield AudioChunk(produced / sample_rate, sample_rate, joined[:, :chunk_len])
-                produced += chunk_len
-                rest = joined[:, chunk_len:]
-                pending, pending_len = [rest], rest.shape[1]
-            if limit is not None and produced + pending_len >= limit:
-                break
-        if pending_len:
-            yield AudioChunk(produced / sample_rate, sample_rate, np.concatenate(pending, axis=1))
-
-
-# A read from ``start_s`` decodes from this much earlier: an AAC or MP3 frame is decoded right
-# only after the one before it (overlapping transforms), and the resampler needs a few samples.
-AUDIO_PREROLL_S = 0.25
-
-# On the video clock, a gap between audio frames' timestamps longer than this is a hole in the
-# track (filled with silence); shorter ones are rounding in the container's time base.
-MAX_AUDIO_JITTER_S = 0.01
-
-# FFmpeg's own rematrixing is unreliable above 8 channels of no named layout (a 9-channel WAV
-# fails with EINVAL where 12 pass), and PyAV crashes reading planar frames of more than 8 planes.
-MAX_REMIX_CHANNELS = 8
-_PACKED_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854776e18}
-
-
-def _mono_mix(path: Path, frame: Any) -> Any:
-    """A many-channel frame as a mono frame: the plain mean of its channels (a microphone array
-    or a multitrack recording has no standard downmix). Packed frames only: their one plane is
-    read safely; a planar one is refused rather than risking PyAV's reader."""
-    fmt, channels = frame.format, len(frame.layout.channels)
-    if fmt.is_planar:
-        raise UnsupportedMediaError(
-            path,
-            f"{channels}-channel planar audio ({fmt.name}): Verity mixes more than "
-            f"{MAX_REMIX_CHANNELS} channels only from packed sample formats",
-        )
-    samples = frame.to_ndarray().reshape(-1, channels).astype(np.float64)
-    if fmt.name == "u8":
-        samples -= 128.0
-    samples /= _PACKED_SCALE.get(fmt.name, 1.0)  # flt and dbl are in [-1, 1] already
-    mono = samples.mean(axis=1).astype(np.float32)[None, :]
-    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono), format="fltp", layout="mono")
-    out.sample_rate = frame.sample_rate
-    return out
-
-
-def decode_audio(
-    path: Path,
-    *,
-    sample_rate: int = 16_000,
-    mono: bool = True,
-    max_s: float | None = None,
-    on_video_clock: bool = False,
-    start_s: float = 0.0,
-) -> np.ndarray:
-    """The whole (or first ``max_s`` seconds of the) audio track as one (channels, n) array
-    (``on_video_clock``, ``start_s``: see :func:`iter_audio`)."""
-    chunks = [
-        c.samples
-        for c in iter_audio(
-            path,
-            sample_rate=sample_rate,
-            mono=mono,
-            max_s=max_s,
-            on_video_clock=on_video_clock,
-            start_s=start_s,
-        )
-    ]
-    if not chunks:
-        return np.zeros((1 if mono else 0, 0), dtype=np.float32)
-    return np.concatenate(chunks, axis=1)
-
-
-def encode_mp3(wave: np.ndarray, *, sample_rate: int, bit_rate: int = 64_000) -> bytes:
-    """Mono float audio in [-1, 1] as MP3 bytes: the one lossy channel Verity normalises audio
-    through (core.evaluation, modalities.audio.frontend), so the codec of the original file
-    carries no evidence."""
-    samples = np.ascontiguousarray(np.clip(wave, -1.0, 1.0).astype(np.float32).reshape(1, -1))
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp3") as container:
-        stream = container.add_stream("libmp3lame", rate=sample_rate)
-        stream.layout = "mono"
-        stream.bit_rate = bit_rate
-        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-        frame.sample_rate = sample_rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()

@@ -232,7 +232,7 @@ def _make_speech(
 ) -> tuple[bytes, str, dict[str, Any]] | None:
     """Copy synthesis of the source; with ``vocoder_model`` (a loaded lab vocoder) its rendering
     by that neural vocoder."""
-    from core.media import decode_audio
+    from core.sound import decode_audio
     from modalities.audio.synthesis import copy_synthesis
 
     wave = decode_audio(source.path, sample_rate=SAMPLE_RATE, max_s=MAX_AUDIO_S)[0]

@@ -20,7 +20,8 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from core.media import MediaKind, decode_audio, iter_frames
+from core.media import MediaKind, iter_frames
+from core.sound import decode_audio
 
 MAX_FRAMES = 120
 IMAGE_MATCH_BITS = 12  # of 64: above this two pictures are not treated as copies

@@ -13,7 +13,8 @@ from PIL import Image
 from core import attacks
 from core.config import MediaLimits
 from core.errors import BadInputError
-from core.media import decode_audio, probe
+from core.media import probe
+from core.sound import decode_audio
 
 
 def _sha(path: Path) -> str:

@@ -20,7 +20,8 @@ from core.cli import main
 from core.config import MediaLimits
 from core.detector import REGISTRY, Evidence, MediaInput
 from core.errors import BadInputError
-from core.media import decode_audio, probe
+from core.media import probe
+from core.sound import decode_audio
 from core.store import sha256_file
 from tests.test_detector import make_spec
 

@@ -108,7 +108,7 @@ def speechlike(seconds: float, seed: int) -> np.ndarray:
 def test_audio_reencode_and_trim_match(tmp_path: Path) -> None:
     import soundfile
 
-    from core.media import encode_mp3
+    from core.sound import encode_mp3
 
     wave = speechlike(8.0, seed=3)
     original = tmp_path / "o.wav"

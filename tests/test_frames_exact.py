@@ -33,6 +33,7 @@ libavutil, level, video, sound = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Pa
 if level != "auto":
     ctypes.CDLL(libavutil).av_force_cpu_flags(int(level, 0))
 from core import media
+from core.sound import decode_audio
 from core.frames import encoder_frame
 
 frames = list(media.iter_frames(video))
@@ -45,11 +46,11 @@ print(json.dumps({
     "shrunk": hashlib.sha256(b"".join(f.rgb.tobytes() for f in shrunk)).hexdigest(),
     "encoder_frame": hashlib.sha256(planes).hexdigest(),
     "n": len(frames),
-    "aac_16k": hashlib.sha256(media.decode_audio(video).tobytes()).hexdigest(),
+    "aac_16k": hashlib.sha256(decode_audio(video).tobytes()).hexdigest(),
     "aac_late": hashlib.sha256(
-        media.decode_audio(video, on_video_clock=True, start_s=0.4, max_s=0.3).tobytes()
+        decode_audio(video, on_video_clock=True, start_s=0.4, max_s=0.3).tobytes()
     ).hexdigest(),
-    "wav_16k": hashlib.sha256(media.decode_audio(sound).tobytes()).hexdigest(),
+    "wav_16k": hashlib.sha256(decode_audio(sound).tobytes()).hexdigest(),
 }))
 """
 

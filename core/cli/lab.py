@@ -364,7 +364,7 @@ def vocoder_train_command(
     threads: Threads = 1,
 ) -> None:
     """Train the lab's neural vocoder on the real speech of the folders (first 20 s of each)."""
-    from core.media import decode_audio
+    from core.sound import decode_audio
     from modalities.audio.synthesis import vocoder
     from modalities.audio.training.data import collect
 

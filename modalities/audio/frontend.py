@@ -20,7 +20,7 @@ import scipy.fft
 from core import decoding
 from core.detector import DetectorSpec, Evidence, Finding, out_of_domain
 from core.errors import ConfigError
-from core.media import encode_mp3
+from core.sound import encode_mp3
 from modalities.audio import vad as vad_mod
 
 SAMPLE_RATE = 16_000

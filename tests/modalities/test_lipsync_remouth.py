@@ -17,6 +17,7 @@ from core.config import MediaLimits
 from core.credentials import read_credentials
 from core.errors import BadInputError
 from core.samples import write_tone
+from core.sound import decode_audio
 from modalities.lipsync import signals
 from modalities.lipsync.synthesis import mouthwarp, remouth
 from modalities.visual import faces
@@ -83,8 +84,8 @@ def test_the_mouth_follows_the_new_soundtrack(clips: Path, tmp_path: Path) -> No
     assert abs((info.duration_s or 0) - SECONDS) < 0.15
 
     # the soundtrack is b's, sample for sample up to the AAC round trip
-    sound = media.decode_audio(out)[0]
-    theirs = media.decode_audio(clips / "b.mp4")[0]
+    sound = decode_audio(out)[0]
+    theirs = decode_audio(clips / "b.mp4")[0]
     n = min(len(sound), len(theirs)) - 2048
     lag = int(np.argmax(np.correlate(sound[1024:n], theirs[2048 : n - 1024], "valid")))
     assert abs(lag - 1024) <= 1
@@ -102,7 +103,7 @@ def test_the_warped_mouth_follows_the_new_soundtrack(long_clips: Path, tmp_path:
     out = tmp_path / "warped.mp4"
     out.write_bytes(result.data)
     assert result.frames == result.remouthed == WARP_SECONDS * FPS and result.jumps == 0
-    sound = media.decode_audio(out)[0]
+    sound = decode_audio(out)[0]
     assert abs(len(sound) / SR - WARP_SECONDS) < 0.15
     with_b, with_a = follows(out, WARP_SECONDS)
     assert with_b > 0.6 and with_b > with_a + 0.1, (with_b, with_a)

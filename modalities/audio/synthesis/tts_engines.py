@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import BadInputError
-from core.media import decode_audio
+from core.sound import decode_audio
 
 SAMPLE_RATE = 16_000
 TIMEOUT_S = 120.0

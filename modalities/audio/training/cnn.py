@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from core import decoding, metrics
-from core.media import encode_mp3
+from core.sound import encode_mp3
 from modalities.audio import cnn, cnn_net, frontend
 from modalities.audio.training import pseudo as pseudo_fakes
 from modalities.audio.training.data import grouped_cv, write_trained

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import BadInputError
-from core.media import decode_audio
+from core.sound import decode_audio
 from core.training import read_folder
 from modalities.audio.synthesis import copy_synthesis, tts_engines
 from modalities.audio.training.data import LabeledAudio, collect

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.media import decode_audio
+from core.sound import decode_audio
 from modalities.audio import frontend, synthesis_traces
 from modalities.audio import trace_features as tf
 from modalities.audio.synthesis_traces import TraceHead

@@ -38,6 +38,7 @@ import numpy as np
 from core import media
 from core.errors import BadInputError, display_name
 from core.frames import encoder_frame
+from core.sound import decode_audio
 from modalities.lipsync import signals
 from modalities.visual import faces
 
@@ -97,7 +98,7 @@ def read_clip(path: Path, max_s: float = MAX_SECONDS) -> Clip:
     )
     if not video_frames:
         raise BadInputError(f"{display_name(path)}: no frames")
-    wave = media.decode_audio(path, sample_rate=SAMPLE_RATE, max_s=max_s)[0]
+    wave = decode_audio(path, sample_rate=SAMPLE_RATE, max_s=max_s)[0]
     scan = faces.track_faces(video_frames, upsample=1, try_rotations=False, detect_every=5)
     tracks = [t for t in scan.tracks if not all(f.tiny for f in t.faces)]
     landmarks: list[np.ndarray | None] = [None] * len(video_frames)
@@ -111,7 +112,7 @@ def read_clip(path: Path, max_s: float = MAX_SECONDS) -> Clip:
 
 def read_sound(path: Path, max_s: float = MAX_SECONDS) -> np.ndarray:
     """The first ``max_s`` seconds of a file's soundtrack (16 kHz mono) to speak: at least 1 s."""
-    sound: np.ndarray = media.decode_audio(path, sample_rate=SAMPLE_RATE, max_s=max_s)[0]
+    sound: np.ndarray = decode_audio(path, sample_rate=SAMPLE_RATE, max_s=max_s)[0]
     if len(sound) < SAMPLE_RATE:
         raise BadInputError(f"{display_name(path)}: under one second of sound to speak")
     return sound

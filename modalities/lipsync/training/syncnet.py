@@ -40,7 +40,8 @@ import numpy as np
 
 from core import metrics
 from core.errors import BadInputError
-from core.media import decode_audio, iter_frames
+from core.media import iter_frames
+from core.sound import decode_audio
 from core.training import read_folder, write_card, write_descriptor
 from modalities.lipsync import signals, syncnet
 from modalities.lipsync import syncnet_net as net
