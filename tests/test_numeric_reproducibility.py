@@ -6,9 +6,10 @@ kernels. Each check runs in a fresh process with one library forced to an older 
 through its own environment variable, as an auditor's older computer would run it, and compares
 with this machine's own choice. In single precision ``visual.spectrum``'s score moved by 1.7e-5
 under OpenBLAS's Sandy Bridge kernels, ``audio.cnn``'s by up to 5.6e-7 under older PyTorch
-code and ``audio.lfcc_gmm``'s by 2.1e-7 (its mixtures' single-precision parameters, and squared
-distances expanded into matrix products that cancel); the 1e-6 `verity reproduce` accepts is one
-single-precision unit near 8. In double precision all three must agree to 1e-12. The controls
+code, ``audio.lfcc_gmm``'s by 2.1e-7 (its mixtures' single-precision parameters, and squared
+distances expanded into matrix products that cancel) and ``visual.blend``'s by 3.6e-7 under
+older PyTorch and oneDNN code; the 1e-6 `verity reproduce` accepts is one single-precision unit
+near 8. In double precision all four must agree to 1e-12. The controls
 show the forced kernels really are other code on this CPU: the computations they replaced
 differ, so the checks could fail.
 """
@@ -38,9 +39,10 @@ TORCH = ("torch-default", "onednn-sse41", "mkl-compatible")
 CHILD = r"""
 import hashlib, json
 import numpy as np
+import torch
 from scipy.special import logsumexp
 from modalities.audio import cnn, cnn_net, lfcc_gmm
-from modalities.visual import spectrum, spectrum_features
+from modalities.visual import blend, blend_net, spectrum, spectrum_features
 
 rng = np.random.default_rng(11)
 y, x = np.mgrid[0:192, 0:256]
@@ -69,6 +71,10 @@ gmm_single = logsumexp(np.log(g.weights) + const - 0.5 * quad, axis=1)
 # LFCC filter banks were: the K=3 luminance alone comes out the same on some CPUs' kernels
 factors = rng.normal(0, 1, (64, 300)).astype(np.float32)
 gemm = factors @ factors.T
+faces = np.clip(base[:128, :128] + rng.normal(0, 40, (4, 128, 128, 3)), 0, 255).astype(np.uint8)
+blend_weights = blend.WEIGHTS_DIR / "blend.npz"
+blend_logits = blend_net.predict(blend_net.load(blend_weights, "cpu", torch.float64), faces)[0]
+blend_single = blend_net.predict(blend_net.load(blend_weights), faces)[0]
 print(json.dumps({
     "features": [float(v) for v in feats],
     "logit": logit,
@@ -79,6 +85,8 @@ print(json.dumps({
     "lfcc": [float(v) for v in lfcc.ravel()[::7]],
     "lfcc_gmm_score": gmm_score,
     "gmm_single_precision": hashlib.sha256(gmm_single.tobytes()).hexdigest(),
+    "blend_logits": [float(v) for v in blend_logits],
+    "blend_single_precision": hashlib.sha256(blend_single.tobytes()).hexdigest(),
 }))
 """
 
@@ -130,6 +138,12 @@ def test_lfcc_gmm_features_and_score_are_the_same_with_another_cpus_kernels(resu
     assert max(abs(a - b) for a, b in zip(here["lfcc"], there["lfcc"], strict=True)) <= 1e-12
 
 
+@pytest.mark.parametrize("setup", [s for s in SETUPS if s != "auto"])
+def test_blend_logits_are_the_same_with_another_cpus_kernels(results, setup) -> None:
+    here, there = results["auto"]["blend_logits"], results[setup]["blend_logits"]
+    assert max(abs(a - b) for a, b in zip(here, there, strict=True)) <= 1e-12
+
+
 def _has_avx2() -> bool:
     try:
         from numpy._core._multiarray_umath import __cpu_features__
@@ -143,6 +157,7 @@ def _has_avx2() -> bool:
     [
         (BLAS, "single_precision_gemm"),
         (TORCH, "cnn_single_precision"),
+        (TORCH, "blend_single_precision"),
         ((*BLAS, "numpy-baseline"), "gmm_single_precision"),
     ],
 )

@@ -31,7 +31,9 @@ from core.weights import verified_weights, weights_ref
 from modalities.visual import aggregate, blend_net, faces
 
 NAME = "visual.blend"
-VERSION = "1.0.0"
+# 1.0.1: the network runs in double precision, the same on every CPU (same weights; its 1.0.0
+# scores had moved by up to 1.8e-7 with PyTorch's, oneDNN's and MKL's kernels for older CPUs)
+VERSION = "1.0.1"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"blend-{VERSION}"
 POLICY = faces.SamplingPolicy(fps=2.0, max_frames=24, max_side=1280)
 
@@ -87,7 +89,11 @@ class BlendDetector:
         path = verified_weights(NAME, folder)
         self.spec = SPEC if weights_dir is None else _spec(folder)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = blend_net.load(path, self.device)
+        # Double precision: each CPU's vector code (PyTorch's kernels, oneDNN's convolutions, MKL's
+        # products) rounds single-precision sums in its own order, so an auditor's older computer
+        # would get another score in the last digits (bench/cpu_reproducibility.py). The weights
+        # stay as trained, in single precision; only the arithmetic is widened.
+        self.model = blend_net.load(path, self.device, torch.float64)
         self.face_detector: faces.DetectorKind = detector
         self.policy = policy
         self.save_heatmaps = save_heatmaps
@@ -151,9 +157,9 @@ class BlendDetector:
             )
         crops = np.stack([blend_net.centre(scan.crops[k]) for k in keys])
         if self.adversary is not None:
-            device = next(self.model.parameters()).device
+            weight = next(self.model.parameters())
             crops = self.adversary(
-                lambda x: self.model(x.permute(0, 3, 1, 2).to(device))[0],
+                lambda x: self.model(x.permute(0, 3, 1, 2).to(weight.device, weight.dtype))[0],
                 crops.astype(np.float32),
                 scale=255.0,
                 low=0.0,

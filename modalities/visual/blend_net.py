@@ -88,23 +88,28 @@ def save(model: BlendNet, path: Path) -> None:
     tmp.replace(path)
 
 
-def load(path: Path, device: str | torch.device = "cpu") -> BlendNet:
+def load(
+    path: Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> BlendNet:
+    """The network of a weights file, in evaluation mode, its parameters widened to ``dtype``
+    (the detector asks for double precision, training keeps single)."""
     with np.load(path, allow_pickle=False) as data:
         arrays: dict[str, Any] = {k: data[k] for k in data.files}
     model = BlendNet(width=int(arrays.pop("__width__")))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
-    return model.to(device).eval()
+    return model.to(device=device, dtype=dtype).eval()
 
 
 @torch.inference_mode()
 def predict(model: BlendNet, crops: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (N) and boundary probability maps (N×16×16) of aligned 128-px crops."""
-    device = next(model.parameters()).device
+    """Logits (N) and boundary probability maps (N×16×16) of aligned 128-px crops, computed in
+    the network's own precision; logits come back in double precision, maps in single."""
+    weight = next(model.parameters())
     logits, maps = [], []
     for i in range(0, len(crops), batch):
-        logit, mask = model(to_tensor(crops[i : i + batch]).to(device))
-        logits.append(logit.float().cpu().numpy())
+        logit, mask = model(to_tensor(crops[i : i + batch]).to(weight.device, weight.dtype))
+        logits.append(logit.double().cpu().numpy())
         maps.append(torch.sigmoid(mask[:, 0]).float().cpu().numpy())
     if not logits:
-        return np.zeros(0, np.float32), np.zeros((0, 16, 16), np.float32)
+        return np.zeros(0, np.float64), np.zeros((0, 16, 16), np.float32)
     return np.concatenate(logits), np.concatenate(maps)
