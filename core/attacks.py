@@ -249,26 +249,14 @@ def _write_image(source: Path, target: Path, attack: Attack, rng: np.random.Gene
 
 
 def _write_audio(source: Path, target: Path, attack: Attack, rng: np.random.Generator) -> None:
-    from core.sound import decode_audio, encode_mp3
+    from core.sound import decode_audio, encode_mp3, encode_wav
 
     wave = perturb_sound(decode_audio(source, sample_rate=AUDIO_RATE)[0], attack, rng)
     if attack.name == "mp3":
-        target.write_bytes(
-            encode_mp3(wave, sample_rate=AUDIO_RATE, bit_rate=int(attack.get("kbps") * 1000))
-        )
-        return
-    import av
-
-    pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)[np.newaxis, :]
-    with av.open(str(target), mode="w", format="wav") as container:
-        stream = container.add_stream("pcm_s16le", rate=AUDIO_RATE)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = AUDIO_RATE
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        kbps = int(attack.get("kbps") * 1000)
+        target.write_bytes(encode_mp3(wave, sample_rate=AUDIO_RATE, bit_rate=kbps))
+    else:
+        target.write_bytes(encode_wav(wave, sample_rate=AUDIO_RATE))
 
 
 def _write_video(source: Path, target: Path, attack: Attack, rng: np.random.Generator) -> None:

@@ -204,13 +204,35 @@ def encode_mp3(wave: np.ndarray, *, sample_rate: int, bit_rate: int = 64_000) ->
     """Mono float audio in [-1, 1] as MP3 bytes: the one lossy channel Verity normalises audio
     through (core.evaluation, modalities.audio.frontend), so the codec of the original file
     carries no evidence."""
-    samples = np.ascontiguousarray(np.clip(wave, -1.0, 1.0).astype(np.float32).reshape(1, -1))
+    samples = np.clip(wave, -1.0, 1.0).astype(np.float32)
+    return _encode_mono(samples, "mp3", "libmp3lame", "flt", sample_rate, bit_rate)
+
+
+def encode_wav(wave: np.ndarray, *, sample_rate: int) -> bytes:
+    """Mono float audio in [-1, 1] as a 16-bit PCM WAV file's bytes (lab fakes, sound attacks)."""
+    pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)
+    return _encode_mono(pcm, "wav", "pcm_s16le", "s16", sample_rate)
+
+
+def _encode_mono(
+    samples: np.ndarray,
+    container_format: str,
+    codec: str,
+    sample_format: str,
+    sample_rate: int,
+    bit_rate: int | None = None,
+) -> bytes:
+    """One mono track of packed ``samples`` encoded whole into an in-memory file."""
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp3") as container:
-        stream = container.add_stream("libmp3lame", rate=sample_rate)
+    with av.open(buffer, "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=sample_rate)
+        assert isinstance(stream, av.AudioStream)  # an audio codec gives an audio stream
         stream.layout = "mono"
-        stream.bit_rate = bit_rate
-        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        if bit_rate is not None:
+            stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples.reshape(1, -1)), format=sample_format, layout="mono"
+        )
         frame.sample_rate = sample_rate
         for packet in stream.encode(frame):
             container.mux(packet)

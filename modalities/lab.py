@@ -272,20 +272,9 @@ def _make_tts(source: Source, rng: np.random.Generator) -> tuple[bytes, str, dic
 
 def _wav_bytes(wave: np.ndarray) -> bytes:
     """16-bit mono WAV at 16 kHz."""
-    import av
+    from core.sound import encode_wav
 
-    pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)[np.newaxis, :]
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="wav") as container:
-        stream = container.add_stream("pcm_s16le", rate=SAMPLE_RATE)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()
+    return encode_wav(wave, sample_rate=SAMPLE_RATE)
 
 
 def _fits(method: str, kind: str) -> bool:

@@ -166,3 +166,24 @@ def test_sound_read_from_a_later_start_is_the_sound_there(
     assert past_the_end.shape == (1, 0)
     with pytest.raises(ValueError, match="video clock"):
         decode_audio(path, start_s=1.0)
+
+
+def test_encoded_wav_and_mp3_decode_back_to_the_sound(tmp_path: Path) -> None:
+    """The two encoders lab fakes, sound attacks and codec normalisation write through: a WAV
+    gives the samples back to 16-bit rounding, clipped to [-1, 1]; an MP3 the same tone."""
+    from core.sound import encode_mp3, encode_wav
+
+    t = np.arange(16_000) / 16_000
+    wave = 0.5 * np.sin(2 * np.pi * 440 * t)
+    wave[:100] = 1.7  # beyond full scale: clipped, not wrapped
+    wav = tmp_path / "tone.wav"
+    wav.write_bytes(encode_wav(wave, sample_rate=16_000))
+    back = decode_audio(wav)[0]
+    assert back.shape == (16_000,)
+    assert np.abs(back[:100] - 32767 / 32768).max() < 1e-6
+    assert np.abs(back[100:] - wave[100:]).max() < 1 / 16_000
+    mp3 = tmp_path / "tone.mp3"
+    mp3.write_bytes(encode_mp3(wave[100:], sample_rate=16_000, bit_rate=64_000))
+    heard = decode_audio(mp3)[0]
+    peak_hz = np.argmax(np.abs(np.fft.rfft(heard))) * 16_000 / len(heard)
+    assert abs(len(heard) - 15_900) < 2_000 and peak_hz == pytest.approx(440, abs=5)
