@@ -7,11 +7,11 @@ through its own environment variable, as an auditor's older computer would run i
 with this machine's own choice. In single precision ``visual.spectrum``'s score moved by 1.7e-5
 under OpenBLAS's Sandy Bridge kernels, ``audio.cnn``'s by up to 5.6e-7 under older PyTorch
 code, ``audio.lfcc_gmm``'s by 2.1e-7 (its mixtures' single-precision parameters, and squared
-distances expanded into matrix products that cancel) and ``visual.blend``'s by 3.6e-7 under
-older PyTorch and oneDNN code; the 1e-6 `verity reproduce` accepts is one single-precision unit
-near 8. In double precision all four must agree to 1e-12. The controls
-show the forced kernels really are other code on this CPU: the computations they replaced
-differ, so the checks could fail.
+distances expanded into matrix products that cancel), ``visual.blend``'s by 3.6e-7 under older
+PyTorch and oneDNN code and ``lipsync.syncnet``'s by 5.7e-8; the 1e-6 `verity reproduce`
+accepts is one single-precision unit near 8. In double precision all five must agree to 1e-12.
+The controls show the forced kernels really are other code on this CPU: the computations they
+replaced differ, so the checks could fail.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 from modalities.audio import cnn, cnn_net, lfcc_gmm
+from modalities.lipsync import syncnet, syncnet_net
 from modalities.visual import blend, blend_net, spectrum, spectrum_features
 
 rng = np.random.default_rng(11)
@@ -75,6 +76,17 @@ faces = np.clip(base[:128, :128] + rng.normal(0, 40, (4, 128, 128, 3)), 0, 255).
 blend_weights = blend.WEIGHTS_DIR / "blend.npz"
 blend_logits = blend_net.predict(blend_net.load(blend_weights, "cpu", torch.float64), faces)[0]
 blend_single = blend_net.predict(blend_net.load(blend_weights), faces)[0]
+sync_network = syncnet.load_network(syncnet.WEIGHTS_DIR / syncnet.WEIGHTS_FILE)[0]
+sync_mel = syncnet_net.audio_features(wave, 30, np.float64)[0]
+sync_audio = torch.from_numpy(np.stack([syncnet_net.audio_input(sync_mel, t) for t in (0, 9, 20)]))
+mouths = np.clip(base[:48, :96, 0] + rng.normal(0, 40, (30, 48, 96)), 0, 255).astype(np.uint8)
+sync_visual = np.stack([syncnet_net.visual_input(mouths, t, np.float64) for t in (0, 9, 20)])
+with torch.inference_mode():
+    heard = sync_network.embed_audio(sync_audio)
+    seen = sync_network.embed_visual(torch.from_numpy(sync_visual))
+    sync_embeddings = torch.cat([heard, seen]).numpy()
+    single_input = torch.from_numpy(sync_visual.astype(np.float32))
+    sync_single = sync_network.float().embed_visual(single_input).numpy()
 print(json.dumps({
     "features": [float(v) for v in feats],
     "logit": logit,
@@ -87,6 +99,9 @@ print(json.dumps({
     "gmm_single_precision": hashlib.sha256(gmm_single.tobytes()).hexdigest(),
     "blend_logits": [float(v) for v in blend_logits],
     "blend_single_precision": hashlib.sha256(blend_single.tobytes()).hexdigest(),
+    "sync_features": [float(v) for v in sync_mel.ravel()[::53]],
+    "sync_embeddings": [float(v) for v in sync_embeddings.ravel()],
+    "sync_single_precision": hashlib.sha256(sync_single.tobytes()).hexdigest(),
 }))
 """
 
@@ -144,6 +159,15 @@ def test_blend_logits_are_the_same_with_another_cpus_kernels(results, setup) -> 
     assert max(abs(a - b) for a, b in zip(here, there, strict=True)) <= 1e-12
 
 
+@pytest.mark.parametrize("setup", [s for s in SETUPS if s != "auto"])
+def test_syncnet_features_and_embeddings_are_the_same_with_another_cpus_kernels(
+    results, setup
+) -> None:
+    for key in ("sync_features", "sync_embeddings"):
+        here, there = results["auto"][key], results[setup][key]
+        assert max(abs(a - b) for a, b in zip(here, there, strict=True)) <= 1e-12, key
+
+
 def _has_avx2() -> bool:
     try:
         from numpy._core._multiarray_umath import __cpu_features__
@@ -158,6 +182,7 @@ def _has_avx2() -> bool:
         (BLAS, "single_precision_gemm"),
         (TORCH, "cnn_single_precision"),
         (TORCH, "blend_single_precision"),
+        (TORCH, "sync_single_precision"),
         ((*BLAS, "numpy-baseline"), "gmm_single_precision"),
     ],
 )

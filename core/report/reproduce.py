@@ -115,13 +115,14 @@ ROUNDING_ULPS = 16
 def _rounding(old: float | None, diff: float) -> str:
     """Names a difference as single-precision rounding when it is one.
 
-    Why: some detectors compute in single precision (24-bit mantissa: ``lipsync.syncnet``'s
-    network, a user's Hugging Face checkpoint, and ``visual.blend`` before 1.0.1), and each
-    CPU's vector code rounds their sums in another order, so a re-run on another computer moves
-    such a score by a few units in its last place (up to 3.6e-7 at 1.5 for ``visual.blend``
-    1.0.0, measured by bench/cpu_reproducibility.py, docs/benchmarks.md). Near 8 one such unit
-    is 9.5e-7, at the default tolerance. The check still fails (the auditor chose the
-    tolerance); the line says what the size of the difference means.
+    Why: some detectors compute in single precision (24-bit mantissa: a user's Hugging Face
+    checkpoint, and ``visual.blend`` before 1.0.1 and ``lipsync.syncnet`` before 1.5.1, whose
+    results an auditor may re-run), and each CPU's vector code rounds their sums in another
+    order, so a re-run on another computer moves such a score by a few units in its last place
+    (up to 3.6e-7 at 1.5 for ``visual.blend`` 1.0.0, measured by bench/cpu_reproducibility.py,
+    docs/benchmarks.md). Near 8 one such unit is 9.5e-7, at the default tolerance. The check
+    still fails (the auditor chose the tolerance); the line says what the size of the
+    difference means.
     """
     if old is None or diff == 0.0:
         return ""

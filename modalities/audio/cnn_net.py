@@ -27,8 +27,8 @@ def log_mel(normalized: np.ndarray, dtype: type = np.float32) -> np.ndarray:
 
     ``audio.cnn`` asks for double precision: in single precision the mel filter bank's matrix
     product and the logarithm go through vector code that differs from CPU to CPU, and moved its
-    score by up to 1.3e-7 (bench/cpu_reproducibility.py). Training and lip-sync keep single
-    precision, and with it the values their weights were made from.
+    score by up to 1.3e-7 (bench/cpu_reproducibility.py); ``lipsync.syncnet`` does too since
+    1.5.1. Training keeps single precision, and with it the values its weights were made from.
     """
     import librosa
 

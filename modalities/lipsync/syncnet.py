@@ -45,11 +45,13 @@ from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
 
 NAME = "lipsync.syncnet"
-VERSION = "1.5.0"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
+VERSION = "1.5.1"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
 # clip's own rolled soundtrack; 1.3.0: a video longer than 30 s is read in passages spread over
 # it, the worst decides; 1.4.0: up to a minute read whole in consecutive passages, six passages
 # beyond (was 3 to 6); 1.5.0: faces of 80 px or more detected without up-sampling (tracking in
-# 0.55-0.63 of the time), so up to two minutes read whole, twelve passages beyond (same weights
+# 0.55-0.63 of the time), so up to two minutes read whole, twelve passages beyond; 1.5.1: log-mel
+# features, mouth stacks and network in double precision, the same on every CPU (1.5.0 moved by
+# up to 5.7e-8 with NumPy's, OpenBLAS's, PyTorch's and oneDNN's kernels) (same weights
 # throughout)
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"syncnet-{VERSION}"
 WEIGHTS_FILE = "lipsync_syncnet.safetensors"
@@ -100,7 +102,10 @@ def load_network(path: Path) -> tuple[Any, dict[str, Any]]:
         network.load_state_dict(load_file(str(path)))
     except RuntimeError as exc:
         raise DetectorError(f"{NAME}: weights do not fit the network: {exc}") from None
-    network.eval()
+    # Double precision: each CPU's vector code rounds single-precision sums in its own order, so
+    # an auditor's older computer would get another score in the last digits (the weights stay
+    # as trained; training keeps single precision).
+    network.double().eval()
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     return network, config
 
@@ -284,7 +289,7 @@ class SyncNetDetector:
             else min(passage.grid_end_s() - passage.start_s, len(wave) / signals.SAMPLE_RATE)
         )
         n_frames = int(np.floor(length * net.FPS)) + 1
-        mel, voiced = net.audio_features(wave, n_frames)
+        mel, voiced = net.audio_features(wave, n_frames, np.float64)
         speech_s = float(voiced.sum()) / net.FPS
         if voiced.sum() < MIN_SPEECH_S * net.FPS:
             return PassageRead(length, speech_s, None, ())

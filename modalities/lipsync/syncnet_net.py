@@ -198,15 +198,18 @@ def _fill_short_gaps(crops: np.ndarray, seen: np.ndarray, max_gap: int = 2) -> N
                 seen[k] = True
 
 
-def audio_features(wave: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Log-mel covering the grid (padded to 4·T + STACK·4 frames) and the voiced grid frames."""
-    mel = cnn_net.log_mel(wave)
+def audio_features(
+    wave: np.ndarray, n_frames: int, dtype: type = np.float32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel covering the grid (padded to 4·T + STACK·4 frames), computed in ``dtype`` (the
+    detector's double, training's single precision), and the voiced grid frames."""
+    mel = cnn_net.log_mel(wave, dtype)
     need = MEL_PER_FRAME * (n_frames + STACK)
     if mel.shape[1] < need:
         mel = np.pad(mel, ((0, 0), (0, need - mel.shape[1])), mode="constant")
     grid = np.arange(n_frames) / FPS
     voiced = signals.speech_track(wave, grid, FPS).voiced
-    return mel.astype(np.float32), voiced
+    return mel.astype(dtype, copy=False), voiced
 
 
 def clip_features(
@@ -218,10 +221,10 @@ def clip_features(
     return ClipFeatures(name, n_frames, tracks, mel, voiced, flags)
 
 
-def visual_input(crops: np.ndarray, start: int) -> np.ndarray:
-    """(STACK, H, W) float32, standardised per stack (lighting and contrast removed)."""
-    x = crops[start : start + STACK].astype(np.float32)
-    return np.asarray((x - x.mean()) / (x.std() + 1e-3), dtype=np.float32)
+def visual_input(crops: np.ndarray, start: int, dtype: Any = np.float32) -> np.ndarray:
+    """(STACK, H, W) in ``dtype``, standardised per stack (lighting and contrast removed)."""
+    x: np.ndarray = crops[start : start + STACK].astype(dtype)
+    return np.asarray((x - x.mean()) / (x.std() + 1e-3), dtype=dtype)
 
 
 def audio_input(mel: np.ndarray, start: int) -> np.ndarray:
@@ -281,30 +284,33 @@ def embed_clip(
     network: Any, clip: ClipFeatures, batch: int = 64
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Per track: visual embeddings (T', EMBED) with NaN rows where the stack is not seen; and the
-    audio embeddings (T', EMBED) for every grid frame, T' = T - STACK + 1."""
+    audio embeddings (T', EMBED) for every grid frame, T' = T - STACK + 1; all in the network's
+    own precision (the detector's double, training's single)."""
     import torch
 
+    double = next(network.parameters()).dtype == torch.float64
+    dtype = np.dtype(np.float64 if double else np.float32)
     positions = max(0, clip.frames - STACK + 1)
     network.eval()
     with torch.inference_mode():
-        audio = np.stack([audio_input(clip.mel, t) for t in range(positions)])
-        a_emb = _batched(network.embed_audio, audio, batch)
+        audio = np.stack([audio_input(clip.mel, t) for t in range(positions)]).astype(dtype)
+        a_emb = _batched(network.embed_audio, audio, batch, dtype)
         visual = []
         for track in clip.tracks:
             ok = track.stack_ok()[:positions]
-            v = np.full((positions, EMBED), np.nan, np.float32)
+            v = np.full((positions, EMBED), np.nan, dtype)
             idx = np.flatnonzero(ok)
             if len(idx):
-                x = np.stack([visual_input(track.crops, int(t)) for t in idx])
-                v[idx] = _batched(network.embed_visual, x, batch)
+                x = np.stack([visual_input(track.crops, int(t), dtype) for t in idx])
+                v[idx] = _batched(network.embed_visual, x, batch, dtype)
             visual.append(v)
     return visual, a_emb
 
 
-def _batched(fn: Any, x: np.ndarray, batch: int) -> np.ndarray:
+def _batched(fn: Any, x: np.ndarray, batch: int, dtype: np.dtype[Any]) -> np.ndarray:
     import torch
 
     if len(x) == 0:
-        return np.zeros((0, EMBED), np.float32)
+        return np.zeros((0, EMBED), dtype)
     out = [fn(torch.from_numpy(x[s : s + batch])).numpy() for s in range(0, len(x), batch)]
-    return np.concatenate(out).astype(np.float32)
+    return np.concatenate(out).astype(dtype, copy=False)
