@@ -293,7 +293,8 @@ def embed_clip(
     positions = max(0, clip.frames - STACK + 1)
     network.eval()
     with torch.inference_mode():
-        audio = np.stack([audio_input(clip.mel, t) for t in range(positions)]).astype(dtype)
+        windows = [audio_input(clip.mel, t) for t in range(positions)]
+        audio = np.stack(windows).astype(dtype, copy=False)
         a_emb = _batched(network.embed_audio, audio, batch, dtype)
         visual = []
         for track in clip.tracks:

@@ -32,7 +32,7 @@ from modalities.visual import aggregate, blend_net, faces
 
 NAME = "visual.blend"
 # 1.0.1: the network runs in double precision, the same on every CPU (same weights; its 1.0.0
-# scores had moved by up to 1.8e-7 with PyTorch's, oneDNN's and MKL's kernels for older CPUs)
+# scores had moved by up to 3.6e-7 with PyTorch's, oneDNN's and MKL's kernels for older CPUs)
 VERSION = "1.0.1"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"blend-{VERSION}"
 POLICY = faces.SamplingPolicy(fps=2.0, max_frames=24, max_side=1280)
