@@ -109,8 +109,13 @@ def _events(session: Any, case_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def case_file(app: Verity, case_ref: str) -> dict[str, Any]:
-    """The case, each media item with its analyses (newest first), and the custody log."""
+def case_file(app: Verity, case_ref: str, *, detail: bool = True) -> dict[str, Any]:
+    """The case, each media item with its analyses (newest first), and the custody log.
+
+    ``detail`` adds what a page draws (per-frame series, the cards in force, figures) to each
+    analysis; without it an analysis is exactly its ``verity show --json`` form, which keeps a
+    long case readable on a terminal and its JSON the size of its records.
+    """
     with app.db.session() as session:
         case = services.resolve_case(session, case_ref)
         links = session.scalars(
@@ -134,7 +139,10 @@ def case_file(app: Verity, case_ref: str) -> dict[str, Any]:
                     "added_at": link.added_at.isoformat(),
                     "added_by": link.added_by,
                     "analyses": [
-                        _analysis_view(app, a, link.media, link.original_name) for a in analyses
+                        _analysis_view(app, a, link.media, link.original_name)
+                        if detail
+                        else analysis_json(a, link.media, link.original_name)
+                        for a in analyses
                     ],
                 }
             )
@@ -145,7 +153,9 @@ def case_file(app: Verity, case_ref: str) -> dict[str, Any]:
         }
 
 
-def open_case_file(app: Verity, case_ref: str, *, via: str = "dashboard") -> dict[str, Any]:
+def open_case_file(
+    app: Verity, case_ref: str, *, via: str = "dashboard", detail: bool = True
+) -> dict[str, Any]:
     """Record that ``app.settings.actor`` opened the case file, then return it.
 
     The ``view`` event commits before anything is shown, so no one reads evidence unrecorded.
@@ -163,7 +173,7 @@ def open_case_file(app: Verity, case_ref: str, *, via: str = "dashboard") -> dic
             details={"via": via, "analysis_ids": list(analysis_ids)},
         )
         case_id = case.id
-    return case_file(app, case_id)
+    return case_file(app, case_id, detail=detail)
 
 
 def verify_case_custody(app: Verity, case_id: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ class Action(StrEnum):
     EXPORT = "export"
     REGISTER = "register"
     ANCHOR = "anchor"
-    VIEW = "view"  # a person opened evidence in the dashboard (case file)
+    VIEW = "view"  # a person opened evidence (the dashboard's case file, `verity case show`)
     USER_ADD = "user.add"  # an account was created (global chain)
 
 

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 import modalities  # registers the built-in detectors (composition root)
-from core import __version__, services
+from core import __version__, casefile, services
 from core.app import Verity
 from core.cli import dashboard, evaluate, jobs, lab, ledger, render, report
 from core.config import Settings, load_settings
@@ -23,6 +23,7 @@ from core.detector import REGISTRY
 from core.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
+    EXIT_VERIFICATION_FAILED,
     BadInputError,
     VerityError,
     display_name,
@@ -35,7 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-case_app = typer.Typer(help="Create and list cases.", no_args_is_help=True)
+case_app = typer.Typer(help="Create, list and show cases.", no_args_is_help=True)
 detectors_app = typer.Typer(help="Registered detectors.", no_args_is_help=True)
 custody_app = typer.Typer(help="The chain of custody.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -90,7 +91,7 @@ def case_new(
     if as_json:
         render.print_json_line(case)
     else:
-        render.out.print(f"created case [bold]{case['name']}[/] id {case['id']}")
+        render.out.print(f"created case [bold]{render.safe(case['name'])}[/] id {case['id']}")
 
 
 @case_app.command("list")
@@ -105,8 +106,40 @@ def case_list(as_json: JsonOpt = False) -> None:
     for column in ("id", "name", "media", "created", "by"):
         table.add_column(column)
     for c in cases:
-        table.add_row(c["id"], c["name"], str(c["media_count"]), c["created_at"], c["created_by"])
+        table.add_row(
+            c["id"],
+            render.safe(c["name"]),
+            str(c["media_count"]),
+            c["created_at"],
+            render.safe(c["created_by"]),
+        )
     render.out.print(table)
+
+
+@case_app.command("show")
+def case_show(
+    case: Annotated[str, typer.Argument(help="Case id or name.")],
+    last: Annotated[
+        int, typer.Option("--last", min=0, help="Custody events to print, newest last (0: all).")
+    ] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a case: its media, each analysis's verdict, and the custody log with its check.
+
+    Opening the case is recorded first, as a ``view`` event in its custody chain; exit 3 if the
+    chain does not verify. With --json, one object: the case, its media with their analyses in
+    the ``verity show --json`` form, every custody event and the verification.
+    """
+    verity = _open()
+    data = casefile.open_case_file(verity, case.strip(), via="cli", detail=False)
+    check = casefile.verify_case_custody(verity, data["case"]["id"])
+    data["custody_verification"] = check
+    if as_json:
+        render.print_json_line(data)
+    else:
+        render.case_detail(data, last)
+    if not check["ok"]:
+        raise typer.Exit(EXIT_VERIFICATION_FAILED)
 
 
 # ---------------------------------------------------------------------------- ingest and analyze
@@ -142,7 +175,8 @@ def ingest(
                 render.print_json_line(record)
             else:
                 state = "filed" if item.new_in_case else "already in case"
-                render.out.print(f"{state}: {item.original_name} sha256 {item.sha256}")
+                name = render.safe(item.original_name)
+                render.out.print(f"{state}: {name} sha256 {item.sha256}")
     if failures:
         raise typer.Exit(EXIT_BAD_INPUT)
 
@@ -412,9 +446,9 @@ def config_show(as_json: JsonOpt = False) -> None:
     for key, value in data.items():
         if isinstance(value, dict):
             for sub, item in value.items():
-                render.out.print(f"{key}.{sub} = {item}")
+                render.out.print(f"{key}.{sub} = {render.safe(item)}")
         else:
-            render.out.print(f"{key} = {value}")
+            render.out.print(f"{key} = {render.safe(value)}")
 
 
 @app.command()
@@ -430,7 +464,7 @@ def demo(
     verity = Verity.open(settings)
     target = workdir or settings.home / "demo-samples"
     target.mkdir(parents=True, exist_ok=True)
-    render.out.print(f"[bold]1.[/] making samples in {target}")
+    render.out.print(f"[bold]1.[/] making samples in {render.safe(target)}")
     samples = [
         write_photo(target / "astronaut.jpg"),
         write_clip(target / "talking-face.mp4"),

@@ -154,7 +154,7 @@ def users_add(
     if as_json:
         render.print_json_line(user)
     else:
-        render.out.print(f"added {user['name']} ({user['role']})")
+        render.out.print(f"added {render.safe(user['name'])} ({user['role']})")
 
 
 @users_app.command("list")
@@ -170,7 +170,7 @@ def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         table.add_column(column)
     for a in accounts:
         table.add_row(
-            a["name"],
+            render.safe(a["name"]),
             a["role"],
             "yes" if a["active"] else "no",
             a["created_at"],

@@ -172,7 +172,9 @@ def eval_command(
             render.err.print(f"{len(failed)} attacked cop(ies) could not be scored")
     if result["errors"]:
         render.err.print(f"{len(result['errors'])} file(s) could not be scored; see summary.md")
-    render.out.print(f"wrote {out / 'summary.md'} and {out / 'metrics.json'}")
+    render.out.print(
+        f"wrote {render.safe(out / 'summary.md')} and {render.safe(out / 'metrics.json')}"
+    )
 
 
 def calibrate_command(
@@ -296,7 +298,7 @@ def calibrate_command(
             f"held out by {sh.held_out_by}: AUC {by_family}; out-of-family Cllr "
             f"{sh.cllr_out_of_family:.3f} → {sh.cllr_shrunk:.3f} with s = {sh.slope:.3f}"
         )
-    render.out.print(f"wrote {target}")
+    render.out.print(f"wrote {render.safe(target)}")
 
 
 def _carry(detector: str | None, source: Path, reason: str | None, out: Path | None) -> None:
@@ -316,7 +318,7 @@ def _carry(detector: str | None, source: Path, reason: str | None, out: Path | N
         f"carried {earlier.version} ({spec.name} {earlier.detector_version}) to "
         f"{spec.name} {spec.version}: {artifact.version}"
     )
-    render.out.print(f"wrote {target}")
+    render.out.print(f"wrote {render.safe(target)}")
 
 
 def _calibrate_fusion(
@@ -347,7 +349,7 @@ def _calibrate_fusion(
         render.out.print(
             f"fusion {model.version} · {name}: {weights} ({m.n_real} real, {m.n_fake} fake)"
         )
-    render.out.print(f"wrote {target}")
+    render.out.print(f"wrote {render.safe(target)}")
 
 
 def show_command(
@@ -463,4 +465,4 @@ def card_command(
     """Write the measured metrics of an eval run into the detector's shipped model card."""
     spec = REGISTRY.spec(name)
     path = cards.update_card_metrics(spec, from_eval)
-    render.out.print(f"updated {path}")
+    render.out.print(f"updated {render.safe(path)}")

@@ -288,10 +288,10 @@ def jobs_table(jobs: list[dict[str, Any]]) -> Table:
             job["id"][:12],
             f"[{style}]{job['status']}[/]",
             _bar(job["progress"]),
-            step or "",
-            job["original_name"],
+            render.safe(step or ""),
+            render.safe(job["original_name"]),
             job["queue"],
-            job["worker"] or "",
+            render.safe(job["worker"] or ""),
             (job["analysis_id"] or "")[:12],
         )
     return table

@@ -116,7 +116,7 @@ def make_fakes_command(
         counts[fake.method] = counts.get(fake.method, 0) + 1
     summary = ", ".join(f"{n} {m}" for m, n in sorted(counts.items()))
     render.out.print(f"made {len(fakes)} fake(s) ({summary}), each C2PA-signed and registered")
-    render.out.print(f"wrote {manifest}")
+    render.out.print(f"wrote {render.safe(manifest)}")
 
 
 # ------------------------------------------------------------------------------- face swap
@@ -164,7 +164,7 @@ def faceswap_train(
     render.out.print(
         f"trained {summary['steps']} steps in {summary['wall_s']:.0f} s on "
         f"{ids['a']['faces']} + {ids['b']['faces']} faces; loss {summary['loss']['first']:.3f} "
-        f"-> {summary['loss']['last']:.3f}; wrote {out}"
+        f"-> {summary['loss']['last']:.3f}; wrote {render.safe(out)}"
     )
 
 
@@ -209,7 +209,7 @@ def faceswap_apply(
     publish_synthetic(result.data, result.suffix, out, generator, case)
     render.out.print(
         f"swapped {result.swapped}/{result.frames} frame(s) ({direction}); "
-        f"wrote {out}, C2PA-signed and registered as synthetic"
+        f"wrote {render.safe(out)}, C2PA-signed and registered as synthetic"
     )
 
 
@@ -302,7 +302,7 @@ def gan_train_command(
         )  # fmt: skip
     render.out.print(
         f"trained on {len(faces)} faces: {result.steps} steps, {result.images_seen} images in "
-        f"{result.seconds:.0f} s ({result.images_per_s:.1f} images/s); wrote {out}"
+        f"{result.seconds:.0f} s ({result.images_per_s:.1f} images/s); wrote {render.safe(out)}"
     )
 
 
@@ -339,7 +339,7 @@ def gan_sample_command(
         )  # fmt: skip
     manifest = lab.write_manifest(out, rows)
     render.out.print(f"sampled {len(fakes)} GAN face(s), each C2PA-signed and registered")
-    render.out.print(f"wrote {manifest}")
+    render.out.print(f"wrote {render.safe(manifest)}")
 
 
 # --------------------------------------------------------------------------- verity lab vocoder
@@ -420,7 +420,8 @@ def _train_lab_model(
         )
     render.out.print(
         f"trained on {len(loaded)} {what}: {result.steps} steps in "
-        f"{result.seconds:.0f} s, loss {result.first_loss:.3f} -> {result.loss:.3f}; wrote {out}"
+        f"{result.seconds:.0f} s, loss {result.first_loss:.3f} -> {result.loss:.3f}; "
+        f"wrote {render.safe(out)}"
     )
 
 

@@ -97,7 +97,7 @@ def verify_receipt_command(
     checks = check_receipt(receipt.read_bytes(), media=media, pinned_key=key, rpc_url=rpc)
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[bold red]FAIL[/]"
-        render.out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+        render.out.print(f"{mark} {check.name}: {render.safe(check.detail)}", highlight=False)
     if not all(c.ok for c in checks):
         failed = next(c for c in checks if not c.ok)
         render.err.print(f"verity: receipt invalid: {failed.name}", markup=False)
@@ -194,11 +194,12 @@ def c2pa_command(
     if as_json:
         render.print_json_line(result.model_dump(mode="json"))
         return
-    render.out.print(f"C2PA: {result.state}" + (f" ({result.reason})" if result.reason else ""))
+    reason = f" ({render.safe(result.reason)})" if result.reason else ""
+    render.out.print(f"C2PA: {result.state}{reason}")  # the reason and labels come from the file
     if result.active_manifest:
-        render.out.print(f"  active manifest {result.active_manifest}")
+        render.out.print(f"  active manifest {render.safe(result.active_manifest)}")
     for code in result.failure_codes:
-        render.out.print(f"  failure: {code}")
+        render.out.print(f"  failure: {render.safe(code)}")
 
 
 def hash_command(path: Annotated[Path, typer.Argument()]) -> None:

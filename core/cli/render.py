@@ -7,15 +7,26 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.detector import DetectorSpec
+from core.errors import display_name
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 VERDICT_STYLE = {"authentic": "green", "manipulated": "bold red", "inconclusive": "yellow"}
+
+
+def safe(value: object) -> str:
+    """Data (a file's name, its metadata, a receipt's field) as literal text for the terminal.
+
+    Control characters are escaped so it cannot forge extra lines, and Rich markup is escaped so
+    a name such as ``[green]ok[/]`` or ``[black on black]…`` cannot restyle or hide what it says.
+    """
+    return escape(display_name(str(value)))
 
 
 def print_json_line(value: Any) -> None:
@@ -37,9 +48,9 @@ def analyses_table(results: list[dict[str, Any]]) -> Table:
     table.add_column("analysis", no_wrap=True)
     for result in results:
         verdict = result["verdict"]
-        dets = "\n".join(f"{d['name']} {_detector_cell(d)}" for d in result["detectors"])
+        dets = "\n".join(f"{d['name']} {safe(_detector_cell(d))}" for d in result["detectors"])
         table.add_row(
-            result["media"]["original_name"],
+            safe(result["media"]["original_name"]),
             result["media"]["kind"],
             f"[{VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
             fmt_p(result["p_fake"]),
@@ -63,18 +74,19 @@ def analysis_detail(result: dict[str, Any]) -> None:
     media = result["media"]
     verdict = result["verdict"]
     out.print(f"[bold]Analysis[/] {result['analysis_id']}  (case {result['case_id']})")
-    out.print(f"  file      {media['original_name']}")
+    out.print(f"  file      {safe(media['original_name'])}")
     out.print(f"  sha256    {media['sha256']}")
     size = f"{media['width']}x{media['height']}" if media.get("width") else ""
     duration = f"{media['duration_s']:.2f} s" if media.get("duration_s") else ""
-    out.print(f"  media     {media['kind']} {media['container'] or ''} {size} {duration}".rstrip())
+    container = safe(media["container"] or "")
+    out.print(f"  media     {media['kind']} {container} {size} {duration}".rstrip())
     out.print(
         f"  verdict   [{VERDICT_STYLE.get(verdict, '')}]{verdict}[/]"
         f"  p_fake {fmt_p(result['p_fake'])}"
         f"  ({result['fusion']['rule']})"
     )
     for reason in result["fusion"]["reasons"]:
-        out.print(f"            · {reason}")
+        out.print(f"            · {safe(reason)}")
     table = Table(show_header=True)
     for column in ("detector", "version", "status", "raw", "p_fake", "calibrated", "weights"):
         table.add_column(column, overflow="fold")
@@ -82,7 +94,7 @@ def analysis_detail(result: dict[str, Any]) -> None:
         table.add_row(
             det["name"],
             det["version"],
-            det["status"] if det["status"] == "ok" else f"{det['status']}: {det['reason']}",
+            det["status"] if det["status"] == "ok" else safe(f"{det['status']}: {det['reason']}"),
             "—" if det["raw_score"] is None else f"{det['raw_score']:.3f}",
             fmt_p(det["p_fake"]),
             f"{'yes' if det['calibrated'] else 'no'} ({det['calibration_version'] or '—'})",
@@ -91,7 +103,88 @@ def analysis_detail(result: dict[str, Any]) -> None:
     out.print(table)
     for det in result["detectors"]:
         for finding in det.get("findings", []):
-            out.print(f"  {det['name']}: {finding['message']}  [dim](LLR {finding['llr']:+.2f})[/]")
+            message = safe(finding["message"])
+            out.print(f"  {det['name']}: {message}  [dim](LLR {finding['llr']:+.2f})[/]")
+
+
+def _interval(value: list[float] | None) -> str:
+    return f" [{value[0]:.3f}, {value[1]:.3f}]" if value else ""
+
+
+def _short(value: Any) -> str:
+    """A detail value for a terminal: ids and hashes to 12 hex digits, other text to 32 chars."""
+    if isinstance(value, list):
+        return ",".join(_short(v) for v in value[:3]) + (
+            f",+{len(value) - 3}" if len(value) > 3 else ""
+        )
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if len(text) >= 32 and all(c in "0123456789abcdef" for c in text):
+        return text[:12]
+    return text if len(text) <= 32 else text[:31] + "…"
+
+
+def _details_cell(details: dict[str, Any]) -> str:
+    """A custody event's details on one line, shortened (``--json`` has them whole)."""
+    return " ".join(f"{key}={_short(value)}" for key, value in sorted(details.items()))
+
+
+def _moment(iso: str) -> str:
+    """An ISO time to the second, for reading; the stored value (``--json``) keeps microseconds."""
+    return iso.replace("T", " ")[:19]
+
+
+def case_detail(data: dict[str, Any], last: int) -> None:
+    """A case as ``verity case show`` prints it: media with their analyses, then the custody log."""
+    case, check = data["case"], data["custody_verification"]
+    out.print(f"[bold]Case[/] {safe(case['name'])}  id {case['id']}")
+    out.print(f"  created   {_moment(case['created_at'])} by {safe(case['created_by'])}")
+    if case["description"]:
+        out.print(f"  about     {safe(case['description'])}")
+    table = Table(title=f"Media ({len(data['media'])})")
+    for column in ("file", "kind", "sha256", "added", "analysis", "verdict", "p_fake"):
+        table.add_column(column, overflow="fold")
+    for item in data["media"]:
+        media = item["media"]
+        first = (
+            safe(media["original_name"]),
+            media["kind"],
+            media["sha256"][:16],
+            _moment(item["added_at"]),
+        )
+        if not item["analyses"]:
+            table.add_row(*first, "not analysed", "", "")
+        for n, analysis in enumerate(item["analyses"]):  # newest first
+            verdict = analysis["verdict"]
+            table.add_row(
+                *(first if n == 0 else ("", "", "", "")),
+                analysis["analysis_id"][:12],
+                f"[{VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
+                fmt_p(analysis["p_fake"]) + _interval(analysis.get("p_fake_interval")),
+            )
+    out.print(table)
+    events = data["custody"]
+    shown = events if last == 0 else events[-last:]
+    state = (
+        f"[green]intact[/], head {check['head']}"
+        if check["ok"]
+        else f"[bold red]BROKEN[/]: {safe(check['message'])}"
+    )
+    out.print(f"[bold]Custody[/] {len(events)} events, {state}")
+    log = Table(show_header=True)
+    for column in ("seq", "at", "actor", "action", "object", "details"):
+        log.add_column(column, overflow="fold")
+    for event in shown:
+        log.add_row(
+            str(event["seq"]),
+            _moment(event["at"]),
+            safe(event["actor"]),
+            safe(event["action"]),
+            safe((event["object_sha256"] or "")[:16]),
+            safe(_details_cell(event["details"])),
+        )
+    out.print(log)
+    if len(shown) < len(events):
+        out.print(f"  ({len(events) - len(shown)} earlier events; --last 0 prints all)")
 
 
 def detectors_table(specs: list[DetectorSpec]) -> Table:
@@ -116,8 +209,8 @@ class ProgressHook:
 
     def __init__(self, progress: Progress, label: str) -> None:
         self._progress = progress
-        self._task: TaskID = progress.add_task(label, total=None)
-        self._label = label
+        self._label = safe(label)  # a file's name
+        self._task: TaskID = progress.add_task(self._label, total=None)
 
     def __call__(
         self,
@@ -127,7 +220,7 @@ class ProgressHook:
         total: int | None = None,
         detail: str | None = None,
     ) -> None:
-        within = detail if step.startswith("detect:") else None  # a detector's own part
+        within = safe(detail) if detail and step.startswith("detect:") else None  # its own part
         self._progress.update(
             self._task,
             description=f"{self._label} · {step}" + (f" · {within}" if within else ""),

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from core.app import Verity
 from core.canonical import parse_untrusted_json
@@ -57,7 +56,7 @@ def _read(path: Path, what: str) -> bytes:
 def _print_checks(checks: list[Check]) -> None:
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[bold red]FAIL[/]"
-        render.out.print(f"{mark} {check.name}: {escape(check.detail)}", highlight=False)
+        render.out.print(f"{mark} {check.name}: {render.safe(check.detail)}", highlight=False)
 
 
 def report_command(
@@ -92,11 +91,11 @@ def report_command(
         )
     elapsed = time.perf_counter() - started
     render.out.print(
-        f"wrote {escape(display_name(result.path))} ({fmt}, {result.exhibits} exhibit(s), "
+        f"wrote {render.safe(result.path)} ({fmt}, {result.exhibits} exhibit(s), "
         f"{result.analyses} analysis(es)) sha256 {result.sha256} in {elapsed:.1f} s"
     )
     render.out.print(
-        f"signature {escape(display_name(result.sig_path))} by report key {result.key_id}; "
+        f"signature {render.safe(result.sig_path)} by report key {result.key_id}; "
         f"export recorded as custody event #{result.custody_seq} of case {result.case_id}"
     )
 
@@ -154,7 +153,7 @@ def reproduce_command(
                 "verity: the report does not match its signature; not reproducing", markup=False
             )
             raise typer.Exit(EXIT_VERIFICATION_FAILED)
-        render.out.print(f"signature valid ({checks[1].detail})", highlight=False)
+        render.out.print(f"signature valid ({render.safe(checks[1].detail)})", highlight=False)
     else:
         render.err.print(
             f"verity: warning: {display_name(sig_path.name)} not found; "
@@ -174,7 +173,7 @@ def reproduce_command(
     for c in comparisons:
         mark = "[green]same[/]" if c.ok else "[bold red]DIFF[/]"
         render.out.print(
-            f"{mark} {c.exhibit} {c.analysis_id[:12]} {c.detector}: {escape(c.detail)}",
+            f"{mark} {c.exhibit} {c.analysis_id[:12]} {c.detector}: {render.safe(c.detail)}",
             highlight=False,
         )
     different = [c for c in comparisons if not c.ok]
