@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
@@ -60,8 +61,39 @@ def parse_untrusted_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> 
     code imports, sets 100,000) the same file overflows the C stack and kills the process. So
     the depth is measured first, without recursion, and anything deeper than ``max_depth`` is
     malformed JSON like any other.
+
+    Two more things Python's parser accepts and a verifier must not. A key given twice
+    (``{"note": "forged", "note": ""}``) keeps the last value here while a person or another
+    parser reads the first, so one file would say two things; and ``NaN``, ``Infinity`` or a
+    number too large for a float (``1e400``) have no canonical form, so a record holding one can
+    never hash as it was signed. Each is a ``ValueError`` like any other malformed JSON.
     """
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     if json_depth(text) > max_depth:
         raise ValueError(f"nested deeper than {max_depth} levels")
-    return json.loads(text)
+    return json.loads(
+        text,
+        object_pairs_hook=_object_without_repeats,
+        parse_constant=_no_constant,
+        parse_float=_finite_float,
+    )
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} is given twice")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} does not fit a finite float")
+    return value

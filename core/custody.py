@@ -3,9 +3,10 @@
 Each event hashes its own fields together with the previous event's hash, so editing, reordering or
 removing an event breaks every link after it. Events are written in the same transaction as the
 action they record: an ingest without its event, or an event without its ingest, cannot be
-committed. ``verify_custody`` recomputes every link and also checks that every case, media filing
-and analysis in the database has the event that vouches for it, so removing the newest events,
-which a hash chain alone cannot notice, is caught while the rows they describe remain.
+committed. ``verify_custody`` recomputes every link and also checks that every case, media
+filing, analysis, ledger leaf and anchor in the database has the event that vouches for it, so
+removing the newest events, which a hash chain alone cannot notice, is caught while the rows
+they describe remain.
 """
 
 from __future__ import annotations
@@ -19,8 +20,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.canonical import canonical_json, sha256_canonical
-from core.db import Analysis, Case, CaseMedia, CustodyEvent, MediaItem, new_id
+from core.canonical import canonical_json, parse_untrusted_json, sha256_canonical
+from core.db import (
+    Analysis,
+    Case,
+    CaseMedia,
+    CustodyEvent,
+    LedgerAnchor,
+    LedgerLeaf,
+    MediaItem,
+    new_id,
+)
 from core.errors import CustodyChainBrokenError, VerificationError
 
 GENESIS_HASH = "0" * 64
@@ -151,10 +161,12 @@ def verify_chain_rows(chain: str, rows: list[CustodyEvent]) -> str:
             raise CustodyChainBrokenError(
                 chain, row.seq, row.id, "previous-hash link does not match the event before it"
             )
-        try:
-            details = json.loads(row.details)
-        except (TypeError, ValueError):
-            raise CustodyChainBrokenError(chain, row.seq, row.id, "details are not JSON") from None
+        try:  # strict: a repeated key, NaN or 1e400 has no canonical form to hash
+            details = parse_untrusted_json(row.details)
+        except (TypeError, ValueError) as exc:
+            raise CustodyChainBrokenError(
+                chain, row.seq, row.id, f"details are not canonical JSON ({exc})"
+            ) from None
         if not isinstance(details, dict):
             raise CustodyChainBrokenError(chain, row.seq, row.id, "details are not an object")
         computed = _hash_of_row(row, details)
@@ -235,3 +247,45 @@ def _check_records_have_events(
                     f"case {case.id}: analysis {analysis.id} differs from what its "
                     "analyze event recorded (verdict, scores or detector results were altered)"
                 )
+    _check_ledger_rows_have_events(session, by_chain, case_id)
+
+
+def _check_ledger_rows_have_events(
+    session: Session, by_chain: dict[str, list[CustodyEvent]], case_id: str | None
+) -> None:
+    """Each ledger leaf has the register event that wrote it, each anchor its anchor event.
+
+    Registering writes the leaf, its checkpoint and the event in one transaction, so a leaf
+    without its event means the newest events were removed. (The converse, an event whose leaf
+    or checkpoint is gone, is ``provenance.ledger.audit``'s check; core never imports it.)
+    """
+    registered: dict[Any, Any] = {}
+    for events in by_chain.values():
+        for e in events:
+            if e.action == Action.REGISTER:
+                details = json.loads(e.details)
+                registered[details.get("leaf_index")] = details.get("leaf_hash")
+    for idx, leaf_hash, record in session.execute(
+        select(LedgerLeaf.idx, LedgerLeaf.leaf_hash, LedgerLeaf.record).order_by(LedgerLeaf.idx)
+    ):
+        if case_id is not None:  # one case's chain: only the leaves that case registered
+            try:
+                owner = json.loads(record).get("case_id")
+            except (ValueError, AttributeError):
+                continue  # an unreadable record is the ledger audit's to name
+            if owner != case_id:
+                continue
+        if registered.get(idx) != leaf_hash:
+            raise VerificationError(
+                f"ledger leaf #{idx} has no matching register event (custody events removed?)"
+            )
+    if case_id is not None:
+        return
+    anchored = {
+        json.loads(e.details).get("tx_hash")
+        for e in by_chain.get(GLOBAL_CHAIN, [])
+        if e.action == Action.ANCHOR
+    }
+    for tx_hash in session.scalars(select(LedgerAnchor.tx_hash)):
+        if tx_hash not in anchored:
+            raise VerificationError(f"anchor {tx_hash} has no anchor event in the global chain")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,16 @@ from sqlalchemy.orm import Session
 
 from core import services
 from core.app import Verity
-from core.canonical import canonical_json
+from core.canonical import canonical_json, parse_untrusted_json
 from core.custody import Action, append_event
-from core.db import Analysis, LedgerAnchor, LedgerCheckpoint, LedgerLeaf, MediaItem
+from core.db import (
+    Analysis,
+    CustodyEvent,
+    LedgerAnchor,
+    LedgerCheckpoint,
+    LedgerLeaf,
+    MediaItem,
+)
 from core.errors import BadInputError, ProvenanceError, VerificationError
 from core.store import is_sha256, sha256_file
 from provenance import merkle
@@ -361,10 +369,16 @@ def audit(app: Verity) -> dict[str, Any]:
         for expected, row in enumerate(rows):
             if row.idx != expected:
                 raise VerificationError(f"ledger leaf #{expected} is missing (next is #{row.idx})")
-            try:
-                record = json.loads(row.record)
-            except ValueError:
-                raise VerificationError(f"ledger leaf #{row.idx}: record is not JSON") from None
+            try:  # strict: a repeated key, NaN or 1e400 cannot hash as it was signed
+                record = parse_untrusted_json(row.record)
+            except ValueError as exc:
+                raise VerificationError(
+                    f"ledger leaf #{row.idx}: record is not canonical JSON ({exc})"
+                ) from None
+            if not isinstance(record, dict):
+                raise VerificationError(
+                    f"ledger leaf #{row.idx}: record was altered (not an object)"
+                )
             computed = record_leaf(record).hex()
             if computed != row.leaf_hash or record.get("media_sha256") != row.media_sha256:
                 raise VerificationError(f"ledger leaf #{row.idx}: record was altered")
@@ -374,7 +388,7 @@ def audit(app: Verity) -> dict[str, Any]:
         ).all()
         for cp in checkpoints:
             try:
-                signed = SignedCheckpoint.model_validate(json.loads(cp.body))
+                signed = SignedCheckpoint.model_validate(parse_untrusted_json(cp.body))
             except ValueError:
                 raise VerificationError(f"checkpoint of size {cp.tree_size}: unreadable") from None
             if (
@@ -405,11 +419,60 @@ def audit(app: Verity) -> dict[str, Any]:
                 )
         if rows and (not checkpoints or checkpoints[-1].tree_size != len(rows)):
             raise VerificationError("the newest leaves are not covered by a checkpoint")
+        _check_events_have_records(session, rows, checkpoints)
     return {
         "leaves": len(leaves),
         "checkpoints": len(checkpoints),
         "root": merkle.root(leaves).hex() if leaves else None,
     }
+
+
+def _check_events_have_records(
+    session: Session, leaves: Sequence[LedgerLeaf], checkpoints: Sequence[LedgerCheckpoint]
+) -> None:
+    """Every register and anchor event in the custody chains still finds the rows it recorded.
+
+    The hash links catch an edited or missing row in the middle of the log; they cannot see the
+    newest leaves and their checkpoint deleted together, nor a checkpoint taken out between
+    others, since what remains is a consistent smaller log. The custody chains remember what
+    was written (each registration's leaf, tree size and root; each anchor's transaction), so
+    the log is checked against them. The converse, a row whose event is gone, is
+    ``core.custody.verify_custody``'s check.
+    """
+    roots = {cp.tree_size: cp.root_hash for cp in checkpoints}
+    anchors = {a.tx_hash: a for a in session.scalars(select(LedgerAnchor))}
+    events = session.scalars(
+        select(CustodyEvent)
+        .where(CustodyEvent.action.in_([Action.REGISTER.value, Action.ANCHOR.value]))
+        .order_by(CustodyEvent.chain, CustodyEvent.seq)
+    )
+    for event in events:
+        where = f"custody event #{event.seq} ({event.action}) of chain {event.chain}"
+        try:
+            details = parse_untrusted_json(event.details)
+        except ValueError:
+            raise VerificationError(f"{where}: details are not canonical JSON") from None
+        if not isinstance(details, dict):
+            raise VerificationError(f"{where}: details are not an object")
+        if event.action == Action.REGISTER:
+            index, size = details.get("leaf_index"), details.get("tree_size")
+            if not isinstance(index, int) or not 0 <= index < len(leaves):
+                raise VerificationError(
+                    f"{where}: ledger leaf #{index} it registered is missing "
+                    f"(the log holds {len(leaves)} leaves)"
+                )
+            if leaves[index].leaf_hash != details.get("leaf_hash"):
+                raise VerificationError(f"{where}: ledger leaf #{index} differs from it")
+            if not isinstance(size, int) or roots.get(size) != details.get("root_hash"):
+                raise VerificationError(
+                    f"{where}: the checkpoint of size {size} it recorded is missing or differs"
+                )
+        else:
+            row = anchors.get(str(details.get("tx_hash")))
+            if row is None or anchor_json(row) != details:
+                raise VerificationError(
+                    f"{where}: anchor {details.get('tx_hash')} is missing from the log or differs"
+                )
 
 
 def lookup(app: Verity, path: Path, *, limit: int = 5) -> dict[str, Any]:

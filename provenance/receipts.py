@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from core.canonical import canonical_json, parse_untrusted_json
-from core.errors import VerificationError
+from core.errors import ProvenanceError, VerificationError
 from provenance import merkle
 from provenance.keys import SigningKey, key_id, load_public
 
@@ -54,6 +54,25 @@ class SignedCheckpoint(BaseModel):
     signature: str = Field(pattern=r"^[0-9a-f]{128}$")
 
 
+class Anchor(BaseModel):
+    """Where a checkpoint's root was anchored: what ``ledger.anchor_json`` writes, field by field.
+
+    Strict like the rest of a receipt, so a missing or mistyped field is a format failure and
+    every field a reader sees is one ``verify-receipt --rpc`` compares with the chain.
+    """
+
+    model_config = _STRICT
+
+    chain_id: int = Field(ge=1)
+    contract: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    tx_hash: str = Field(pattern=r"^0x[0-9a-f]{64}$")
+    block_number: int = Field(ge=0)
+    block_hash: str = Field(pattern=r"^0x[0-9a-f]{64}$")
+    block_timestamp: int = Field(ge=0)
+    root_hash: Hex64
+    tree_size: int = Field(ge=1, le=MAX_TREE)
+
+
 class Receipt(BaseModel):
     model_config = _STRICT
 
@@ -63,7 +82,7 @@ class Receipt(BaseModel):
     inclusion_proof: list[Hex64] = Field(max_length=64)
     checkpoint: SignedCheckpoint
     public_key: Hex64
-    anchor: dict[str, Any] | None = None
+    anchor: Anchor | None = None
 
 
 def sign_checkpoint(checkpoint: Checkpoint, key: SigningKey) -> SignedCheckpoint:
@@ -73,13 +92,22 @@ def sign_checkpoint(checkpoint: Checkpoint, key: SigningKey) -> SignedCheckpoint
 
 
 def verify_checkpoint(signed: SignedCheckpoint, public_hex: str) -> None:
-    """Raise unless ``signed`` carries a valid signature by the key ``public_hex``."""
+    """Raise unless ``signed`` carries a valid signature by the key ``public_hex``.
+
+    A damaged key (a ``.pub`` file edited on disk, a pinned key mistyped) fails the check like a
+    wrong one: nothing here may escape as anything but a :class:`ReceiptError`.
+    """
+    try:
+        public = load_public(public_hex)
+        signature = bytes.fromhex(signed.signature)
+    except (ProvenanceError, ValueError) as exc:
+        raise ReceiptError(f"checkpoint signature: unusable key or signature ({exc})") from None
     if key_id(bytes.fromhex(public_hex)) != signed.checkpoint.key_id:
         raise ReceiptError(
             "checkpoint signature: the public key is not the key the checkpoint names"
         )
     try:
-        load_public(public_hex).verify(bytes.fromhex(signed.signature), signed.checkpoint.message())
+        public.verify(signature, signed.checkpoint.message())
     except InvalidSignature:
         raise ReceiptError("checkpoint signature: invalid signature") from None
 
@@ -179,22 +207,21 @@ def _check_anchor(receipt: Receipt, rpc_url: str | None, step: Any) -> None:
             raise ReceiptError("chain anchor: the receipt carries no anchor")
         step("chain anchor", "none (the checkpoint was not anchored when the receipt was made)")
         return
-    same_root = anchor.get("root_hash") == checkpoint.root_hash
-    if not same_root or anchor.get("tree_size") != checkpoint.tree_size:
+    if anchor.root_hash != checkpoint.root_hash or anchor.tree_size != checkpoint.tree_size:
         raise ReceiptError("chain anchor: anchors another root than the checkpoint's")
     if rpc_url is None:
-        step("chain anchor", f"claimed in tx {anchor.get('tx_hash')} (pass --rpc to check it)")
+        step("chain anchor", f"claimed in tx {anchor.tx_hash} (pass --rpc to check it)")
         return
     from provenance.anchor import connect_rpc, load_artifact
 
     try:
         w3 = connect_rpc(rpc_url)
-        if int(w3.eth.chain_id) != anchor.get("chain_id"):
+        if int(w3.eth.chain_id) != anchor.chain_id:
             raise ReceiptError(f"chain anchor: the node serves chain {w3.eth.chain_id}")
-        contract = w3.eth.contract(address=anchor["contract"], abi=load_artifact()["abi"])
+        contract = w3.eth.contract(address=anchor.contract, abi=load_artifact()["abi"])
         root = bytes.fromhex(checkpoint.root_hash)
         size, timestamp, _ = contract.functions.anchorOf(root).call()
-        tx = w3.eth.get_transaction_receipt(anchor["tx_hash"])
+        tx = w3.eth.get_transaction_receipt(anchor.tx_hash)
     except ReceiptError:
         raise
     except Exception as exc:
@@ -203,10 +230,18 @@ def _check_anchor(receipt: Receipt, rpc_url: str | None, step: Any) -> None:
         ) from None
     if timestamp == 0 or size != checkpoint.tree_size:
         raise ReceiptError("chain anchor: the contract does not hold this root")
+    # every field the receipt states is compared with what the node says, none taken on trust
     block_hash = "0x" + bytes(tx.blockHash).hex()
-    if timestamp != anchor.get("block_timestamp") or block_hash != anchor.get("block_hash"):
+    if timestamp != anchor.block_timestamp or block_hash != anchor.block_hash:
         raise ReceiptError("chain anchor: block time or hash differ from the receipt")
-    step("chain anchor", f"root on chain {anchor['chain_id']} since block {anchor['block_number']}")
+    if int(tx.blockNumber) != anchor.block_number:
+        raise ReceiptError(
+            f"chain anchor: the transaction is in block {tx.blockNumber}, "
+            f"the receipt says {anchor.block_number}"
+        )
+    if int(tx.status) != 1 or str(tx["to"] or "").lower() != anchor.contract.lower():
+        raise ReceiptError("chain anchor: the transaction is not a successful call of the contract")
+    step("chain anchor", f"root on chain {anchor.chain_id} since block {anchor.block_number}")
 
 
 def verify_receipt(

@@ -101,5 +101,5 @@ def ledger_summary(app: Verity, sha256: str) -> dict[str, Any] | None:
         "checkpoint_time": checkpoint.timestamp,
         "key_id": checkpoint.key_id,
         "public_key": receipt.public_key,
-        "anchor": receipt.anchor,
+        "anchor": None if receipt.anchor is None else receipt.anchor.model_dump(),
     }

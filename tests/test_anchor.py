@@ -20,7 +20,7 @@ from core.db import LedgerAnchor
 from core.errors import ProvenanceError
 from provenance import ledger
 from provenance.anchor import ARTIFACT, Web3Anchor, connect_rpc
-from provenance.receipts import verify_receipt
+from provenance.receipts import check_receipt, verify_receipt
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,9 +73,20 @@ def test_ledger_anchor_archives_and_receipt_carries_it(
     again = ledger.anchor(app, tester_backend)
     assert first["new"] and not again["new"] and first["tx_hash"] == again["tx_hash"]
     receipt = ledger.receipt(app, str(photo))
-    assert receipt.anchor is not None and receipt.anchor["tx_hash"] == first["tx_hash"]
+    assert receipt.anchor is not None and receipt.anchor.tx_hash == first["tx_hash"]
     verify_receipt(receipt.model_dump_json().encode(), media=photo)
     ledger.audit(app)
+    # the anchor is checked field by field: a missing or mistyped one is a format failure
+    for mutate in (
+        lambda a: a.pop("block_number"),
+        lambda a: a.__setitem__("block_number", "7"),
+        lambda a: a.__setitem__("tx_hash", "[/]"),
+        lambda a: a.__setitem__("note", "extra"),
+    ):
+        edited = json.loads(receipt.model_dump_json())
+        mutate(edited["anchor"])
+        checks = check_receipt(json.dumps(edited).encode(), media=photo)
+        assert not checks[-1].ok and checks[-1].name == "receipt format"
     with app.db.session() as session:
         row = session.get(LedgerAnchor, first["root_hash"])
         assert row is not None and json.loads(row.header)["number"] == first["block_number"]
@@ -156,11 +167,15 @@ def test_whole_flow_on_anvil(
     capsys.readouterr()
     assert main(["verify-receipt", str(receipt), "--media", str(photo), "--rpc", anvil]) == 0
     assert "ok   chain anchor: root on chain 31337" in capsys.readouterr().out
-    tampered = json.loads(receipt.read_text())
-    tampered["anchor"]["block_timestamp"] += 1
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(tampered))
-    assert main(["verify-receipt", str(bad), "--rpc", anvil]) == 3
+    for field, change in (("block_timestamp", 1), ("block_number", 1000)):
+        tampered = json.loads(receipt.read_text())
+        tampered["anchor"][field] += change
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(tampered))
+        capsys.readouterr()
+        assert main(["verify-receipt", str(bad), "--rpc", anvil]) == 3, field
+        assert "FAIL chain anchor" in capsys.readouterr().out
+    capsys.readouterr()
     assert main(["ledger", "audit"]) == 0
 
 

@@ -30,3 +30,26 @@ def test_parses_what_verity_writes_and_refuses_what_would_crash_the_parser() -> 
         parse_untrusted_json("[" * 99_000 + "]" * 99_000)
     with pytest.raises(ValueError):  # an unterminated run of escapes: linear, and refused
         parse_untrusted_json('"' + '\\"' * 200_000)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"note": "forged", "note": ""}', "'note' is given twice"),
+        ('{"a": {"b": 1, "b": 1}}', "'b' is given twice"),  # even with the same value
+        ('{"verdict": NaN}', "NaN is not a JSON number"),
+        ("[Infinity]", "Infinity is not a JSON number"),
+        ("[-Infinity]", "-Infinity is not a JSON number"),
+        ("[1e400]", "1e400 does not fit a finite float"),
+    ],
+)
+def test_refuses_json_that_says_two_things_or_has_no_canonical_form(text: str, words: str) -> None:
+    """Python reads these without complaint (the last key wins, NaN and inf become floats)."""
+    assert json.loads(text) is not None
+    with pytest.raises(ValueError, match=words):
+        parse_untrusted_json(text)
+
+
+def test_keeps_numbers_as_canonical_json_writes_them() -> None:
+    values = [0, -0.0, 1.5, 2**70, 1e-300, 1.7976931348623157e308]
+    assert parse_untrusted_json(json.dumps(values)) == values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from pathlib import Path
@@ -91,6 +92,54 @@ def test_unreadable_receipts_exit_3_without_traceback(tmp_path: Path, capsys, re
     assert main(["verify-receipt", str(tmp_path / "missing.json")]) == 2
 
 
+def test_a_receipt_that_says_two_things_does_not_verify(
+    registered: Path, photo: Path, tmp_path: Path, capsys
+) -> None:
+    """A repeated key is read as its last value by Python and as its first by many readers; a
+    number without a canonical form cannot hash as signed. Neither may verify or crash."""
+    text = registered.read_text()
+    assert '"note": "checked by desk"' in text
+    for old, new in (
+        ('"note": "checked by desk"', '"note": "FORGED", "note": "checked by desk"'),
+        ('"leaf_index": 0', '"leaf_index": 7, "leaf_index": 0'),
+        ('"note": "checked by desk"', '"note": NaN'),
+        ('"note": "checked by desk"', '"note": 1e400'),
+    ):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text.replace(old, new, 1))
+        assert main(["verify-receipt", str(bad), "--media", str(photo)]) == 3, new
+        out = capsys.readouterr().out
+        assert "FAIL receipt format" in out and "Traceback" not in out
+
+
+def test_receipt_fields_are_printed_as_text_not_markup(
+    registered: Path, tmp_path: Path, capsys
+) -> None:
+    """A receipt is attacker-supplied: its text must not forge a passing line nor crash Rich."""
+    receipt = json.loads(registered.read_text())
+    receipt["[/]"] = 1
+    receipt["x\n[green]ok[/]   everything\nreceipt valid"] = 2
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(receipt))
+    assert main(["verify-receipt", str(bad)]) == 3
+    captured = capsys.readouterr()
+    assert "internal error" not in captured.err
+    assert "\nreceipt valid" not in captured.out and "[/]" in captured.out
+
+
+def test_receipt_output_must_be_a_file(
+    registered: Path, photo: Path, tmp_path: Path, capsys
+) -> None:
+    assert main(["receipt", str(photo), "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is a directory" in err and len(err.strip().splitlines()) == 1
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["receipt", str(photo), "-o", str(blocker / "r.json")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "receipt.json", "verity-home"]
+
+
 def test_deep_nesting_cannot_crash_a_verifier_whose_recursion_limit_was_raised(
     tmp_path: Path,
 ) -> None:
@@ -161,6 +210,20 @@ def test_same_media_same_leaf(home: Path, photo: Path, tmp_path: Path) -> None:
             "checkpoint of size 2",
         ),
         ("DELETE FROM ledger_checkpoints WHERE tree_size = 2", "not covered by a checkpoint"),
+        # the newest leaf and its checkpoint together: a consistent smaller log, which only
+        # the register event in the custody chain still remembers
+        (
+            "DELETE FROM ledger_leaves WHERE idx = 1; DELETE FROM ledger_checkpoints "
+            "WHERE tree_size = 2",
+            "ledger leaf #1 it registered is missing",
+        ),
+        ("DELETE FROM ledger_checkpoints WHERE tree_size = 1", "checkpoint of size 1 it recorded"),
+        ("UPDATE ledger_leaves SET record = '[NaN]' WHERE idx = 1", "not canonical JSON"),
+        (
+            "UPDATE ledger_leaves SET record = '[]', leaf_hash = "
+            "'" + hashlib.sha256(b"\x00[]").hexdigest() + "' WHERE idx = 1",
+            "record was altered (not an object)",
+        ),
         (
             "INSERT INTO ledger_leaves (idx, media_sha256, leaf_hash, record, created_at) VALUES "
             "(2, '" + "a" * 64 + "', '" + "b" * 64 + "', '{}', '2026-01-01 00:00:00+00')",
@@ -173,16 +236,42 @@ def test_audit_names_edited_rows(backend: str, capsys, photo: Path, clip: Path, 
     assert main(["ledger", "audit"]) == 0
     app = Verity.open(load_settings())
     with app.db.session() as session:
-        session.execute(text(sql))
+        for statement in sql.split("; "):
+            session.execute(text(statement))
     app.close()
     capsys.readouterr()
     assert main(["ledger", "audit"]) == 3
     assert words in capsys.readouterr().err
 
 
-def test_hash_command(home: Path, capsys, photo: Path) -> None:
-    import hashlib
+def test_custody_names_a_leaf_whose_register_event_was_removed(
+    backend: str, capsys, photo: Path, clip: Path
+) -> None:
+    assert main(["register", str(photo), str(clip)]) == 0
+    assert main(["custody", "verify"]) == 0
+    app = Verity.open(load_settings())
+    with app.db.session() as session:  # the newest event of its chain: no link breaks
+        session.execute(
+            text("DELETE FROM custody_events WHERE action = 'register' AND details LIKE :p"),
+            {"p": '%"leaf_index":1,%'},
+        )
+    app.close()
+    capsys.readouterr()
+    assert main(["custody", "verify"]) == 3
+    assert "ledger leaf #1 has no matching register event" in capsys.readouterr().err
 
+
+def test_a_damaged_public_key_fails_the_audit(home: Path, capsys, photo: Path) -> None:
+    assert main(["register", str(photo)]) == 0
+    (pub,) = (home / "keys").glob("checkpoint-*.pub")
+    pub.write_text("zz\n")
+    capsys.readouterr()
+    assert main(["ledger", "audit"]) == 3
+    err = capsys.readouterr().err
+    assert "unusable key" in err and "internal error" not in err
+
+
+def test_hash_command(home: Path, capsys, photo: Path) -> None:
     assert main(["hash", str(photo)]) == 0
     assert capsys.readouterr().out.split()[0] == hashlib.sha256(photo.read_bytes()).hexdigest()
     assert main(["hash", str(photo.parent)]) == 2

@@ -233,6 +233,38 @@ def test_one_flipped_byte_fails_verification(
     assert code == 3 and "nested deeper than" in stdout + err and "Traceback" not in err
 
 
+def test_a_signature_file_is_read_as_strictly_as_a_receipt(
+    case_with_media: dict[str, str], capsys, tmp_path: Path
+) -> None:
+    """Every field of the form ``sign_report`` writes, and nothing else: a lenient reader would
+    let a file claim what it does not (a PDF's signature that says it is for HTML, a second
+    public key, ``true`` for a schema number)."""
+    key = _report_key(capsys)
+    out = tmp_path / "r.json"
+    assert run(capsys, "report", "court", "-f", "json", "-o", str(out))[0] == 0
+    sig_path = tmp_path / "r.json.sig"
+    good = sig_path.read_text()
+    assert run(capsys, "verify-report", str(out), "--public-key", key)[0] == 0
+    sig = json.loads(good)
+    for label, text in (
+        ("schema true", good.replace('"schema_version":1', '"schema_version":true')),
+        ("unknown field", json.dumps({**sig, "comment": "x"})),
+        ("format", json.dumps({**sig, "format": "pdf"})),
+        ("no format", json.dumps({k: v for k, v in sig.items() if k != "format"})),
+        ("upper case", json.dumps({**sig, "signature": sig["signature"].upper()})),
+        (
+            "two keys",
+            good.replace('"public_key":', '"public_key":"' + "0" * 64 + '","public_key":'),
+        ),
+    ):
+        assert text != good, label
+        sig_path.write_text(text)
+        code, stdout, err = run(capsys, "verify-report", str(out), "--public-key", key)
+        assert code == 3, label
+        assert "FAIL" in stdout and "Traceback" not in err, label
+    sig_path.write_text(good)
+
+
 def test_export_is_a_custody_event_and_custody_still_verifies(
     case_on_backend: dict[str, str], capsys, tmp_path: Path
 ) -> None:

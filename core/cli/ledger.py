@@ -27,7 +27,7 @@ from core.store import sha256_file
 from provenance import ledger
 from provenance.anchor import Web3Anchor, connect_rpc
 from provenance.keys import KeyRing
-from provenance.receipts import check_receipt
+from provenance.receipts import MAX_RECEIPT_BYTES, check_receipt
 
 ledger_app = typer.Typer(help="The registration log.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys (checkpoints; --report: reports).", no_args_is_help=True)
@@ -71,8 +71,13 @@ def receipt_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write receipt.json.")],
 ) -> None:
     """Write a self-contained receipt that verifies without Verity's database."""
+    if output.is_dir():
+        raise MediaError(output, "is a directory, not a file (give the receipt's file name)")
     receipt = ledger.receipt(_open(), ref)
-    atomic_write(output, receipt.model_dump_json(indent=1) + "\n")
+    try:
+        atomic_write(output, receipt.model_dump_json(indent=1) + "\n")
+    except OSError as exc:  # nothing is left: atomic_write removes its temporary file
+        raise MediaError(output, f"cannot be written ({exc.strerror or exc})") from None
     render.out.print(
         f"wrote {output} (leaf #{receipt.leaf_index} of {receipt.checkpoint.checkpoint.tree_size})"
     )
@@ -94,7 +99,9 @@ def verify_receipt_command(
     for path in (receipt, media):
         if path is not None and (problem := path_problem(path)):
             raise MediaError(path, problem)
-    checks = check_receipt(receipt.read_bytes(), media=media, pinned_key=key, rpc_url=rpc)
+    with receipt.open("rb") as handle:  # one byte past the limit is enough to refuse it
+        data = handle.read(MAX_RECEIPT_BYTES + 1)
+    checks = check_receipt(data, media=media, pinned_key=key, rpc_url=rpc)
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[bold red]FAIL[/]"
         render.out.print(f"{mark} {check.name}: {render.safe(check.detail)}", highlight=False)

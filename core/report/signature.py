@@ -15,6 +15,7 @@ code, so ``verity verify-report`` runs on a machine that has never seen the case
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -118,6 +119,18 @@ def load_public_key(text: str) -> bytes:
     return raw
 
 
+_SIG_FIELDS = {  # field -> the form ``sign_report`` writes
+    "algorithm": r".{1,40}",
+    "key_id": r"[0-9a-f]{16}",
+    "public_key": r"[0-9a-f]{64}",
+    "format": r"pdf|html|json",
+    "signed_sha256": r"[0-9a-f]{64}",
+    "signature": r"[0-9a-f]{128}",
+    "embedded_json_sha256": r"[0-9a-f]{64}",
+    "embedded_json_signature": r"[0-9a-f]{128}",
+}
+
+
 def parse_signature(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_SIG_BYTES:
         raise VerificationError(f"signature file: larger than {MAX_SIG_BYTES} bytes")
@@ -125,20 +138,20 @@ def parse_signature(data: bytes) -> dict[str, Any]:
         sig = parse_untrusted_json(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise VerificationError(f"signature file: not JSON ({exc})") from None
-    required = {
-        "algorithm": str,
-        "key_id": str,
-        "public_key": str,
-        "signed_sha256": str,
-        "signature": str,
-        "embedded_json_sha256": str,
-        "embedded_json_signature": str,
-    }
-    if not isinstance(sig, dict) or sig.get("schema_version") != SIG_SCHEMA:
+    if not isinstance(sig, dict) or type(sig.get("schema_version")) is not int:
         raise VerificationError(f"signature file: not a schema {SIG_SCHEMA} Verity signature")
-    for field, kind in required.items():
-        if not isinstance(sig.get(field), kind):
+    if sig["schema_version"] != SIG_SCHEMA:
+        raise VerificationError(f"signature file: not a schema {SIG_SCHEMA} Verity signature")
+    # as strict as a receipt: every field present, of its form, and nothing else
+    unknown = sorted(set(sig) - set(_SIG_FIELDS) - {"schema_version"})
+    if unknown:
+        raise VerificationError(f"signature file: unknown field {unknown[0]!r}")
+    for field, pattern in _SIG_FIELDS.items():
+        value = sig.get(field)
+        if not isinstance(value, str):
             raise VerificationError(f"signature file: field {field!r} is missing")
+        if not re.fullmatch(pattern, value):
+            raise VerificationError(f"signature file: field {field!r} is malformed")
     if sig["algorithm"] != ALGORITHM:
         raise VerificationError(f"signature file: algorithm {sig['algorithm']!r} is not Ed25519")
     return sig
@@ -205,6 +218,8 @@ def verify_report(
     )
     fmt = sniff_format(report)
     try:
+        if fmt != sig["format"]:
+            raise VerificationError(f"the report is {fmt}, its signature file says {sig['format']}")
         json_bytes = embedded_json(report, fmt)
         document = parse_untrusted_json(json_bytes)
         if fmt == "json" and canonical_json(document) != json_bytes:
@@ -227,7 +242,9 @@ def verify_report(
     )
     step(
         "document format",
-        is_report and document.get("schema_version") == 1,
+        is_report
+        and type(document.get("schema_version")) is int
+        and document["schema_version"] == 1,
         "Verity forensic report, schema 1" if is_report else "not a Verity forensic report",
     )
     ok = all(c.ok for c in checks)
