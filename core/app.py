@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -10,7 +11,7 @@ from core import migrations
 from core.config import Settings
 from core.db import Database, make_engine
 from core.detector import REGISTRY, DetectorRegistry
-from core.errors import DatabaseError
+from core.errors import ConfigError, DatabaseError, display_name
 from core.store import ContentStore
 
 
@@ -28,7 +29,7 @@ class Verity:
         A server database (PostgreSQL) is never migrated behind the operator's back: when it is
         not at the code's revision this raises and names ``verity db upgrade``.
         """
-        settings.home.mkdir(parents=True, exist_ok=True)
+        prepare_home(settings)
         engine = make_engine(settings.effective_database_url)
         try:
             current = migrations.current_revision(engine)
@@ -61,6 +62,27 @@ class Verity:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def prepare_home(settings: Settings) -> None:
+    """Create the home folder, or say why it cannot hold an installation.
+
+    A home Verity cannot use is the operator's setting, not a fault of ours, so it is a
+    :class:`ConfigError` naming VERITY_HOME rather than an OSError from deep inside SQLite.
+    """
+    home = settings.home
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"VERITY_HOME {display_name(home)}: is a file, not a folder")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"VERITY_HOME {display_name(home)}: cannot be created ({problem})"
+        ) from None
+    # the embedded database writes its journal next to itself: a read-only home cannot hold it
+    if settings.is_embedded_database and not os.access(home, os.W_OK | os.X_OK):
+        raise ConfigError(f"VERITY_HOME {display_name(home)}: is not writable")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from core.calibration import atomic_write, shipped_dir
+from core.canonical import parse_untrusted_json
 from core.detector import DetectorSpec
-from core.errors import BadInputError, DetectorError
+from core.errors import BadInputError, DetectorError, display_name
 
 METRIC_KEYS = (
     "n_real",
@@ -51,24 +52,59 @@ def load_card(spec: DetectorSpec) -> tuple[dict[str, Any], str] | None:
     return card, hashlib.sha256(raw).hexdigest()
 
 
+class _NotMetrics(Exception):
+    """What in an eval run's metrics.json is not the shape ``verity eval`` writes."""
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        raise _NotMetrics(f"{where} is missing")
+    if not isinstance(value, dict):
+        raise _NotMetrics(f"{where} is {type(value).__name__}, not an object")
+    return value
+
+
+def _metric_values(value: Any, where: str) -> dict[str, Any]:
+    data = _mapping(value, where)
+    return {k: data.get(k) for k in METRIC_KEYS}
+
+
 def metrics_from_eval(eval_dir: Path, spec: DetectorSpec) -> dict[str, Any]:
-    """The card's evaluation section from an eval run's metrics.json (per media group)."""
+    """The card's evaluation section from an eval run's metrics.json (per media group).
+
+    Anything that is not the metrics file of a ``verity eval`` run (unreadable, not JSON, another
+    shape) is one BadInputError naming the file, raised before the card is touched."""
     path = eval_dir / "metrics.json"
     if not path.is_file():
-        raise BadInputError(f"{path}: no metrics.json; run `verity eval` first")
-    result = json.loads(path.read_text(encoding="utf-8"))
-    groups = {}
-    for group, data in result["groups"].items():
-        system = data["systems"].get(spec.name)
-        if system is not None:
-            overall = system["overall"]
-            groups[group] = {k: overall.get(k) for k in METRIC_KEYS}
+        raise BadInputError(f"{display_name(path)}: no metrics.json; run `verity eval` first")
+    try:
+        # depth measured before parsing: once py_ecc has raised the recursion limit, a deeply
+        # nested file overflows the C stack inside json (a crash, not an exception)
+        result = _mapping(parse_untrusted_json(path.read_bytes()), "the file")
+        groups = {}
+        for group, value in _mapping(result.get("groups"), "'groups'").items():
+            systems = _mapping(_mapping(value, f"group {group!r}").get("systems"), "'systems'")
+            if spec.name not in systems:
+                continue
+            system = _mapping(systems[spec.name], spec.name)
+            groups[group] = _metric_values(system.get("overall"), f"{spec.name} 'overall'")
+            by_category = _mapping(system.get("by_category"), f"{spec.name} 'by_category'")
             groups[group]["by_category"] = {
-                c: {k: m.get(k) for k in METRIC_KEYS} for c, m in system["by_category"].items()
+                c: _metric_values(m, f"category {c!r}") for c, m in by_category.items()
             }
+        info = _mapping(result.get("info", {}), "'info'")
+    except OSError as exc:
+        raise BadInputError(f"{display_name(path)}: unreadable ({exc.strerror})") from None
+    except ValueError as exc:  # not UTF-8, not JSON, nested too deep
+        raise BadInputError(
+            f"{display_name(path)}: not a verity eval metrics file (not JSON: {exc})"
+        ) from None
+    except _NotMetrics as exc:
+        raise BadInputError(
+            f"{display_name(path)}: not a verity eval metrics file ({exc})"
+        ) from None
     if not groups:
-        raise BadInputError(f"{path}: the run did not score {spec.name}")
-    info = result.get("info", {})
+        raise BadInputError(f"{display_name(path)}: the run did not score {spec.name}")
     return {
         "evaluation": {
             "manifest": info.get("manifest"),

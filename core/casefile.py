@@ -10,7 +10,6 @@ imports it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,9 @@ from sqlalchemy.orm import selectinload
 
 from core import services
 from core.app import Verity
+from core.canonical import parse_untrusted_json
 from core.cards import load_card
-from core.custody import Action, append_event
+from core.custody import Action, append_event, verify_analysis_recorded
 from core.db import Analysis, Case, CaseMedia, CustodyEvent, MediaItem
 from core.errors import NotFoundError, UnknownDetectorError, VerificationError
 from core.results import analysis_json, media_json
@@ -81,8 +81,15 @@ def _card(app: Verity, name: str, version: str, cited: str | None) -> dict[str, 
     }
 
 
-def _analysis_view(app: Verity, analysis: Analysis, media: MediaItem, name: str) -> dict[str, Any]:
+def _analysis_view(
+    app: Verity, session: Any, analysis: Analysis, media: MediaItem, name: str
+) -> dict[str, Any]:
     result = analysis_json(analysis, media, name)
+    try:  # a page draws the verdict large: an altered one must be named, not drawn
+        verify_analysis_recorded(session, analysis)
+        result["record_problem"] = None
+    except VerificationError as exc:
+        result["record_problem"] = str(exc)
     result["series"] = _series(analysis)
     evidence = {r.detector: r.evidence or {} for r in analysis.results}
     for det in result["detectors"]:
@@ -102,11 +109,21 @@ def _events(session: Any, case_id: str) -> list[dict[str, Any]]:
             "actor": e.actor,
             "action": e.action,
             "object_sha256": e.object_sha256,
-            "details": json.loads(e.details),
+            "details": _details(e.details),
             "event_hash": e.event_hash,
         }
         for e in rows
     ]
+
+
+def _details(raw: str) -> dict[str, Any]:
+    """An event's details for display. Altered ones that no longer parse are shown as they are
+    (the custody verification beside them names the event), never a reason not to show the log."""
+    try:
+        details = parse_untrusted_json(raw)
+    except (TypeError, ValueError):
+        details = None
+    return details if isinstance(details, dict) else {"unreadable": str(raw)[:500]}
 
 
 def case_file(app: Verity, case_ref: str, *, detail: bool = True) -> dict[str, Any]:
@@ -139,7 +156,7 @@ def case_file(app: Verity, case_ref: str, *, detail: bool = True) -> dict[str, A
                     "added_at": link.added_at.isoformat(),
                     "added_by": link.added_by,
                     "analyses": [
-                        _analysis_view(app, a, link.media, link.original_name)
+                        _analysis_view(app, session, a, link.media, link.original_name)
                         if detail
                         else analysis_json(a, link.media, link.original_name)
                         for a in analyses
@@ -191,14 +208,29 @@ def verify_case_custody(app: Verity, case_id: str) -> dict[str, Any]:
 
 
 def stored_media_path(app: Verity, sha256: str) -> Path:
-    """The read-only stored copy of media filed in some case (for playing it back)."""
+    """The read-only stored copy of media filed in some case, checked against its SHA-256.
+
+    Everything a page plays, draws or registers comes through here, so altered bytes are a
+    :class:`~core.errors.StoreDamagedError`, never shown as the evidence. A page reruns on every
+    click: the hash is recomputed only when the file's size, inode, modification or change time
+    differ from when it last matched (altering a read-only object changes its change time,
+    which no user can set back).
+    """
+    sha256 = sha256.strip().lower()
     with app.db.session() as session:
-        known = session.scalars(
-            select(MediaItem.id).where(MediaItem.sha256 == sha256.strip().lower())
-        ).first()
+        known = session.scalars(select(MediaItem.id).where(MediaItem.sha256 == sha256)).first()
     if known is None or not app.store.exists(sha256):
         raise NotFoundError(f"no stored media with sha256 {sha256[:16]!r}")
-    return app.store.path_for(sha256)
+    path = app.store.path_for(sha256)
+    seen = path.stat()
+    key = (str(path), seen.st_size, seen.st_ino, seen.st_mtime_ns, seen.st_ctime_ns)
+    if _VERIFIED.get(sha256) != key:
+        app.store.verify(sha256)
+        _VERIFIED[sha256] = key
+    return path
+
+
+_VERIFIED: dict[str, tuple[str, int, int, int, int]] = {}  # sha256 -> file state when it matched
 
 
 def case_media_choices(app: Verity, query: str = "") -> list[dict[str, Any]]:

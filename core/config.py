@@ -10,22 +10,27 @@ its back.
 from __future__ import annotations
 
 import getpass
+import json
 import os
+import re
 import socket
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from core.errors import ConfigError
+from core.errors import ConfigError, display_name, path_problem
 
 
 def _default_home() -> Path:
@@ -204,6 +209,34 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("database_url")
+    @classmethod
+    def _parsable_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """A URL that cannot even be parsed is a typo: say so now, as a bad setting, rather than
+        as a database failure when the first command opens it."""
+        if value is not None:
+            problem = database_url_problem(value.get_secret_value())
+            if problem is not None:
+                raise PydanticCustomError("database_url", problem)
+        return value
+
+    @field_validator("c2pa_trust_anchors")
+    @classmethod
+    def _readable_trust_anchors(cls, value: Path | None) -> Path | None:
+        """Checked when the settings load so that a wrong path fails every command at once, not
+        the first ingest of a file that happens to carry Content Credentials."""
+        if value is None:
+            return None
+        value = value.expanduser()
+        problem = path_problem(value)
+        if problem is not None:
+            raise PydanticCustomError(
+                "trust_anchors",
+                "{path}: {problem}",
+                {"path": display_name(value), "problem": problem},
+            )
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -274,6 +307,22 @@ def config_file_path() -> Path:
     return _default_home() / "config.toml"
 
 
+def database_url_problem(url: str) -> str | None:
+    """Say why ``url`` cannot be parsed as a database URL, or None when it can be tried.
+
+    Only the syntax is checked (no driver is imported, nothing is contacted); the message masks
+    the password, since the URL usually holds one.
+    """
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError):
+        return (
+            f"cannot parse {mask_url(url)!r} as a database URL "
+            "(expected dialect+driver://user:password@host:port/name)"
+        )
+    return None
+
+
 def mask_url(url: str) -> str:
     """Hide the password of a URL; keep everything a person needs to recognise it."""
     try:
@@ -289,6 +338,9 @@ def mask_url(url: str) -> str:
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings once; bad values raise one :class:`ConfigError`."""
     path = config_file_path()
+    if os.environ.get("VERITY_CONFIG") and not path.exists():
+        # a file named on purpose and missing is a mistake; only the default location is optional
+        raise ConfigError(f"VERITY_CONFIG {display_name(path)}: no such file")
     if path.exists():
         try:
             with path.open("rb") as handle:
@@ -296,7 +348,9 @@ def load_settings(**overrides: Any) -> Settings:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+    except SettingsError as exc:  # a list or group in the environment that is not JSON
+        raise ConfigError(_unparsable_environment(exc)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
@@ -304,3 +358,38 @@ def load_settings(**overrides: Any) -> Settings:
             f"invalid setting {where}: {first['msg']} ({exc.error_count()} problem(s); "
             f"environment VERITY_*, file {path})"
         ) from None
+    if settings.home.exists() and not settings.home.is_dir():
+        raise ConfigError(f"VERITY_HOME {display_name(settings.home)}: is a file, not a folder")
+    return settings
+
+
+def _unparsable_environment(exc: SettingsError) -> str:
+    """The message for a value pydantic-settings could not parse from the environment.
+
+    It parses lists and groups (``VERITY_LIMITS``, ``VERITY_JOBS__PLUGINS``) as JSON and names
+    only the top-level field that failed; the user needs the variable, so find the ones that feed
+    that field and are not JSON.
+    """
+    match = re.search(r'field "([^"]+)"', str(exc))
+    field = match.group(1) if match else "settings"
+    prefix = f"VERITY_{field.upper()}"
+    feeding = sorted(
+        name
+        for name in os.environ
+        if name.upper() == prefix or name.upper().startswith(f"{prefix}__")
+    )
+    broken = [name for name in feeding if not _is_json(os.environ[name])] or feeding
+    if not broken:
+        return f"invalid setting {field}: cannot read it from the environment"
+    return (
+        f"invalid setting {field}: {' or '.join(broken)} is not valid JSON (lists and groups set "
+        'in the environment are written in JSON, for example ["a", "b"])'
+    )
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from core.errors import ConfigError, display_name
 from core.media import MediaInfo
 
 State = Literal["Trusted", "Valid", "Invalid", "None"]
@@ -54,8 +55,15 @@ def read_credentials(path: Path, info: MediaInfo, trust_anchors: Path | None = N
         )
     settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
     if trust_anchors is not None:
-        settings["trust"] = {"trust_anchors": trust_anchors.read_text(encoding="utf-8")}
-    context = c2pa.Context(c2pa.Settings.from_dict(settings))
+        settings["trust"] = {"trust_anchors": _read_trust_anchors(trust_anchors)}
+    try:
+        context = c2pa.Context(c2pa.Settings.from_dict(settings))
+    except c2pa.C2paError as exc:
+        if trust_anchors is None:  # nothing of the user's was parsed: a fault of ours
+            raise
+        # c2pa parses the anchors here: a bad one is the configuration's fault, not the media's
+        problem = f"not a PEM file of certificates ({_one_line(exc)})"
+        raise _bad_anchors(trust_anchors, problem) from None
     try:
         with path.open("rb") as stream:
             reader = c2pa.Reader(kind, stream, context=context)
@@ -80,3 +88,22 @@ def read_credentials(path: Path, info: MediaInfo, trust_anchors: Path | None = N
         validation_results=results,
         manifest_store=store,
     )
+
+
+def _read_trust_anchors(path: Path) -> str:
+    """The anchors as text. The settings checked the path when they loaded; this catches what
+    that cannot see (a file without read permission, binary contents, a file removed since)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _bad_anchors(path, exc.strerror or type(exc).__name__) from None
+    except UnicodeDecodeError:
+        raise _bad_anchors(path, "not a PEM file of certificates (not UTF-8 text)") from None
+
+
+def _bad_anchors(path: Path, problem: str) -> ConfigError:
+    return ConfigError(f"invalid setting c2pa_trust_anchors: {display_name(path)}: {problem}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -250,6 +250,35 @@ def _check_records_have_events(
     _check_ledger_rows_have_events(session, by_chain, case_id)
 
 
+def verify_analysis_recorded(session: Session, analysis: Analysis) -> None:
+    """Raise unless ``analysis`` is still what its analyze event recorded.
+
+    Showing or handing out an analysis is where an altered verdict would do harm, so each read
+    checks this one record against its event (the whole-chain check is ``verify_custody``).
+    """
+    from core.analysis_digest import analysis_digest  # local: keeps custody free of engine imports
+
+    events = session.scalars(
+        select(CustodyEvent.details).where(
+            CustodyEvent.chain == analysis.case_id, CustodyEvent.action == Action.ANALYZE.value
+        )
+    )
+    for raw in events:
+        try:
+            details = parse_untrusted_json(raw)
+        except ValueError:
+            continue  # unreadable details are verify_custody's to name
+        if isinstance(details, dict) and details.get("analysis_id") == analysis.id:
+            if details.get("digest") != analysis_digest(analysis):
+                raise VerificationError(
+                    f"analysis {analysis.id} differs from what its analyze event recorded "
+                    "(verdict, scores or detector results were altered); "
+                    "`verity custody verify` names the chain"
+                )
+            return
+    raise VerificationError(f"analysis {analysis.id} has no analyze event in its case's chain")
+
+
 def _check_ledger_rows_have_events(
     session: Session, by_chain: dict[str, list[CustodyEvent]], case_id: str | None
 ) -> None:

@@ -42,7 +42,8 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
-from core.errors import DatabaseError
+from core.config import database_url_problem
+from core.errors import ConfigError, DatabaseError
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -304,7 +305,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``. On PostgreSQL, ``?options=-csearch_path%3DNAME`` picks a schema."""
+    """An engine for ``url``. On PostgreSQL, ``?options=-csearch_path%3DNAME`` picks a schema.
+
+    A URL that cannot be parsed is a bad setting (exit 2); one that parses but names a dialect or
+    driver this installation lacks stays a :class:`DatabaseError`.
+    """
+    problem = database_url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"invalid setting database_url: {problem}")
     try:
         engine = create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -42,6 +43,21 @@ class VerityError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Rebuild from the finished message, not through the subclass's ``__init__``.
+
+        Errors cross process boundaries (training and evaluation pools): the default pickling
+        calls ``cls(*args)``, which fails for a ``MediaError(path, problem)`` and took the
+        whole pool down (BrokenProcessPool) instead of naming the file.
+        """
+        return (_rebuild_error, (type(self), self.message), self.__dict__)
+
+
+def _rebuild_error(cls: type[VerityError], message: str) -> VerityError:
+    error = cls.__new__(cls)
+    VerityError.__init__(error, message)
+    return error
 
 
 class ConfigError(VerityError):
@@ -90,8 +106,8 @@ class AnalysisNotFoundError(NotFoundError):
 class AuthenticationError(BadInputError):
     """A name and password did not match an active account (never says which part was wrong)."""
 
-    def __init__(self) -> None:
-        super().__init__("unknown user or wrong password")
+    def __init__(self, message: str = "unknown user or wrong password") -> None:
+        super().__init__(message)
 
 
 class PermissionDeniedError(BadInputError):
@@ -148,6 +164,10 @@ class VerificationError(VerityError):
     """A tamper-evidence check failed; the message names what is broken."""
 
     exit_code = EXIT_VERIFICATION_FAILED
+
+
+class StoreDamagedError(StoreError, VerificationError):
+    """A stored object is missing or no longer hashes to its name: evidence was altered (exit 3)."""
 
 
 class CustodyChainBrokenError(VerificationError):

@@ -267,8 +267,17 @@ def check_labels_agree(rows: list[ManifestRow], digests: dict[str, str]) -> None
 
 
 def _job_key(sha256: str, row: ManifestRow, signature: str, attack: Attack | None = None) -> str:
+    """What a stored score may be reused for: the same file, bytes, versions, attack, and the
+    same label and kind (the kind picks the codec handling, the label whether PGD applies).
+
+    Without label and kind, a manifest corrected after a first run (a real row relabelled
+    fake) resumed with the first run's labels, and its metrics and calibrations were fitted on
+    them. The category changes no score, so a reused record takes it from the manifest as it
+    is now (``score_manifest``).
+    """
     attack_part = "" if attack is None else f"\0attack={attack.label}"
-    return hashlib.sha256(f"{row.file}\0{sha256}\0{signature}{attack_part}".encode()).hexdigest()
+    text = f"{row.file}\0{sha256}\0{row.label}\0{row.kind}\0{signature}{attack_part}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def run_signature(config: EvalConfig) -> str:
@@ -351,6 +360,8 @@ def score_manifest(
     total, completed = len(keyed), len(keyed) - len(todo)
     if progress:
         progress(completed, total)
+    if scores.parent.exists() and not scores.parent.is_dir():
+        raise BadInputError(f"{display_name(scores.parent)}: is a file, not an output folder")
     scores.parent.mkdir(parents=True, exist_ok=True)
     with scores.open("a", encoding="utf-8") as sink:
 
@@ -373,7 +384,7 @@ def score_manifest(
         else:
             for key, record in _parallel(todo, config, jobs):
                 keep(key, record)
-    return [done[key] for key, _, _ in keyed]
+    return [{**done[key], "category": row.category} for key, row, _ in keyed]
 
 
 def _parallel(

@@ -22,7 +22,13 @@ from core.app import Verity
 from core.calibration import CalibrationStore
 from core.chunks import ChunkPlan
 from core.credentials import Credentials, read_credentials
-from core.custody import Action, CustodyReport, append_event, verify_custody
+from core.custody import (
+    Action,
+    CustodyReport,
+    append_event,
+    verify_analysis_recorded,
+    verify_custody,
+)
 from core.db import Analysis, Case, CaseMedia, MediaItem
 from core.detector import Detector, MediaInput
 from core.engine import EngineRun, build_analysis, run_detectors
@@ -268,7 +274,7 @@ def analyze(
     if detectors is not None:
         for name in detectors:
             app.registry.spec(name)  # unknown names fail before anything is written
-    options = detector_options(app, model_dirs)
+    options = detector_options(app, model_dirs, detectors)
     ingested = ingest(app, path, case_ref, hook, original_name=original_name)
     run = compute_evidence(
         app, ingested.media_input(app), detectors, hook, options=options, chunked=False
@@ -360,10 +366,22 @@ def store_analysis(
 
 
 def detector_options(
-    app: Verity, model_dirs: dict[str, Path] | None = None
+    app: Verity, model_dirs: dict[str, Path] | None = None, names: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Constructor options per detector: configured checkpoints, then the caller's folders."""
+    """Constructor options per detector: configured checkpoints, then the caller's folders.
+
+    Every checkpoint folder, configured or given, and every detector in ``names`` that needs
+    one, is checked here, before anything is stored: a missing checkpoint is the user's input,
+    not a detector failure to be filed as an analysis with an error in it.
+    """
     options = app.settings.models.detector_options()
+    for name, given in options.items():
+        folder = given.get("model_dir")
+        if folder is not None and not Path(folder).is_dir():
+            raise BadInputError(
+                f"setting models.{name.replace('.', '_')}_dir: {display_name(folder)} is not a "
+                "folder (give a local checkpoint)"
+            )
     for name, folder in (model_dirs or {}).items():
         spec = app.registry.spec(name)
         if spec.requires != "model_dir":
@@ -371,6 +389,14 @@ def detector_options(
         if not folder.is_dir():
             raise BadInputError(f"{display_name(folder)}: not a folder (give a local checkpoint)")
         options.setdefault(name, {})["model_dir"] = str(folder)
+    for name in names or []:
+        if app.registry.spec(name).requires == "model_dir" and "model_dir" not in options.get(
+            name, {}
+        ):
+            raise BadInputError(
+                f"{name} needs a local checkpoint: give --model-dir {name}=DIR or set "
+                f"models.{name.replace('.', '_')}_dir (nothing is ever downloaded)"
+            )
     return options
 
 
@@ -397,6 +423,7 @@ def get_analysis(app: Verity, analysis_id: str, *, via: str = "cli") -> dict[str
         )
         if analysis is None:
             raise AnalysisNotFoundError(analysis_id)
+        verify_analysis_recorded(session, analysis)  # never show an altered verdict as found
         link = session.scalars(
             select(CaseMedia).where(
                 CaseMedia.case_id == analysis.case_id, CaseMedia.media_id == analysis.media_id
@@ -446,11 +473,15 @@ def analysis_artifacts(
         )
         if analysis is None:
             raise AnalysisNotFoundError(analysis_id)
+        verify_analysis_recorded(session, analysis)
         cited = [
             (result.detector, ref)
             for result in analysis.results
             for ref in (result.evidence or {}).get("artifacts", [])
         ]
+        store = app.artifact_store
+        for _detector, ref in cited:  # before the read is recorded: a damaged figure is not read
+            store.verify(ref["sha256"])
         if via is not None:
             append_event(
                 session,
@@ -460,10 +491,8 @@ def analysis_artifacts(
                 object_sha256=analysis.media.sha256,
                 details={"analysis_id": analysis.id, "via": via, "artifacts": len(cited)},
             )
-    store = app.artifact_store
     out = []
     for detector, ref in cited:
-        store.verify(ref["sha256"])
         out.append(
             StoredArtifact(
                 detector,

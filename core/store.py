@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from core.errors import StoreError
+from core.errors import StoreDamagedError, StoreError
 
 CHUNK_BYTES = 4 * 1024 * 1024
 _HEX = frozenset("0123456789abcdef")
@@ -87,7 +87,9 @@ class ContentStore:
             sha = digest.hexdigest()
             final = self.path_for(sha)
             if final.is_file():
-                self._check_existing(final, size)
+                # the name alone proves nothing: bytes altered in place keep it, and filing or
+                # analysing them under it would attach this file's hash to other evidence
+                self._check_existing(final, sha)
                 tmp_path.unlink()
                 return StoredObject(sha, size, final, created=False)
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -107,13 +109,13 @@ class ContentStore:
             path.unlink()
 
     def verify(self, sha256: str) -> None:
-        """Raise StoreError unless the stored bytes still hash to their name."""
+        """Raise StoreDamagedError (exit 3) unless the stored bytes still hash to their name."""
         path = self.path_for(sha256)
         if not path.is_file():
-            raise StoreError(f"object {sha256} is missing from the store")
+            raise StoreDamagedError(f"object {sha256} is missing from the store")
         actual = sha256_file(path)
         if actual != sha256:
-            raise StoreError(f"object {sha256} is corrupt: its bytes hash to {actual}")
+            raise StoreDamagedError(f"object {sha256} is corrupt: its bytes hash to {actual}")
 
     def list_hashes(self) -> list[str]:
         if not self.root.is_dir():
@@ -121,9 +123,18 @@ class ContentStore:
         return sorted(p.name for p in self.root.glob("??/??/*") if is_sha256(p.name))
 
     @staticmethod
-    def _check_existing(path: Path, size: int) -> None:
-        if path.stat().st_size != size:
-            raise StoreError(f"stored object {path.name} has the wrong size; run a store check")
+    def _check_existing(path: Path, sha256: str) -> None:
+        """Hash the copy already stored under ``sha256``; it costs one more read of a duplicate.
+
+        A damaged copy is not repaired from the incoming bytes: that would erase the trace of
+        whatever altered it. The error names the object so that an examiner can keep it aside.
+        """
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise StoreDamagedError(
+                f"stored object {sha256} is damaged: its bytes hash to {actual[:16]}… "
+                f"({path}); keep it aside as evidence of the alteration, then store the file again"
+            )
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,19 +21,37 @@ from core.errors import BadInputError, display_name
 from core.store import sha256_file
 from core.weights import DESCRIPTOR
 
+REQUIRED_COLUMNS = ("file", "kind")
 
-def read_folder(folder: Path) -> tuple[list[dict[str, str]], dict[str, str]]:
-    """The manifest rows of a data folder and its provenance (folder name, manifest SHA-256)."""
+
+def read_folder(
+    folder: Path, required: Sequence[str] = REQUIRED_COLUMNS
+) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The manifest rows of a data folder and its provenance (folder name, manifest SHA-256).
+
+    The manifest must have every column in ``required`` (by default ``file`` and ``kind``, which
+    every recipe reads), and every row a ``file``; else one BadInputError naming the manifest."""
     manifest = folder / "manifest.csv"
     if not manifest.is_file():
         raise BadInputError(f"{display_name(folder)}: no manifest.csv")
     data = manifest.read_bytes()
     try:
-        rows = list(csv.DictReader(data.decode("utf-8-sig").splitlines()))
+        reader = csv.DictReader(data.decode("utf-8-sig").splitlines())
+        rows = list(reader)
+        columns = list(reader.fieldnames or [])
     except UnicodeDecodeError:
         raise BadInputError(f"{display_name(manifest)}: not UTF-8 text") from None
     except csv.Error as exc:
         raise BadInputError(f"{display_name(manifest)}: unreadable CSV ({exc})") from None
+    missing = [c for c in required if c not in columns]
+    if missing:
+        names = ", ".join(repr(c) for c in missing)
+        plural = "s" if len(missing) > 1 else ""
+        raise BadInputError(f"{display_name(manifest)}: no {names} column{plural}")
+    if "file" in required:
+        for n, row in enumerate(rows, start=1):
+            if not (row.get("file") or "").strip():
+                raise BadInputError(f"{display_name(manifest)}: data row {n} names no file")
     return rows, {
         "folder": folder.resolve().name,
         "manifest_sha256": hashlib.sha256(data).hexdigest(),

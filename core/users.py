@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -175,9 +177,78 @@ def count_users(app: Verity) -> int:
         return session.execute(select(func.count()).select_from(User)).scalar_one()
 
 
+MAX_FAILED = 5  # wrong passwords for one name before it is locked for LOCKOUT_S
+LOCKOUT_S = 60.0
+
+
+class _Failures:
+    """Wrong passwords per account name, kept by the server process, not by a browser session.
+
+    A counter in the browser's session is reset by opening a new one, which is free; this one
+    is shared by every session of the server. It is in memory: a restart clears it, which costs
+    an attacker a restart they cannot cause. Names that do not exist are counted the same way,
+    so the lockout says nothing about which accounts exist.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_name: dict[str, tuple[int, float]] = {}
+
+    def locked_for(self, name: str) -> float:
+        """Seconds until ``name`` may try again (0 when it may now)."""
+        with self._lock:
+            count, last = self._by_name.get(name, (0, 0.0))
+        left = LOCKOUT_S - (time.monotonic() - last)
+        return left if count >= MAX_FAILED and left > 0 else 0.0
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            count, last = self._by_name.get(name, (0, 0.0))
+            if time.monotonic() - last >= LOCKOUT_S:
+                count = 0  # an old run of failures has expired
+            self._by_name[name] = (count + 1, time.monotonic())
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._by_name.pop(name, None)
+
+
+FAILED_SIGN_INS = _Failures()
+
+
 def authenticate(app: Verity, name: str, password: str) -> Account:
-    """The account for a name and password, or :class:`AuthenticationError` (same for both)."""
+    """The account for a name and password, or :class:`AuthenticationError` (same for both).
+
+    After MAX_FAILED wrong passwords for one name, that name is refused for LOCKOUT_S seconds
+    whatever the password, from any browser session (:data:`FAILED_SIGN_INS`).
+    """
     name = name.strip().lower()
+    wait = FAILED_SIGN_INS.locked_for(name)
+    if wait > 0:
+        raise AuthenticationError(f"too many failed sign-ins; wait {wait:.0f} seconds")
+    try:
+        account = _check_password(app, name, password)
+    except AuthenticationError:
+        FAILED_SIGN_INS.failed(name)
+        raise
+    FAILED_SIGN_INS.succeeded(name)
+    return account
+
+
+def current(app: Verity, account: Account) -> Account | None:
+    """The account as the database holds it now: None once disabled or removed.
+
+    A session keeps the account it signed in with; disabling it or changing its role must take
+    effect on that session's next page, not when it signs out.
+    """
+    with app.db.session() as session:
+        user = session.scalars(select(User).where(User.name == account.name)).first()
+        if user is None or not user.active:
+            return None
+        return Account(name=user.name, role=Role(user.role))
+
+
+def _check_password(app: Verity, name: str, password: str) -> Account:
     with app.db.session() as session:
         user = session.scalars(select(User).where(User.name == name)).first()
         stored = user.password_hash if user is not None and user.active else _DUMMY_HASH

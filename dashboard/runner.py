@@ -24,7 +24,13 @@ WAIT_S = 3600.0
 
 
 class JobFailedError(VerityError):
-    """The job ended without an analysis (failed or cancelled); the message says why."""
+    """The job ended without an analysis (failed or cancelled); the message says why.
+
+    The file itself was filed in the case before the job was queued (it is evidence that was
+    received), so the page must not say that nothing was stored: see :attr:`filed`.
+    """
+
+    filed = True
 
 
 def run_analysis(app: Verity, upload: Upload, case_ref: str | None, hook: Hook) -> dict[str, Any]:

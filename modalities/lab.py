@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.errors import BadInputError, display_name
+from modalities.lab_inputs import check_out, inside, manifest_rows
 
 if TYPE_CHECKING:
     from modalities.audio.synthesis.vocoder import LoadedVocoder
@@ -104,19 +105,18 @@ def find_sources(folder: Path) -> list[Source]:
     manifest = folder / "manifest.csv"
     sources = []
     if manifest.is_file():
-        with manifest.open(encoding="utf-8-sig", newline="") as handle:
-            for line, row in enumerate(csv.DictReader(handle), start=2):
-                if (row.get("label") or "real").strip().lower() != "real":
-                    continue
-                kind = (row.get("kind") or "").strip().lower()
-                if kind not in {"image", "audio", "video"} or not row.get("file"):
-                    continue
-                path = folder / row["file"]
-                if not path.is_file():
-                    raise BadInputError(
-                        f"{display_name(manifest)} line {line}: {row['file']!r} missing"
-                    )
-                sources.append(Source(path, row["file"], kind))
+        for line, row in manifest_rows(manifest):
+            if (row.get("label") or "real").strip().lower() != "real":
+                continue
+            kind = (row.get("kind") or "").strip().lower()
+            if kind not in {"image", "audio", "video"} or not row.get("file"):
+                continue
+            path = inside(folder, row["file"], f"{display_name(manifest)}: line {line}")
+            if not path.is_file():
+                raise BadInputError(
+                    f"{display_name(manifest)} line {line}: {row['file']!r} missing"
+                )
+            sources.append(Source(path, row["file"], kind))
     else:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             suffix = path.suffix.lower()
@@ -130,7 +130,10 @@ def find_sources(folder: Path) -> list[Source]:
                 else None
             )
             if kind:
-                sources.append(Source(path, path.relative_to(folder).as_posix(), kind))
+                relative = path.relative_to(folder).as_posix()
+                sources.append(
+                    Source(inside(folder, relative, display_name(folder)), relative, kind)
+                )
     return sources
 
 
@@ -416,6 +419,7 @@ def make_fakes(
         raise BadInputError(
             f"--methods: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(METHODS)}"
         )
+    check_out(out)  # before anything is written: no file in the way, no dataset overwritten
     if "gan" in methods:  # a missing or bad model file fails here, before anything is written
         from modalities.visual.synthesis import stylegan
 

@@ -101,6 +101,18 @@ def test_broken_custody_is_shown_and_exits_3(
     assert check["ok"] is False and victim.id in check["message"]
     code, out, _ = run(capsys, "case", "show", case_id)
     assert code == 3 and "BROKEN" in out and victim.id in out
+    # details that no longer parse at all: the log is still shown, the event named
+    app = Verity.open(load_settings())
+    with app.db.session() as s:
+        s.execute(
+            update(CustodyEvent).where(CustodyEvent.id == victim.id).values(details='{"kind": NaN}')
+        )
+    app.close()
+    code, out, err = run(capsys, "case", "show", case_id, "--json")
+    assert code == 3 and "internal error" not in err
+    data = json.loads(out)
+    assert data["custody"][1]["details"] == {"unreadable": '{"kind": NaN}'}
+    assert victim.id in data["custody_verification"]["message"]
 
 
 def test_names_are_printed_as_data_not_markup(

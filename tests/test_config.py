@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
 
+from core.cli import main
 from core.config import load_settings, mask_url
+from core.credentials import read_credentials
+from core.db import make_engine
 from core.errors import ConfigError
+from core.media import probe
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Run the CLI; return its exit code and stderr, checked to be at most one line."""
+    code = main(list(args))
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) <= 1, err
+    return code, err
 
 
 def test_defaults_live_under_home(home: Path) -> None:
@@ -73,3 +87,100 @@ def test_masked_hides_secrets(home: Path, monkeypatch: pytest.MonkeyPatch) -> No
 def test_mask_url_without_password_is_unchanged() -> None:
     assert mask_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
     assert "pw" not in mask_url("amqp://guest:pw@127.0.0.1:5672//")
+
+
+# ----------------------------------------------------------- bad settings are exit 2, never exit 1
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda tmp: tmp / "nonexist.pem", "no such file"),
+        (lambda tmp: tmp, "is a directory"),
+    ],
+    ids=["missing", "folder"],
+)
+def test_trust_anchors_path_is_checked_when_settings_load(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, photo: Path, make, problem
+) -> None:
+    anchors = make(tmp_path)
+    monkeypatch.setenv("VERITY_C2PA_TRUST_ANCHORS", str(anchors))
+    with pytest.raises(ConfigError, match=re.escape(f"c2pa_trust_anchors: {anchors}: {problem}")):
+        load_settings()
+    code, err = run(capsys, "c2pa", str(photo))
+    assert code == 2 and "c2pa_trust_anchors" in err and problem in err
+
+
+def test_trust_anchors_that_are_not_pem_are_a_config_error(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, photo: Path
+) -> None:
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_text("garbage\n")
+    monkeypatch.setenv("VERITY_C2PA_TRUST_ANCHORS", str(anchors))
+    code, err = run(capsys, "c2pa", str(photo))
+    assert code == 2 and f"c2pa_trust_anchors: {anchors}: not a PEM file" in err
+    anchors.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ConfigError, match=r"c2pa_trust_anchors: .*not UTF-8"):
+        read_credentials(photo, probe(photo, load_settings().limits), anchors)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("VERITY_LIMITS", "{bad"), ("VERITY_JOBS__PLUGINS", "notjson")],
+)
+def test_unparsable_environment_value_names_the_variable(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys, name: str, value: str
+) -> None:
+    monkeypatch.setenv("VERITY_JOBS__LEASE_S", "5")  # a good neighbour is not blamed
+    monkeypatch.setenv(name, value)
+    code, err = run(capsys, "config", "show")
+    assert code == 2 and f"{name} is not valid JSON" in err
+    assert "VERITY_JOBS__LEASE_S" not in err
+
+
+def test_home_that_is_a_file_is_a_config_error(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    home.write_text("not a folder")
+    code, err = run(capsys, "case", "list")
+    assert code == 2 and f"VERITY_HOME {home}: is a file, not a folder" in err
+    monkeypatch.setenv("VERITY_HOME", str(home / "inside"))  # cannot be created under a file
+    code, err = run(capsys, "case", "list")
+    assert code == 2 and f"VERITY_HOME {home / 'inside'}: cannot be created" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_unwritable_home_is_a_config_error(home: Path, capsys) -> None:
+    home.mkdir()
+    home.chmod(0o500)
+    try:
+        code, err = run(capsys, "case", "list")
+    finally:
+        home.chmod(0o700)
+    assert code == 2 and f"VERITY_HOME {home}: is not writable" in err
+
+
+@pytest.mark.parametrize(
+    "url", ["garbage", "postgresql+psycopg://alice:s3cret@db:notaport/verity"], ids=["text", "port"]
+)
+def test_unparsable_database_url_is_a_config_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys, url: str
+) -> None:
+    monkeypatch.setenv("VERITY_DATABASE_URL", url)
+    code, err = run(capsys, "case", "list")
+    assert code == 2 and "invalid setting database_url: cannot parse" in err
+    assert "s3cret" not in err
+    with pytest.raises(ConfigError, match="database_url") as raised:
+        make_engine(url)  # callers that pass a URL directly get the same answer
+    assert "s3cret" not in str(raised.value)
+
+
+def test_explicit_config_file_must_exist(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    assert not (home / "config.toml").exists()
+    assert load_settings().home == home  # the default location is optional
+    missing = tmp_path / "nonexist.toml"
+    monkeypatch.setenv("VERITY_CONFIG", str(missing))
+    code, err = run(capsys, "config", "show")
+    assert code == 2 and f"VERITY_CONFIG {missing}: no such file" in err

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
-from core import casefile, services
+from core import casefile, services, users
 from core.app import Verity
 from core.config import load_settings
 from core.db import CustodyEvent
@@ -44,8 +44,16 @@ TITLES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_lockouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's failed sign-in counts live in the process; each test is its own server."""
+    monkeypatch.setattr(users, "FAILED_SIGN_INS", users._Failures())
+
+
 def _installation() -> Iterator[Verity]:
     app = Verity.open(load_settings())
+    for role, name in ROLE_USERS.items():  # the accounts the sessions below are signed in as
+        add_user(app, name, role, PASSWORD)
     yield app
     app.close()
     session._open.clear()  # the next test's VERITY_HOME gets its own installation
@@ -90,7 +98,6 @@ def events(app: Verity, action: str) -> list[CustodyEvent]:
 
 
 def test_sign_in(both: Verity) -> None:
-    add_user(both, "ana", Role.ANALYST, PASSWORD)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert texts(at, "title") == ["Verity"]
     at.text_input(key="login_name").set_value("ana")
@@ -109,17 +116,47 @@ def test_sign_in(both: Verity) -> None:
     assert texts(at, "title") == ["Verity"]
 
 
-def test_repeated_failures_lock_the_session(installation: Verity) -> None:
-    add_user(installation, "ana", Role.ANALYST, PASSWORD)
+def test_repeated_failures_lock_the_account_in_every_session(installation: Verity) -> None:
+    """The count is the server's: a fresh browser session (free to open) does not reset it."""
     at = AppTest.from_file(APP, default_timeout=60).run()
-    for _ in range(session.MAX_FAILED + 1):
+    for _ in range(users.MAX_FAILED):
         at.text_input(key="login_name").set_value("ana")
         at.text_input(key="login_password").set_value("wrong password!")
         at.button(key="sign_in").click().run()
-    at.text_input(key="login_password").set_value(PASSWORD)
-    at.button(key="sign_in").click().run()  # even the right password waits out the lockout
-    assert any("Too many failed sign-ins" in e for e in texts(at, "error"))
+    fresh = AppTest.from_file(APP, default_timeout=60).run()
+    fresh.text_input(key="login_name").set_value("ana")
+    fresh.text_input(key="login_password").set_value(PASSWORD)
+    fresh.button(key="sign_in").click().run()  # even the right password waits out the lockout
+    assert any("too many failed sign-ins" in e for e in texts(fresh, "error"))
+    assert session.ACCOUNT_KEY not in fresh.session_state
+    # another account is not locked by ana's failures
+    fresh.text_input(key="login_name").set_value("fran")
+    fresh.text_input(key="login_password").set_value(PASSWORD)
+    fresh.button(key="sign_in").click().run()
+    assert fresh.session_state[session.ACCOUNT_KEY].name == "fran"
+
+
+def test_a_disabled_or_demoted_account_loses_access_on_its_next_page(
+    installation: Verity,
+) -> None:
+    from core.db import User
+
+    at = go(signed_in(Role.ADMIN), "users")
+    assert texts(at, "title") == ["Users"]
+    with installation.db.session() as s:
+        s.execute(update(User).where(User.name == "fran").values(role=Role.AUDITOR.value))
+    fran = signed_in(Role.FACT_CHECKER)  # the session still says fact-checker
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        fran.switch_page(str(PAGES / "register.py"))  # the menu is the auditor's
+    page = AppTest.from_file(str(PAGES / "register.py"), default_timeout=60)
+    page.session_state[session.ACCOUNT_KEY] = Account("fran", Role.FACT_CHECKER)
+    page.run()  # and the page itself reads the role now
+    assert texts(page, "error") == ["fran (auditor) may not register media."]
+    with installation.db.session() as s:
+        s.execute(update(User).where(User.name == "root").values(active=False))
+    at.run()
     assert session.ACCOUNT_KEY not in at.session_state
+    assert texts(at, "title") == ["Verity"]  # back at the sign-in page
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -212,7 +249,8 @@ def test_analyst_analyses_and_reads_the_case_file(both: Verity, clip: Path, phot
     assert len(events(installation, "view")) == 1
     go(go(at, "cases"), "case_file")  # coming back is
     assert len(events(installation, "view")) == 2
-    assert services.check_custody(installation).events == 7  # create, 2 ingest, 2 analyze, 2 view
+    # the case: create, 2 ingest, 2 analyze, 2 view; the global chain: the 4 accounts added
+    assert services.check_custody(installation).events == 7 + len(ROLE_USERS)
 
 
 def test_a_rejected_upload_says_why_and_stores_nothing(
@@ -362,6 +400,40 @@ def test_case_file_shows_the_checked_figures(installation: Verity, tmp_path: Pat
     assert any(
         c.startswith("audio.lfcc") and "spectrogram" in c and "(checked)" in c for c in captions
     )
+
+
+def test_altered_records_and_bytes_are_named_not_shown(
+    installation: Verity, photo: Path, tone: Path
+) -> None:
+    """A verdict edited in the database is not drawn as the verdict; stored bytes altered in
+    place are neither played nor registered."""
+    from core.db import Analysis
+
+    analysed = services.analyze(installation, photo, None)
+    with installation.db.session() as s:
+        s.execute(
+            update(Analysis)
+            .where(Analysis.id == analysed["analysis_id"])
+            .values(verdict="[click](https://evil.example)", p_fake=0.01)
+        )
+    at = go(signed_in(Role.AUDITOR), "case_file")
+    errors = texts(at, "error")
+    assert any(
+        e.startswith("This analysis cannot be shown:") and "differs from what its analyze" in e
+        for e in errors
+    ), errors
+    assert not any("Verdict:" in m for m in texts(at, "markdown"))
+
+    stored = installation.store.path_for(analysed["media"]["sha256"])
+    stored.chmod(0o644)
+    stored.write_bytes(stored.read_bytes()[:-10] + bytes(10))  # same size, other bytes
+    at = go(signed_in(Role.AUDITOR), "case_file")
+    assert any("is corrupt" in e for e in texts(at, "error"))
+    assert not [e for e in at.main.children.values() if type(e).__name__ == "Image"]
+    at = go(signed_in(Role.FACT_CHECKER), "register")
+    at.button(key="register_existing").click().run()
+    assert any("is corrupt" in e for e in texts(at, "error"))
+    assert events(installation, "register") == []
 
 
 def test_case_file_shows_lab_outputs_as_synthetic(installation: Verity, photo: Path) -> None:

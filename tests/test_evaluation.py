@@ -151,6 +151,35 @@ def test_eval_measures_resumes_and_reports(
     assert len((out / "scores.jsonl").read_text().splitlines()) == 25
 
 
+def test_a_corrected_manifest_is_scored_with_its_own_labels(
+    home: Path, capsys, tmp_path: Path, image_set, brightness_registered
+) -> None:
+    """Resuming reuses scores, never labels: a row relabelled after a first run counts with its
+    new label (it was counted with the old one), and a file as --out is exit 2."""
+    manifest, root = image_set
+    out = tmp_path / "eval"
+    args = ["eval", "--root", str(root), "--out", str(out), "-d", "visual.brightness", "-j", "1"]
+    assert main([*args, "--manifest", str(manifest)]) == 0
+    text = manifest.read_text()
+    corrected = tmp_path / "corrected.csv"  # the first real picture was a fake after all
+    corrected.write_text(
+        text.replace("img/real_0.png,real,image,gan", "img/real_0.png,fake,image,x")
+    )
+    assert corrected.read_text() != text
+    assert main([*args, "--manifest", str(corrected)]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    system = result["groups"]["image"]["systems"]["visual.brightness"]["overall"]
+    assert (system["n_real"], system["n_fake"]) == (11, 13)
+    assert "x" in result["groups"]["image"]["systems"]["visual.brightness"]["by_category"]
+    assert len((out / "scores.jsonl").read_text().splitlines()) == 25  # one row scored again
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    capsys.readouterr()
+    assert main([*args[:3], "--out", str(blocker), *args[5:], "--manifest", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not an output folder" in err and len(err.strip().splitlines()) == 1
+
+
 def test_calibrate_then_analyses_are_calibrated(
     home: Path, capsys, tmp_path: Path, image_set, brightness_registered
 ) -> None:

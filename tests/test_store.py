@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import StoreError
+from core.errors import StoreDamagedError, StoreError
 from core.store import ContentStore, sha256_file
 
 
@@ -65,6 +65,24 @@ def test_verify_detects_corruption_and_missing(tmp_path: Path) -> None:
         store.verify(obj.sha256)
     store.remove(obj.sha256)
     with pytest.raises(StoreError, match="missing"):
+        store.verify(obj.sha256)
+
+
+def test_a_stored_copy_altered_in_place_is_never_reused(tmp_path: Path) -> None:
+    """Same name, same size, other bytes: storing the file again must not return the damaged
+    copy as if it held these bytes (everything after would analyse the wrong evidence)."""
+    store = ContentStore(tmp_path / "objects")
+    source = tmp_path / "f"
+    source.write_bytes(b"original bytes")
+    obj = store.put(source)
+    obj.path.chmod(0o644)
+    obj.path.write_bytes(b"0riginal bytes")
+    with pytest.raises(StoreDamagedError, match="damaged") as raised:
+        store.put(source)
+    assert raised.value.exit_code == 3
+    assert obj.path.read_bytes() == b"0riginal bytes"  # kept as evidence, not repaired
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+    with pytest.raises(StoreDamagedError):
         store.verify(obj.sha256)
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 
 import modalities  # registers the built-in detectors (composition root)
 from core import __version__, casefile, services
-from core.app import Verity
+from core.app import Verity, prepare_home
 from core.cli import dashboard, evaluate, jobs, lab, ledger, render, report
 from core.config import Settings, load_settings
 from core.detector import REGISTRY
@@ -25,6 +25,7 @@ from core.errors import (
     EXIT_INTERNAL,
     EXIT_VERIFICATION_FAILED,
     BadInputError,
+    MediaError,
     VerityError,
     display_name,
 )
@@ -160,6 +161,8 @@ def ingest(
             try:
                 item = services.ingest(verity, path, case, hook)
             except VerityError as exc:
+                if exc.exit_code != EXIT_BAD_INPUT:
+                    raise  # a damaged store or database is not one bad file among good ones
                 failures += 1
                 _print_error(exc)
                 continue
@@ -204,13 +207,13 @@ def analyze(
     """
     names = [n.strip() for n in detectors.split(",") if n.strip()] if detectors else None
     if detectors is not None and not names:
-        raise typer.BadParameter("--detectors needs at least one name")
+        raise BadInputError("--detectors needs at least one name")
     model_dirs = _model_dirs(model_dir or [])
     verity = _open()
     if names:
         for name in names:
             verity.registry.spec(name)
-    services.detector_options(verity, model_dirs)  # bad folders fail before anything is stored
+    services.detector_options(verity, model_dirs, names)  # fails before anything is stored
     results = []
     failures = 0
     with render.make_progress(render.err.is_terminal) as progress:
@@ -259,12 +262,36 @@ def artifacts(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to copy the figures into.")],
 ) -> None:
     """Copy an analysis's figures (heatmaps, spectrograms), each checked against its SHA-256."""
-    import shutil
-
+    if problem := _folder_problem(out):  # before the read is recorded
+        raise MediaError(out, problem)
     found = services.analysis_artifacts(_open(), analysis_id.strip(), via="cli-artifacts")
     if not found:
         render.out.print("this analysis cites no figures")
         return
+    try:
+        _copy_figures(found, out)
+    except OSError as exc:
+        raise MediaError(out, f"cannot be written ({exc.strerror or exc})") from None
+
+
+def _folder_problem(out: Path) -> str | None:
+    """Why ``out`` cannot become a folder to write into, or None (checked without creating it)."""
+    if out.exists():
+        return None if out.is_dir() else "is a file, not a folder"
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"cannot be created: {display_name(ancestor)} is not a folder"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"cannot be created: {display_name(ancestor)} is not writable"
+    return None
+
+
+def _copy_figures(found: list[services.StoredArtifact], out: Path) -> None:
+    """Copy each checked figure under a name that says what it is; a copy appears whole or not."""
+    import shutil
+
     out.mkdir(parents=True, exist_ok=True)
     for item in found:
         suffix = {"image/png": ".png", "image/jpeg": ".jpg", "text/csv": ".csv"}.get(
@@ -272,8 +299,11 @@ def artifacts(
         )
         target = out / f"{item.detector}.{item.kind}.{item.sha256[:12]}{suffix}"
         tmp = target.with_name(target.name + ".part")
-        shutil.copyfile(item.path, tmp)
-        tmp.replace(target)
+        try:
+            shutil.copyfile(item.path, tmp)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
         typer.echo(f"{target}  sha256:{item.sha256}")
 
 
@@ -427,7 +457,7 @@ def db_upgrade() -> None:
     from core.db import make_engine
 
     settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_home(settings)  # an unusable home is a bad setting (exit 2), as for every command
     engine = make_engine(settings.effective_database_url)
     try:
         migrations.upgrade(engine)

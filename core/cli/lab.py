@@ -143,12 +143,14 @@ def faceswap_train(
     ] = 10.0,
 ) -> None:
     """Train a shared-encoder / two-decoder swap model (deterministic for a seed with --steps)."""
+    from modalities.lab_inputs import check_model_out
     from modalities.visual.synthesis import faceswap
 
     if steps is None and minutes is None:
         raise BadInputError("give --steps, --minutes or both")
     if out.suffix.lower() != ".npz":
         raise BadInputError(f"{out}: the model file must end in .npz")
+    check_model_out(out)
     progress = render.make_progress(render.err.is_terminal)
     task = progress.add_task("face swap", total=None)
 
@@ -277,12 +279,14 @@ def gan_train_command(
     """
     import torch
 
+    from modalities.lab_inputs import check_model_out
     from modalities.visual.synthesis import stylegan
 
     options = stylegan.TrainOptions(
         batch=batch, steps=steps, minutes=minutes, seed=seed, perceptual_weight=perceptual,
         snapshot_every_s=snapshot_minutes * 60 if snapshot_minutes else None,
     )  # fmt: skip
+    check_model_out(out)
     torch.set_num_threads(threads)
     settings = load_settings()
     progress = render.make_progress(render.err.is_terminal)
@@ -325,9 +329,11 @@ def gan_sample_command(
     import torch
 
     from modalities import lab
+    from modalities.lab_inputs import check_out
     from modalities.visual.synthesis import stylegan
 
     torch.set_num_threads(1)
+    check_out(out)  # no file in the way, no other dataset's manifest.csv overwritten
     stylegan.load_model(model)  # a bad file fails before anything is written
     label, register = _labelling(case)
     progress = render.make_progress(render.err.is_terminal)
@@ -400,9 +406,12 @@ def _train_lab_model(
     progress bar, ``train(data, out, …)`` reporting through the same bar, one summary line."""
     import torch
 
+    from modalities.lab_inputs import check_model_out
+
     minutes, steps = budget
     if minutes is None and steps is None:
         raise BadInputError("give a budget: --minutes or --steps")
+    check_model_out(out)
     torch.set_num_threads(threads)
     progress = render.make_progress(render.err.is_terminal)
     task = progress.add_task(name, total=None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +20,7 @@ from core.errors import (
     MediaError,
     ProvenanceError,
     VerityError,
+    display_name,
     path_problem,
 )
 from core.store import sha256_file
@@ -217,7 +217,8 @@ def hash_command(path: Annotated[Path, typer.Argument()]) -> None:
         digest = sha256_file(path)
     except OSError as exc:
         raise MediaError(path, f"cannot be read ({exc.strerror or exc})") from None
-    render.out.print(f"{digest}  {json.dumps(str(path))[1:-1]}", markup=False, highlight=False)
+    # the name as every other command shows it: é stays é, control and invalid bytes escaped
+    render.out.print(f"{digest}  {display_name(path)}", markup=False, highlight=False)
 
 
 def chain_backend(settings: Settings) -> Web3Anchor:

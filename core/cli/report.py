@@ -34,6 +34,7 @@ from core.report import (
     signature_path,
     verify_report,
 )
+from core.report.reproduce import FUSION, report_problem
 from core.report.signature import Check, sha256_hex
 from core.store import ContentStore
 from provenance.keys import KeyRing
@@ -98,6 +99,12 @@ def report_command(
         f"signature {render.safe(result.sig_path)} by report key {result.key_id}; "
         f"export recorded as custody event #{result.custody_seq} of case {result.case_id}"
     )
+    if result.custody_problem is not None:  # signed as found, and said where it will be seen
+        render.err.print(
+            "verity: warning: the case's custody chain does not verify, as the report states: "
+            + " ".join(result.custody_problem.split()),
+            markup=False,
+        )
 
 
 def verify_report_command(
@@ -120,6 +127,8 @@ def verify_report_command(
     sig_data = _read(sig or signature_path(report), "signature")
     checks, document = verify_report(data, sig_data, pinned)
     if media and document is not None:
+        if (problem := report_problem(document)) is not None:  # signed, perhaps by anyone's key
+            raise BadInputError(f"{display_name(report)}: not a Verity report ({problem})")
         checks += check_media(Verity.open(load_settings()), document, sha256_hex(data))
     _print_checks(checks)
     failed = [c for c in checks if not c.ok]
@@ -142,10 +151,12 @@ def reproduce_command(
         float, typer.Option("--tolerance", min=0.0, help="Largest score difference accepted.")
     ] = 1e-6,
 ) -> None:
-    """Re-run the report's detectors on the stored media; exit 3 naming each difference."""
+    """Re-run the report's detectors on the stored media and fuse them again; exit 3 naming
+    each difference (a score, or an analysis' verdict or p_fake)."""
     data = _read(report, "report")
     sig_path = signature_path(report)
-    if sig_path.is_file():  # never reproduce from a report that was altered after signing
+    signed = sig_path.is_file()
+    if signed:  # never reproduce from a report that was altered after signing
         checks, verified = verify_report(data, _read(sig_path, "signature"))
         if verified is None:
             _print_checks(checks)
@@ -154,18 +165,18 @@ def reproduce_command(
             )
             raise typer.Exit(EXIT_VERIFICATION_FAILED)
         render.out.print(f"signature valid ({render.safe(checks[1].detail)})", highlight=False)
-    else:
+    try:
+        document = parse_untrusted_json(embedded_json(data))
+    except ValueError as exc:
+        raise BadInputError(f"{display_name(report)}: not a Verity report ({exc})") from None
+    if (problem := report_problem(document)) is not None:  # before anything runs or is recorded
+        raise BadInputError(f"{display_name(report)}: not a Verity report ({problem})")
+    if not signed:
         render.err.print(
             f"verity: warning: {display_name(sig_path.name)} not found; "
             "the report's signature is not checked",
             markup=False,
         )
-    try:
-        document = parse_untrusted_json(embedded_json(data))
-    except ValueError as exc:
-        raise BadInputError(f"{display_name(report)}: not a Verity report ({exc})") from None
-    if not isinstance(document, dict) or document.get("report_type") != "verity.forensic-report":
-        raise BadInputError(f"{display_name(report)}: not a Verity report")
     verity = Verity.open(load_settings())
     with render.make_progress(render.err.is_terminal) as progress:
         hook = render.ProgressHook(progress, "reproduce")
@@ -182,7 +193,11 @@ def reproduce_command(
             f"verity: {len(different)} of {len(comparisons)} result(s) differ", markup=False
         )
         raise typer.Exit(EXIT_VERIFICATION_FAILED)
-    render.out.print(f"reproduced: {len(comparisons)} detector result(s) match")
+    fused = sum(c.detector == FUSION for c in comparisons)
+    render.out.print(
+        f"reproduced: {len(comparisons) - fused} detector result(s) and {fused} fused "
+        "verdict(s) match"
+    )
 
 
 def register(app: typer.Typer) -> None:

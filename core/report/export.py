@@ -2,14 +2,20 @@
 
 An export is a hand-off of evidence, so it is a custody event (``export``) carrying the report's
 SHA-256, format, the canonical JSON's SHA-256, the signing key and the examiner, in the case's
-chain. The report and its ``.sig`` are written to temporary files beside the target, fsynced,
-and renamed into place inside the transaction that records the event: either both files exist
-and the event is committed, or neither file is left behind and nothing is recorded.
+chain. Both targets (the report and its ``.sig``) are checked before anything is rendered; the
+two files are written to temporary files beside the target, fsynced, and renamed into place
+inside the transaction that records the event: either both files exist and the event is
+committed, or nothing is recorded and the folder holds what it held before (an earlier report
+and signature of the same name are kept aside and moved back; they are evidence already handed
+over, and a failed export must never destroy them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +47,7 @@ class Exported:
     custody_seq: int
     exhibits: int
     analyses: int
+    custody_problem: str | None = None  # the report states it too; the examiner must see it now
 
 
 def render(
@@ -63,11 +70,17 @@ def signature_path(report: Path) -> Path:
 
 
 def _check_target(out: Path) -> None:
+    """Refuse, before anything is written, a target the report or its signature cannot replace.
+
+    Why both: the signature is renamed into place after the report; a directory at ``.sig``
+    found only then would fail the export after the report had already replaced the earlier one.
+    """
     parent = out.parent
     if not parent.is_dir():
         raise BadInputError(f"{display_name(out)}: folder {display_name(parent)} does not exist")
-    if out.exists() and path_problem(out) is not None:
-        raise BadInputError(f"{display_name(out)}: {path_problem(out)}")
+    for target, what in ((out, "report"), (signature_path(out), "report's signature")):
+        if target.exists() and (problem := path_problem(target)):
+            raise BadInputError(f"{display_name(target)}: {problem}, cannot write the {what} there")
     if not os.access(parent, os.W_OK):
         raise BadInputError(f"{display_name(out)}: folder is not writable")
 
@@ -87,6 +100,52 @@ def _write_temp(folder: Path, data: bytes) -> Path:
         path.unlink(missing_ok=True)
         raise
     return path
+
+
+def _keep_aside(path: Path) -> Path | None:
+    """A second name for the file at ``path`` until the export is committed, or None if none.
+
+    Why a hard link: the target keeps its name throughout (``os.replace`` swaps it atomically),
+    and the earlier report can be moved back whatever fails later, the database commit included.
+    A copy stands in where the file system refuses links.
+    """
+    if not (path.exists() or path.is_symlink()):
+        return None
+    aside = path.with_name(f".verity-report-{secrets.token_hex(8)}.old")
+    try:
+        os.link(path, aside, follow_symlinks=False)
+    except OSError:
+        try:
+            shutil.copy2(path, aside, follow_symlinks=False)
+        except BaseException:
+            aside.unlink(missing_ok=True)
+            raise
+    return aside
+
+
+def _place(tmp: Path, target: Path, placed: list[tuple[Path, Path | None]]) -> None:
+    """Rename ``tmp`` onto ``target``, noting in ``placed`` how to undo it."""
+    aside = _keep_aside(target)
+    try:
+        tmp.replace(target)
+    except BaseException:
+        if aside is not None:
+            aside.unlink(missing_ok=True)  # the target was not touched
+        raise
+    placed.append((target, aside))
+
+
+def _put_back(placed: list[tuple[Path, Path | None]]) -> None:
+    """Undo ``_place``: the earlier files return, files that were not there before go.
+
+    A file that cannot be moved back stays under its hidden name rather than being lost.
+    """
+    for target, aside in reversed(placed):
+        with contextlib.suppress(OSError):
+            if aside is None:
+                target.unlink(missing_ok=True)
+            else:
+                aside.replace(target)
 
 
 def export_report(
@@ -113,7 +172,7 @@ def export_report(
     sig_path = signature_path(out)
     tmp_report = _write_temp(out.parent, data)
     tmp_sig: Path | None = None
-    placed: list[Path] = []
+    placed: list[tuple[Path, Path | None]] = []
     try:
         tmp_sig = _write_temp(out.parent, canonical_json(signature) + b"\n")
         hook("record", detail=document["case"]["id"][:12])
@@ -139,15 +198,18 @@ def export_report(
                 },
             )
             seq = event.seq
-            tmp_report.replace(out)
-            placed.append(out)
-            tmp_sig.replace(sig_path)
-            placed.append(sig_path)
+            _place(tmp_report, out, placed)
+            _place(tmp_sig, sig_path, placed)
     except BaseException:
-        for path in (tmp_report, tmp_sig, *placed):
+        _put_back(placed)
+        for path in (tmp_report, tmp_sig):
             if path is not None:
                 path.unlink(missing_ok=True)
         raise
+    for _target, aside in placed:
+        if aside is not None:
+            with contextlib.suppress(OSError):  # committed: a stray hidden copy is no failure
+                aside.unlink()
     return Exported(
         path=out,
         sig_path=sig_path,
@@ -159,4 +221,5 @@ def export_report(
         custody_seq=seq,
         exhibits=len(document["exhibits"]),
         analyses=sum(len(e["analyses"]) for e in document["exhibits"]),
+        custody_problem=document["custody"]["verification"]["problem"],
     )

@@ -63,7 +63,12 @@ if st.button("Analyze", type="primary", disabled=not files, key="analyze_run"):
             )
         except VerityError as exc:
             bar.empty()
-            st.error(f"{md(exc)} — nothing was stored for this file.")
+            stored = (
+                "the file was filed in the case, but no analysis was stored"
+                if getattr(exc, "filed", False)
+                else "nothing was stored for this file"
+            )
+            st.error(f"{md(exc)} — {stored}.")
             continue
         bar.progress(1.0, text=f"{md(upload.name)}: done")
         done.append(result)

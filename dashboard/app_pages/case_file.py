@@ -6,6 +6,7 @@ event naming the signed-in person, written before anything is shown.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -92,14 +93,20 @@ if item is not None:
 
     player, verdict = st.columns([1, 1])
     with player:
-        path = casefile.stored_media_path(app, media["sha256"])
-        duration = float(media["duration_s"] or 0.0)
+        try:
+            path: Path | None = casefile.stored_media_path(app, media["sha256"])
+        except VerityError as exc:  # altered or missing bytes are not played as the evidence
+            session.show_error(exc)
+            path = None
+        duration = float(media["duration_s"] or 0.0) if path is not None else 0.0
         position = None
         if media["kind"] in {"video", "audio"} and duration > 0:
             position = st.slider(
                 "Position (s)", 0.0, duration, 0.0, step=0.1, key="case_file_position"
             )
-        if media["kind"] == "video":
+        if path is None:
+            pass
+        elif media["kind"] == "video":
             st.video(str(path), start_time=int(position or 0))
         elif media["kind"] == "audio":
             st.audio(str(path), start_time=int(position or 0))
@@ -115,10 +122,14 @@ if item is not None:
     with verdict:
         if analysis is None:
             st.info("Not analysed yet.")
+        elif analysis["record_problem"]:
+            st.error(  # the stored verdict and scores are not what was recorded: not drawn
+                f"This analysis cannot be shown: {md(analysis['record_problem'])}"
+            )
         else:
             cards.verdict_card(analysis)
 
-    if analysis is not None:
+    if analysis is not None and not analysis["record_problem"]:
         st.subheader("Scores")
         st.markdown("**Per modality** (weighted LLRs of its detectors, as fused)")
         st.dataframe(cards.modality_scores(analysis), hide_index=True, width="stretch")
@@ -136,7 +147,7 @@ if item is not None:
         else:
             st.info("No detector produced a per-frame or per-segment series for this media.")
 
-        if media["kind"] in {"video", "audio"} and media.get("sample_rate"):
+        if path is not None and media["kind"] in {"video", "audio"} and media.get("sample_rate"):
             with st.expander("Spectrogram with flagged segments", expanded=duration <= 300):
                 spectrum = spectrogram(str(app.settings.home), media["sha256"])
                 flagged = [

@@ -25,7 +25,10 @@ def _p(value: float | None) -> str:
 
 
 def verdict_card(result: dict[str, Any]) -> None:
-    colour, title, meaning = VERDICT_TEXT.get(result["verdict"], ("gray", result["verdict"], ""))
+    # a verdict outside the three is an altered row: shown as text, never as Markdown
+    colour, title, meaning = VERDICT_TEXT.get(
+        result["verdict"], ("gray", md(str(result["verdict"])), "")
+    )
     with st.container(border=True):
         st.markdown(f"### Verdict: :{colour}[{title}]")
         st.write(meaning)

@@ -7,10 +7,9 @@ custody event a page causes names them.
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
+from core import users
 from core.app import Verity
 from core.config import load_settings
 from core.errors import VerityError
@@ -18,9 +17,6 @@ from core.users import Account, Permission, acting_as, authenticate
 from dashboard.components.text import md
 
 ACCOUNT_KEY = "verity_account"
-FAILED_KEY = "verity_failed_logins"
-MAX_FAILED = 5
-LOCKOUT_S = 60.0
 
 
 @st.cache_resource(show_spinner=False)
@@ -36,23 +32,31 @@ def installation() -> Verity:
 
 
 def current_account() -> Account | None:
+    """The signed-in account as the database holds it now (role changes and disabling apply
+    on the next page), or None, which also ends the session of a disabled account."""
     account = st.session_state.get(ACCOUNT_KEY)
-    return account if isinstance(account, Account) else None
+    if not isinstance(account, Account):
+        return None
+    now = users.current(installation(), account)
+    if now is None:
+        sign_out()
+        return None
+    if now != account:
+        st.session_state[ACCOUNT_KEY] = now
+    return now
 
 
 def sign_in(name: str, password: str) -> Account | None:
-    """Check the password; keep the account in this browser session. Errors are shown here."""
-    failed = st.session_state.get(FAILED_KEY, (0, 0.0))
-    if failed[0] >= MAX_FAILED and time.monotonic() - failed[1] < LOCKOUT_S:
-        st.error(f"Too many failed sign-ins; wait {LOCKOUT_S:.0f} seconds.")
-        return None
+    """Check the password; keep the account in this browser session. Errors are shown here.
+
+    The lockout after repeated failures is the server's (core.users.FAILED_SIGN_INS), counted
+    per account name across every browser session.
+    """
     try:
         account = authenticate(installation(), name, password)
     except VerityError as exc:
-        st.session_state[FAILED_KEY] = (failed[0] + 1, time.monotonic())
         st.error(md(exc))
         return None
-    st.session_state.pop(FAILED_KEY, None)
     st.session_state[ACCOUNT_KEY] = account
     return account
 

@@ -164,6 +164,25 @@ def test_cli_runs_a_checkpoint_only_when_given(home: Path, capsys, photo: Path, 
     assert "NAME=DIR" in capsys.readouterr().err
 
 
+def test_a_missing_checkpoint_is_bad_input_not_a_stored_error(
+    home: Path, capsys, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked for by name without a folder, or configured at a folder that is not there: exit 2
+    before anything is filed, not an analysis holding a detector error."""
+    from tests.test_cli import snapshot
+
+    assert main(["case", "list"]) == 0
+    before = snapshot()
+    assert main(["analyze", str(photo), "--detectors", "visual.hf"]) == 2
+    err = capsys.readouterr().err
+    assert "visual.hf needs a local checkpoint" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("VERITY_MODELS__VISUAL_HF_DIR", str(tmp_path / "nowhere"))
+    assert main(["analyze", str(photo)]) == 2
+    err = capsys.readouterr().err
+    assert "setting models.visual_hf_dir" in err and "nowhere" in err
+    assert snapshot() == before
+
+
 def test_reproduce_reruns_a_checkpoint_from_the_folder_the_analysis_recorded(
     home: Path, capsys, photo: Path, vit_dir: Path, tmp_path: Path
 ) -> None:

@@ -138,6 +138,46 @@ class CrossValidation(Generic[F, M]):
     skipped: int  # inputs whose features came back None (too little speech, …)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def check_folds(items: Sequence[LabeledAudio], folds: int) -> Any:
+    """The ``GroupKFold`` splitter for ``items``, once sure that every fold trains on both classes.
+
+    Each fold holds out whole groups, so real and fake files must each come from at least two
+    groups, and no fold may hold out every group of one class; else one BadInputError that says
+    what the cross-validation needs and what it got (before any features or weights are made)."""
+    from sklearn.model_selection import GroupKFold
+
+    labels = np.array([i.label for i in items])
+    groups = np.array([i.group for i in items])
+    real, fake = set(groups[labels == 0]), set(groups[labels == 1])
+    n_splits = min(folds, len(set(groups)))
+    where = ", ".join(sorted({display_name(i.folder) for i in items})) or "no folder"
+    got = (
+        f"got {_count(int((labels == 0).sum()), 'real file')} in {_count(len(real), 'group')} "
+        f"and {_count(int((labels == 1).sum()), 'fake file')} in {_count(len(fake), 'group')}"
+    )
+    if len(real) < 2 or len(fake) < 2:
+        raise BadInputError(
+            f"training data ({where}): {folds}-fold cross-validation grouped by "
+            "generator/source needs real and fake files from at least 2 groups each "
+            f"(generator for fakes, identity/speaker for reals); {got}"
+        )
+    splitter = GroupKFold(n_splits=n_splits)
+    for k, (train_idx, _) in enumerate(splitter.split(labels, labels, groups)):
+        for cls, name in ((0, "real"), (1, "fake")):
+            if not (labels[train_idx] == cls).any():
+                held = ", ".join(sorted(display_name(g) for g in set(groups[labels == cls])))
+                raise BadInputError(
+                    f"training data ({where}): fold {k + 1} of the {n_splits}-fold "
+                    f"cross-validation holds out every {name} group ({held}), so it has no "
+                    f"{name} files to train on; {got}: add {name} files from more groups"
+                )
+    return splitter
+
+
 def grouped_cv(
     items: Sequence[LabeledAudio],
     extract: Callable[[Any], F | None],
@@ -161,12 +201,11 @@ def grouped_cv(
     ``score(model, features)`` gives one held-out item's raw score (higher: more fake). Folds come
     from ``GroupKFold`` (deterministic), so the same data and seed give the same scores.
     """
-    from sklearn.model_selection import GroupKFold
-
     report = progress or (lambda step, done, total: None)
     sources = list(items if inputs is None else inputs)
     if len(sources) != len(items):
         raise ValueError("grouped_cv: one input per item")
+    check_folds(items, folds)  # refused before the (slow) features
     kept: list[LabeledAudio] = []
     feats: list[F] = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
@@ -180,7 +219,7 @@ def grouped_cv(
     labels = np.array([i.label for i in kept])
     groups = np.array([i.group for i in kept])
     oof = np.zeros(len(kept))
-    splitter = GroupKFold(n_splits=min(folds, len(set(groups))))
+    splitter = check_folds(kept, folds)  # again: files without features may have left a group
     fold_metrics = []
     for k, (train_idx, test_idx) in enumerate(splitter.split(feats, labels, groups)):
         report("cross-validation", k, folds)

@@ -1,0 +1,76 @@
+"""Checks on what ``verity lab make-fakes`` (and ``lab gan sample``) are given, made before
+anything is written: the data folder's manifest is readable, each source stays inside the data
+folder, and the output folder is a folder that holds no other dataset's manifest."""
+
+from __future__ import annotations
+
+import csv
+import posixpath
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInputError, display_name
+
+
+def manifest_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The rows of a data folder's ``manifest.csv`` with their line numbers (header = line 1);
+    a file that is not UTF-8 CSV is bad input naming it. Values: None in a short row."""
+    try:
+        with manifest.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            return [(reader.line_num, row) for row in reader]
+    except UnicodeDecodeError:
+        raise BadInputError(f"{display_name(manifest)}: not UTF-8 text (a CSV manifest)") from None
+    except csv.Error as exc:
+        raise BadInputError(f"{display_name(manifest)}: malformed CSV: {exc}") from None
+
+
+def inside(folder: Path, relative: str, where: str) -> Path:
+    """``folder / relative``, refused when ``relative`` is absolute, climbs out with ``..`` or
+    resolves (symlinks followed) outside ``folder``: a source is read from the data folder only
+    and its copy lands under the output folder only. ``where`` starts the message."""
+    normal = posixpath.normpath(relative)
+    path = folder / relative
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte in the name
+        raise BadInputError(f"{where}: {display_name(relative)} cannot be resolved") from None
+    if (
+        Path(relative).is_absolute()
+        or normal == ".."
+        or normal.startswith("../")
+        or not resolved.is_relative_to(folder.resolve())
+    ):
+        raise BadInputError(f"{where}: {display_name(relative)} points outside the data folder")
+    return path
+
+
+def check_model_out(out: Path) -> None:
+    """A trainer's ``-o`` names a model file (an existing one is replaced), not a folder."""
+    if out.is_dir():
+        raise BadInputError(f"{display_name(out)}: is a folder; give the model file's name")
+    _check_parents(out)
+
+
+def check_out(out: Path) -> None:
+    """``out`` is a new folder, or an existing one that holds no ``manifest.csv`` yet: a run
+    never overwrites another dataset's manifest nor fails half-way on a file in the way."""
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"{display_name(out)}: exists and is not a folder")
+    _check_parents(out)
+    manifest = out / "manifest.csv"
+    if manifest.exists() or manifest.is_symlink():
+        raise BadInputError(
+            f"{display_name(out)}: already holds a manifest.csv (another dataset?); "
+            "choose an empty or new folder"
+        )
+
+
+def _check_parents(out: Path) -> None:
+    for parent in out.parents:  # the first existing ancestor must be a folder to create it in
+        if parent.exists():
+            if not parent.is_dir():
+                raise BadInputError(
+                    f"{display_name(out)}: cannot be made, {display_name(parent)} is not a folder"
+                )
+            break

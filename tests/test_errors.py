@@ -1,0 +1,46 @@
+"""core.errors: every error survives the trip between processes with its message and fields."""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from core import errors
+
+
+def _samples() -> list[errors.VerityError]:
+    return [
+        errors.MediaError(Path("/data/f2.wav"), "is empty (0 bytes)"),
+        errors.CaseNotFoundError("Inquiry 9"),
+        errors.AnalysisNotFoundError("3f2a9c1d"),
+        errors.PermissionDeniedError("ana", "analyst", "register media"),
+        errors.UnknownDetectorError("visual.nope", ["visual.blend"]),
+        errors.CustodyChainBrokenError("c1", 3, "e1", "content was altered"),
+        errors.StoreDamagedError("object ab is corrupt"),
+        errors.BadInputError("plain"),
+    ]
+
+
+@pytest.mark.parametrize("error", _samples(), ids=lambda e: type(e).__name__)
+def test_pickle_round_trip_keeps_type_message_fields_and_exit_code(
+    error: errors.VerityError,
+) -> None:
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is type(error)
+    assert str(again) == str(error) and again.args == error.args
+    assert again.exit_code == error.exit_code and vars(again) == vars(error)
+
+
+def _raise_media_error(name: str) -> None:
+    raise errors.MediaError(Path(name), "is empty (0 bytes)")
+
+
+def test_an_error_raised_in_a_worker_process_reaches_the_caller_intact() -> None:
+    """Before, unpickling MediaError in the parent failed and the pool broke (exit 1)."""
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_raise_media_error, "/data/f2.wav")
+        with pytest.raises(errors.MediaError, match=r"^/data/f2\.wav: is empty \(0 bytes\)$"):
+            future.result(timeout=60)
