@@ -419,7 +419,6 @@ def make_fakes(
         raise BadInputError(
             f"--methods: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(METHODS)}"
         )
-    check_out(out)  # before anything is written: no file in the way, no dataset overwritten
     if "gan" in methods:  # a missing or bad model file fails here, before anything is written
         from modalities.visual.synthesis import stylegan
 
@@ -458,6 +457,7 @@ def make_fakes(
 
         net, config = faceswap_net.load(faceswap_model)
         swap = (net, config, _sha(faceswap_model.read_bytes()))
+    check_out(out)  # after the options, before anything is written: no dataset overwritten
     sources = find_sources(data)
     plan = []
     for method in methods:
