@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from argon2 import PasswordHasher
 from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
@@ -46,8 +47,12 @@ TITLES = {
 
 @pytest.fixture(autouse=True)
 def _fresh_lockouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server's failed sign-in counts live in the process; each test is its own server."""
+    """The server's failed sign-in counts live in the process; each test is its own server.
+
+    Pages are tested here, not password hashing (tests/test_users.py keeps the real argon2id
+    cost): a cheap hasher saves about a second per test on the four accounts made below."""
     monkeypatch.setattr(users, "FAILED_SIGN_INS", users._Failures())
+    monkeypatch.setattr(users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 def _installation() -> Iterator[Verity]:
