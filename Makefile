@@ -29,8 +29,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One pytest-xdist worker per core (at most 4); tests marked xdist_group("redis") share one.
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses=auto --maxprocesses=4 --dist=loadgroup
 
 test: lint typecheck unit
 

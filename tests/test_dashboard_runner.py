@@ -13,6 +13,9 @@ from core.jobs import runner as job_runner
 from core.uploads import Upload
 from dashboard import runner
 
+# names the local Redis server, which test_jobs_services stops and restarts: one xdist group
+pytestmark = pytest.mark.xdist_group("redis")
+
 
 @pytest.fixture
 def with_broker(backend: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> Verity:

@@ -32,7 +32,9 @@ from core.db import Analysis, CustodyEvent, Job, LedgerAnchor, make_engine
 from tests.conftest import _service_unavailable
 from tests.test_anchor import anvil  # noqa: F401  the anvil fixture
 
-pytestmark = pytest.mark.services
+# These tests stop and restart the one local Redis server: under `make test` (pytest-xdist) they
+# run in one group, on one worker, beside test_dashboard_runner, the other Redis user.
+pytestmark = [pytest.mark.services, pytest.mark.xdist_group("redis")]
 
 REPO = Path(__file__).resolve().parent.parent
 BROKERS = {
@@ -276,7 +278,8 @@ def test_redis_restart_mid_run_loses_no_job(
     cluster_factory: Callable[[str], Cluster], tmp_path: Path
 ) -> None:
     cluster = cluster_factory("redis")
-    images = tiny_images(tmp_path / "media", 8)
+    # 14 s of work on two workers: the restart lands mid-run even on a loaded machine
+    images = tiny_images(tmp_path / "media", 20)
     sleep = ("VERITY_TEST_SLEEP_S", "0.7")
     cluster.start_worker("w1", sleep)
     cluster.start_worker("w2", sleep)
