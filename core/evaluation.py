@@ -14,15 +14,15 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from core.attacks import Attack, apply_file_attack, pgd_from, supports_input_attack
 from core.canonical import parse_untrusted_json
 from core.errors import BadInputError, display_name
+from core.pools import spawn_pool
 
 REQUIRED_COLUMNS = ("file", "label", "kind", "category")
 LABELS = {"real": 0, "fake": 1}
@@ -390,9 +390,7 @@ def score_manifest(
 def _parallel(
     todo: list[tuple[str, ManifestRow, Attack | None]], config: EvalConfig, jobs: int
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=get_context("spawn"), initializer=_init_worker
-    ) as pool:
+    with spawn_pool(jobs, _init_worker) as pool:
         pending: dict[Future[dict[str, Any]], str] = {}
         queue = list(todo)
         while queue or pending:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +27,7 @@ from core import metrics
 from core.calibration import fit_calibration, save
 from core.detector import DetectorSpec
 from core.errors import BadInputError, display_name
+from core.pools import spawn_pool
 from core.training import calibration_data, read_folder, write_card, write_descriptor
 
 F = TypeVar("F")  # one item's features
@@ -208,7 +207,7 @@ def grouped_cv(
     check_folds(items, folds)  # refused before the (slow) features
     kept: list[LabeledAudio] = []
     feats: list[F] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with spawn_pool(jobs) as pool:
         for i, (item, f) in enumerate(
             zip(items, pool.map(extract, sources, chunksize=4), strict=True)
         ):

@@ -30,9 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +39,7 @@ import numpy as np
 from core import metrics
 from core.errors import BadInputError
 from core.media import iter_frames
+from core.pools import spawn_pool
 from core.sound import decode_audio
 from core.training import read_folder, write_card, write_descriptor
 from modalities.lipsync import signals, syncnet
@@ -389,7 +388,7 @@ def train(
     fake_refs, fake_provenance = collect_fakes(extra_fakes) if extra_fakes else ([], [])
     clips: list[net.ClipFeatures] = []
     everything = refs + fake_refs
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with spawn_pool(jobs) as pool:
         extracted = pool.map(extract, everything) if jobs > 1 else map(extract, everything)
         for i, clip in enumerate(extracted):
             clips.append(clip)

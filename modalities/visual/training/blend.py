@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ from torch import nn
 
 from core import metrics
 from core.errors import BadInputError
+from core.pools import spawn_pool
 from core.training import read_folder, write_card, write_descriptor
 from modalities.visual import blend_net, faces
 from modalities.visual.synthesis import self_blend
@@ -211,9 +210,7 @@ def prepare(
     with ExitStack() as stack:
         jobs_in = [job for job, _ in chosen]
         if jobs > 1:
-            pool = stack.enter_context(
-                ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
-            )
+            pool = stack.enter_context(spawn_pool(jobs))
             results: Iterator[list[tuple[np.ndarray, np.ndarray]]] = pool.map(
                 face_crops, jobs_in, chunksize=8
             )

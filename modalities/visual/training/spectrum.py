@@ -9,8 +9,6 @@ saw. The final head is fitted on everything. The detector ships uncalibrated (se
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from PIL import Image
 from core import metrics
 from core.calibration import fit_calibration, save
 from core.errors import BadInputError
+from core.pools import spawn_pool
 from core.training import calibration_data, read_folder, write_card, write_descriptor
 from modalities.visual import spectrum, spectrum_features
 from modalities.visual.synthesis import upsampling
@@ -144,7 +143,7 @@ def train(
     extra, extra_provenance = collect_extra_fakes(extra_fakes) if extra_fakes else ([], [])
     jobs_in = [(str(p), seed * 100_003 + i) for i, (p, _) in enumerate(items)]
     rows: list[tuple[np.ndarray, int, str, str]] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with spawn_pool(jobs) as pool:
         for i, result in enumerate(pool.map(pair_features, jobs_in, chunksize=16)):
             report("features", i + 1, len(items))
             if result is not None:
