@@ -58,14 +58,24 @@ def check_upload_type(name: str) -> None:
         )
 
 
-@contextmanager
-def staged(app: Verity, upload: Upload) -> Iterator[Path]:
-    """The upload as a private temporary file; removed when the block ends, whatever happens."""
+def precheck(app: Verity, upload: Upload) -> None:
+    """Refuse, before a byte is staged, what the name and the announced size already rule out:
+    a page can then decline to create a case for a batch of which nothing would be filed."""
     name = display_name(upload.name)
     check_upload_type(name)
     limit = app.settings.limits.upload_limit_bytes
     if upload.size is not None and upload.size > limit:
         raise MediaLimitError(name, f"is {upload.size} bytes, over the upload limit of {limit}")
+    if upload.size == 0:
+        raise MediaError(name, "is empty (0 bytes)")
+
+
+@contextmanager
+def staged(app: Verity, upload: Upload) -> Iterator[Path]:
+    """The upload as a private temporary file; removed when the block ends, whatever happens."""
+    name = display_name(upload.name)
+    precheck(app, upload)
+    limit = app.settings.limits.upload_limit_bytes
     fd, tmp = tempfile.mkstemp(dir=uploads_dir(app), prefix="upload-")
     path = Path(tmp)
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BadInputError, display_name
+from core.outputs import creatable_problem, folder_problem
 
 
 def manifest_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -49,28 +50,18 @@ def check_model_out(out: Path) -> None:
     """A trainer's ``-o`` names a model file (an existing one is replaced), not a folder."""
     if out.is_dir():
         raise BadInputError(f"{display_name(out)}: is a folder; give the model file's name")
-    _check_parents(out)
+    if problem := creatable_problem(out):
+        raise BadInputError(f"{display_name(out)}: {problem}")
 
 
 def check_out(out: Path) -> None:
     """``out`` is a new folder, or an existing one that holds no ``manifest.csv`` yet: a run
     never overwrites another dataset's manifest nor fails half-way on a file in the way."""
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"{display_name(out)}: exists and is not a folder")
-    _check_parents(out)
+    if problem := folder_problem(out):
+        raise BadInputError(f"{display_name(out)}: {problem}")
     manifest = out / "manifest.csv"
     if manifest.exists() or manifest.is_symlink():
         raise BadInputError(
             f"{display_name(out)}: already holds a manifest.csv (another dataset?); "
             "choose an empty or new folder"
         )
-
-
-def _check_parents(out: Path) -> None:
-    for parent in out.parents:  # the first existing ancestor must be a folder to create it in
-        if parent.exists():
-            if not parent.is_dir():
-                raise BadInputError(
-                    f"{display_name(out)}: cannot be made, {display_name(parent)} is not a folder"
-                )
-            break

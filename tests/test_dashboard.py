@@ -274,6 +274,21 @@ def test_a_rejected_upload_says_why_and_stores_nothing(
     assert not list((installation.settings.home / "uploads").iterdir())
 
 
+def test_a_batch_of_empty_files_creates_no_case(installation: Verity) -> None:
+    at = go(signed_in(Role.ANALYST), "analyze")
+    at.text_input(key="analyze_new_case").set_value("Inquiry 9")
+    at.file_uploader(key="analyze_files").set_value(
+        [("empty.png", b"", "image/png"), ("empty.jpg", b"", "image/jpeg")]
+    )  # (a wrong extension is refused by the upload widget itself)
+    at.run()
+    at.button(key="analyze_run").click().run()
+    errors = texts(at, "error")
+    assert [e.split(":")[0] for e in errors] == ["empty.png", "empty.jpg"]
+    assert all(e.endswith("nothing was stored for this file.") for e in errors)
+    assert [c for c in services.list_cases(installation) if c["name"] == "Inquiry 9"] == []
+    assert events(installation, "case.create") == []
+
+
 def test_fact_checker_registers_then_anyone_verifies(both: Verity, photo: Path) -> None:
     installation = both
     analysed = services.analyze(installation, photo, None)

@@ -29,6 +29,7 @@ from core.errors import (
     VerityError,
     display_name,
 )
+from core.outputs import folder_problem
 
 app = typer.Typer(
     name="verity",
@@ -262,7 +263,7 @@ def artifacts(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to copy the figures into.")],
 ) -> None:
     """Copy an analysis's figures (heatmaps, spectrograms), each checked against its SHA-256."""
-    if problem := _folder_problem(out):  # before the read is recorded
+    if problem := folder_problem(out):  # before the read is recorded
         raise MediaError(out, problem)
     found = services.analysis_artifacts(_open(), analysis_id.strip(), via="cli-artifacts")
     if not found:
@@ -272,20 +273,6 @@ def artifacts(
         _copy_figures(found, out)
     except OSError as exc:
         raise MediaError(out, f"cannot be written ({exc.strerror or exc})") from None
-
-
-def _folder_problem(out: Path) -> str | None:
-    """Why ``out`` cannot become a folder to write into, or None (checked without creating it)."""
-    if out.exists():
-        return None if out.is_dir() else "is a file, not a folder"
-    ancestor = out.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        return f"cannot be created: {display_name(ancestor)} is not a folder"
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        return f"cannot be created: {display_name(ancestor)} is not writable"
-    return None
 
 
 def _copy_figures(found: list[services.StoredArtifact], out: Path) -> None:
