@@ -4,6 +4,7 @@ registration, verification and the ledger, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -390,6 +391,28 @@ def test_untrusted_names_are_shown_as_text(installation: Verity, photo: Path) ->
     assert done.startswith(r"\!\[t\]\(http:")  # escaped: shown literally, never fetched
     at = go(at, "cases")
     assert any(m.startswith(r"**\*\*bold\*\* \[case\]") for m in texts(at, "markdown"))
+
+
+# remark-gfm's autolink literals as Streamlit's markdown bundle applies them after parsing
+# (mdast-util-gfm-autolink-literal): escaping does not stop them, only the text itself can
+GFM_URL = re.compile(r"(https?://|www(?=\.))([-.\w]+)([^ \t\r\n]*)", re.IGNORECASE)
+GFM_EMAIL = re.compile(r"(?:^|(?<=[\s\W]))([-.\w+]+)@([-\w]+(?:\.[-\w]+)+)")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "https://login.evil.example/x.jpg",
+        "see WWW.evil.example.png",
+        "ask a.b@evil.example.wav",
+        "photo@2x.png",
+        "http://a.b/c](http://d.e).mp4",
+    ],
+)
+def test_bare_addresses_in_names_are_not_links(name: str) -> None:
+    shown = md(name)
+    assert not GFM_URL.search(shown) and not GFM_EMAIL.search(shown)
+    assert shown.replace("\u2060", "").replace("\\", "") == name  # the same text to the eye
 
 
 def test_fact_checker_registers_an_upload(installation: Verity, tone: Path) -> None:
