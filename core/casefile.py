@@ -21,7 +21,7 @@ from core import services
 from core.app import Verity
 from core.canonical import parse_untrusted_json
 from core.cards import load_card
-from core.custody import Action, append_event, verify_analysis_recorded
+from core.custody import Action, append_event, recorded_digests, verify_analysis_recorded
 from core.db import Analysis, Case, CaseMedia, CustodyEvent, MediaItem
 from core.errors import NotFoundError, UnknownDetectorError, VerificationError
 from core.results import analysis_json, media_json
@@ -82,11 +82,16 @@ def _card(app: Verity, name: str, version: str, cited: str | None) -> dict[str, 
 
 
 def _analysis_view(
-    app: Verity, session: Any, analysis: Analysis, media: MediaItem, name: str
+    app: Verity,
+    session: Any,
+    analysis: Analysis,
+    media: MediaItem,
+    name: str,
+    recorded: dict[str, Any],
 ) -> dict[str, Any]:
     result = analysis_json(analysis, media, name)
     try:  # a page draws the verdict large: an altered one must be named, not drawn
-        verify_analysis_recorded(session, analysis)
+        verify_analysis_recorded(session, analysis, recorded)
         result["record_problem"] = None
     except VerificationError as exc:
         result["record_problem"] = str(exc)
@@ -141,6 +146,7 @@ def case_file(app: Verity, case_ref: str, *, detail: bool = True) -> dict[str, A
             .options(selectinload(CaseMedia.media))
             .order_by(CaseMedia.added_at)
         ).all()
+        recorded = recorded_digests(session, case.id) if detail else {}
         items = []
         for link in links:
             analyses = session.scalars(
@@ -156,7 +162,7 @@ def case_file(app: Verity, case_ref: str, *, detail: bool = True) -> dict[str, A
                     "added_at": link.added_at.isoformat(),
                     "added_by": link.added_by,
                     "analyses": [
-                        _analysis_view(app, session, a, link.media, link.original_name)
+                        _analysis_view(app, session, a, link.media, link.original_name, recorded)
                         if detail
                         else analysis_json(a, link.media, link.original_name)
                         for a in analyses

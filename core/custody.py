@@ -12,6 +12,7 @@ they describe remain.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -250,33 +251,49 @@ def _check_records_have_events(
     _check_ledger_rows_have_events(session, by_chain, case_id)
 
 
-def verify_analysis_recorded(session: Session, analysis: Analysis) -> None:
-    """Raise unless ``analysis`` is still what its analyze event recorded.
+def recorded_digests(session: Session, case_id: str) -> dict[str, Any]:
+    """Analysis id → the digest its analyze event recorded, over one case's chain.
 
-    Showing or handing out an analysis is where an altered verdict would do harm, so each read
-    checks this one record against its event (the whole-chain check is ``verify_custody``).
+    Read once per case, so that checking every analysis of a large case file costs one pass
+    over its events, not one per analysis.
     """
-    from core.analysis_digest import analysis_digest  # local: keeps custody free of engine imports
-
+    recorded: dict[str, Any] = {}
     events = session.scalars(
-        select(CustodyEvent.details).where(
-            CustodyEvent.chain == analysis.case_id, CustodyEvent.action == Action.ANALYZE.value
-        )
+        select(CustodyEvent.details)
+        .where(CustodyEvent.chain == case_id, CustodyEvent.action == Action.ANALYZE.value)
+        .order_by(CustodyEvent.seq)
     )
     for raw in events:
         try:
             details = parse_untrusted_json(raw)
         except ValueError:
             continue  # unreadable details are verify_custody's to name
-        if isinstance(details, dict) and details.get("analysis_id") == analysis.id:
-            if details.get("digest") != analysis_digest(analysis):
-                raise VerificationError(
-                    f"analysis {analysis.id} differs from what its analyze event recorded "
-                    "(verdict, scores or detector results were altered); "
-                    "`verity custody verify` names the chain"
-                )
-            return
-    raise VerificationError(f"analysis {analysis.id} has no analyze event in its case's chain")
+        if isinstance(details, dict) and isinstance(details.get("analysis_id"), str):
+            recorded.setdefault(details["analysis_id"], details.get("digest"))
+    return recorded
+
+
+def verify_analysis_recorded(
+    session: Session, analysis: Analysis, recorded: Mapping[str, Any] | None = None
+) -> None:
+    """Raise unless ``analysis`` is still what its analyze event recorded.
+
+    Showing or handing out an analysis is where an altered verdict would do harm, so each read
+    checks this one record against its event (the whole-chain check is ``verify_custody``).
+    ``recorded`` is :func:`recorded_digests` of the analysis's case, when the caller checks many.
+    """
+    from core.analysis_digest import analysis_digest  # local: keeps custody free of engine imports
+
+    if recorded is None:
+        recorded = recorded_digests(session, analysis.case_id)
+    if analysis.id not in recorded:
+        raise VerificationError(f"analysis {analysis.id} has no analyze event in its case's chain")
+    if recorded[analysis.id] != analysis_digest(analysis):
+        raise VerificationError(
+            f"analysis {analysis.id} differs from what its analyze event recorded "
+            "(verdict, scores or detector results were altered); "
+            "`verity custody verify` names the chain"
+        )
 
 
 def _check_ledger_rows_have_events(

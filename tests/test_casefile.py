@@ -167,3 +167,33 @@ def test_spectrogram_spans_a_long_recording(verity: Verity, tmp_path: Path) -> N
     column, band = np.unravel_index(np.argmax(power), power.shape)
     assert 1000 <= spec["times"][column] < 1010
     assert abs(spec["freqs"][band] + spec["df"] / 2 - 1000) <= spec["df"]
+
+
+def test_each_analysis_of_a_case_is_checked_against_its_own_event(
+    verity: Verity, photo: Path, tone: Path
+) -> None:
+    """The case's analyze events are read once for all its analyses: an altered one is named,
+    the others are still shown, and one whose event is gone is named too."""
+    from core.db import Analysis
+
+    first = services.analyze(verity, photo, None)
+    second = services.analyze(verity, tone, first["case_id"])
+    with verity.db.session() as s:
+        s.execute(update(Analysis).where(Analysis.id == first["analysis_id"]).values(p_fake=0.5))
+    data = casefile.case_file(verity, first["case_id"])
+    problems = {a["analysis_id"]: a["record_problem"] for m in data["media"] for a in m["analyses"]}
+    assert problems[second["analysis_id"]] is None
+    assert "differs from what its analyze event recorded" in problems[first["analysis_id"]]
+
+    with verity.db.session() as s:
+        s.execute(
+            update(CustodyEvent)
+            .where(
+                CustodyEvent.action == "analyze",
+                CustodyEvent.details.contains(second["analysis_id"]),
+            )
+            .values(details="{}")
+        )
+    data = casefile.case_file(verity, first["case_id"])
+    problems = {a["analysis_id"]: a["record_problem"] for m in data["media"] for a in m["analyses"]}
+    assert "has no analyze event" in problems[second["analysis_id"]]
