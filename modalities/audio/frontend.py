@@ -31,7 +31,13 @@ CHANNEL_BITRATE = 64_000
 
 
 def normalize_channel(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """One MP3 round trip at 64 kbit/s, mono, in memory; output has the input's length."""
+    """One MP3 round trip at 64 kbit/s, mono, in memory; output has the input's length.
+
+    No samples (a stream whose rate is too low to give one at 16 kHz) stay no samples: the
+    encoder cannot take an empty frame, and the detectors name what is missing.
+    """
+    if len(wave) == 0:
+        return np.zeros(0, np.float32)
     buffer = io.BytesIO(encode_mp3(wave, sample_rate=sample_rate, bit_rate=CHANNEL_BITRATE))
     out = []
     with av.open(buffer, "r", format="mp3") as container:

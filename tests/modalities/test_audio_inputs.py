@@ -67,6 +67,19 @@ def test_very_short_input_is_out_of_domain(home: Path, tmp_path: Path, capsys, s
             assert "speech" in out[name]["out_of_domain"]
 
 
+def test_a_sample_rate_too_low_to_resample_is_out_of_domain(
+    home: Path, tmp_path: Path, capsys
+) -> None:
+    """Five samples at 1 Hz give no sample at 16 kHz: each detector says there is no speech
+    (the channel round trip used to fail inside the encoder, an error for all three)."""
+    path = tmp_path / "one-hertz.wav"
+    soundfile.write(path, np.full(5, 0.1, np.float32), 1)
+    out = analyze(path, capsys)
+    for name in AUDIO_DETECTORS:
+        assert out[name]["status"] == "ok" and "speech" in out[name]["out_of_domain"]
+    assert out["result"]["verdict"] == "inconclusive"
+
+
 def test_empty_audio_is_one_clear_error(home: Path, tmp_path: Path, capsys) -> None:
     path = tmp_path / "empty.wav"
     soundfile.write(path, np.zeros(0, np.float32), 16_000)
