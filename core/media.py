@@ -34,7 +34,11 @@ from core.frames import (
     exif_orientation,
     frame_rgb,
 )
-from core.media_integrity import check_still_image_complete, check_wav_complete
+from core.media_integrity import (
+    check_ogg_complete,
+    check_still_image_complete,
+    check_wav_complete,
+)
 
 # Containers that hold a still picture rather than a moving one.
 _IMAGE_FORMATS = frozenset({"image2", "gif", "ico"})
@@ -250,6 +254,7 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
     size = check_readable_file(path, limits)
     _check_image_header(path, limits)
     check_wav_complete(path)
+    check_ogg_complete(path)
     with open_container(path) as container:
         video = _primary_video(container)
         audio = container.streams.audio[0] if container.streams.audio else None

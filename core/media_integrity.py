@@ -77,3 +77,47 @@ def check_wav_complete(path: Path) -> None:
                     )
                 return
             offset += 8 + chunk_size + (chunk_size & 1)
+
+
+_OGG_HEADER = struct.Struct("<4sBBqIIIB")  # capture, version, flags, granule, serial, seq, crc, n
+_OGG_END_OF_STREAM = 0x04
+
+
+def check_ogg_complete(path: Path) -> None:
+    """Refuse an Ogg file (Vorbis, Opus, FLAC or Theora in Ogg) that was cut short.
+
+    FFmpeg takes an Ogg file's duration from its last page, so a cut file reports the shorter
+    length as if it were whole. The pages themselves tell: each declares its own length, and
+    every logical stream ends with a page flagged end-of-stream. The walk reads page headers
+    only (27 bytes and a segment table each).
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if handle.read(4) != b"OggS":
+            return
+        offset, open_streams = 0, set()
+        while offset < size:
+            handle.seek(offset)
+            header = handle.read(_OGG_HEADER.size)
+            if len(header) < _OGG_HEADER.size or header[:4] != b"OggS":
+                raise UnsupportedMediaError(
+                    path, f"damaged: no Ogg page where one should begin (byte {offset} of {size})"
+                )
+            _, _, flags, _, serial, _, _, segments = _OGG_HEADER.unpack(header)
+            table = handle.read(segments)
+            end = offset + _OGG_HEADER.size + segments + sum(table)
+            if len(table) < segments or end > size:
+                raise UnsupportedMediaError(
+                    path, f"truncated: the last Ogg page needs {end} bytes, the file holds {size}"
+                )
+            if flags & _OGG_END_OF_STREAM:
+                open_streams.discard(serial)
+            else:
+                open_streams.add(serial)
+            offset = end
+    if open_streams:
+        raise UnsupportedMediaError(
+            path,
+            "truncated: the Ogg stream never ends (no end-of-stream page: cut short, or a live "
+            "capture that was never closed)",
+        )

@@ -147,6 +147,40 @@ def test_truncated_wav_is_refused_though_ffmpeg_shortens_it(tmp_path: Path, tone
     assert probe(streamed, LIMITS).kind is MediaKind.AUDIO
 
 
+def _page_ends(data: bytes) -> list[int]:
+    """Byte offsets at which each Ogg page of ``data`` ends."""
+    ends, offset = [], 0
+    while offset < len(data):
+        segments = data[offset + 26]
+        offset += 27 + segments + sum(data[offset + 27 : offset + 27 + segments])
+        ends.append(offset)
+    return ends
+
+
+@pytest.mark.parametrize("codec", ["vorbis", "opus"])
+def test_truncated_ogg_is_refused_though_ffmpeg_reads_its_length_from_the_last_page(
+    tmp_path: Path, codec: str
+) -> None:
+    import soundfile
+
+    whole = tmp_path / f"whole-{codec}.ogg"
+    t = np.arange(3 * 48_000) / 48_000
+    soundfile.write(
+        whole, 0.2 * np.sin(2 * np.pi * 220 * t), 48_000, format="OGG", subtype=codec.upper()
+    )
+    assert probe(whole, LIMITS).duration_s == pytest.approx(3.0, abs=0.05)
+    data = whole.read_bytes()
+    mid_page = tmp_path / "mid-page.ogg"
+    mid_page.write_bytes(data[: len(data) // 2 + 1])
+    with pytest.raises(UnsupportedMediaError, match="truncated: the last Ogg page needs"):
+        probe(mid_page, LIMITS)
+    ends = _page_ends(data)
+    on_a_page = tmp_path / "on-a-page.ogg"  # cut between pages: every page whole, no last one
+    on_a_page.write_bytes(data[: ends[len(ends) // 2]])
+    with pytest.raises(UnsupportedMediaError, match="the Ogg stream never ends"):
+        probe(on_a_page, LIMITS)
+
+
 def test_truncated_matroska_is_refused(tmp_path: Path) -> None:
     """Matroska keeps the duration its header states while the packets stop half way."""
     import av
