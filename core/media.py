@@ -9,6 +9,7 @@ by :mod:`core.sound` on the same container opening, clock and seeking.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -187,8 +188,13 @@ def _check_image_header(path: Path, limits: MediaLimits, *, complete: bool = Tru
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:  # lazy: parses the header only
                 width, height = image.size
-    except Image.DecompressionBombError as exc:
-        raise MediaLimitError(path, f"image header claims too many pixels ({exc})") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own ceiling, far above ours
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        raise MediaLimitError(
+            path,
+            f"image header claims {claimed.group(1) if claimed else 'too many'} pixels, "
+            f"over the limit of {limits.max_pixels} pixels",
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedMediaError(path, f"broken image header ({exc})") from None
     _check_pixels(path, width, height, limits)
