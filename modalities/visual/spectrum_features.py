@@ -45,14 +45,18 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     )
 
 
-def tiles(gray: np.ndarray, limit: int = 5) -> list[np.ndarray]:
-    h, w = gray.shape
+def tile_corners(h: int, w: int, limit: int = 5) -> list[tuple[int, int]]:
+    """Top-left corners of the (up to five) tiles of an h×w plane: centre, then the corners."""
     if min(h, w) < TILE:
         return []
     cy, cx = (h - TILE) // 2, (w - TILE) // 2
     corners = [(cy, cx), (0, 0), (0, w - TILE), (h - TILE, 0), (h - TILE, w - TILE)]
-    unique = list(dict.fromkeys(corners))
-    return [gray[y : y + TILE, x : x + TILE] for y, x in unique[:limit]]
+    return list(dict.fromkeys(corners))[:limit]
+
+
+def tiles(gray: np.ndarray, limit: int = 5) -> list[np.ndarray]:
+    h, w = gray.shape
+    return [gray[y : y + TILE, x : x + TILE] for y, x in tile_corners(h, w, limit)]
 
 
 def log_spectrum(tile: np.ndarray) -> np.ndarray:
@@ -84,15 +88,36 @@ def npr_residual(gray: np.ndarray) -> np.ndarray:
     return np.asarray(even - coarse, dtype=np.float64)
 
 
+def residual_tiles(rgb: np.ndarray) -> list[np.ndarray]:
+    """``tiles(npr_residual(luminance(rgb)))``, bit for bit, computed on the tiles' own pixels.
+
+    Only five 128-px tiles are ever used, and the residual of a whole 8192×8192 picture in
+    double precision took over 3 GB. Each tile is cut from a region widened to even rows and
+    columns, so its 2×2 blocks are the whole picture's and every value is the same.
+    """
+    h, w = (rgb.shape[0] // 2) * 2, (rgb.shape[1] // 2) * 2
+    out = []
+    for y, x in tile_corners(h, w):
+        y0, x0 = y - y % 2, x - x % 2
+        y1, x1 = y + TILE + (y + TILE) % 2, x + TILE + (x + TILE) % 2
+        region = npr_residual(luminance(rgb[y0:y1, x0:x1]))
+        out.append(region[y - y0 : y - y0 + TILE, x - x0 : x - x0 + TILE])
+    return out
+
+
 def features(rgb: np.ndarray) -> np.ndarray | None:
     """The 69 features of an image's NPR residual, or None when it is smaller than one tile."""
-    return spectral_features(npr_residual(luminance(rgb)))
+    return tile_features(residual_tiles(rgb))
 
 
 def spectral_features(gray: np.ndarray) -> np.ndarray | None:
-    """The 69 features of one grey plane (``features`` gives it the residual; benches the
-    picture itself), or None when it is smaller than one tile."""
-    parts = tiles(gray)
+    """The 69 features of one grey plane (benches give it the picture itself), or None when it
+    is smaller than one tile."""
+    return tile_features(tiles(gray))
+
+
+def tile_features(parts: list[np.ndarray]) -> np.ndarray | None:
+    """The 69 features of up to five tiles of one plane, or None when there is none."""
     if not parts:
         return None
     spectrum = np.mean([log_spectrum(t) for t in parts], axis=0)

@@ -52,6 +52,34 @@ def test_npr_residual_removes_what_nearest_neighbour_enlargement_made() -> None:
     assert spectrum_features.npr_residual(np.full((150, 151), 7.0)).shape == (150, 150)
 
 
+@pytest.mark.parametrize("shape", [(301, 517, 3), (1002, 257, 3), (640, 480, 4), (333, 129)])
+def test_residual_tiles_are_the_whole_pictures_residual_cut_into_tiles(
+    shape: tuple[int, ...],
+) -> None:
+    """Odd sides and odd tile corners (centre of a 1002-row picture: row 437) included."""
+    img = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    whole = spectrum_features.tiles(
+        spectrum_features.npr_residual(spectrum_features.luminance(img))
+    )
+    cut = spectrum_features.residual_tiles(img)
+    assert len(cut) == len(whole) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(cut, whole, strict=True))
+
+
+def test_a_large_picture_costs_the_memory_of_its_tiles() -> None:
+    """A 4096×4096 picture: its residual in double precision would take 400 MB and more."""
+    import tracemalloc
+
+    img = np.random.default_rng(5).integers(0, 256, (4096, 4096, 3), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        assert spectrum_features.features(img) is not None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6, peak
+
+
 def test_transposed_upsampling_leaves_grid_peaks() -> None:
     rng = np.random.default_rng(3)
     img = photo_like(256, seed=4)
