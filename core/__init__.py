@@ -1,3 +1,3 @@
 """Verity core: configuration, media, storage, database, custody, detectors, engine and CLI."""
 
-__version__ = "0.2.5"
+__version__ = "0.2.6"
