@@ -41,6 +41,12 @@ from core.media_integrity import (
     check_wav_complete,
 )
 
+# Layouts that FFmpeg opens but cannot size (PyAV reports 0×0), by decoder, as an audit met them.
+_UNREADABLE_VARIANTS = {
+    "webp": "animated WebP is not supported",
+    "tiff": "TIFF with floating-point, 32-bit integer or LAB samples is not supported",
+}
+
 # Containers that hold a still picture rather than a moving one.
 _IMAGE_FORMATS = frozenset({"image2", "gif", "ico"})
 _IMAGE_MAGIC: tuple[bytes, ...] = (
@@ -284,8 +290,11 @@ def probe(path: Path, limits: MediaLimits) -> MediaInfo:
             if ctx is None:  # e.g. SVG: FFmpeg recognises the format but has no decoder for it
                 raise UnsupportedMediaError(path, f"no decoder for its pictures ({fmt_name})")
             if ctx.width <= 0 or ctx.height <= 0:
+                variant = _UNREADABLE_VARIANTS.get(ctx.name, "a variant it cannot read")
                 raise UnsupportedMediaError(
-                    path, f"the {ctx.name} decoder cannot read this picture's layout (no size)"
+                    path,
+                    f"FFmpeg's {ctx.name} decoder finds no picture size in it ({variant}); "
+                    "convert it to PNG (a still picture) or MP4 (a moving one) first",
                 )
             _check_pixels(path, ctx.width, ctx.height, limits)
             rate = video.average_rate or video.guessed_rate

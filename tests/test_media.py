@@ -209,6 +209,21 @@ def test_truncated_matroska_is_refused(tmp_path: Path) -> None:
         probe(cut, LIMITS)
 
 
+def test_layouts_ffmpeg_cannot_size_are_named(tmp_path: Path) -> None:
+    from PIL import Image
+
+    pixels = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    picture = Image.fromarray(pixels)
+    animated = tmp_path / "anim.webp"
+    picture.save(animated, save_all=True, append_images=[picture.rotate(10)], duration=100)
+    with pytest.raises(UnsupportedMediaError, match=r"\(animated WebP is not supported\)"):
+        probe(animated, LIMITS)
+    floats = tmp_path / "f32.tif"
+    Image.fromarray(np.full((64, 64), 0.5, np.float32), mode="F").save(floats)
+    with pytest.raises(UnsupportedMediaError, match=r"TIFF with floating-point.*convert it to PNG"):
+        probe(floats, LIMITS)
+
+
 def test_formats_without_a_decoder_get_one_clear_line(tmp_path: Path) -> None:
     svg = tmp_path / "drawing.svg"
     svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
