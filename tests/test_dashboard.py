@@ -415,6 +415,13 @@ def test_bare_addresses_in_names_are_not_links(name: str) -> None:
     assert shown.replace("\u2060", "").replace("\\", "") == name  # the same text to the eye
 
 
+def test_names_that_are_no_links_are_left_alone() -> None:
+    """An account (``ana@dashboard``: no dot, no e-mail link) keeps its exact characters, so
+    that what a reader copies from the page is what was recorded."""
+    for name in ("ana@dashboard", "www", "http: notes", "clip_www", "report 12:30"):
+        assert "\u2060" not in md(name), name
+
+
 def test_fact_checker_registers_an_upload(installation: Verity, tone: Path) -> None:
     at = go(signed_in(Role.FACT_CHECKER), "register")
     at.radio(key="register_source").set_value("Upload a file").run()

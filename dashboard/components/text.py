@@ -15,8 +15,12 @@ from __future__ import annotations
 import re
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$])")
-# where remark-gfm's autolink literals (http(s)://, www., e-mail addresses) would begin
-_AUTOLINK = re.compile(r"(?i)(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=www)(?=\.)|(?<=@)")
+# Where remark-gfm's autolink literals would begin: a protocol or "www" before a domain, and
+# the domain of an e-mail address (it needs a dot: "ana@dashboard", an account, is no link).
+_AUTOLINK = re.compile(
+    r"(?i)(?<=https:)(?=//[-.\w])|(?<=http:)(?=//[-.\w])|(?<=www)(?=\.[-.\w])"
+    r"|(?<=[-.\w+]@)(?=[-\w]+(?:\.[-\w]+)+)"
+)
 WORD_JOINER = "\u2060"
 
 
