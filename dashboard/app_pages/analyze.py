@@ -46,17 +46,17 @@ files = st.file_uploader(
 
 if st.button("Analyze", type="primary", disabled=not files, key="analyze_run"):
     case_id: str | None = None if case_choice == NEW_CASE else case_choice
-    refused = []
-    for upload in files or []:
-        try:
-            precheck(app, Upload(name=upload.name, stream=upload, size=upload.size))
-        except VerityError as exc:
-            refused.append(exc)
-    if case_id is None and refused and len(refused) == len(files or []):
-        for problem in refused:  # nothing of this batch could be filed: no empty case is made
-            st.error(f"{md(problem)} — nothing was stored for this file.")
-        st.stop()
-    if case_id is None:
+    if case_id is None:  # a new case only for a batch of which something can be filed
+        refused = []
+        for upload in files or []:
+            try:
+                precheck(app, Upload(name=upload.name, stream=upload, size=upload.size))
+            except VerityError as exc:
+                refused.append(exc)
+        if refused and len(refused) == len(files or []):
+            for problem in refused:
+                st.error(f"{md(problem)} — nothing was stored for this file.")
+            st.stop()
         try:
             case_id = services.create_case(app, new_case_name, "created on the Analyze page")["id"]
         except VerityError as exc:
