@@ -126,7 +126,7 @@ class AudioCnnDetector:
         speech = int(mask.sum())
         findings = [
             *facts,
-            Finding(code="speech_seconds", value=round(speech / 100, 2), message="speech found"),
+            frontend.speech_finding(speech, len(audio.wave) / frontend.SAMPLE_RATE),
         ]
         if speech < MIN_SPEECH_FRAMES:
             return frontend.too_little_speech(self.spec, findings)

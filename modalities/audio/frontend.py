@@ -227,6 +227,16 @@ def no_audio_track(spec: DetectorSpec) -> Evidence:
     return out_of_domain(spec, "no audio track")
 
 
+def speech_finding(frames: int, duration_s: float) -> Finding:
+    """How much speech the voice activity detection kept (``frames`` of 10 ms) in a passage of
+    ``duration_s``: the same words for every audio detector, zero included."""
+    return Finding(
+        code="speech_seconds",
+        value=round(frames / 100, 2),
+        message=f"{frames / 100:.1f} s of speech in {duration_s:.1f} s",
+    )
+
+
 def too_little_speech(
     spec: DetectorSpec,
     findings: list[Finding],

@@ -121,11 +121,7 @@ class LfccGmmDetector:
         speech = int(mask.sum())
         findings = [
             *facts,
-            Finding(
-                code="speech_seconds",
-                value=round(speech / 100, 2),
-                message=f"{speech / 100:.1f} s of speech in {duration:.1f} s",
-            ),
+            frontend.speech_finding(speech, duration),
         ]
         if speech < MIN_SPEECH_FRAMES:
             return frontend.too_little_speech(self.spec, findings)

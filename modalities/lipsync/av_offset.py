@@ -30,11 +30,12 @@ from modalities.lipsync import evidence, signals, tracking
 from modalities.visual import faces
 
 NAME = "lipsync.av_offset"
-VERSION = "1.4.0"  # 1.1.0: analysed at 25-30 fps above 30 fps; nearest face per grid slot;
+VERSION = "1.4.1"  # 1.1.0: analysed at 25-30 fps above 30 fps; nearest face per grid slot;
 # 1.2.0: a video longer than 30 s is read in passages spread over it, the worst decides;
 # 1.3.0: up to a minute read whole in consecutive passages, six passages beyond (was 3 to 6);
 # 1.4.0: faces of 80 px or more detected without up-sampling (tracking in 0.55-0.63 of the time),
-# so up to two minutes read whole, twelve passages beyond
+# so up to two minutes read whole, twelve passages beyond; 1.4.1: a mouth that does not move
+# while speech is heard (a still picture, a listener) is not analysed (signals.MIN_MOUTH_MOTION)
 MAX_SECONDS = tracking.WHOLE_S  # 30 s: a video up to this long is read whole
 MIN_TRACK_S = 2.0
 DEFAULT_FPS = 25.0
@@ -94,13 +95,15 @@ class AvOffsetDetector:
         fps, step = analysis_rate(native)
         passages = tracking.passage_spans(media.info.duration_s, self.coverage)
         rate_note = "" if step == 1 else f" (the video's {native:.3f} fps, every {step} frames)"
-        results, scans = [], []
+        results, scans, still = [], [], 0
         for passage in media.parts(passages, "passage"):
             scan = tracking.face_pass(media, passage).native_scan(passage.end_s)  # shared with
             # lipsync.syncnet
             scans.append(scan)
             if scan.tracks:
-                results += self._passage(media, passage, scan, native, fps)
+                found, still_tracks = self._passage(media, passage, scan, native, fps)
+                results += found
+                still += still_tracks
         tracks = sum(len(scan.tracks) for scan in scans)
         frames = sum(scan.frames_scanned for scan in scans)
         flags = list(dict.fromkeys(flag for scan in scans for flag in scan.flags))
@@ -120,7 +123,11 @@ class AvOffsetDetector:
         if not tracks:
             return out_of_domain(self.spec, "no face found", findings=facts)
         if not results:
-            reason = "no face track with at least 2 s of visible speech"
+            reason = (
+                signals.STILL_MOUTH
+                if still
+                else "no face track with at least 2 s of visible speech"
+            )
             return out_of_domain(self.spec, reason, findings=facts)
         return evidence.sync_evidence(
             self.spec,
@@ -143,8 +150,9 @@ class AvOffsetDetector:
         scan: faces.FaceScan,
         native: float,
         fps: float,
-    ) -> list[evidence.PassageSync]:
-        """The speaker's sync in one passage (none when no track holds 2 s of visible speech)."""
+    ) -> tuple[list[evidence.PassageSync], int]:
+        """The speaker's sync in one passage (none when no track holds 2 s of visible speech whose
+        mouth moves), and how many tracks were left out for a still mouth."""
         known = media.info.duration_s
         end = min(passage.end_s, known) if known else passage.start_s + scan.frames_scanned / native
         length = min(MAX_SECONDS, end - passage.start_s)
@@ -156,18 +164,21 @@ class AvOffsetDetector:
             start_s=passage.start_s,
         )[0]
         speech = signals.speech_track(wave, grid, fps)
-        candidates = []
+        candidates, still = [], 0
         for track in scan.tracks:
             if track.end_s - track.start_s < MIN_TRACK_S:
                 continue
             mouth = mouth_series(track, grid, fps, passage.start_s)
+            if signals.still_mouth(mouth, speech.voiced):
+                still += 1
+                continue
             analysis = signals.analyse_sync(mouth, speech, fps)
             if analysis is not None:
                 candidates.append((analysis.confidence, track.track_id, analysis))
         if not candidates:
-            return []
+            return [], still
         _, track_id, analysis = max(candidates, key=lambda c: (c[0], -c[1]))
-        return [evidence.PassageSync(passage, track_id, len(candidates), analysis)]
+        return [evidence.PassageSync(passage, track_id, len(candidates), analysis)], still
 
 
 def build(**overrides: Any) -> AvOffsetDetector:

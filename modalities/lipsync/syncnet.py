@@ -45,14 +45,15 @@ from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
 
 NAME = "lipsync.syncnet"
-VERSION = "1.5.1"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
+VERSION = "1.5.2"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
 # clip's own rolled soundtrack; 1.3.0: a video longer than 30 s is read in passages spread over
 # it, the worst decides; 1.4.0: up to a minute read whole in consecutive passages, six passages
 # beyond (was 3 to 6); 1.5.0: faces of 80 px or more detected without up-sampling (tracking in
 # 0.55-0.63 of the time), so up to two minutes read whole, twelve passages beyond; 1.5.1: log-mel
 # features, mouth stacks and network in double precision, the same on every CPU (1.5.0 moved by
-# up to 5.7e-8 with NumPy's, OpenBLAS's, PyTorch's and oneDNN's kernels) (same weights
-# throughout)
+# up to 5.7e-8 with NumPy's, OpenBLAS's, PyTorch's and oneDNN's kernels); 1.5.2: a mouth that
+# does not move while speech is heard (a still picture, a listener) is not analysed
+# (signals.MIN_MOUTH_MOTION) (same weights throughout)
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"syncnet-{VERSION}"
 WEIGHTS_FILE = "lipsync_syncnet.safetensors"
 MAX_SECONDS = tracking.GRID_S  # 20 s of a passage: the shared face pass takes the grid's scan
@@ -255,7 +256,12 @@ class SyncNetDetector:
             return out_of_domain(self.spec, "no face found", findings=facts)
         results = [r.result for r in spoken if r.result is not None]
         if not results:
-            reason = "no face track with at least 2 s of visible speech"
+            still = any(r.still for r in spoken)
+            reason = (
+                signals.STILL_MOUTH
+                if still
+                else "no face track with at least 2 s of visible speech"
+            )
             return out_of_domain(self.spec, reason, findings=facts)
         return evidence.sync_evidence(
             self.spec,
@@ -295,15 +301,18 @@ class SyncNetDetector:
             return PassageRead(length, speech_s, None, ())
         cuts, flags = tracking.face_pass(media, passage).grid_mouths()  # tracked once with
         # lipsync.av_offset
-        tracks = net.place_mouths(cuts, n_frames)
-        if not tracks:
+        placed = net.place_mouths(cuts, n_frames)
+        if not placed:
             return PassageRead(length, speech_s, 0, flags)
+        tracks = [t for t in placed if not signals.still_mouth(t.opening, voiced)]
+        if not tracks:
+            return PassageRead(length, speech_s, len(placed), flags, still=True)
         clip = net.ClipFeatures(media.path.name, n_frames, tracks, mel, voiced, flags)
         visual, audio = net.embed_clip(self.network, clip)
         ids = [t.track_id for t in tracks]
         chosen = choose_speaker(ids, visual, audio, voiced, self.min_confidence)
         if chosen is None:
-            return PassageRead(length, speech_s, len(tracks), flags)
+            return PassageRead(length, speech_s, len(placed), flags)
         track_id, analysis, n_candidates = chosen
         null = null_test(analysis, visual[ids.index(track_id)], audio, voiced, self.min_confidence)
         middle = (len(analysis.curve) - 1) // 2
@@ -314,19 +323,21 @@ class SyncNetDetector:
         )
         extra = (distance,) if null is not None else (distance, NO_NULL)
         result = evidence.PassageSync(passage, track_id, n_candidates, analysis, null, extra)
-        return PassageRead(length, speech_s, len(tracks), flags, result)
+        return PassageRead(length, speech_s, len(placed), flags, result)
 
 
 @dataclass(frozen=True)
 class PassageRead:
     """What reading one passage found: its analysed length, voiced seconds, face tracks on the
-    grid (None: not looked for, less than 1 s of speech), scan flags and the speaker's sync."""
+    grid (None: not looked for, less than 1 s of speech), scan flags, the speaker's sync, and
+    whether every track's mouth stayed still while speech was heard."""
 
     length_s: float
     speech_s: float
     tracks: int | None
     flags: tuple[str, ...]
     result: evidence.PassageSync | None = None
+    still: bool = False
 
 
 def build(**overrides: Any) -> SyncNetDetector:

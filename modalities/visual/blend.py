@@ -28,12 +28,14 @@ from core.attacks import InputAttack
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, SeriesPoint
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.visual import aggregate, blend_net, faces
+from modalities.visual import aggregate, blend_net, faces, sampling
 
 NAME = "visual.blend"
 # 1.0.1: the network runs in double precision, the same on every CPU (same weights; its 1.0.0
 # scores had moved by up to 3.6e-7 with PyTorch's, oneDNN's and MKL's kernels for older CPUs)
-VERSION = "1.0.1"
+# 1.0.2: a picture larger than 1280 px in which no reliable face was found is looked at again,
+# larger (sampling.finer_picture): faces down to ~64 px of a 4096-px photograph are scored
+VERSION = "1.0.2"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"blend-{VERSION}"
 POLICY = faces.SamplingPolicy(fps=2.0, max_frames=24, max_side=1280)
 
@@ -100,22 +102,41 @@ class BlendDetector:
         # ``verity eval --attack pgd``: perturbs the aligned crops the network sees (core.attacks)
         self.adversary: InputAttack | None = None
 
-    def _scan(self, media: MediaInput) -> faces.FaceScan:
-        if media.kind is MediaKind.IMAGE:
-            frames = media.frames(max_frames=1, max_side=self.policy.max_side)
-        else:
+    def _scan(self, media: MediaInput) -> tuple[faces.FaceScan, Finding | None]:
+        """The face scan, and for a picture looked at a second time, larger, a finding saying so."""
+        if media.kind is not MediaKind.IMAGE:
             frames = faces.sample_frames(media.path, self.policy, media.info.duration_s)
+            return self._track(frames), None
+        first = list(media.frames(max_frames=1, max_side=self.policy.max_side))
+        scan = self._track(first, pad_retry=True)
+        if not first or any(not f.tiny for t in scan.tracks for f in t.faces):
+            return scan, None
+        finer = sampling.finer_picture(media, first[0])
+        if finer is None:
+            return scan, None
+        # upright only: a sideways picture holding only small faces stays "no face"
+        again = self._track([finer], detect_side=sampling.FINER_DETECT_SIDE, try_rotations=False)
+        side = max(finer.rgb.shape[:2])
+        note = Finding(
+            code="picture_looked_again",
+            value=side,
+            message=f"no reliable face in the picture at {max(first[0].rgb.shape[:2])} px: "
+            f"looked again at {side} px, {len(again.tracks)} face(s) found",
+        )
+        return (again if again.tracks else scan), note
+
+    def _track(self, frames: Any, **options: Any) -> faces.FaceScan:
         return faces.track_faces(
             frames,
             detector=self.face_detector,
             upsample=1,
-            pad_retry=media.kind is MediaKind.IMAGE,
             crop_size=blend_net.CROP_SIZE,
             crop_zoom=blend_net.CROP_ZOOM,
+            **options,
         )
 
     def analyze(self, media: MediaInput) -> Evidence:
-        scan = self._scan(media)
+        scan, looked_again = self._scan(media)
         flags = scan.flags
         keys = [
             (t.track_id, pos)
@@ -141,6 +162,8 @@ class BlendDetector:
             )
             for flag in flags
         ]
+        if looked_again is not None:
+            base.append(looked_again)
         if not keys:
             reason = (
                 "no face found"

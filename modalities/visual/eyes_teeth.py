@@ -23,14 +23,17 @@ import cv2
 import numpy as np
 
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, out_of_domain
-from core.media import MediaKind
-from modalities.visual import compression, faces
+from core.media import MediaKind, VideoFrame
+from modalities.visual import compression, faces, sampling
 
 NAME = "visual.eyes_teeth"
-VERSION = "1.1.0"  # 1.1.0: a video with too few bits per pixel is out of domain
+# 1.1.0: a video with too few bits per pixel is out of domain
+# 1.1.1: a picture larger than 1280 px whose face was not found, or found with eyes too narrow,
+# is looked at again, larger (sampling.finer_picture)
+VERSION = "1.1.1"
 POLICY = faces.SamplingPolicy(fps=1.0, max_frames=4, max_side=1280)
 CROP = 256
-MIN_EYE_PX = 12.0  # eye width in the original picture
+MIN_EYE_PX = 12.0  # eye width in the frame looked at
 MOUTH_OPEN = 0.03  # inner-mouth area over the squared inter-ocular distance
 # Median and robust spread (1.4826 × MAD; the standard deviation where the MAD is 0) on 281 real
 # colour face photos of train-corpus (manifest sha256 d0b91fd3…67d3e5; teeth: the 36 with an open
@@ -146,25 +149,34 @@ class EyesTeethDetector:
         if too_compressed is not None:
             return out_of_domain(self.spec, too_compressed, findings=[rate] if rate else [])
         if media.kind is MediaKind.IMAGE:
-            frames = media.frames(max_frames=1, max_side=POLICY.max_side)
+            frames = list(media.frames(max_frames=1, max_side=POLICY.max_side))
         else:
-            frames = faces.sample_frames(media.path, POLICY, media.info.duration_s)
-        measured: list[dict[str, float]] = []
-        seen = small = 0
-        for frame in frames:
-            found = faces.detect_faces(frame.rgb, rotations=faces.ROTATIONS)
-            if not found:
-                continue
-            seen += 1
-            face = found[0]
-            if float(np.linalg.norm(face.landmarks[36] - face.landmarks[39])) < MIN_EYE_PX:
-                small += 1
-                continue
-            measured.append(measure(frame.rgb, face))
+            frames = list(faces.sample_frames(media.path, POLICY, media.info.duration_s))
+        looks = [_look(frame, faces.ROTATIONS) for frame in frames]
+        measured = [m for _, m in looks if m is not None]
+        findings: list[Finding] = []
+        finer = None if measured or not frames else sampling.finer_picture(media, frames[0])
+        if finer is not None:
+            # upright only (and at the rotation a face was found at): cost stays one detection
+            rotation = next((face.rotation for face, _ in looks if face is not None), 0)
+            face, m = _look(finer, (rotation,), sampling.FINER_DETECT_SIDE)
+            looks.append((face, m))
+            measured += [m] if m is not None else []
+            side = max(finer.rgb.shape[:2])
+            findings.append(
+                Finding(
+                    code="picture_looked_again",
+                    value=side,
+                    message=f"no face with eyes of {MIN_EYE_PX:g} px in the picture at "
+                    f"{max(frames[0].rgb.shape[:2])} px: looked again at {side} px, "
+                    f"{'measured' if m is not None else 'nothing to measure'}",
+                )
+            )
         if not measured:
+            seen = any(face is not None for face, _ in looks)
             reason = "no face found" if not seen else f"eyes narrower than {MIN_EYE_PX:g} px"
-            return out_of_domain(self.spec, reason)
-        findings, zs = [], []
+            return out_of_domain(self.spec, reason, findings=findings)
+        zs = []
         for cue in REFERENCE:
             values = [m[cue] for m in measured if cue in m]
             if not values:
@@ -194,6 +206,19 @@ class EyesTeethDetector:
             findings=tuple(findings),
             summary=f"largest eye/teeth anomaly z {raw:+.1f}",
         )
+
+
+def _look(
+    frame: VideoFrame, rotations: tuple[int, ...], detect_side: int = faces.DETECT_MAX_SIDE
+) -> tuple[faces.Face | None, dict[str, float] | None]:
+    """The largest face of ``frame`` (None: none found) and its cues (None: eyes too narrow)."""
+    found = faces.detect_faces(frame.rgb, rotations=rotations, detect_side=detect_side)
+    if not found:
+        return None, None
+    face = found[0]
+    if float(np.linalg.norm(face.landmarks[36] - face.landmarks[39])) < MIN_EYE_PX:
+        return face, None
+    return face, measure(frame.rgb, face)
 
 
 def build(**overrides: Any) -> EyesTeethDetector:

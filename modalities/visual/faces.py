@@ -37,8 +37,12 @@ import numpy as np
 
 from core.errors import DetectorError
 from core.media import VideoFrame
+from modalities.visual.geometry import box_iou
 
-# re-exported: the detectors take the frame sampling from the face pipeline
+# re-exported: alignment's users fit transforms the same way; the detectors take the frame
+# sampling from the face pipeline
+from modalities.visual.geometry import similarity_transform as similarity_transform
+from modalities.visual.geometry import transform_points as transform_points
 from modalities.visual.sampling import SamplingPolicy as SamplingPolicy
 from modalities.visual.sampling import sample_frames as sample_frames
 
@@ -205,12 +209,12 @@ def _unrotate_points(points: np.ndarray, rotation: int, shape: tuple[int, int]) 
 
 
 def _detect_upright(
-    grey: np.ndarray, kind: DetectorKind, upsample: int
+    grey: np.ndarray, kind: DetectorKind, upsample: int, detect_side: int = DETECT_MAX_SIDE
 ) -> list[tuple[tuple[int, int, int, int], float]]:
     import dlib
 
     h, w = grey.shape
-    scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+    scale = min(1.0, detect_side / max(h, w))
     small = grey if scale == 1.0 else cv2.resize(grey, (round(w * scale), round(h * scale)))
     if kind == "cnn":
         found = [(d.rect, float(d.confidence)) for d in _detector("cnn")(small, upsample)]
@@ -234,6 +238,7 @@ def detect_faces(
     frame_index: int = 0,
     time_s: float = 0.0,
     pad_retry: bool = True,
+    detect_side: int = DETECT_MAX_SIDE,
 ) -> list[Face]:
     """Every face in ``image`` with its 68 landmarks, largest first; [] when there is none.
 
@@ -241,7 +246,9 @@ def detect_faces(
     finds a face wins. ``upsample`` doubles the picture that many times before HOG/CNN detection,
     which finds faces down to ~40 px at 1 (at a 4× cost per step). When nothing is found and
     ``pad_retry``, the picture is tried once more inside a 30 % border: HOG misses faces cropped
-    so tightly that they touch the edges (face-crop datasets, profile thumbnails).
+    so tightly that they touch the edges (face-crop datasets, profile thumbnails). Detection
+    runs on a copy at most ``detect_side`` pixels large (so faces under ~40 px of that copy are
+    missed); landmarks are placed on ``image`` itself.
     """
     import dlib
 
@@ -253,7 +260,7 @@ def detect_faces(
         if rotation not in ROTATIONS:
             raise DetectorError(f"rotation must be one of {ROTATIONS}, got {rotation}")
         turned = _rotate(grey, rotation)
-        found = _detect_upright(turned, detector, upsample)
+        found = _detect_upright(turned, detector, upsample, detect_side)
         if not found:
             continue
         faces = []
@@ -287,6 +294,7 @@ def detect_faces(
             frame_index=frame_index,
             time_s=time_s,
             pad_retry=False,
+            detect_side=detect_side,
         )
         return [_shifted(face, -pad) for face in found_padded]
     return []
@@ -313,22 +321,6 @@ def alignment_points(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([left, right, mouth]).astype(np.float64)
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """2×3 matrix of the rotation + uniform scale + shift taking ``src`` onto ``dst`` (Umeyama)."""
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    s_c, d_c = src - mu_s, dst - mu_d
-    cov = d_c.T @ s_c / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[1, 1] = -1
-    rot = u @ d @ vt
-    var = (s_c**2).sum() / len(src)
-    scale = float(np.trace(np.diag(sig) @ d) / var) if var > 0 else 1.0
-    shift = mu_d - scale * rot @ mu_s
-    return np.hstack([scale * rot, shift[:, None]])
-
-
 def crop_transform(face: Face | np.ndarray, size: int, zoom: float = 1.0) -> np.ndarray:
     """The 2×3 matrix mapping frame pixels to the aligned crop of side ``size``.
 
@@ -349,19 +341,7 @@ def aligned_crop(
     )
 
 
-def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    return np.asarray(points @ matrix[:, :2].T + matrix[:, 2], dtype=np.float32)
-
-
 # --------------------------------------------------------------------------- tracking
-
-
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _link_cost(last: Face, face: Face) -> float | None:
@@ -372,7 +352,7 @@ def _link_cost(last: Face, face: Face) -> float | None:
     (a head moves about 2 IOD a second at most in talking-head video), never beyond 3 IOD, and
     only between faces of similar size. Greedy cheapest-first matching keeps two people apart.
     """
-    iou = _iou(last.box, face.box)
+    iou = box_iou(last.box, face.box)
     if iou >= 0.3:
         return 1.0 - iou
     scale = max(last.eye_distance, 1.0)
@@ -467,6 +447,7 @@ def track_faces(
     describe_every: int = 0,
     detect_every: int = 1,
     pad_retry: bool = False,
+    detect_side: int = DETECT_MAX_SIDE,
 ) -> FaceScan:
     """Detect, landmark and track faces over ``frames``; optionally keep aligned crops.
 
@@ -478,11 +459,11 @@ def track_faces(
     previous boxes (the shape predictor costs ~2 ms, HOG tens). Crops (key: track id, position in
     track) are cut when ``crop_size``; identity descriptors of reliable faces are computed on
     every ``describe_every``-th frame with a face (0: never; ~0.1 s each on a CPU).
-    ``pad_retry`` is for single pictures that may be tight face crops (see ``detect_faces``).
+    ``pad_retry`` and ``detect_side`` are passed to ``detect_faces``.
     """
     tracker = FaceTracker(
         detector, upsample, try_rotations, crop_size, crop_zoom, describe_every, detect_every,
-        pad_retry,
+        pad_retry, detect_side=detect_side,
     )  # fmt: skip
     for frame in frames:
         tracker.feed(frame)
@@ -515,6 +496,7 @@ class FaceTracker:
     describe_every: int = 0
     detect_every: int = 1
     pad_retry: bool = False
+    detect_side: int = DETECT_MAX_SIDE
     coarse_side: int = 0
     full_every: int = FULL_EVERY
     rotation: int | None = field(default=None, init=False)
@@ -583,6 +565,7 @@ class FaceTracker:
             frame_index=frame.index,
             time_s=frame.time_s,
             pad_retry=self.pad_retry,
+            detect_side=self.detect_side,
         )
 
     def scan(self) -> FaceScan:

@@ -1,4 +1,5 @@
-"""Which frames of a video the visual detectors look at: a bounded, reproducible sample.
+"""Which frames of a video the visual detectors look at (a bounded, reproducible sample), and how
+large a still picture is looked at.
 
 Kept apart from the face pipeline (``faces``, which re-exports both names) because choosing frames
 is a question of cost and coverage, not of faces: a long video must cost no more than a short one.
@@ -9,8 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.media import VideoFrame
+from core.media import MediaKind, VideoFrame
+
+if TYPE_CHECKING:
+    from core.detector import MediaInput
+
+# A still picture is first looked at as a video frame is: shrunk to the policy's ``max_side``
+# (1280), with faces sought on a 640-px copy, which finds faces of about 35-40 px and more in
+# that copy: a 74-px face in a 2048-px picture is missed, and a 129-px face in a 4032-px
+# photograph (docs/benchmarks.md). A group photograph's faces are that small. When that look
+# finds no usable face in a larger picture, the picture is looked at once more, at most
+# FINER_SIDE pixels large, with faces sought on a FINER_DETECT_SIDE copy (HOG ~1.8 s there on
+# one core, ~210 MB): faces from ~64 px of a 4096-px picture, the size below which a face
+# counts as tiny anyway.
+FINER_SIDE = 4096
+FINER_DETECT_SIDE = 2560
 
 
 @dataclass(frozen=True)
@@ -68,3 +84,23 @@ def _keyframes(path: Path, policy: SamplingPolicy) -> Iterator[VideoFrame]:
             t = float(frame.time) - origin if frame.time is not None else float(count)
             rgb = frame_rgb(frame, policy.max_side)
             yield VideoFrame(index=int(frame.pts or count), time_s=t, rgb=rgb)
+
+
+def finer_picture(media: MediaInput, seen: VideoFrame) -> VideoFrame | None:
+    """The still picture ``media`` again, at most ``FINER_SIDE`` pixels large, when ``seen`` (the
+    first look at it) was shrunk; None for a video, or when ``seen`` already held every pixel.
+
+    Only for a second look after the first found no usable face: a picture with large faces is
+    analysed exactly as before, and one of 1280 px or less is never decoded twice. The detectors
+    of one analysis share the decoded picture (an 8192-px PNG takes seconds to decode).
+    """
+    if media.kind is not MediaKind.IMAGE:
+        return None
+    width, height = media.info.width or 0, media.info.height or 0
+    if max(width, height) <= max(seen.rgb.shape[:2]):
+        return None
+    frame: VideoFrame | None = media.cached(
+        "finer-picture",
+        lambda: next(iter(media.frames(max_frames=1, max_side=FINER_SIDE)), None),
+    )
+    return frame

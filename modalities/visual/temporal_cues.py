@@ -21,7 +21,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from modalities.visual.faces import similarity_transform, transform_points
+from modalities.visual.geometry import similarity_transform, transform_points
 
 BLINK_FRACTION = 0.7  # below this share of the track's median EAR, the eye counts as closed
 # Spontaneous blinking of adults (Bentivoglio et al., Movement Disorders 1997): ~17/min at rest,

@@ -1,6 +1,7 @@
 """A real face that talks: the astronaut portrait with its mouth opened in step with a voice-like
 sound, made offline with PyAV. The mouth opening and the loudness share one syllable envelope, so
-the clip is in sync by construction (``shift_s`` delays the sound against the picture)."""
+the clip is in sync by construction (``shift_s`` delays the sound against the picture; ``still``
+keeps the mouth shut while the voice speaks)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def talking_clip(
     shift_s: float = 0.0,
     silent: bool = False,
     faceless: bool = False,
+    still: bool = False,
 ) -> Path:
     base, landmarks = _portrait()
     centre = landmarks[60:68].mean(axis=0)
@@ -75,7 +77,7 @@ def talking_clip(
         audio = out.add_stream("aac", rate=SR)
         audio.layout = "mono"
         for i in range(n_frames):
-            opening = env_audio[min(n_samples - 1, round(i / fps * SR))]
+            opening = 0.0 if still else env_audio[min(n_samples - 1, round(i / fps * SR))]
             frame = np.full_like(base, 90 + 60 * opening) if faceless else base.copy()
             axes = (int(0.38 * width), int(1 + 0.28 * width * opening))
             if not faceless:

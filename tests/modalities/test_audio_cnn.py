@@ -77,7 +77,10 @@ def test_detector_loads_what_the_recipe_wrote(trained, tmp_path: Path) -> None:
     assert [a.kind for a in evidence.artifacts] == ["spectrogram"]
     silence = tmp_path / "silence.wav"
     soundfile.write(silence, np.zeros(SR * 2, np.float32), SR)
-    assert detector.analyze(media(silence)).out_of_domain == "less than 1 s of speech"
+    quiet = detector.analyze(media(silence))
+    assert quiet.out_of_domain == "less than 1 s of speech"
+    speech = next(f for f in quiet.findings if f.code == "speech_seconds")
+    assert speech.value == 0.0 and speech.message == "0.0 s of speech in 2.0 s"  # not "found"
 
 
 def test_an_input_attack_reaches_the_double_precision_network(trained, tmp_path: Path) -> None:

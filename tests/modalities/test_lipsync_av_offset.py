@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from core import samples
-from modalities.lipsync import av_offset
+from modalities.lipsync import av_offset, signals
+from tests.modalities.lipsync_media import talking_clip
 from tests.modalities.test_audio_lfcc_gmm import media
 
 GRID = Path(__file__).resolve().parents[2].parent / "shared" / "train-corpus" / "video" / "grid"
@@ -104,6 +105,8 @@ def test_no_audio_or_no_face_is_out_of_domain(tmp_path: Path) -> None:
         "no face found",
         "no face track with at least 2 s of visible speech",
     }
+    still = talking_clip(tmp_path / "still.mp4", seconds=3.0, still=True)
+    assert detector.analyze(media(still)).out_of_domain == signals.STILL_MOUTH
 
 
 def retime(src: Path, dst: Path, shift_s: float, times: list[float]) -> Path:

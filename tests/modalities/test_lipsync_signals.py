@@ -84,6 +84,24 @@ def test_mouth_opening_is_scale_free() -> None:
     assert signals.mouth_opening(landmarks * 3) == pytest.approx(0.25)
 
 
+def test_a_mouth_still_under_speech_is_told_from_a_speaking_one() -> None:
+    voiced_frames = np.ones(50, bool)
+    rng = np.random.default_rng(0)
+    speaking = 0.15 + 0.1 * np.sin(np.arange(50) / 1.5)  # opens and shuts every ~9 frames
+    jitter = 0.15 + 0.005 * rng.standard_normal(50)  # landmarks of a still face moving a little
+    assert signals.mouth_motion(speaking, voiced_frames) > 0.15
+    assert not signals.still_mouth(speaking, voiced_frames)
+    assert signals.still_mouth(jitter, voiced_frames) and signals.still_mouth(
+        jitter * 0, voiced_frames
+    )
+    # judged over frames with speech and a face only; too few of them: no judgement
+    moving_in_silence = np.where(np.arange(50) < 40, speaking, 0.15)
+    assert signals.still_mouth(moving_in_silence, np.arange(50) >= 40)
+    unseen = np.where(np.arange(50) < 45, np.nan, jitter)
+    assert signals.mouth_motion(unseen, voiced_frames) is None
+    assert not signals.still_mouth(unseen, voiced_frames)
+
+
 def test_figures_are_pngs() -> None:
     mouth = talking()
     result = analyse(mouth, voice_following(mouth, 4))

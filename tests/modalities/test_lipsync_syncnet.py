@@ -202,6 +202,9 @@ def test_no_audio_no_face_or_no_speech_is_out_of_domain(trained, tmp_path: Path)
     assert detector.analyze(media(mute)).out_of_domain == "less than 1 s of speech"
     faceless = talking_clip(tmp_path / "faceless.mp4", seconds=2.0, faceless=True)
     assert detector.analyze(media(faceless)).out_of_domain == "no face found"
+    # a still face under a voice: "no sync" is not evidence of a dub when the mouth never moves
+    still = talking_clip(tmp_path / "still.mp4", seconds=3.0, seed=9, still=True)
+    assert detector.analyze(media(still)).out_of_domain == signals.STILL_MOUTH
 
 
 @pytest.mark.slow

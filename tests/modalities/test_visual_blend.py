@@ -21,7 +21,13 @@ from core.store import sha256_file
 from modalities.visual import aggregate, blend, blend_net, faces
 from modalities.visual.synthesis import self_blend
 from modalities.visual.training import blend as recipe
-from tests.modalities.visual_faces_media import astronaut, drifting_face_frames, face_video, moved
+from tests.modalities.visual_faces_media import (
+    astronaut,
+    drifting_face_frames,
+    face_video,
+    group_picture,
+    moved,
+)
 
 TINY = {"steps": 3, "batch_faces": 4, "width": 8, "workers": 0}
 
@@ -206,6 +212,32 @@ def test_no_face_and_tiny_faces_are_out_of_domain(trained, home: Path, tmp_path:
     small = detector.analyze(media(tiny))
     assert small.out_of_domain and "smaller than" in small.out_of_domain
     assert not small.artifacts
+
+
+def test_a_small_face_in_a_large_picture_is_looked_at_again(
+    trained, home: Path, tmp_path: Path
+) -> None:
+    """An 89-px face in a 2048-px picture is lost when the picture is shrunk to 1280 px for the
+    first look (56 px there), and scored on a second, larger look, which the evidence names. The
+    same picture at 1024 px holds only a 43-px face: nothing more to see, no second look; a large
+    face is scored on the first look, as before."""
+    out, _ = trained
+    detector = blend.build(weights_dir=out, save_heatmaps=False)
+    paths = {}
+    for name, width, side in (("big", 2048, 80), ("small", 1024, 40), ("large_face", 2048, 300)):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(group_picture(width, side)).save(paths[name])
+    seen = detector.analyze(media(paths["big"]))
+    codes = {f.code: f.value for f in seen.findings}
+    assert seen.out_of_domain is None and np.isfinite(seen.raw_score)
+    assert codes["picture_looked_again"] == 2048 and codes["track_0_score"] == pytest.approx(
+        seen.raw_score, abs=1e-4
+    )
+    small = detector.analyze(media(paths["small"]))
+    assert small.out_of_domain and "picture_looked_again" not in {f.code for f in small.findings}
+    large = detector.analyze(media(paths["large_face"]))
+    assert large.out_of_domain is None
+    assert "picture_looked_again" not in {f.code for f in large.findings}
 
 
 def test_tampered_weights_are_refused(trained, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from core.detector import MediaInput
 from core.media import probe
 from core.store import sha256_file
 from modalities.visual import eyes_teeth, faces
-from tests.modalities.visual_faces_media import astronaut
+from tests.modalities.visual_faces_media import astronaut, group_picture
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,20 @@ def test_detector_reports_named_findings_and_out_of_domain(tmp_path: Path) -> No
     assert detector.analyze(media(blank)).out_of_domain == "no face found"
     grey_codes = {f.code for f in detector.analyze(media(grey)).findings}
     assert "iris_colour_difference" not in grey_codes and "specular_inconsistency" in grey_codes
+
+
+def test_a_small_face_in_a_large_picture_is_looked_at_again(tmp_path: Path) -> None:
+    """The 89-px face of a 2048-px picture is not found once the picture is shrunk to 1280 px for
+    the first look; it is measured on the second, larger look, which the evidence names. The
+    same picture at 1024 px (a 43-px face) is not decoded twice."""
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.fromarray(group_picture(2048, 80)).save(big)
+    Image.fromarray(group_picture(1024, 40)).save(small)
+    detector = eyes_teeth.build()
+    evidence = detector.analyze(MediaInput(big, sha256_file(big), probe(big, MediaLimits())))
+    codes = {f.code: f.value for f in evidence.findings}
+    assert evidence.out_of_domain is None and codes["picture_looked_again"] == 2048
+    assert set(eyes_teeth.REFERENCE) - {"teeth_structure"} <= set(codes)
+    missed = detector.analyze(MediaInput(small, sha256_file(small), probe(small, MediaLimits())))
+    assert missed.out_of_domain == "no face found"
+    assert "picture_looked_again" not in {f.code for f in missed.findings}

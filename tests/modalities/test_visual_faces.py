@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.media import VideoFrame
-from modalities.visual import faces
+from modalities.visual import faces, geometry
 from tests.modalities.visual_faces_media import (
     astronaut,
     drifting_face_frames,
@@ -158,7 +158,7 @@ def test_sampling_policy_bounds_cost(tmp_path: Path) -> None:
 def test_cnn_detector_finds_the_same_face(upright: faces.Face) -> None:
     found = faces.detect_faces(astronaut(), detector="cnn", upsample=0)
     assert len(found) == 1
-    assert faces._iou(found[0].box, upright.box) > 0.6
+    assert geometry.box_iou(found[0].box, upright.box) > 0.6
 
 
 def test_detecting_every_few_frames_refits_landmarks_in_between() -> None:
@@ -177,7 +177,7 @@ def test_sparse_samples_link_faces_that_moved_further(upright: faces.Face) -> No
     shift = np.float32(2.0 * upright.eye_distance)  # boxes no longer overlap enough
     x0, y0, x1, y1 = upright.box
     far_box = (x0 + int(shift), y0, x1 + int(shift), y1)
-    assert faces._iou(upright.box, far_box) < 0.3
+    assert geometry.box_iou(upright.box, far_box) < 0.3
     later = faces.Face(
         box=far_box, landmarks=upright.landmarks + np.array([shift, 0], np.float32), time_s=1.2
     )
@@ -200,9 +200,9 @@ def _upsamplings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = faces._detect_upright
 
-    def spy(grey: np.ndarray, kind: faces.DetectorKind, upsample: int) -> object:
+    def spy(grey: np.ndarray, kind: faces.DetectorKind, upsample: int, side: int) -> object:
         calls.append(upsample)
-        return real(grey, kind, upsample)
+        return real(grey, kind, upsample, side)
 
     monkeypatch.setattr(faces, "_detect_upright", spy)
     return calls
@@ -242,9 +242,11 @@ def test_small_faces_and_a_face_lost_coarser_get_the_full_scale(
     assert calls == [1, 1, 1, 1] and small.coarse == 0
     calls.clear()
 
-    def blind_when_coarse(grey: np.ndarray, kind: faces.DetectorKind, upsample: int) -> object:
+    def blind_when_coarse(
+        grey: np.ndarray, kind: faces.DetectorKind, upsample: int, side: int
+    ) -> object:
         calls.append(upsample)
-        return [] if upsample == 0 else real(grey, kind, upsample)
+        return [] if upsample == 0 else real(grey, kind, upsample, side)
 
     monkeypatch.setattr(faces, "_detect_upright", blind_when_coarse)
     lost = _track(pictures, coarse_side=80)

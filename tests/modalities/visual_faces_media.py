@@ -44,3 +44,17 @@ def drifting_face_frames(n: int = 12, size: int = 448, tilt: float = 1.5) -> lis
     """The astronaut's face moving slowly right and tilting ``tilt`` degrees a frame: one track."""
     base = cv2.resize(astronaut(), (size, size), interpolation=cv2.INTER_AREA)
     return [moved(base, dx=2.0 * i, dy=1.0 * i, angle=tilt * i) for i in range(n)]
+
+
+def group_picture(width: int, face_side: int) -> np.ndarray:
+    """A ``width``×¾``width`` picture holding the astronaut scaled so her face box is about
+    ``face_side`` px: a face that a detector shrinking the picture first may miss."""
+    face = astronaut()
+    small = cv2.resize(
+        face, None, fx=face_side / 90, fy=face_side / 90, interpolation=cv2.INTER_AREA
+    )
+    canvas = np.full((width * 3 // 4, width, 3), 128, np.uint8)
+    small = small[: canvas.shape[0], : canvas.shape[1]]  # her face is in the upper left half
+    top, left = (canvas.shape[0] - small.shape[0]) // 3, (width - small.shape[1]) // 3
+    canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return canvas
