@@ -6,7 +6,9 @@ action they record: an ingest without its event, or an event without its ingest,
 committed. ``verify_custody`` recomputes every link and also checks that every case, media
 filing, analysis, ledger leaf and anchor in the database has the event that vouches for it, so
 removing the newest events, which a hash chain alone cannot notice, is caught while the rows
-they describe remain.
+they describe remain; and, the other way, that every case, ingest and analyze event still has
+its row, holding what the event recorded, so a row edited or deleted behind the chain's back is
+named by its event.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from core.canonical import canonical_json, parse_untrusted_json, sha256_canonical
 from core.db import (
@@ -32,7 +34,7 @@ from core.db import (
     MediaItem,
     new_id,
 )
-from core.errors import CustodyChainBrokenError, VerificationError
+from core.errors import CustodyChainBrokenError, CustodyRecordMismatchError, VerificationError
 
 GENESIS_HASH = "0" * 64
 EVENT_SCHEMA = 1
@@ -184,7 +186,7 @@ def verify_chain_rows(chain: str, rows: list[CustodyEvent]) -> str:
 
 
 def verify_custody(session: Session, case_id: str | None = None) -> CustodyReport:
-    """Verify every chain (or one case's) and that each record has its custody event.
+    """Verify every chain (or one case's), and that records and their events match both ways.
 
     Returns a report or raises :class:`~core.errors.VerificationError` naming the first problem.
     """
@@ -195,60 +197,212 @@ def verify_custody(session: Session, case_id: str | None = None) -> CustodyRepor
     for row in session.scalars(query):
         by_chain.setdefault(row.chain, []).append(row)
     heads = {chain: verify_chain_rows(chain, rows) for chain, rows in by_chain.items()}
-    _check_records_have_events(session, by_chain, case_id)
+    _check_records_match_events(session, by_chain, case_id)
     return CustodyReport(
         chains=len(by_chain), events=sum(len(r) for r in by_chain.values()), heads=heads
     )
 
 
-def _check_records_have_events(
+@dataclass(frozen=True, slots=True)
+class _Filing:
+    """A case's media row with its item's columns (None where the item's row is gone)."""
+
+    original_name: str
+    sha256: str | None
+    size_bytes: int | None
+    kind: str | None
+
+
+def _check_records_match_events(
     session: Session, by_chain: dict[str, list[CustodyEvent]], case_id: str | None
 ) -> None:
+    """Each case, filing and analysis has its event, and each event still has its row, as recorded.
+
+    Both directions matter: a hash chain notices an edited event, not an edited or deleted row,
+    and a row without its event says nothing of the rows whose events remain. Nothing in
+    Verity deletes or edits these rows, so any difference is tampering. Each table is read
+    once, whatever the number of events.
+    """
+    cases = {c.id: c for c in session.scalars(_scoped(select(Case), Case.id, case_id))}
+    filings: dict[str, dict[str, _Filing]] = {}
+    for owner, media_id, name, sha, size, kind in session.execute(
+        _scoped(
+            select(
+                CaseMedia.case_id,
+                CaseMedia.media_id,
+                CaseMedia.original_name,
+                MediaItem.sha256,
+                MediaItem.size_bytes,
+                MediaItem.kind,
+            ).outerjoin(MediaItem, MediaItem.id == CaseMedia.media_id),
+            CaseMedia.case_id,
+            case_id,
+        )
+    ):
+        filings.setdefault(owner, {})[media_id] = _Filing(name, sha, size, kind)
+    analyses: dict[str, dict[str, tuple[Analysis, str | None]]] = {}
+    for analysis, sha in session.execute(
+        _scoped(
+            select(Analysis, MediaItem.sha256)
+            .outerjoin(MediaItem, MediaItem.id == Analysis.media_id)
+            .options(selectinload(Analysis.results)),
+            Analysis.case_id,
+            case_id,
+        )
+    ):
+        analyses.setdefault(analysis.case_id, {})[analysis.id] = (analysis, sha)
+    for chain in sorted(
+        (set(by_chain) | set(cases) | set(filings) | set(analyses)) - {GLOBAL_CHAIN}
+    ):
+        events = by_chain.get(chain, [])
+        _check_case_row(chain, cases.get(chain), events)
+        _check_filings(chain, events, filings.get(chain, {}))
+        _check_analyses(chain, events, analyses.get(chain, {}))
+    _check_ledger_rows_have_events(session, by_chain, case_id)
+
+
+def _scoped(query: Any, column: Any, case_id: str | None) -> Any:
+    """``query`` limited to one case's rows when one case is verified."""
+    return query if case_id is None else query.where(column == case_id)
+
+
+def _shown(value: Any) -> str:
+    """A recorded or stored value for a message: quoted, escaped, and short."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _short(sha: Any) -> str:
+    return f"{sha[:16]}…" if isinstance(sha, str) else _shown(sha)
+
+
+def _mismatch(case_id: str, event: CustodyEvent, problem: str) -> CustodyRecordMismatchError:
+    return CustodyRecordMismatchError(case_id, event.seq, event.id, event.action, problem)
+
+
+def _details(event: CustodyEvent) -> dict[str, Any]:
+    details = json.loads(event.details)  # verify_chain_rows has parsed it strictly already
+    return details if isinstance(details, dict) else {}
+
+
+def _check_case_row(case_id: str, case: Case | None, events: list[CustodyEvent]) -> None:
+    """The case's row is what its creation event, the first of its chain, recorded."""
+    created = [e for e in events if e.action == Action.CASE_CREATE]
+    if case is None:
+        if not events:
+            raise VerificationError(
+                f"case {case_id}: its row and its custody chain are gone, "
+                "but media filed in it or its analyses remain"
+            )
+        first = created[0] if created else events[0]
+        name = _details(first).get("name")
+        raise _mismatch(case_id, first, f"records case {_shown(name)}, but the case's row is gone")
+    if not created:
+        raise VerificationError(f"case {case.id} ({case.name}) has no creation event")
+    if len(created) > 1 or created[0] is not events[0]:
+        raise _mismatch(case_id, created[-1], "is not the one creation event opening the chain")
+    recorded = _details(created[0])
+    for field, found in (("name", case.name), ("description", case.description)):
+        if recorded.get(field) != found:
+            raise _mismatch(
+                case_id,
+                created[0],
+                f"records {field} {_shown(recorded.get(field))}, "
+                f"but the case's row has {_shown(found)}",
+            )
+
+
+def _check_filings(case_id: str, events: list[CustodyEvent], filings: dict[str, _Filing]) -> None:
+    """Each ingest event's media row is in the case as recorded; each media row has its event."""
+    ingested: set[str] = set()
+    for event in events:
+        if event.action != Action.INGEST:
+            continue
+        recorded = _details(event)
+        media_id = recorded.get("media_id")
+        if not isinstance(media_id, str):
+            raise _mismatch(case_id, event, "records no media id")
+        ingested.add(media_id)
+        what = f"records {_shown(recorded.get('original_name'))} (media {media_id})"
+        filing = filings.get(media_id)
+        if filing is None:
+            raise _mismatch(case_id, event, f"{what}, but the case's media row is gone")
+        if filing.sha256 is None:
+            raise _mismatch(case_id, event, f"{what}, but its media item's row is gone")
+        if event.object_sha256 != filing.sha256:
+            raise _mismatch(
+                case_id,
+                event,
+                f"{what} with sha256 {_short(event.object_sha256)}, "
+                f"but the media row has {_short(filing.sha256)}",
+            )
+        if recorded.get("original_name") != filing.original_name:
+            raise _mismatch(
+                case_id,
+                event,
+                f"{what}, but the case's media row names it {_shown(filing.original_name)}",
+            )
+        for field, found in (("size_bytes", filing.size_bytes), ("kind", filing.kind)):
+            if recorded.get(field) != found:
+                raise _mismatch(
+                    case_id,
+                    event,
+                    f"{what} with {field} {_shown(recorded.get(field))}, "
+                    f"but the media row has {_shown(found)}",
+                )
+    for media_id, filing in filings.items():
+        if media_id not in ingested:
+            raise VerificationError(
+                f"case {case_id}: media {media_id} (sha256 {_short(filing.sha256)}) "
+                "has no matching ingest event"
+            )
+
+
+def _check_analyses(
+    case_id: str, events: list[CustodyEvent], analyses: dict[str, tuple[Analysis, str | None]]
+) -> None:
+    """Each analysis has its analyze event and is what it recorded; each event still has it."""
     from core.analysis_digest import analysis_digest  # local: keeps custody free of engine imports
 
-    cases = session.scalars(
-        select(Case) if case_id is None else select(Case).where(Case.id == case_id)
-    ).all()
-    for case in cases:
-        events = by_chain.get(case.id, [])
-        created = [e for e in events if e.action == Action.CASE_CREATE]
-        if not created:
-            raise VerificationError(f"case {case.id} ({case.name}) has no creation event")
-        if json.loads(created[0].details).get("name") != case.name:
-            raise VerificationError(f"case {case.id}: name differs from its creation event")
-        ingested = {
-            json.loads(e.details).get("media_id"): e.object_sha256
-            for e in events
-            if e.action == Action.INGEST
-        }
-        links = session.execute(
-            select(CaseMedia.media_id, MediaItem.sha256)
-            .join(MediaItem, MediaItem.id == CaseMedia.media_id)
-            .where(CaseMedia.case_id == case.id)
-        ).all()
-        for media_id, sha in links:
-            if ingested.get(media_id) != sha:
-                raise VerificationError(
-                    f"case {case.id}: media {media_id} (sha256 {sha[:16]}…) "
-                    "has no matching ingest event"
+    analyzed: list[tuple[CustodyEvent, str, dict[str, Any]]] = []
+    for event in events:
+        if event.action != Action.ANALYZE:
+            continue
+        recorded = _details(event)
+        analysis_id = recorded.get("analysis_id")
+        if not isinstance(analysis_id, str):
+            raise _mismatch(case_id, event, "records no analysis id")
+        analyzed.append((event, analysis_id, recorded))
+    digests = {key: analysis_digest(analysis) for key, (analysis, _) in analyses.items()}
+    first_digest: dict[str, Any] = {}
+    for _, analysis_id, recorded in analyzed:
+        first_digest.setdefault(analysis_id, recorded.get("digest"))
+    for analysis_id in analyses:  # the row's side first: its messages are those reads show
+        if analysis_id not in first_digest:
+            raise VerificationError(f"case {case_id}: analysis {analysis_id} has no analyze event")
+        if first_digest[analysis_id] != digests[analysis_id]:
+            raise VerificationError(
+                f"case {case_id}: analysis {analysis_id} differs from what its "
+                "analyze event recorded (verdict, scores or detector results were altered)"
+            )
+    for event, analysis_id, recorded in analyzed:
+        what = f"records analysis {analysis_id}"
+        if analysis_id not in analyses:
+            raise _mismatch(
+                case_id, event, f"{what}, but the case holds no such analysis (removed or moved)"
+            )
+        analysis, sha = analyses[analysis_id]
+        for field, want, found in (
+            ("digest", recorded.get("digest"), digests[analysis_id]),
+            ("verdict", recorded.get("verdict"), analysis.verdict),
+            ("media sha256", event.object_sha256, sha),
+        ):
+            if want != found:
+                raise _mismatch(
+                    case_id,
+                    event,
+                    f"{what} with {field} {_shown(want)}, but the analysis has {_shown(found)}",
                 )
-        analyzed = {
-            json.loads(e.details).get("analysis_id"): json.loads(e.details).get("digest")
-            for e in events
-            if e.action == Action.ANALYZE
-        }
-        for analysis in session.scalars(select(Analysis).where(Analysis.case_id == case.id)):
-            recorded = analyzed.get(analysis.id)
-            if recorded is None:
-                raise VerificationError(
-                    f"case {case.id}: analysis {analysis.id} has no analyze event"
-                )
-            if recorded != analysis_digest(analysis):
-                raise VerificationError(
-                    f"case {case.id}: analysis {analysis.id} differs from what its "
-                    "analyze event recorded (verdict, scores or detector results were altered)"
-                )
-    _check_ledger_rows_have_events(session, by_chain, case_id)
 
 
 def recorded_digests(session: Session, case_id: str) -> dict[str, Any]:

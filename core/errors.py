@@ -181,6 +181,21 @@ class CustodyChainBrokenError(VerificationError):
         )
 
 
+class CustodyRecordMismatchError(VerificationError):
+    """A custody event and the row it recorded disagree, or the row is gone.
+
+    The chain itself still links: the database's rows were edited or removed after the event
+    vouched for them, which only comparing the two can notice.
+    """
+
+    def __init__(self, case_id: str, seq: int, event_id: str, action: str, problem: str) -> None:
+        self.case_id = case_id
+        self.seq = seq
+        self.event_id = event_id
+        self.problem = problem
+        super().__init__(f"case {case_id}: {action} event #{seq} (id {event_id}) {problem}")
+
+
 def path_problem(path: Path) -> str | None:
     """Say why ``path`` cannot be read as a regular file, or None when it can be tried."""
     if not path.exists():

@@ -19,6 +19,7 @@ def _samples() -> list[errors.VerityError]:
         errors.PermissionDeniedError("ana", "analyst", "register media"),
         errors.UnknownDetectorError("visual.nope", ["visual.blend"]),
         errors.CustodyChainBrokenError("c1", 3, "e1", "content was altered"),
+        errors.CustodyRecordMismatchError("c1", 2, "e2", "analyze", "records analysis a1"),
         errors.StoreDamagedError("object ab is corrupt"),
         errors.BadInputError("plain"),
     ]
