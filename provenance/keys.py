@@ -2,7 +2,8 @@
 
 Private keys are written with mode 0600 and never printed or logged. ``rotate`` makes a new key
 active while the old public keys stay listed, so checkpoints and receipts signed by them still
-verify. A key's id is the first 16 hex digits of the SHA-256 of its raw public key.
+verify. A key's id is the first 16 hex digits of the SHA-256 of its raw public key. Keys and the
+log id are made on first use only: a lost pointer or log id is refused, never quietly remade.
 
 Purposes keep keys apart: ``checkpoint`` signs the ledger's checkpoints (files ``checkpoint-*``,
 pointer ``active``), ``report`` signs forensic reports (files ``report-*``, pointer
@@ -105,10 +106,18 @@ class KeyRing:
         tmp.replace(self.folder / self._pointer)
         return SigningKey(kid, private)
 
-    def active(self) -> SigningKey:
-        """The active signing key, made on first use."""
+    def active(self, *, create: bool = True) -> SigningKey:
+        """The active signing key, made on first use only.
+
+        A ring that already holds keys of its purpose never makes a new one because its pointer
+        is gone: a key remade by itself would sign on as if nothing happened, and nobody could
+        tell its checkpoints from a forger's. The caller passes ``create=False`` once something
+        was signed (the ledger has checkpoints), so a lost key folder is not remade either.
+        """
         pointer = self.folder / self._pointer
         if not pointer.is_file():
+            if not create or self.public_keys():
+                raise self._missing(self._pointer, self._restore_pointer())
             return self._write_new()
         kid = pointer.read_text().strip()
         path = self._private_path(kid)
@@ -121,16 +130,44 @@ class KeyRing:
         return SigningKey(kid, private)
 
     def rotate(self) -> SigningKey:
-        self.active()  # make sure an old key exists and stays listed
+        """Make a new key active on purpose; also the way on when the pointer was lost."""
+        if not self.public_keys():
+            self.active()  # a first key, so that an old key exists and stays listed
         return self._write_new()
 
-    def log_id(self) -> str:
-        """A stable name for this installation's log, made with the first key."""
-        self.active()
+    def log_id(self, expected: str | None = None) -> str:
+        """A stable name for this installation's log, made with the first checkpoint.
+
+        ``expected`` is the log id the newest checkpoint names, once there is one: the file must
+        then hold it and is never made again, since a new name would start another log over the
+        old one's leaves (and another installation's key folder would sign on as this log).
+        """
         path = self.folder / "log_id"
         if not path.is_file():
+            if expected is not None:
+                raise self._missing("log_id", f"restore it from a backup (one line: {expected})")
+            self.active()
             path.write_text(f"verity-log:{uuid.uuid4().hex}\n")
-        return path.read_text().strip()
+        found = path.read_text().strip()
+        if expected is not None and found != expected:
+            raise ProvenanceError(
+                f"{path} names {found!r}, but this log's checkpoints name "
+                f"{expected!r}: these keys belong to another log; restore this log's keys folder"
+            )
+        return found
+
+    def _restore_pointer(self) -> str:
+        known = ", ".join(self.public_keys()) or "none left"
+        flag = "" if self.purpose == "checkpoint" else f" --{self.purpose}"
+        return (
+            f"restore it from a backup (one line: the id of the active key; keys here: {known}) "
+            f"or start a new key on purpose with `verity keys rotate{flag}`"
+        )
+
+    def _missing(self, name: str, remedy: str) -> ProvenanceError:
+        return ProvenanceError(
+            f"{self.folder / name} is missing and will not be made again by itself: {remedy}"
+        )
 
     def public_keys(self) -> dict[str, str]:
         """key id → public key hex, every key this installation ever signed with."""

@@ -4,7 +4,10 @@ A fact-checker registers media; the record (media SHA-256, kind, registrant, UTC
 and the latest verdict with its detector versions) becomes a leaf, the log gets a new signed
 checkpoint, and the case's custody chain records the registration, all in one transaction.
 Registering the same media again returns its existing leaf. ``audit`` recomputes every leaf and
-checkpoint from the rows and names the first that does not match.
+checkpoint (root, stored frontier, log id, signature) from the rows and names the first that does
+not match. Nothing stored is built on unchecked: a registration extends the newest checkpoint's
+frontier only once it gives that checkpoint's signed root, and a receipt is handed out only once
+it verifies offline.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,14 +40,17 @@ from core.store import is_sha256, sha256_file
 from provenance import merkle
 from provenance.anchor import LedgerBackend
 from provenance.fingerprint import distance, fingerprint, is_match
-from provenance.keys import KeyRing
+from provenance.keys import KeyRing, SigningKey
+from provenance.ledger_rows import leaf_record, signed_body, stored_frontier
 from provenance.receipts import (
     Checkpoint,
     Receipt,
+    ReceiptError,
     SignedCheckpoint,
     record_leaf,
     sign_checkpoint,
     verify_checkpoint,
+    verify_receipt,
 )
 
 RECORD_SCHEMA = 1
@@ -81,34 +87,69 @@ def _latest_verdict(session: Session, media_id: str) -> dict[str, Any] | None:
     }
 
 
-def _leaf_hashes(session: Session) -> list[bytes]:
-    return [
-        bytes.fromhex(h)
-        for h in session.scalars(select(LedgerLeaf.leaf_hash).order_by(LedgerLeaf.idx))
-    ]
+def _leaf_hashes(session: Session, size: int | None = None) -> list[bytes]:
+    query = select(LedgerLeaf.leaf_hash).order_by(LedgerLeaf.idx)
+    if size is not None:
+        query = query.where(LedgerLeaf.idx < size)
+    return [bytes.fromhex(h) for h in session.scalars(query)]
 
 
-def _frontier(session: Session) -> tuple[int, merkle.Frontier]:
-    """Size and frontier of the log as of its newest checkpoint (rebuilt from leaves if absent)."""
+Identity = tuple[str, SigningKey]  # the log id and the key the next checkpoint is signed with
+
+
+def _frontier(session: Session, app: Verity) -> tuple[int, merkle.Frontier, Identity]:
+    """Size and frontier of the log as of its newest checkpoint, checked, and who signs next.
+
+    The next root is computed from this frontier, so a wrong one would be signed as if it were
+    the log. Before anything is appended, the frontier (stored, or rebuilt from the leaves for
+    checkpoints written before frontiers were kept) must give the newest checkpoint's root, and
+    that root's signature must verify. Leaves past the newest checkpoint are not built on: the
+    next leaf's index is taken and the insert fails (a concurrent writer, retried; or a damaged
+    log, which ``audit`` names).
+    """
     latest = session.scalars(
         select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc())
     ).first()
-    size = session.execute(select(func.count()).select_from(LedgerLeaf)).scalar_one()
-    if latest is not None and latest.frontier and latest.tree_size == size:
-        return size, [(int(n), bytes.fromhex(h)) for n, h in json.loads(latest.frontier)]
-    frontier: merkle.Frontier = []
-    for leaf in _leaf_hashes(session):
-        frontier = merkle.frontier_push(frontier, leaf)
-    return size, frontier
+    if latest is None:
+        return 0, [], _signing_identity(app, None)
+    signed = signed_body(latest)
+    identity = _signing_identity(app, signed)  # first: a lost key folder is named as such
+    frontier = stored_frontier(latest)
+    if frontier is None:
+        frontier = []
+        for leaf in _leaf_hashes(session, latest.tree_size):
+            frontier = merkle.frontier_push(frontier, leaf)
+    try:
+        public = keyring(app).public_keys().get(signed.checkpoint.key_id)
+        if public is None:
+            raise ReceiptError(f"public key {signed.checkpoint.key_id} is missing from keys/")
+        verify_checkpoint(signed, public)
+        merkle.verify_frontier(frontier, latest.tree_size, bytes.fromhex(latest.root_hash))
+    except VerificationError as exc:
+        raise VerificationError(
+            f"the log cannot be extended: checkpoint of size {latest.tree_size}: {exc}; "
+            "nothing was registered (run `verity ledger audit`)"
+        ) from None
+    return latest.tree_size, frontier, identity
+
+
+def _signing_identity(app: Verity, previous: SignedCheckpoint | None) -> Identity:
+    """The log id and key to sign with: made on the first checkpoint, never remade after it."""
+    ring = keyring(app)
+    if previous is None:
+        return ring.log_id(), ring.active()
+    return ring.log_id(previous.checkpoint.log_id), ring.active(create=False)
 
 
 def _checkpoint(
-    session: Session, app: Verity, size: int, frontier: merkle.Frontier
+    session: Session,
+    size: int,
+    frontier: merkle.Frontier,
+    identity: Identity,
 ) -> SignedCheckpoint:
-    ring = keyring(app)
-    key = ring.active()
+    log_id, key = identity
     checkpoint = Checkpoint(
-        log_id=ring.log_id(),
+        log_id=log_id,
         tree_size=size,
         root_hash=merkle.frontier_root(frontier).hex(),
         timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -135,7 +176,7 @@ def append_records(
     """
     if not records:
         raise BadInputError("nothing to append")
-    size, frontier = _frontier(session)
+    size, frontier, identity = _frontier(session, app)
     now = datetime.now(UTC)
     indices = []
     rows = []
@@ -154,7 +195,7 @@ def append_records(
         indices.append(size)
         size += 1
     session.execute(insert(LedgerLeaf), rows)  # one executemany: appends are bulk
-    return indices, _checkpoint(session, app, size, frontier)
+    return indices, _checkpoint(session, size, frontier, identity)
 
 
 def register(
@@ -205,7 +246,7 @@ def _append_registration(
         if existing is not None:
             return {
                 "leaf_index": existing.idx,
-                "record": json.loads(existing.record),
+                "record": leaf_record(existing),
                 "new": False,
             }
         media = session.get(MediaItem, ingested.media_id)
@@ -265,20 +306,33 @@ def receipt(app: Verity, ref: str) -> Receipt:
         if leaf is None:
             raise BadInputError(f"media {sha[:16]}… is not registered; run `verity register` first")
         chosen, anchor = _receipt_checkpoint(session, leaf.idx)
-        signed = SignedCheckpoint.model_validate(json.loads(chosen.body))
-        leaves = _leaf_hashes(session)[: signed.checkpoint.tree_size]
+        signed = signed_body(chosen)
+        if leaf.idx >= signed.checkpoint.tree_size:
+            raise VerificationError(
+                f"ledger leaf #{leaf.idx} is not covered by a checkpoint "
+                "(run `verity ledger audit`)"
+            )
+        leaves = _leaf_hashes(session, signed.checkpoint.tree_size)
         proof = merkle.inclusion_proof(leaf.idx, leaves)
         public = keyring(app).public_keys().get(signed.checkpoint.key_id)
         if public is None:
             raise ProvenanceError(f"public key {signed.checkpoint.key_id} is missing from keys/")
-        return Receipt(
-            record=json.loads(leaf.record),
+        built = Receipt(
+            record=leaf_record(leaf),
             leaf_index=leaf.idx,
             inclusion_proof=[h.hex() for h in proof],
             checkpoint=signed,
             public_key=public,
             anchor=None if anchor is None else anchor_json(anchor),
         )
+    try:  # built from rows that may be damaged: hand out only what verifies offline
+        verify_receipt(built.model_dump_json().encode("utf-8"))
+    except ReceiptError as exc:
+        raise VerificationError(
+            f"the receipt for ledger leaf #{built.leaf_index} would not verify ({exc}); "
+            "nothing was written (run `verity ledger audit`)"
+        ) from None
+    return built
 
 
 def _receipt_checkpoint(
@@ -369,16 +423,7 @@ def audit(app: Verity) -> dict[str, Any]:
         for expected, row in enumerate(rows):
             if row.idx != expected:
                 raise VerificationError(f"ledger leaf #{expected} is missing (next is #{row.idx})")
-            try:  # strict: a repeated key, NaN or 1e400 cannot hash as it was signed
-                record = parse_untrusted_json(row.record)
-            except ValueError as exc:
-                raise VerificationError(
-                    f"ledger leaf #{row.idx}: record is not canonical JSON ({exc})"
-                ) from None
-            if not isinstance(record, dict):
-                raise VerificationError(
-                    f"ledger leaf #{row.idx}: record was altered (not an object)"
-                )
+            record = leaf_record(row)
             computed = record_leaf(record).hex()
             if computed != row.leaf_hash or record.get("media_sha256") != row.media_sha256:
                 raise VerificationError(f"ledger leaf #{row.idx}: record was altered")
@@ -386,25 +431,30 @@ def audit(app: Verity) -> dict[str, Any]:
         checkpoints = session.scalars(
             select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)
         ).all()
+        frontier: merkle.Frontier = []  # of the leaves so far: one pass for every checkpoint
+        log_id: str | None = None
         for cp in checkpoints:
-            try:
-                signed = SignedCheckpoint.model_validate(parse_untrusted_json(cp.body))
-            except ValueError:
-                raise VerificationError(f"checkpoint of size {cp.tree_size}: unreadable") from None
-            if (
-                signed.checkpoint.tree_size != cp.tree_size
-                or signed.checkpoint.root_hash != cp.root_hash
-            ):
-                raise VerificationError(
-                    f"checkpoint of size {cp.tree_size}: row differs from its body"
-                )
+            signed = signed_body(cp)
             if cp.tree_size > len(leaves):
                 raise VerificationError(
                     f"checkpoint of size {cp.tree_size}: the log holds only {len(leaves)} leaves"
                 )
-            if merkle.root(leaves[: cp.tree_size]).hex() != cp.root_hash:
+            for leaf in leaves[sum(n for n, _ in frontier) : cp.tree_size]:
+                frontier = merkle.frontier_push(frontier, leaf)
+            if merkle.frontier_root(frontier).hex() != cp.root_hash:
                 raise VerificationError(
                     f"checkpoint of size {cp.tree_size}: leaves no longer hash to its root"
+                )
+            stored = stored_frontier(cp)  # what the next registration extends
+            if stored is not None and stored != frontier:
+                raise VerificationError(
+                    f"checkpoint of size {cp.tree_size}: stored frontier differs from the leaves"
+                )
+            log_id = log_id or signed.checkpoint.log_id
+            if signed.checkpoint.log_id != log_id:
+                raise VerificationError(
+                    f"checkpoint of size {cp.tree_size}: log id {signed.checkpoint.log_id!r} "
+                    f"differs from {log_id!r} of the checkpoints before it"
                 )
             public = keys.get(signed.checkpoint.key_id)
             if public is None:
@@ -487,15 +537,15 @@ def lookup(app: Verity, path: Path, *, limit: int = 5) -> dict[str, Any]:
         if exact is not None:
             return {
                 "sha256": sha,
-                "exact": {"leaf_index": exact.idx, "record": json.loads(exact.record)},
+                "exact": {"leaf_index": exact.idx, "record": leaf_record(exact)},
                 "near": [],
             }
         info = probe(path, app.settings.limits)
         query = fingerprint(path, info.kind, query=True)
-        near = []
+        near: list[dict[str, Any]] = []
         if query is not None:
             for row in session.scalars(select(LedgerLeaf).order_by(LedgerLeaf.idx)):
-                record = json.loads(row.record)
+                record = leaf_record(row)
                 stored = record.get("fingerprint")
                 value = distance(query, stored) if stored else None
                 if value is not None:

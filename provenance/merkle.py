@@ -196,3 +196,26 @@ def frontier_root(frontier: Frontier) -> bytes:
     for _, subtree in reversed(frontier[:-1]):
         value = node_hash(subtree, value)
     return value
+
+
+def verify_frontier(frontier: Frontier, tree_size: int, expected_root: bytes) -> None:
+    """Check that ``frontier`` is the frontier of a tree of ``tree_size`` leaves with that root.
+
+    A log extends its frontier instead of rehashing every leaf, so a wrong frontier would become
+    the next signed root; this is the check that it still is the tree the last root was signed
+    for. The subtree sizes must be the binary decomposition of ``tree_size`` (largest first).
+    """
+    sizes = [size for size, _ in frontier]
+    bits = range(max(tree_size, 0).bit_length() - 1, -1, -1)
+    expected = [1 << bit for bit in bits if tree_size >> bit & 1]
+    if sizes != expected:
+        raise MerkleError(
+            f"frontier subtree sizes {sizes} are not those of a tree of size {tree_size}"
+        )
+    for step, (_, subtree) in enumerate(frontier):
+        _check_hash(subtree, f"frontier element {step}")
+    computed = frontier_root(frontier)
+    if computed != expected_root:
+        raise MerkleError(
+            f"frontier gives root {computed.hex()[:16]}…, expected {expected_root.hex()[:16]}…"
+        )

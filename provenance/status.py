@@ -15,6 +15,7 @@ from core.app import Verity
 from core.db import LedgerAnchor, LedgerCheckpoint, LedgerLeaf
 from core.errors import BadInputError, VerificationError
 from provenance import ledger
+from provenance.ledger_rows import leaf_record
 
 
 def registration_state(app: Verity, sha256: str) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def registration_state(app: Verity, sha256: str) -> dict[str, Any]:
         leaf = session.scalars(select(LedgerLeaf).where(LedgerLeaf.media_sha256 == sha256)).first()
         if leaf is None:
             return {"registered": False}
-        record = json.loads(leaf.record)
+        record = leaf_record(leaf)
         checkpoint = session.scalars(
             select(LedgerCheckpoint)
             .where(LedgerCheckpoint.tree_size > leaf.idx)

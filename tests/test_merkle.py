@@ -130,3 +130,25 @@ def test_frontier_gives_the_same_roots() -> None:
         frontier = frontier_push(frontier, tree[size - 1])
         assert frontier_root(frontier) == root(tree[:size])
         assert sum(s for s, _ in frontier) == size and len(frontier) == bin(size).count("1")
+
+
+def test_verify_frontier_accepts_the_log_and_names_what_differs() -> None:
+    from provenance.merkle import frontier_push, verify_frontier
+
+    tree = leaves(11)
+    frontier: list = []
+    for leaf in tree:
+        frontier = frontier_push(frontier, leaf)
+    verify_frontier(frontier, 11, root(tree))  # subtrees of 8, 2 and 1
+    verify_frontier([], 0, root([]))
+    with pytest.raises(MerkleError, match="gives root"):
+        verify_frontier([*frontier[:-1], (1, b"\0" * 32)], 11, root(tree))
+    for wrong, size in (
+        (frontier[:-1], 11),  # a subtree missing
+        (frontier, 12),  # another size
+        ([frontier[1], frontier[0], frontier[2]], 11),  # out of order
+    ):
+        with pytest.raises(MerkleError, match="subtree sizes"):
+            verify_frontier(wrong, size, root(tree))
+    with pytest.raises(MerkleError, match="not a 32-byte hash"):
+        verify_frontier([(8, b"\0"), (2, b"\0" * 32), (1, b"\0" * 32)], 11, root(tree))
