@@ -226,9 +226,28 @@ def register(
             if attempt == REGISTER_ATTEMPTS:
                 break
             time.sleep(0.05 * attempt)
+    _raise_if_leaves_past_checkpoint(app)
     raise ProvenanceError(
         f"another registration was written at the same time, {REGISTER_ATTEMPTS} times; retry"
     )
+
+
+def _raise_if_leaves_past_checkpoint(app: Verity) -> None:
+    """After every attempt collided: a leaf no checkpoint covers is damage, not a race (leaves
+    and their checkpoint are committed together), and retrying would never get past it."""
+    with app.db.session() as session:
+        newest = session.scalars(
+            select(LedgerCheckpoint.tree_size).order_by(LedgerCheckpoint.tree_size.desc())
+        ).first()
+        stray = session.scalars(
+            select(LedgerLeaf.idx).where(LedgerLeaf.idx >= (newest or 0)).order_by(LedgerLeaf.idx)
+        ).first()
+    if stray is not None:
+        raise VerificationError(
+            f"ledger leaf #{stray} is not covered by a checkpoint (the newest covers "
+            f"{newest or 0} leaves): the log was altered; nothing was registered "
+            "(run `verity ledger audit`)"
+        )
 
 
 def _append_registration(

@@ -240,3 +240,16 @@ def test_a_receipt_for_a_leaf_no_checkpoint_covers_is_refused(
     assert main(["receipt", str(clip), "-o", str(out)]) == 3
     err = capsys.readouterr().err
     assert "ledger leaf #1 is not covered by a checkpoint" in err and not out.exists()
+
+
+def test_a_registration_over_a_leaf_no_checkpoint_covers_names_it(
+    two: None, tone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every attempt collides with the uncovered leaf; that is damage, not a concurrent writer."""
+    monkeypatch.setattr(ledger.time, "sleep", lambda _s: None)
+    _sql("DELETE FROM ledger_checkpoints WHERE tree_size = 2")
+    app = Verity.open(load_settings())
+    with pytest.raises(VerificationError, match=r"ledger leaf #1 is not covered by a checkpoint"):
+        ledger.register(app, tone, None)
+    app.close()
+    assert _counts() == (2, 1)  # nothing was registered
