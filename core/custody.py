@@ -285,6 +285,23 @@ def _details(event: CustodyEvent) -> dict[str, Any]:
     return details if isinstance(details, dict) else {}
 
 
+def _naming(
+    case_id: str, events: list[CustodyEvent], action: Action, thing: str
+) -> list[tuple[CustodyEvent, str, dict[str, Any]]]:
+    """The ``action`` events of a chain, each with the id of the ``thing`` (``media`` or
+    ``analysis``) it names in ``{thing}_id`` and its details; an event naming none is named."""
+    out = []
+    for event in events:
+        if event.action != action:
+            continue
+        recorded = _details(event)
+        named = recorded.get(f"{thing}_id")
+        if not isinstance(named, str):
+            raise _mismatch(case_id, event, f"records no {thing} id")
+        out.append((event, named, recorded))
+    return out
+
+
 def _check_case_row(case_id: str, case: Case | None, events: list[CustodyEvent]) -> None:
     """The case's row is what its creation event, the first of its chain, recorded."""
     created = [e for e in events if e.action == Action.CASE_CREATE]
@@ -315,13 +332,7 @@ def _check_case_row(case_id: str, case: Case | None, events: list[CustodyEvent])
 def _check_filings(case_id: str, events: list[CustodyEvent], filings: dict[str, _Filing]) -> None:
     """Each ingest event's media row is in the case as recorded; each media row has its event."""
     ingested: set[str] = set()
-    for event in events:
-        if event.action != Action.INGEST:
-            continue
-        recorded = _details(event)
-        media_id = recorded.get("media_id")
-        if not isinstance(media_id, str):
-            raise _mismatch(case_id, event, "records no media id")
+    for event, media_id, recorded in _naming(case_id, events, Action.INGEST, "media"):
         ingested.add(media_id)
         what = f"records {_shown(recorded.get('original_name'))} (media {media_id})"
         filing = filings.get(media_id)
@@ -364,15 +375,7 @@ def _check_analyses(
     """Each analysis has its analyze event and is what it recorded; each event still has it."""
     from core.analysis_digest import analysis_digest  # local: keeps custody free of engine imports
 
-    analyzed: list[tuple[CustodyEvent, str, dict[str, Any]]] = []
-    for event in events:
-        if event.action != Action.ANALYZE:
-            continue
-        recorded = _details(event)
-        analysis_id = recorded.get("analysis_id")
-        if not isinstance(analysis_id, str):
-            raise _mismatch(case_id, event, "records no analysis id")
-        analyzed.append((event, analysis_id, recorded))
+    analyzed = _naming(case_id, events, Action.ANALYZE, "analysis")
     digests = {key: analysis_digest(analysis) for key, (analysis, _) in analyses.items()}
     first_digest: dict[str, Any] = {}
     for _, analysis_id, recorded in analyzed:
