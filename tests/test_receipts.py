@@ -35,6 +35,16 @@ def test_receipt_verifies_offline_with_the_file(registered: Path, photo: Path, c
     out = capsys.readouterr().out
     for name in ("receipt format", "media hash", "inclusion proof", "checkpoint signature"):
         assert f"ok   {name}" in out
+    # its own key vouches only for itself: the verdict line says what would tie it to the log
+    assert "receipt valid (consistent with the key it carries: pass --key" in out
+    key = verify_receipt_key(registered)
+    assert main(["verify-receipt", str(registered), "--key", key]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("\nreceipt valid")
+
+
+def verify_receipt_key(path: Path) -> str:
+    """The public key a receipt carries (as the log's owner would publish it)."""
+    return str(json.loads(path.read_text())["public_key"])
 
 
 def test_every_one_byte_change_fails(registered: Path, photo: Path, tmp_path: Path) -> None:
