@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core import family_holdout
-from core.canonical import sha256_canonical
+from core.canonical import parse_untrusted_json, sha256_canonical
 from core.detector import DetectorSpec, Evidence, sigmoid
-from core.errors import BadInputError, DetectorError
+from core.errors import BadInputError, DetectorError, display_name
 from core.family_holdout import FamilyShrinkage
 from core.platt import LLR_LIMIT, PlattParams, balanced_weights, fit_platt
 
@@ -356,6 +356,24 @@ def load_model(cls: type[M], path: Path, what: str) -> M:
 
 def load(path: Path) -> CalibrationArtifact:
     return load_model(CalibrationArtifact, path, "calibration file")
+
+
+def load_given(path: Path) -> CalibrationArtifact:
+    """A calibration file the user named (``--carry-from``): a bad one is bad input (exit 2),
+    named in one short line, not a broken installation."""
+    try:
+        data = parse_untrusted_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"{display_name(path)}: not a calibration file ({exc})") from None
+    try:
+        return CalibrationArtifact.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise BadInputError(
+            f"{display_name(path)}: not a calibration file ({where}: {first['msg']}; "
+            f"{exc.error_count()} problem(s))"
+        ) from None
 
 
 class CalibrationStore:

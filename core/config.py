@@ -345,6 +345,8 @@ def load_settings(**overrides: Any) -> Settings:
         try:
             with path.open("rb") as handle:
                 tomllib.load(handle)
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path}: not UTF-8 text") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
     try:

@@ -9,6 +9,7 @@ callers pass names through :func:`display_name` first.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -197,11 +198,19 @@ class CustodyRecordMismatchError(VerificationError):
 
 
 def path_problem(path: Path) -> str | None:
-    """Say why ``path`` cannot be read as a regular file, or None when it can be tried."""
-    if not path.exists():
+    """Say why ``path`` cannot be read as a regular file, or None when it can be tried.
+
+    One ``stat``, every failure a reason: ``Path.exists()`` raises for a name too long for the
+    file system, a folder that may not be searched or a symlink loop, which reached users as
+    an internal error."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
         return "no such file"
-    if path.is_dir():
+    except OSError as exc:
+        return (exc.strerror or type(exc).__name__).lower()
+    if stat.S_ISDIR(mode):
         return "is a directory, not a file"
-    if not path.is_file():
+    if not stat.S_ISREG(mode):
         return "is not a regular file"
     return None

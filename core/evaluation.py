@@ -21,7 +21,7 @@ from typing import Any
 
 from core.attacks import Attack, apply_file_attack, pgd_from, supports_input_attack
 from core.canonical import parse_untrusted_json
-from core.errors import BadInputError, display_name
+from core.errors import BadInputError, display_name, path_problem
 from core.pools import spawn_pool
 
 REQUIRED_COLUMNS = ("file", "label", "kind", "category")
@@ -43,9 +43,9 @@ def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
 
     Every problem is reported with its line number; files must lie inside ``root``.
     """
-    if not manifest.is_file():
+    if path_problem(manifest) is not None:
         raise BadInputError(f"{display_name(manifest)}: manifest not found")
-    if not root.is_dir():
+    if path_problem(root) != "is a directory, not a file":
         raise BadInputError(f"{display_name(root)}: root is not a directory")
     data = manifest.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -68,6 +68,13 @@ def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
         where = f"{display_name(manifest)} line {line}"
         if "\x00" in (record["file"] or ""):
             raise BadInputError(f"{where}: the file name holds a NUL byte")
+        short = [c for c in REQUIRED_COLUMNS if record[c] is None]
+        if short:
+            quoted = "," in (record["file"] or "")  # the rest of the file read as one field
+            raise BadInputError(
+                f"{where}: no {', '.join(short)} field"
+                + (" (a quote that is never closed runs on across lines)" if quoted else "")
+            )
         label = LABELS.get((record["label"] or "").strip().lower())
         if label is None:
             raise BadInputError(f"{where}: label must be real or fake, not {record['label']!r}")
@@ -77,8 +84,9 @@ def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
         path = (root / record["file"]).resolve()
         if not path.is_relative_to(root_resolved):
             raise BadInputError(f"{where}: {record['file']!r} points outside the root")
-        if not path.is_file():
-            raise BadInputError(f"{where}: {display_name(path)} not found")
+        if (problem := path_problem(path)) is not None:
+            problem = "not found" if problem == "no such file" else problem
+            raise BadInputError(f"{where}: {display_name(path)} {problem}")
         if path in first_line:
             raise BadInputError(
                 f"{where}: {record['file']!r} is already listed on line {first_line[path]}"
@@ -336,6 +344,31 @@ def load_done(scores: Path) -> dict[str, dict[str, Any]]:
     return done
 
 
+def _drop_torn_line(scores: Path) -> None:
+    """Cut ``scores`` back to its last complete line: a record torn by a crash is ignored on
+    resume (``load_done``), but the next record appended to it would be glued onto it and lost."""
+    if not scores.is_file():
+        return
+    with scores.open("rb+") as handle:
+        size = handle.seek(0, 2)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        tail = 0
+        while tail < size:  # find the last newline, reading backwards in blocks
+            step = min(65536, size - tail)
+            handle.seek(size - tail - step)
+            block = handle.read(step)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                handle.truncate(size - tail - step + cut + 1)
+                return
+            tail += step
+        handle.truncate(0)
+
+
 def score_manifest(
     rows: list[ManifestRow],
     config: EvalConfig,
@@ -363,6 +396,7 @@ def score_manifest(
     if scores.parent.exists() and not scores.parent.is_dir():
         raise BadInputError(f"{display_name(scores.parent)}: is a file, not an output folder")
     scores.parent.mkdir(parents=True, exist_ok=True)
+    _drop_torn_line(scores)
     with scores.open("a", encoding="utf-8") as sink:
 
         def keep(key: str, record: dict[str, Any]) -> None:

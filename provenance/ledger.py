@@ -35,7 +35,7 @@ from core.db import (
     LedgerLeaf,
     MediaItem,
 )
-from core.errors import BadInputError, ProvenanceError, VerificationError
+from core.errors import BadInputError, ProvenanceError, VerificationError, path_problem
 from core.store import is_sha256, sha256_file
 from provenance import merkle
 from provenance.anchor import LedgerBackend
@@ -312,7 +312,7 @@ def _resolve_sha(ref: str) -> str:
     if is_sha256(text):
         return text
     path = Path(ref)
-    if path.is_file():
+    if path_problem(path) is None:
         return sha256_file(path)
     raise BadInputError(f"{ref!r} is neither a SHA-256 nor a readable file")
 

@@ -65,6 +65,9 @@ def test_broken_config_file(home: Path) -> None:
     (home / "config.toml").write_text("this is = = not toml")
     with pytest.raises(ConfigError, match=r"config\.toml"):
         load_settings()
+    (home / "config.toml").write_bytes(b"\xff\xfe garbage")  # not UTF-8: one clear line too
+    with pytest.raises(ConfigError, match=r"config\.toml: not UTF-8 text"):
+        load_settings()
 
 
 def test_unknown_setting_is_refused(home: Path) -> None:

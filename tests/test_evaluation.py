@@ -91,6 +91,11 @@ def test_manifest_problems_are_named(tmp_path: Path, image_set) -> None:
         "file,label,kind,category\n../../etc/passwd,real,image,c\n": "outside the root",
         "file,label,kind,category\nimg/none.png,real,image,c\n": "not found",
         "file,label,kind,category\n": "no rows",
+        HEADER + "img/" + "a" * 300 + ".png,real,image,c\n": "line 2: .* file name too long",
+        HEADER + "img,real,image,c\n": "line 2: .* is a directory",
+        HEADER + '"img/real_0.png,real,image,c\nimg/real_1.png,fake,image,c\n': (
+            "line 2: no label, kind, category field \\(a quote that is never closed"
+        ),
         HEADER + "img/real_0.png,real,image,c\nimg/../img/real_0.png,fake,image,c\n": (
             "line 3: 'img/../img/real_0.png' is already listed on line 2"
         ),
@@ -144,11 +149,15 @@ def test_eval_measures_resumes_and_reports(
     # per-file scores of one system, keyed for a paired comparison of two runs
     by_file = eval_report.system_scores([json.loads(x) for x in lines], "image", "fused")
     assert len(by_file) == 24 and {label for label, _ in by_file.values()} == {0, 1}
-    # resumable: a second run scores nothing again; a torn line from a crash is ignored
-    with (out / "scores.jsonl").open("a") as handle:
-        handle.write('{"job": "torn')
+    # resumable: a second run scores nothing again. A crash that tore the last record: that job
+    # is scored again, and its new record is not glued onto the torn one
+    scores = out / "scores.jsonl"
+    data = scores.read_bytes()
+    scores.write_bytes(data[: data.rstrip(b"\n").rfind(b"\n") + 40])
     assert main(args) == 0
-    assert len((out / "scores.jsonl").read_text().splitlines()) == 25
+    again = scores.read_text().splitlines()
+    assert len(again) == 24 and all(json.loads(x)["job"] for x in again)
+    assert {json.loads(x)["job"] for x in again} == {json.loads(x)["job"] for x in lines}
 
 
 def test_a_corrected_manifest_is_scored_with_its_own_labels(
@@ -296,6 +305,14 @@ def test_calibrate_carries_a_calibration_to_the_current_version(
     assert main(["calibrate", "visual.brightness", "--carry-from", str(tmp_path / "no.json"),
                  "--reason", "x" * 30]) == 2  # fmt: skip
     assert "no such calibration file" in capsys.readouterr().err
+    assert main([*args, "--reason", "too short"]) == 2
+    assert "at least 20 characters" in capsys.readouterr().err
+    for name, text in (("torn.json", "{"), ("other.json", '{"a": 1}')):  # bad input: exit 2
+        (tmp_path / name).write_text(text)
+        bad = ["calibrate", "visual.brightness", "--carry-from", str(tmp_path / name)]
+        assert main([*bad, "--reason", "x" * 30]) == 2
+        err = capsys.readouterr().err
+        assert f"{name}: not a calibration file (" in err and len(err) < 300, err
 
 
 def test_calibrate_holding_out_categories(

@@ -285,6 +285,13 @@ def test_hash_command(home: Path, capsys, photo: Path) -> None:
     assert main(["hash", str(photo)]) == 0
     assert capsys.readouterr().out.split()[0] == hashlib.sha256(photo.read_bytes()).hexdigest()
     assert main(["hash", str(photo.parent)]) == 2
+    # a name longer than the file system allows is bad input, for every command reading a path
+    long_name = str(photo.parent / ("a" * 300 + ".png"))
+    capsys.readouterr()
+    for args in (["hash", long_name], ["lookup", long_name], ["analyze", long_name]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert "file name too long" in err and "internal error" not in err, (args, err)
 
 
 def test_a_registration_that_loses_the_race_for_a_leaf_tries_again(

@@ -14,7 +14,7 @@ from core import calibration, cards, eval_report, eval_robustness, evaluation
 from core.cli import render
 from core.config import load_settings
 from core.detector import REGISTRY
-from core.errors import BadInputError, DetectorError, display_name
+from core.errors import BadInputError, DetectorError, display_name, path_problem
 
 DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 
@@ -305,11 +305,14 @@ def _carry(detector: str | None, source: Path, reason: str | None, out: Path | N
     if detector is None:
         raise BadInputError("name the detector whose calibration is carried")
     if not reason or len(reason.strip()) < 20:
-        raise BadInputError("--carry-from needs --reason: how it was shown the fit still holds")
-    if not source.is_file():
+        raise BadInputError(
+            "--carry-from needs --reason of at least 20 characters: how it was shown the fit "
+            "still holds"
+        )
+    if path_problem(source) is not None:
         raise BadInputError(f"{display_name(source)}: no such calibration file")
     spec = REGISTRY.spec(detector)
-    earlier = calibration.load(source)
+    earlier = calibration.load_given(source)
     artifact = calibration.carried(earlier, spec, reason.strip())
     only = next(iter(artifact.media_kinds)) if len(artifact.media_kinds) == 1 else None
     target = out or calibration.user_path(load_settings().home, spec, only)
