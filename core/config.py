@@ -220,6 +220,20 @@ class Settings(BaseSettings):
                 raise PydanticCustomError("database_url", problem)
         return value
 
+    @field_validator("broker_url", mode="before")
+    @classmethod
+    def _usable_broker_url(cls, value: Any) -> Any:
+        """An empty value means no broker (jobs run in process), as an unset one does: Celery
+        would read "" as its default, the RabbitMQ on localhost. A URL Celery cannot use (an
+        unknown scheme, a port or Redis database that is not a number) is a bad setting now,
+        before ``submit`` files anything, not an internal error at publish time."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if isinstance(raw, str) and (problem := broker_url_problem(raw.strip())):
+            raise PydanticCustomError("broker_url", problem)
+        return value
+
     @field_validator("c2pa_trust_anchors")
     @classmethod
     def _readable_trust_anchors(cls, value: Path | None) -> Path | None:
@@ -320,6 +334,32 @@ def database_url_problem(url: str) -> str | None:
             f"cannot parse {mask_url(url)!r} as a database URL "
             "(expected dialect+driver://user:password@host:port/name)"
         )
+    return None
+
+
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+
+
+def broker_url_problem(url: str) -> str | None:
+    """Say why Celery could not use ``url`` as a broker, or None when it can be tried (nothing
+    is contacted: an unreachable broker is a runtime matter, reported when publishing)."""
+    from urllib.parse import urlsplit
+
+    shown = mask_url(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        return f"cannot parse {shown!r} as a broker URL (port not a number?)"
+    if parts.scheme not in BROKER_SCHEMES:
+        return (
+            f"{shown!r}: a broker URL starts with redis://, rediss:// or amqp:// "
+            f"(got {parts.scheme + '://' if parts.scheme else 'no scheme'})"
+        )
+    if parts.scheme.startswith("redis"):
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            return f"{shown!r}: the Redis database after the last / must be a number, not {db!r}"
     return None
 
 

@@ -114,6 +114,34 @@ def test_trust_anchors_path_is_checked_when_settings_load(
     assert code == 2 and "c2pa_trust_anchors" in err and problem in err
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:6379/9", "starts with redis://"),
+        ("not a url", "got no scheme"),
+        ("redis://127.0.0.1:6379/notanumber", "must be a number, not 'notanumber'"),
+        ("redis://:6379:x/9", "port not a number"),
+    ],
+)
+def test_a_broker_url_celery_cannot_use_is_refused_before_anything_is_filed(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys, photo: Path, url: str, problem: str
+) -> None:
+    """Before: an internal KeyError/ValueError at publish time, after `submit` had filed the
+    media and a job that stayed queued; "not a url" was accepted."""
+    monkeypatch.setenv("VERITY_BROKER_URL", url)
+    code, err = run(capsys, "submit", str(photo), "-d", "visual.metadata")
+    assert code == 2 and "broker_url" in err and problem in err, err
+    filed = [p for p in home.rglob("*") if p.is_file() and p.name != "config.toml"]
+    assert filed == []  # no database, no stored object, no job
+
+
+def test_an_empty_broker_url_means_no_broker(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VERITY_BROKER_URL", "  ")  # not Celery's default, the local RabbitMQ
+    assert load_settings().broker_url is None
+    monkeypatch.setenv("VERITY_BROKER_URL", "amqp://guest:pw@127.0.0.1:5672//")
+    assert load_settings().broker_url is not None
+
+
 def test_trust_anchors_that_are_not_pem_are_a_config_error(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, photo: Path
 ) -> None:

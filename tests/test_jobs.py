@@ -301,3 +301,62 @@ def test_a_job_runs_with_the_options_it_was_submitted_with(
         assert direct["options"] == {} and direct["raw_score"] != from_job["raw_score"]
     finally:
         worker.close()
+
+
+def _redis_up(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_progress_and_outcome_reach_the_celery_task_state(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the app had no result backend: every PROGRESS update was dropped, and Flower or
+    AsyncResult(job_id) saw nothing. With Redis the state is kept under the job's id."""
+    import uuid
+
+    from core.jobs.celery_app import CeleryStateHook, make_celery
+
+    if not _redis_up():
+        pytest.skip("Redis at 127.0.0.1:6379 unreachable")
+    monkeypatch.setenv("VERITY_BROKER_URL", "redis://127.0.0.1:6379/14")
+    app = make_celery(load_settings())
+    seen: list[tuple[str, object]] = []
+
+    @app.task(bind=True)
+    def job(self) -> None:  # type: ignore[no-untyped-def]
+        hook = CeleryStateHook(self)
+        hook("detect", completed=0.5, total=2, detail="visual.metadata")
+        now = app.AsyncResult(self.request.id)
+        seen.append((now.state, now.info))
+        hook.set("DONE", {"status": "done", "analysis_id": "a1"})
+
+    job_id = uuid.uuid4().hex
+    job.apply(task_id=job_id)
+    try:
+        assert seen == [
+            (
+                "PROGRESS",
+                {"step": "detect", "completed": 0.5, "total": 2, "detail": "visual.metadata"},
+            )
+        ]
+        final = app.AsyncResult(job_id)
+        assert final.state == "DONE" and final.info == {"status": "done", "analysis_id": "a1"}
+    finally:
+        app.backend.forget(job_id)
+    # a broker down mid-job costs the view, never the job
+    monkeypatch.setenv("VERITY_BROKER_URL", "redis://127.0.0.1:1/14")
+    down = make_celery(load_settings())
+
+    @down.task(bind=True)
+    def unlucky(self) -> str:  # type: ignore[no-untyped-def]
+        down.backend.retry_policy = {"max_retries": 0}
+        CeleryStateHook(self)("detect", completed=0.1)
+        return "finished"
+
+    assert unlucky.apply(task_id=uuid.uuid4().hex).get() == "finished"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from celery import Celery
 from PIL import Image
 from sqlalchemy import create_engine, func, select, text
 
@@ -339,6 +340,12 @@ def test_many_jobs_on_two_workers_and_a_poisoned_one(
     assert [j.id for j in failed] == [poisoned["id"]]
     assert "corrupt" in failed[0].error
     assert sum(j.status == "done" for j in jobs) == count - 1
+    # the Celery task state, under each job's id, says the same (Flower, AsyncResult)
+    view = Celery(backend=cluster.broker)
+    done = next(j for j in jobs if j.status == "done")
+    assert view.AsyncResult(done.id).state == "DONE"
+    assert view.AsyncResult(done.id).info["analysis_id"] == done.analysis_id
+    assert view.AsyncResult(poisoned["id"]).state == "FAILED"
     assert {j.worker.split("/")[0].split("@")[0] for j in jobs if j.worker} == {"w1", "w2"}
     engine = create_engine(cluster.url)
     try:

@@ -43,12 +43,19 @@ def make_celery(settings: Settings) -> Celery:
     if settings.broker_url is None:
         raise BrokerError("no broker configured: set VERITY_BROKER_URL (redis:// or amqp://)")
     prefix = settings.jobs.queue_prefix
-    app = Celery("verity", broker=settings.broker_url.get_secret_value(), set_as_current=False)
+    url = settings.broker_url.get_secret_value()
+    # With Redis, the task state (PROGRESS with its step, then SUCCESS with the job's outcome)
+    # is kept beside the queues for an hour, under the job's id, so Flower, `celery inspect` or
+    # AsyncResult(job_id) see how a job stands. AMQP keeps no state: there the jobs table alone
+    # says it (it always does; it is the record).
+    backend = url if url.startswith(("redis://", "rediss://")) else None
+    app = Celery("verity", broker=url, backend=backend, set_as_current=False)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
-        task_ignore_result=True,  # results live in the jobs table
+        task_ignore_result=True,  # the outcome is set as the final state by the task itself
+        result_expires=3600,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -71,6 +78,7 @@ def publish(celery: Celery, job_id: str, queue: str) -> None:
         celery.send_task(
             ANALYZE_TASK,
             args=[job_id],
+            task_id=job_id,  # AsyncResult(job_id) reads its state
             queue=queue,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
@@ -96,7 +104,8 @@ def publish_anchor(celery: Celery, settings: Settings) -> None:
 
 
 class CeleryStateHook:
-    """Mirrors pipeline steps into the Celery task state (seen by Flower and celery inspect)."""
+    """Mirrors pipeline steps into the Celery task state (seen by Flower, celery inspect and
+    AsyncResult(job_id)) where the broker keeps one (Redis; see ``make_celery``)."""
 
     def __init__(self, task: Task[Any, Any]) -> None:
         self._task = task
@@ -109,10 +118,18 @@ class CeleryStateHook:
         total: int | None = None,
         detail: str | None = None,
     ) -> None:
-        self._task.update_state(
-            state="PROGRESS",
-            meta={"step": step, "completed": completed, "total": total, "detail": detail},
-        )
+        meta = {"step": step, "completed": completed, "total": total, "detail": detail}
+        self.set("PROGRESS", meta)
+
+    def set(self, state: str, meta: dict[str, Any]) -> None:
+        """Best effort: a broker restarting mid-job must not fail the job, whose record (the
+        jobs table) is written anyway."""
+        if self._task.request.id is None or self._task.backend is None:
+            return
+        try:
+            self._task.update_state(state=state, meta=meta)
+        except Exception as exc:  # the state is a view; the jobs table is the record
+            log.debug("task state not updated (%s): %s", state, exc)
 
 
 class _ProcessState:
@@ -219,9 +236,10 @@ def install_worker(celery: Celery, settings: Settings) -> None:
     def analyze_job(self: Task[Any, Any], job_id: str) -> dict[str, Any]:
         verity, instances = state.load()
         worker = f"{self.request.hostname}/{os.getpid()}"
+        hook = CeleryStateHook(self)
         try:
             outcome = runner.run_job(
-                verity, job_id, worker=worker, listener=CeleryStateHook(self), instances=instances
+                verity, job_id, worker=worker, listener=hook, instances=instances
             )
         except TransientError as exc:
             tries = self.request.retries
@@ -229,4 +247,5 @@ def install_worker(celery: Celery, settings: Settings) -> None:
                 outcome = runner.give_up(verity, job_id, str(exc), tries + 1)
             else:
                 raise self.retry(countdown=min(2.0**tries, 30.0), max_retries=None) from exc
+        hook.set(outcome.status.upper(), asdict(outcome))  # DONE, FAILED or SKIPPED
         return asdict(outcome)
