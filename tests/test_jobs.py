@@ -360,3 +360,34 @@ def test_progress_and_outcome_reach_the_celery_task_state(
         return "finished"
 
     assert unlucky.apply(task_id=uuid.uuid4().hex).get() == "finished"
+
+
+def test_a_running_job_whose_process_died_is_shown_lost_and_not_waited_for(
+    backend: str, capsys, photo: Path
+) -> None:
+    """A `submit` killed mid-job (no broker) left its job 'running' for good, and `jobs --watch`
+    never returned. A running job without a heartbeat for a lease is now `lost`."""
+    code, out, _ = run(capsys, "submit", str(photo), "--json")
+    job_id = json.loads(out)["id"]
+    app = Verity.open(load_settings())
+    lease = app.settings.jobs.lease_s
+    beat = records.now() - timedelta(seconds=lease / 2)
+    with app.db.session() as session:  # as the killed process left it: running, still beating
+        session.execute(
+            update(Job).where(Job.id == job_id).values(status="running", updated_at=beat)
+        )
+    code, out, _ = run(capsys, "jobs", "--json")
+    assert json.loads(out)["status"] == "running" and json.loads(out)["lost"] is False
+    with app.db.session() as session:  # a lease later: its heartbeat has stopped
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(updated_at=records.now() - timedelta(seconds=2 * lease))
+        )
+    app.close()
+    code, out, _ = run(capsys, "jobs", "--json")
+    assert json.loads(out)["lost"] is True
+    code, out, _ = run(capsys, "jobs", "--watch", "--json", "--interval", "0.1")
+    assert code == 0 and json.loads(out)["lost"] is True  # returns: nothing left to wait for
+    code, out, _ = run(capsys, "jobs")
+    assert "lost" in out  # the table folds its narrow columns: the word is enough

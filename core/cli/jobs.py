@@ -221,9 +221,15 @@ def jobs_list(
         while True:
             jobs = fetch()
             live.update(jobs_table(jobs))
-            if not any(job["status"] in records.ACTIVE for job in jobs):
+            if not any(_owed(job) for job in jobs):
                 return
             time.sleep(interval)
+
+
+def _owed(job: dict[str, Any]) -> bool:
+    """Still to be waited for: active, and not lost (a lost job of a dead ``submit`` never
+    finishes by itself, and --watch must not wait for it forever)."""
+    return job["status"] in records.ACTIVE and not job.get("lost")
 
 
 def _watch_json(fetch: Any, interval: float) -> None:
@@ -236,7 +242,7 @@ def _watch_json(fetch: Any, interval: float) -> None:
             if seen.get(job["id"]) != key:
                 seen[job["id"]] = key
                 render.print_json_line(job)
-        if not any(job["status"] in records.ACTIVE for job in jobs):
+        if not any(_owed(job) for job in jobs):
             return
         time.sleep(interval)
 
@@ -284,9 +290,13 @@ def jobs_table(jobs: list[dict[str, Any]]) -> Table:
     for job in jobs:
         style = STATUS_STYLE.get(job["status"], "")
         step = job["error"] if job["status"] == "failed" else job["step"]
+        status = f"[{style}]{job['status']}[/]"
+        if job.get("lost"):  # its process died: no heartbeat for a lease
+            status += " [bold red](lost: no heartbeat)[/]"
+            step = "its process stopped; a worker publishes it again, or submit the file again"
         table.add_row(
             job["id"][:12],
-            f"[{style}]{job['status']}[/]",
+            status,
             _bar(job["progress"]),
             render.safe(step or ""),
             render.safe(job["original_name"]),

@@ -365,7 +365,7 @@ def find_lost(
 
 def get_job(app: Verity, ref: str) -> dict[str, Any]:
     with app.db.session() as session:
-        return job_json(_resolve(session, ref))
+        return job_json(_resolve(session, ref), lease_s=app.settings.jobs.lease_s)
 
 
 def list_jobs(
@@ -376,7 +376,8 @@ def list_jobs(
         query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
         if statuses is not None:
             query = query.where(Job.status.in_(list(statuses)))
-        return [job_json(job) for job in session.scalars(query)]
+        lease_s = app.settings.jobs.lease_s
+        return [job_json(job, lease_s=lease_s) for job in session.scalars(query)]
 
 
 def _resolve(session: Session, ref: str) -> Job:
@@ -395,9 +396,18 @@ def _resolve(session: Session, ref: str) -> Job:
     return job
 
 
-def job_json(job: Job) -> dict[str, Any]:
+def job_json(job: Job, *, lease_s: float | None = None) -> dict[str, Any]:
     """The ``verity jobs --json`` contract: ``id``, ``status``, ``progress``, ``media_sha256``,
-    ``analysis_id`` (set when done), ``error`` (set when failed); other fields may be added."""
+    ``analysis_id`` (set when done), ``error`` (set when failed); other fields may be added.
+
+    ``lost`` (with ``lease_s``): a running job whose heartbeat stopped for a lease. Its process
+    died (a killed worker, or a killed ``submit`` without a broker): a worker's sweep publishes
+    it again; without a broker, nothing will until the file is submitted again.
+    """
+    lost = None
+    if lease_s is not None:
+        beat = job.updated_at if job.updated_at.tzinfo else job.updated_at.replace(tzinfo=UTC)
+        lost = job.status == RUNNING and beat < now() - timedelta(seconds=lease_s)
     return {
         "id": job.id,
         "status": job.status,
@@ -419,6 +429,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "updated_at": _iso(job.updated_at),
+        "lost": lost,
     }
 
 
