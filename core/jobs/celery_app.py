@@ -44,10 +44,11 @@ def make_celery(settings: Settings) -> Celery:
         raise BrokerError("no broker configured: set VERITY_BROKER_URL (redis:// or amqp://)")
     prefix = settings.jobs.queue_prefix
     url = settings.broker_url.get_secret_value()
-    # With Redis, the task state (PROGRESS with its step, then SUCCESS with the job's outcome)
-    # is kept beside the queues for an hour, under the job's id, so Flower, `celery inspect` or
-    # AsyncResult(job_id) see how a job stands. AMQP keeps no state: there the jobs table alone
-    # says it (it always does; it is the record).
+    # With Redis, the task state (PROGRESS with its step, then DONE, FAILED or SKIPPED with the
+    # job's outcome) is kept beside the queues for an hour, under the job's id, so Flower,
+    # `celery inspect` or AsyncResult(job_id) see how a job stands. AMQP keeps no state: there
+    # the jobs table alone says it (it always does; it is the record). Writing the state never
+    # holds a job up for long: one retry, and socket timeouts, for a Redis that hangs.
     backend = url if url.startswith(("redis://", "rediss://")) else None
     app = Celery("verity", broker=url, backend=backend, set_as_current=False)
     app.conf.update(
@@ -56,6 +57,9 @@ def make_celery(settings: Settings) -> Celery:
         result_serializer="json",
         task_ignore_result=True,  # the outcome is set as the final state by the task itself
         result_expires=3600,
+        result_backend_transport_options={"retry_policy": {"max_retries": 1}},
+        redis_socket_connect_timeout=2,
+        redis_socket_timeout=5,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
