@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core import family_holdout
 from core.canonical import parse_untrusted_json, sha256_canonical
 from core.detector import DetectorSpec, Evidence, sigmoid
-from core.errors import BadInputError, DetectorError, display_name
+from core.errors import BadInputError, DetectorError, display_name, first_validation_problem
 from core.family_holdout import FamilyShrinkage
 from core.platt import LLR_LIMIT, PlattParams, balanced_weights, fit_platt
 
@@ -368,11 +368,9 @@ def load_given(path: Path) -> CalibrationArtifact:
     try:
         return CalibrationArtifact.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the file"
         raise BadInputError(
-            f"{display_name(path)}: not a calibration file ({where}: {first['msg']}; "
-            f"{exc.error_count()} problem(s))"
+            f"{display_name(path)}: not a calibration file "
+            f"({first_validation_problem(exc, 'the file')}; {exc.error_count()} problem(s))"
         ) from None
 
 

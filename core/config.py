@@ -30,7 +30,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from core.errors import ConfigError, display_name, path_problem
+from core.errors import ConfigError, display_name, first_validation_problem, path_problem
 
 
 def _default_home() -> Path:
@@ -394,11 +394,9 @@ def load_settings(**overrides: Any) -> Settings:
     except SettingsError as exc:  # a list or group in the environment that is not JSON
         raise ConfigError(_unparsable_environment(exc)) from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
         raise ConfigError(
-            f"invalid setting {where}: {first['msg']} ({exc.error_count()} problem(s); "
-            f"environment VERITY_*, file {path})"
+            f"invalid setting {first_validation_problem(exc, 'settings')} "
+            f"({exc.error_count()} problem(s); environment VERITY_*, file {path})"
         ) from None
     if settings.home.exists() and not settings.home.is_dir():
         raise ConfigError(f"VERITY_HOME {display_name(settings.home)}: is a file, not a folder")

@@ -197,6 +197,14 @@ class CustodyRecordMismatchError(VerificationError):
         super().__init__(f"case {case_id}: {action} event #{seq} (id {event_id}) {problem}")
 
 
+def first_validation_problem(exc: Any, whole: str) -> str:
+    """``where: what`` of a pydantic ValidationError's first error, ``whole`` naming the
+    object itself when the error has no location: one line a person can act on."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or whole
+    return f"{where}: {first['msg']}"
+
+
 def path_problem(path: Path) -> str | None:
     """Say why ``path`` cannot be read as a regular file, or None when it can be tried.
 

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from core.canonical import canonical_json, parse_untrusted_json
-from core.errors import ProvenanceError, VerificationError
+from core.errors import ProvenanceError, VerificationError, first_validation_problem
 from provenance import merkle
 from provenance.keys import SigningKey, key_id, load_public
 
@@ -126,9 +126,7 @@ def parse_receipt(data: bytes) -> Receipt:
     try:
         return Receipt.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "receipt"
-        raise ReceiptError(f"receipt format: {where}: {first['msg']}") from None
+        raise ReceiptError(f"receipt format: {first_validation_problem(exc, 'receipt')}") from None
 
 
 @dataclass(frozen=True)
