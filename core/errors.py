@@ -94,6 +94,17 @@ class NotFoundError(BadInputError):
     """An id or name given by the user does not exist."""
 
 
+MIN_ID_PREFIX = 8  # hex digits: tables print the first 8 of a 32-digit id
+
+
+def _id_hint(ref: str) -> str:
+    """Why a short hex id found nothing: a prefix is only looked up from 8 digits on."""
+    text = ref.strip().lower()
+    if 0 < len(text) < MIN_ID_PREFIX and all(ch in "0123456789abcdef" for ch in text):
+        return f" (a prefix needs at least {MIN_ID_PREFIX} hex digits)"
+    return ""
+
+
 class CaseNotFoundError(NotFoundError):
     def __init__(self, ref: str) -> None:
         super().__init__(f"no case with id or name {display_name(ref)!r}")
@@ -101,7 +112,7 @@ class CaseNotFoundError(NotFoundError):
 
 class AnalysisNotFoundError(NotFoundError):
     def __init__(self, ref: str) -> None:
-        super().__init__(f"no analysis with id {display_name(ref)!r}")
+        super().__init__(f"no analysis with id {display_name(ref)!r}{_id_hint(ref)}")
 
 
 class AuthenticationError(BadInputError):
@@ -120,7 +131,7 @@ class PermissionDeniedError(BadInputError):
 
 class JobNotFoundError(NotFoundError):
     def __init__(self, ref: str) -> None:
-        super().__init__(f"no job with id {display_name(ref)!r}")
+        super().__init__(f"no job with id {display_name(ref)!r}{_id_hint(ref)}")
 
 
 class TransientError(VerityError):

@@ -33,6 +33,7 @@ from core.db import Analysis, Case, CaseMedia, MediaItem
 from core.detector import Detector, MediaInput
 from core.engine import EngineRun, build_analysis, run_detectors
 from core.errors import (
+    MIN_ID_PREFIX,
     AnalysisNotFoundError,
     BadInputError,
     CaseNotFoundError,
@@ -403,7 +404,8 @@ def detector_options(
 def _resolve_analysis_id(session: Session, ref: str) -> str:
     """A full id, or a unique prefix of at least 8 hex digits as printed in tables."""
     ref = ref.strip().lower()
-    if len(ref) == 32 or len(ref) < 8 or not all(ch in "0123456789abcdef" for ch in ref):
+    is_hex = all(ch in "0123456789abcdef" for ch in ref)
+    if len(ref) == 32 or len(ref) < MIN_ID_PREFIX or not is_hex:
         return ref
     matches = session.scalars(
         select(Analysis.id).where(Analysis.id.startswith(ref, autoescape=True)).limit(2)

@@ -45,3 +45,11 @@ def test_an_error_raised_in_a_worker_process_reaches_the_caller_intact() -> None
         future = pool.submit(_raise_media_error, "/data/f2.wav")
         with pytest.raises(errors.MediaError, match=r"^/data/f2\.wav: is empty \(0 bytes\)$"):
             future.result(timeout=60)
+
+
+@pytest.mark.parametrize("cls", [errors.AnalysisNotFoundError, errors.JobNotFoundError])
+def test_a_short_hex_id_is_told_that_a_prefix_needs_eight_digits(cls: type) -> None:
+    """Tables print 8 digits; fewer were answered "no job" as if the id did not exist at all."""
+    assert str(cls("3f2a9c")).endswith("(a prefix needs at least 8 hex digits)")
+    for ref in ("3f2a9c1d", "0" * 32, "inquiry", ""):
+        assert "prefix" not in str(cls(ref))

@@ -220,7 +220,9 @@ def test_cli_submit_jobs_show_cancel(
     code, out, err = run(capsys, "jobs", "cancel", job_id)
     assert code == 2 and "only queued or running" in err
     code, out, err = run(capsys, "jobs", "show", "0" * 32)
-    assert code == 2 and "no job with id" in err
+    assert code == 2 and "no job with id" in err and "prefix" not in err
+    code, out, err = run(capsys, "jobs", "show", job_id[:6])  # tables print 8 digits
+    assert code == 2 and "no job with id" in err and "at least 8 hex digits" in err
     code, out, err = run(capsys, "jobs", "--status", "bogus")
     assert code == 2 and "unknown status" in err
     code, out, _ = run(capsys, "jobs", "--watch", "--json", "--interval", "0.1")

@@ -25,7 +25,7 @@ from core.canonical import sha256_canonical
 from core.db import Job, MediaItem
 from core.detector import MediaInput
 from core.engine import EngineRun, plan_detectors
-from core.errors import BadInputError, JobNotFoundError, TransientError
+from core.errors import MIN_ID_PREFIX, BadInputError, JobNotFoundError, TransientError
 from core.hooks import Hook, null_hook
 from core.media import MediaInfo
 
@@ -384,7 +384,8 @@ def _resolve(session: Session, ref: str) -> Job:
     """A full id, or a unique prefix of at least 8 hex digits as printed in tables."""
     ref = ref.strip().lower()
     job = session.get(Job, ref)
-    if job is None and 8 <= len(ref) < 32 and all(ch in "0123456789abcdef" for ch in ref):
+    hex_prefix = MIN_ID_PREFIX <= len(ref) < 32 and all(ch in "0123456789abcdef" for ch in ref)
+    if job is None and hex_prefix:
         matches = session.scalars(
             select(Job).where(Job.id.startswith(ref, autoescape=True)).limit(2)
         ).all()
