@@ -81,17 +81,67 @@ def _create_case(session: Session, app: Verity, name: str, description: str) -> 
     return case
 
 
-def create_case(app: Verity, name: str, description: str = "") -> dict[str, Any]:
+MAX_CASE_NAME = 200
+MAX_CASE_DESCRIPTION = 10_000  # characters: it is stored in the case and in its custody event
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """A case to be created in the transaction that files the first file in it.
+
+    The Analyze page names a new case for a batch; created up front, a batch of which nothing
+    could be filed (a truncated upload, a store that cannot be written) left an empty case and
+    its ``case.create`` event behind.
+    """
+
+    name: str
+    description: str = ""
+
+    def checked(self) -> NewCase:
+        return NewCase(*_checked_case(self.name, self.description))
+
+
+CaseRef = str | NewCase | None
+
+
+def _checked_case(name: str, description: str) -> tuple[str, str]:
     name = name.strip()
-    if not name or len(name) > 200 or not name.isprintable():
-        raise BadInputError("a case name must be 1 to 200 printable characters")
+    if not name or len(name) > MAX_CASE_NAME or not name.isprintable():
+        raise BadInputError(f"a case name must be 1 to {MAX_CASE_NAME} printable characters")
+    if len(description) > MAX_CASE_DESCRIPTION:
+        raise BadInputError(
+            f"a case description may hold at most {MAX_CASE_DESCRIPTION:,} characters, "
+            f"this one has {len(description):,}"
+        )
+    return name, description
+
+
+def create_case(app: Verity, name: str, description: str = "") -> dict[str, Any]:
+    name, description = _checked_case(name, description)
     try:
         with app.db.session() as session:
-            if _find_case(session, name) is not None:
-                raise BadInputError(f"a case named {name!r} already exists")
-            return case_json(_create_case(session, app, name, description), 0)
+            return case_json(_create_new_case(session, app, NewCase(name, description)), 0)
     except IntegrityError:
         raise BadInputError(f"a case named {name!r} already exists") from None
+
+
+def check_case_name_free(app: Verity, name: str) -> None:
+    """Refuse a name a case already has (or an id that is a case's)."""
+    with app.db.session() as session:
+        if _find_case(session, name) is not None:
+            raise BadInputError(f"a case named {name!r} already exists")
+
+
+def find_case_id(app: Verity, ref: str) -> str | None:
+    with app.db.session() as session:
+        case = _find_case(session, ref)
+        return None if case is None else case.id
+
+
+def _create_new_case(session: Session, app: Verity, new: NewCase) -> Case:
+    if _find_case(session, new.name) is not None:
+        raise BadInputError(f"a case named {new.name!r} already exists")
+    return _create_case(session, app, new.name, new.description)
 
 
 def list_cases(app: Verity) -> list[dict[str, Any]]:
@@ -141,7 +191,7 @@ class Ingested:
 def ingest(
     app: Verity,
     path: Path,
-    case_ref: str | None,
+    case_ref: CaseRef,
     hook: Hook = null_hook,
     *,
     original_name: str | None = None,
@@ -150,12 +200,17 @@ def ingest(
 
     The probe runs on the stored copy, so what is analysed is exactly the bytes that were hashed.
     ``original_name`` is the client's name for an upload staged under a random name (core.uploads);
-    it is kept as metadata only.
+    it is kept as metadata only. A :class:`NewCase` is created with the filing, in its
+    transaction.
     """
     limits = app.settings.limits
     screen(path, limits)  # garbage is refused before it is copied and hashed
     with app.db.session() as session:  # fail on a bad case id before touching the store
-        if case_ref is not None:
+        if isinstance(case_ref, NewCase):
+            case_ref = case_ref.checked()
+            if _find_case(session, case_ref.name) is not None:
+                raise BadInputError(f"a case named {case_ref.name!r} already exists")
+        elif case_ref is not None:
             resolve_case(session, case_ref)
     hook("hash", detail=display_name(path.name))
     try:
@@ -196,13 +251,15 @@ def _file_in_case(
     sha256: str,
     info: MediaInfo,
     original_name: str,
-    case_ref: str | None,
+    case_ref: CaseRef,
     credentials: Credentials,
 ) -> dict[str, Any]:
     if case_ref is None:
         case = _find_case(session, DEFAULT_CASE) or _create_case(
             session, app, DEFAULT_CASE, "media analysed without --case"
         )
+    elif isinstance(case_ref, NewCase):
+        case = _create_new_case(session, app, case_ref)
     else:
         case = resolve_case(session, case_ref)
     item = session.scalars(select(MediaItem).where(MediaItem.sha256 == sha256)).first()
@@ -260,7 +317,7 @@ def _file_in_case(
 def analyze(
     app: Verity,
     path: Path,
-    case_ref: str | None = None,
+    case_ref: CaseRef = None,
     detectors: list[str] | None = None,
     hook: Hook = null_hook,
     model_dirs: dict[str, Path] | None = None,

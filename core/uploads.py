@@ -19,7 +19,13 @@ from typing import Any, BinaryIO
 
 from core import services
 from core.app import Verity
-from core.errors import MediaError, MediaLimitError, UnsupportedMediaError, display_name
+from core.errors import (
+    MediaError,
+    MediaLimitError,
+    StoreError,
+    UnsupportedMediaError,
+    display_name,
+)
 from core.hooks import Hook, null_hook
 
 CHUNK_BYTES = 1024 * 1024
@@ -42,8 +48,18 @@ class Upload:
 
 def uploads_dir(app: Verity) -> Path:
     folder = app.settings.home / "uploads"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _staging_error(folder, exc) from None
     return folder
+
+
+def _staging_error(folder: Path, exc: OSError) -> StoreError:
+    return StoreError(
+        f"{display_name(folder)}: an upload cannot be staged there "
+        f"({exc.strerror or type(exc).__name__})"
+    )
 
 
 def check_upload_type(name: str) -> None:
@@ -59,8 +75,7 @@ def check_upload_type(name: str) -> None:
 
 
 def precheck(app: Verity, upload: Upload) -> None:
-    """Refuse, before a byte is staged, what the name and the announced size already rule out:
-    a page can then decline to create a case for a batch of which nothing would be filed."""
+    """Refuse, before a byte is staged, what the name and the announced size already rule out."""
     name = display_name(upload.name)
     check_upload_type(name)
     limit = app.settings.limits.upload_limit_bytes
@@ -76,16 +91,23 @@ def staged(app: Verity, upload: Upload) -> Iterator[Path]:
     name = display_name(upload.name)
     precheck(app, upload)
     limit = app.settings.limits.upload_limit_bytes
-    fd, tmp = tempfile.mkstemp(dir=uploads_dir(app), prefix="upload-")
+    folder = uploads_dir(app)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="upload-")
+    except OSError as exc:
+        raise _staging_error(folder, exc) from None
     path = Path(tmp)
     try:
         written = 0
-        with os.fdopen(fd, "wb") as writer:
-            while block := upload.stream.read(CHUNK_BYTES):
-                written += len(block)
-                if written > limit:
-                    raise MediaLimitError(name, f"is over the upload limit of {limit} bytes")
-                writer.write(block)
+        try:
+            with os.fdopen(fd, "wb") as writer:
+                while block := upload.stream.read(CHUNK_BYTES):
+                    written += len(block)
+                    if written > limit:
+                        raise MediaLimitError(name, f"is over the upload limit of {limit} bytes")
+                    writer.write(block)
+        except OSError as exc:  # a full disk: the upload was not refused, it could not be kept
+            raise _staging_error(folder, exc) from None
         if written == 0:
             raise MediaError(name, "is empty (0 bytes)")
         yield path
@@ -103,7 +125,7 @@ def named_errors(name: str) -> Iterator[None]:
 
 
 def ingest_upload(
-    app: Verity, upload: Upload, case_ref: str | None, hook: Hook = null_hook
+    app: Verity, upload: Upload, case_ref: services.CaseRef, hook: Hook = null_hook
 ) -> services.Ingested:
     with named_errors(upload.name), staged(app, upload) as path:
         return services.ingest(app, path, case_ref, hook, original_name=upload.name)
@@ -112,7 +134,7 @@ def ingest_upload(
 def analyze_upload(
     app: Verity,
     upload: Upload,
-    case_ref: str | None,
+    case_ref: services.CaseRef,
     detectors: list[str] | None = None,
     hook: Hook = null_hook,
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from core import services
 from core.app import Verity
-from core.errors import VerityError
+from core.errors import BrokerError, VerityError
 from core.hooks import Hook
 from core.uploads import Upload, analyze_upload, named_errors, staged
 
@@ -33,13 +33,17 @@ class JobFailedError(VerityError):
     filed = True
 
 
-def run_analysis(app: Verity, upload: Upload, case_ref: str | None, hook: Hook) -> dict[str, Any]:
+def run_analysis(
+    app: Verity, upload: Upload, case_ref: services.CaseRef, hook: Hook
+) -> dict[str, Any]:
     if app.settings.broker_url is None:
         return analyze_upload(app, upload, case_ref, None, hook)
     return _run_as_job(app, upload, case_ref, hook)
 
 
-def _run_as_job(app: Verity, upload: Upload, case_ref: str | None, hook: Hook) -> dict[str, Any]:
+def _run_as_job(
+    app: Verity, upload: Upload, case_ref: services.CaseRef, hook: Hook
+) -> dict[str, Any]:
     from core.jobs import records
     from core.jobs.celery_app import make_celery, publish
 
@@ -47,7 +51,13 @@ def _run_as_job(app: Verity, upload: Upload, case_ref: str | None, hook: Hook) -
         submitted = records.submit(app, path, case_ref, None, hook, original_name=upload.name)
     job = submitted.job
     if submitted.created:
-        publish(make_celery(app.settings), job["id"], job["queue"])
+        try:
+            publish(make_celery(app.settings), job["id"], job["queue"])
+        except BrokerError as exc:
+            raise JobFailedError(
+                f"{upload.name}: job {job['id']} is recorded but not queued ({exc}); a worker "
+                "publishes it again once the broker is back"
+            ) from None
     deadline = time.monotonic() + WAIT_S
     while job["status"] in records.ACTIVE and time.monotonic() < deadline:
         hook(f"job {job['status']}", completed=int(100 * job["progress"]), total=100)

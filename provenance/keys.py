@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from core.errors import ProvenanceError
+from core.errors import ProvenanceError, display_name
 
 ACTIVE = "active"
 PURPOSES = ("checkpoint", "report")
@@ -83,6 +83,20 @@ class KeyRing:
         return self.folder / f"{self.purpose}-{kid}.key"
 
     def _write_new(self) -> SigningKey:
+        """A new key pair made active; on a folder that cannot be written, one clear error and
+        no half-made key (a private key without its public half or pointer is taken back)."""
+        written: list[Path] = []
+        try:
+            return self._write_new_files(written)
+        except OSError as exc:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise ProvenanceError(
+                f"{display_name(self.folder)}: a new {self.purpose} key cannot be written there "
+                f"({exc.strerror or type(exc).__name__})"
+            ) from None
+
+    def _write_new_files(self, written: list[Path]) -> SigningKey:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o700)
         private = Ed25519PrivateKey.generate()
@@ -94,14 +108,16 @@ class KeyRing:
         )
         path = self._private_path(kid)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        written.append(path)
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
             handle.flush()
             os.fsync(handle.fileno())
-        (self.folder / f"{self.purpose}-{kid}.pub").write_text(
-            public_raw(private.public_key()).hex() + "\n"
-        )
+        public = self.folder / f"{self.purpose}-{kid}.pub"
+        written.append(public)
+        public.write_text(public_raw(private.public_key()).hex() + "\n")
         tmp = self.folder / f".{self._pointer}.tmp"
+        written.append(tmp)
         tmp.write_text(kid + "\n")
         tmp.replace(self.folder / self._pointer)
         return SigningKey(kid, private)
@@ -147,7 +163,13 @@ class KeyRing:
             if expected is not None:
                 raise self._missing("log_id", f"restore it from a backup (one line: {expected})")
             self.active()
-            path.write_text(f"verity-log:{uuid.uuid4().hex}\n")
+            try:
+                path.write_text(f"verity-log:{uuid.uuid4().hex}\n")
+            except OSError as exc:
+                path.unlink(missing_ok=True)
+                raise ProvenanceError(
+                    f"{display_name(path)}: cannot be written ({exc.strerror or exc})"
+                ) from None
         found = path.read_text().strip()
         if expected is not None and found != expected:
             raise ProvenanceError(

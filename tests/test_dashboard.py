@@ -273,6 +273,28 @@ def test_a_rejected_upload_says_why_and_stores_nothing(
     assert error.startswith("notes.mp4: ") and error.endswith("nothing was stored for this file.")
     assert installation.store.list_hashes() == []
     assert not list((installation.settings.home / "uploads").iterdir())
+    # the new case is made with the first file filed in it: none was, so no empty case is left
+    assert services.list_cases(installation) == [] and events(installation, "case.create") == []
+
+
+def test_a_new_case_is_made_once_for_a_batch_whose_first_file_is_refused(
+    installation: Verity, text_as_mp4: Path, photo: Path, tone: Path
+) -> None:
+    at = go(signed_in(Role.ANALYST), "analyze")
+    at.text_input(key="analyze_new_case").set_value("Inquiry 10")
+    at.file_uploader(key="analyze_files").set_value(
+        [
+            ("notes.mp4", text_as_mp4.read_bytes(), "video/mp4"),
+            ("a.jpg", photo.read_bytes(), "image/jpeg"),
+            ("b.wav", tone.read_bytes(), "audio/wav"),
+        ]
+    )
+    at.run()
+    at.button(key="analyze_run").click().run()
+    assert len(texts(at, "error")) == 1 and len(texts(at, "success")) == 2
+    (case,) = services.list_cases(installation)
+    assert case["name"] == "Inquiry 10" and case["media_count"] == 2
+    assert len(events(installation, "case.create")) == 1
 
 
 def test_a_batch_of_empty_files_creates_no_case(installation: Verity) -> None:
@@ -484,6 +506,26 @@ def test_altered_records_and_bytes_are_named_not_shown(
     at.button(key="register_existing").click().run()
     assert any("is corrupt" in e for e in texts(at, "error"))
     assert events(installation, "register") == []
+
+
+@pytest.mark.parametrize("link", ["0" * 32, "' OR 1=1 --", "x" * 5000, ""])
+def test_a_link_to_an_unknown_case_opens_no_other_case(
+    installation: Verity, photo: Path, link: str
+) -> None:
+    """It opened the newest case instead, and recorded a view of it in its custody chain."""
+    services.create_case(installation, "Case A", "")
+    services.create_case(installation, "Case B", "")
+    at = signed_in(Role.ANALYST)
+    at.query_params["case"] = link
+    at = go(at, "case_file")
+    (error,) = texts(at, "error")
+    assert error.startswith("no case with id or name")
+    assert events(installation, "view") == [] and at.query_params["case"] == link
+    (case_b,) = [c for c in services.list_cases(installation) if c["name"] == "Case B"]
+    at.selectbox(key="case_file_case").set_value(case_b["id"]).run()  # choosing one opens it
+    assert texts(at, "error") == [] and at.query_params["case"] == case_b["id"]
+    (view,) = events(installation, "view")
+    assert view.chain == case_b["id"]
 
 
 def test_case_file_shows_lab_outputs_as_synthetic(installation: Verity, photo: Path) -> None:

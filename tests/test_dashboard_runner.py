@@ -56,3 +56,17 @@ def test_a_failed_job_is_reported_not_hidden(
     monkeypatch.setattr("core.jobs.celery_app.publish", worker_fails_it)
     with photo.open("rb") as stream, pytest.raises(runner.JobFailedError, match="on purpose"):
         runner.run_analysis(with_broker, Upload("p.jpg", stream), None, lambda *a, **k: None)
+
+
+def test_a_broker_that_is_down_is_one_clear_error_and_the_job_stays_queued(
+    backend: str, home: Path, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing subscribed to the Redis result first, whose RuntimeError ("Retry limit
+    exceeded … the Celery application must be restarted") reached the page as a traceback."""
+    monkeypatch.setenv("VERITY_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    app = Verity.open(load_settings())
+    with photo.open("rb") as stream, pytest.raises(runner.JobFailedError) as raised:
+        runner.run_analysis(app, Upload("p.jpg", stream), None, lambda *a, **k: None)
+    (job,) = records.list_jobs(app)
+    assert job["status"] == "queued"  # filed; a worker's sweep publishes it later
+    assert raised.value.filed and f"job {job['id']} is recorded but not queued" in str(raised.value)

@@ -249,6 +249,17 @@ def test_cli_worker_rejects_unknown_queue(
     assert code == 2 and "bogus" in err
 
 
+def test_cli_submit_to_a_broker_that_is_down_records_the_job_and_says_so(
+    home: Path, capsys, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was "internal error: RuntimeError: Retry limit exceeded while trying to reconnect to
+    the Celery result store backend" (publishing subscribed to the Redis result first)."""
+    monkeypatch.setenv("VERITY_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    code, out, err = run(capsys, "submit", str(photo), "--json")
+    assert code == 0 and "is recorded but not published" in err and "internal" not in err
+    assert json.loads(out)["status"] == "queued"
+
+
 def test_submit_survives_a_custody_collision(
     verity: Verity, photo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

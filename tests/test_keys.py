@@ -76,3 +76,25 @@ def test_rotation_keeps_the_old_key_listed(tmp_path: Path) -> None:
     new = ring.rotate()
     assert ring.active(create=False).key_id == new.key_id != old.key_id
     assert set(ring.public_keys()) == {old.key_id, new.key_id}
+
+
+def test_a_keys_folder_that_cannot_be_written_is_one_clear_error(tmp_path: Path) -> None:
+    """It was a PermissionError or FileExistsError traceback in `verity report`, the dashboard's
+    Export report and Register."""
+    (tmp_path / "keys").write_text("not a folder")
+    with pytest.raises(ProvenanceError, match=r"keys: a new report key cannot be written there"):
+        KeyRing(tmp_path / "keys", purpose="report").active()
+
+
+def test_a_key_half_written_is_taken_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write_text = Path.write_text
+
+    def disk_full_at_the_public_half(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.suffix == ".pub":
+            raise OSError(28, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", disk_full_at_the_public_half)
+    with pytest.raises(ProvenanceError, match=r"No space left on device"):
+        KeyRing(tmp_path / "keys").active()
+    assert _names(tmp_path / "keys") == []  # no private key without its public half

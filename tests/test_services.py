@@ -67,6 +67,14 @@ def test_case_names_are_validated(verity: Verity) -> None:
             services.create_case(verity, bad)
 
 
+def test_a_case_description_has_a_limit(verity: Verity) -> None:
+    """Five million characters were stored twice (the case and its custody event) and shown."""
+    with pytest.raises(BadInputError, match=r"at most 10,000 characters, this one has 10,001"):
+        services.create_case(verity, "Inquiry", "x" * 10_001)
+    assert services.list_cases(verity) == []
+    assert services.create_case(verity, "Inquiry", "x" * 10_000)["description"] == "x" * 10_000
+
+
 def test_garbage_is_refused_before_it_is_copied_into_the_store(
     verity: Verity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, photo: Path
 ) -> None:

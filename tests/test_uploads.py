@@ -12,7 +12,7 @@ from core import services
 from core.app import Verity
 from core.config import load_settings
 from core.db import CaseMedia, CustodyEvent, MediaItem
-from core.errors import MediaError, MediaLimitError, UnsupportedMediaError
+from core.errors import MediaError, MediaLimitError, StoreError, UnsupportedMediaError
 from core.hooks import RecordingHook
 from core.uploads import Upload, analyze_upload, ingest_upload, staged, uploads_dir
 
@@ -97,3 +97,14 @@ def test_empty_upload_is_refused(verity: Verity) -> None:
     with pytest.raises(MediaError, match="is empty"):
         ingest_upload(verity, Upload(name="a.jpg", stream=io.BytesIO(b"")), None)
     assert _counts(verity)[3:] == (0, 0)
+
+
+def test_an_uploads_folder_that_cannot_be_written_is_one_clear_error(
+    verity: Verity, photo: Path
+) -> None:
+    """It was a FileExistsError or PermissionError traceback on the Analyze and Verify pages."""
+    (verity.settings.home / "uploads").write_text("not a folder")
+    with pytest.raises(StoreError, match=r"uploads: an upload cannot be staged there"):
+        ingest_upload(verity, upload_of(photo), None)
+    (verity.settings.home / "uploads").unlink()
+    assert _counts(verity) == (0, 0, 0, 0, 0)  # nothing filed, stored or left staged

@@ -84,6 +84,7 @@ def publish(celery: Celery, job_id: str, queue: str) -> None:
             args=[job_id],
             task_id=job_id,  # AsyncResult(job_id) reads its state
             queue=queue,
+            ignore_result=True,  # as configured; else Redis subscribes to the result here first
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
         )
@@ -97,6 +98,7 @@ def publish_anchor(celery: Celery, settings: Settings) -> None:
         celery.send_task(
             ANCHOR_TASK,
             queue=settings.jobs.queue_prefix + "ledger",
+            ignore_result=True,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
         )

@@ -94,7 +94,7 @@ class Submitted:
 def submit(
     app: Verity,
     path: Path,
-    case_ref: str | None = None,
+    case_ref: services.CaseRef = None,
     detectors: list[str] | None = None,
     hook: Hook = null_hook,
     *,

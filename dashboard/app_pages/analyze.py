@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import casefile, services
 from core.errors import VerityError
-from core.uploads import ACCEPTED_TYPES, Upload, precheck
+from core.uploads import ACCEPTED_TYPES, Upload
 from core.users import Permission
 from dashboard import runner
 from dashboard.components import session
@@ -45,23 +45,17 @@ files = st.file_uploader(
 )
 
 if st.button("Analyze", type="primary", disabled=not files, key="analyze_run"):
-    case_id: str | None = None if case_choice == NEW_CASE else case_choice
-    if case_id is None:  # a new case only for a batch of which something can be filed
-        refused = []
-        for upload in files or []:
-            try:
-                precheck(app, Upload(name=upload.name, stream=upload, size=upload.size))
-            except VerityError as exc:
-                refused.append(exc)
-        if refused and len(refused) == len(files or []):
-            for problem in refused:
-                st.error(f"{md(problem)} — nothing was stored for this file.")
-            st.stop()
+    case_ref: services.CaseRef = case_choice
+    if case_choice == NEW_CASE:
+        # created with the first file filed in it: a batch of which nothing can be filed leaves
+        # no empty case behind
         try:
-            case_id = services.create_case(app, new_case_name, "created on the Analyze page")["id"]
+            case_ref = services.NewCase(new_case_name, "created on the Analyze page").checked()
+            services.check_case_name_free(app, case_ref.name)
         except VerityError as exc:
             session.show_error(exc)
             st.stop()
+    case_id: str | None = None
     done = []
     for upload in files or []:
         bar = st.progress(0.0, text=f"{md(upload.name)}: waiting")
@@ -69,9 +63,12 @@ if st.button("Analyze", type="primary", disabled=not files, key="analyze_run"):
         upload.seek(0)
         try:
             result = runner.run_analysis(
-                app, Upload(name=upload.name, stream=upload, size=upload.size), case_id, hook
+                app, Upload(name=upload.name, stream=upload, size=upload.size), case_ref, hook
             )
         except VerityError as exc:
+            if isinstance(case_ref, services.NewCase):  # filed before it failed? then it is
+                case_id = services.find_case_id(app, case_ref.name)  # in the new case
+                case_ref = case_id or case_ref
             bar.empty()
             stored = (
                 "the file was filed in the case, but no analysis was stored"
@@ -81,6 +78,7 @@ if st.button("Analyze", type="primary", disabled=not files, key="analyze_run"):
             st.error(f"{md(exc)} — {stored}.")
             continue
         bar.progress(1.0, text=f"{md(upload.name)}: done")
+        case_ref = case_id = result["case_id"]
         done.append(result)
         p = "—" if result["p_fake"] is None else f"{result['p_fake']:.3f}"
         st.success(f"{md(upload.name)}: **{result['verdict']}** (p_fake {p})")

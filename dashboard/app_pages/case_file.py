@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from core import casefile, services
-from core.errors import VerityError
+from core.errors import CaseNotFoundError, VerityError
 from core.users import Permission
 from dashboard.components import cards, plots, session
 from dashboard.components.text import md
@@ -37,13 +37,20 @@ if not cases:
 ids = [c["id"] for c in cases]
 names = {c["id"]: c["name"] for c in cases}
 wanted = st.query_params.get("case")
+unknown = wanted is not None and wanted not in ids
 chosen = st.selectbox(
     "Case",
     ids,
-    index=ids.index(wanted) if wanted in ids else 0,
+    index=None if unknown else ids.index(wanted) if wanted in ids else 0,
     format_func=lambda cid: names[cid],
     key="case_file_case",
+    placeholder="Choose a case",
 )
+if chosen is None:
+    # a link to a case that is not here: say so and open nothing (no view event) until a case
+    # is chosen; before, the newest case was opened in its place and its view recorded
+    session.show_error(CaseNotFoundError(str(wanted)))
+    st.stop()
 st.query_params["case"] = chosen
 
 opening = st.session_state.get("page_entered", True) or (
