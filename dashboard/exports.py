@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.app import Verity
 from core.report import export_report
-from provenance.keys import KeyRing
+from provenance.keys import KeyRing, LazySigningKey
 from provenance.status import ledger_summary
 
 SUFFIX = {"pdf": ".pdf", "html": ".html", "json": ".json"}
@@ -23,7 +23,7 @@ SUFFIX = {"pdf": ".pdf", "html": ".html", "json": ".json"}
 
 def export_signed_report(app: Verity, ref: str, fmt: str) -> tuple[str, bytes, str]:
     """(file name, bytes, media type) of a zip with REPORT and REPORT.sig; records the export."""
-    key = KeyRing(app.settings.keys_dir, purpose="report").active()
+    key = LazySigningKey(KeyRing(app.settings.keys_dir, purpose="report"))
     stem = f"verity-report-{ref[:12]}"
     with tempfile.TemporaryDirectory(prefix="verity-report-") as tmp:
         out = Path(tmp) / f"{stem}{SUFFIX.get(fmt, '.' + fmt)}"

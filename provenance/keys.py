@@ -68,6 +68,33 @@ class SigningKey:
         return self.private.sign(message)
 
 
+class LazySigningKey:
+    """The ring's active key, loaded (or made, on first use) only when something is signed.
+
+    A report that fails before it is signed (an unknown case) then leaves no key behind.
+    """
+
+    def __init__(self, ring: KeyRing) -> None:
+        self._ring = ring
+        self._key: SigningKey | None = None
+
+    def _active(self) -> SigningKey:
+        if self._key is None:
+            self._key = self._ring.active()
+        return self._key
+
+    @property
+    def key_id(self) -> str:
+        return self._active().key_id
+
+    @property
+    def public_hex(self) -> str:
+        return self._active().public_hex
+
+    def sign(self, message: bytes) -> bytes:
+        return self._active().sign(message)
+
+
 class KeyRing:
     """The signing keys of one installation for one purpose (``checkpoint`` or ``report``)."""
 
@@ -138,12 +165,41 @@ class KeyRing:
         kid = pointer.read_text().strip()
         path = self._private_path(kid)
         try:
+            mode = path.stat().st_mode
             private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (OSError, ValueError) as exc:
             raise ProvenanceError(f"signing key {kid} cannot be loaded: {exc}") from None
         if not isinstance(private, Ed25519PrivateKey):
             raise ProvenanceError(f"signing key {kid} is not an Ed25519 key")
+        self._check_key(kid, path, mode, private)
         return SigningKey(kid, private)
+
+    def _check_key(self, kid: str, path: Path, mode: int, private: Ed25519PrivateKey) -> None:
+        """Refuse a key that is not the one its name says, or that others can read.
+
+        A private key file replaced by another key (a backup of the wrong installation) signed
+        checkpoints that its listed public key cannot verify, and once one was committed the
+        log could not be extended again; a report signed with it can never verify. A private
+        key readable by others may have been copied: it signs nothing until that is fixed
+        (as ssh refuses such a key).
+        """
+        public = public_raw(private.public_key())
+        if key_id(public) != kid:
+            raise ProvenanceError(
+                f"{display_name(path)} holds another key (its id is {key_id(public)}, not {kid}): "
+                "restore this key's file from a backup"
+            )
+        listed = self.public_keys().get(kid)
+        if listed is not None and listed != public.hex():
+            raise ProvenanceError(
+                f"{display_name(self.folder / f'{self.purpose}-{kid}.pub')} does not hold the "
+                "public half of its private key: restore it from a backup"
+            )
+        if mode & 0o077:
+            raise ProvenanceError(
+                f"{display_name(path)} can be read or written by others (mode "
+                f"{mode & 0o777:04o}): make it private with `chmod 600` before it signs again"
+            )
 
     def rotate(self) -> SigningKey:
         """Make a new key active on purpose; also the way on when the pointer was lost."""

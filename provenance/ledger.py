@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -35,7 +36,13 @@ from core.db import (
     LedgerLeaf,
     MediaItem,
 )
-from core.errors import BadInputError, ProvenanceError, VerificationError, path_problem
+from core.errors import (
+    BadInputError,
+    ProvenanceError,
+    VerificationError,
+    first_validation_problem,
+    path_problem,
+)
 from core.store import is_sha256, sha256_file
 from provenance import merkle
 from provenance.anchor import LedgerBackend
@@ -215,6 +222,7 @@ def register(
     """
     if len(note) > 2000:
         raise BadInputError("a note is at most 2000 characters")
+    _check_signing_identity(app)  # a lost or wrong key fails before the media is filed
     ingested = services.ingest(app, path, case_ref, original_name=original_name)
     # decoding for the fingerprint happens before the transaction, never while holding it
     print_ = fingerprint(app.store.path_for(ingested.sha256), ingested.info.kind)
@@ -230,6 +238,24 @@ def register(
     raise ProvenanceError(
         f"another registration was written at the same time, {REGISTER_ATTEMPTS} times; retry"
     )
+
+
+def _check_signing_identity(app: Verity) -> None:
+    """What the next checkpoint will be signed with, checked now, without making anything.
+
+    ``register`` files the media in its case before it appends; a key problem found only then
+    left media filed, with its ingest event, and no leaf.
+    """
+    ring = keyring(app)
+    with app.db.session() as session:
+        latest = session.scalars(
+            select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc())
+        ).first()
+        previous = None if latest is None else signed_body(latest)
+    if previous is not None:
+        _signing_identity(app, previous)
+    elif ring.public_keys():
+        ring.active(create=False)  # the first checkpoint's key exists already: it must load
 
 
 def _raise_if_leaves_past_checkpoint(app: Verity) -> None:
@@ -336,14 +362,21 @@ def receipt(app: Verity, ref: str) -> Receipt:
         public = keyring(app).public_keys().get(signed.checkpoint.key_id)
         if public is None:
             raise ProvenanceError(f"public key {signed.checkpoint.key_id} is missing from keys/")
-        built = Receipt(
-            record=leaf_record(leaf),
-            leaf_index=leaf.idx,
-            inclusion_proof=[h.hex() for h in proof],
-            checkpoint=signed,
-            public_key=public,
-            anchor=None if anchor is None else anchor_json(anchor),
-        )
+        try:
+            built = Receipt(
+                record=leaf_record(leaf),
+                leaf_index=leaf.idx,
+                inclusion_proof=[h.hex() for h in proof],
+                checkpoint=signed,
+                public_key=public,
+                anchor=None if anchor is None else anchor_json(anchor),
+            )
+        except ValidationError as exc:  # e.g. an edited keys/*.pub
+            raise VerificationError(
+                f"the receipt for ledger leaf #{leaf.idx} cannot be built: "
+                f"{first_validation_problem(exc, 'receipt')}; nothing was written "
+                "(run `verity ledger audit`)"
+            ) from None
     try:  # built from rows that may be damaged: hand out only what verifies offline
         verify_receipt(built.model_dump_json().encode("utf-8"))
     except ReceiptError as exc:

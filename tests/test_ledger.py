@@ -253,3 +253,69 @@ def test_a_registration_over_a_leaf_no_checkpoint_covers_names_it(
         ledger.register(app, tone, None)
     app.close()
     assert _counts() == (2, 1)  # nothing was registered
+
+
+def _events() -> int:
+    app = Verity.open(load_settings())
+    with app.db.session() as session:
+        events = session.execute(text("SELECT count(*) FROM custody_events")).scalar_one()
+        media = session.execute(text("SELECT count(*) FROM media_items")).scalar_one()
+    app.close()
+    return events + media
+
+
+def _private_file(home: Path) -> Path:
+    kid = (home / "keys" / "active").read_text().strip()
+    return home / "keys" / f"checkpoint-{kid}.key"
+
+
+def test_a_key_file_holding_another_key_signs_nothing(
+    two: None, capsys, home: Path, tone: Path
+) -> None:
+    """An unrelated key under the active key's name signed a checkpoint its public key could not
+    verify; once committed, the log could never be extended again (and the media was filed)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = _private_file(home)
+    saved = path.read_bytes()
+    path.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    before = _events()
+    assert main(["register", str(tone)]) == 1
+    err = capsys.readouterr().err
+    assert "holds another key" in err and len(err.strip().splitlines()) == 1
+    assert _counts() == (2, 2) and _events() == before  # nothing filed, nothing signed
+    path.write_bytes(saved)
+    assert main(["register", str(tone)]) == 0
+    assert main(["ledger", "audit"]) == 0
+
+
+def test_a_private_key_others_can_read_signs_nothing(
+    two: None, capsys, home: Path, tone: Path
+) -> None:
+    path = _private_file(home)
+    path.chmod(0o644)
+    assert main(["register", str(tone)]) == 1
+    err = capsys.readouterr().err
+    assert "mode 0644" in err and "chmod 600" in err
+    assert _counts() == (2, 2)
+    path.chmod(0o600)
+    assert main(["register", str(tone)]) == 0
+
+
+def test_a_damaged_public_key_file_is_named_by_receipt(
+    two: None, capsys, home: Path, photo: Path, tmp_path: Path
+) -> None:
+    """It was "internal error: ValidationError … public_key" from `verity receipt`."""
+    kid = (home / "keys" / "active").read_text().strip()
+    (home / "keys" / f"checkpoint-{kid}.pub").write_text("zz\n")
+    assert main(["receipt", str(photo), "-o", str(tmp_path / "r.json")]) == 3
+    err = capsys.readouterr().err
+    assert "cannot be built" in err and "internal" not in err
+    assert not (tmp_path / "r.json").exists()

@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 
 from core.app import Verity
@@ -40,6 +42,19 @@ def test_receipt_verifies_offline_with_the_file(registered: Path, photo: Path, c
     key = verify_receipt_key(registered)
     assert main(["verify-receipt", str(registered), "--key", key]) == 0
     assert capsys.readouterr().out.rstrip().endswith("\nreceipt valid")
+    # the key as `verity keys export` writes it (PEM) or in a file, as verify-report takes it
+    pem = registered.parent / "log-key.pem"
+    pem.write_bytes(
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(key)).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    assert main(["verify-receipt", str(registered), "--key", str(pem)]) == 0
+    capsys.readouterr()
+    # a malformed key is bad input (exit 2), not a receipt that failed (it was exit 3)
+    for bad in ("zzz", "ab" * 31, str(registered)):
+        assert main(["verify-receipt", str(registered), "--key", bad]) == 2, bad
+        assert capsys.readouterr().err.startswith("verity: error: --key:")
 
 
 def verify_receipt_key(path: Path) -> str:

@@ -366,7 +366,7 @@ def test_hostile_names_are_escaped(home: Path, capsys, tmp_path: Path, photo: Pa
     shutil.copy(photo, hostile)
     app = Verity.open(load_settings())
     try:
-        description = "</script><script>alert(2)</script>" + "\nvery long" * 1500
+        description = "</script><script>alert(2)</script>" + "\nvery long" * 990  # near the limit
         services.create_case(app, "<b>bold</b>", description)
         services.analyze(app, hostile, "<b>bold</b>")
     finally:
@@ -423,3 +423,19 @@ def test_reproduce_builds_each_detector_as_its_analysis_recorded(
     (tmp_path / "bad.json").write_text(json.dumps(document))
     code, stdout, err = run(capsys, "reproduce", str(tmp_path / "bad.json"))
     assert code == 3 and "cannot build it with the recorded options (vad=webrtc)" in stdout
+
+
+def test_a_report_that_fails_before_signing_makes_no_key(home: Path, capsys, tmp_path) -> None:
+    """A fresh installation's `verity report NOPE` (exit 2) left report-*.key, report-*.pub and
+    report.active behind."""
+    code, _, err = run(capsys, "report", "no-such-case", "-o", str(tmp_path / "x.pdf"))
+    assert code == 2 and "no case" in err
+    assert not (home / "keys").exists() or not list((home / "keys").glob("report*"))
+
+
+def test_a_public_key_longer_than_a_file_name_is_bad_input(capsys, tmp_path: Path) -> None:
+    """It was "internal error: OSError: [Errno 36] File name too long"."""
+    report = tmp_path / "r.json"
+    report.write_text("{}")
+    code, _, err = run(capsys, "verify-report", str(report), "--public-key", "a" * 300)
+    assert code == 2 and "--public-key: an Ed25519 public key is 32 bytes" in err

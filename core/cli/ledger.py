@@ -23,6 +23,7 @@ from core.errors import (
     display_name,
     path_problem,
 )
+from core.report.signature import load_public_key
 from core.store import sha256_file
 from provenance import ledger
 from provenance.anchor import Web3Anchor, connect_rpc
@@ -89,7 +90,8 @@ def verify_receipt_command(
         Path | None, typer.Option("--media", help="The file the receipt is for.")
     ] = None,
     key: Annotated[
-        str | None, typer.Option("--key", help="The log's Ed25519 public key (hex) to require.")
+        str | None,
+        typer.Option("--key", help="The log's Ed25519 public key to require: hex, PEM, or a file."),
     ] = None,
     rpc: Annotated[
         str | None, typer.Option("--rpc", help="JSON-RPC URL to check the chain anchor on.")
@@ -99,9 +101,11 @@ def verify_receipt_command(
     for path in (receipt, media):
         if path is not None and (problem := path_problem(path)):
             raise MediaError(path, problem)
+    # a malformed key is bad input (exit 2), not a receipt that fails to verify
+    pinned = None if key is None else load_public_key(key, "--key").hex()
     with receipt.open("rb") as handle:  # one byte past the limit is enough to refuse it
         data = handle.read(MAX_RECEIPT_BYTES + 1)
-    checks = check_receipt(data, media=media, pinned_key=key, rpc_url=rpc)
+    checks = check_receipt(data, media=media, pinned_key=pinned, rpc_url=rpc)
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[bold red]FAIL[/]"
         render.out.print(f"{mark} {check.name}: {render.safe(check.detail)}", highlight=False)

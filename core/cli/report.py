@@ -37,7 +37,7 @@ from core.report import (
 from core.report.reproduce import FUSION, report_problem
 from core.report.signature import Check, sha256_hex
 from core.store import ContentStore
-from provenance.keys import KeyRing
+from provenance.keys import KeyRing, LazySigningKey
 from provenance.status import ledger_summary
 
 MAX_REPORT_BYTES = 512 * 1024 * 1024
@@ -74,7 +74,7 @@ def report_command(
         raise BadInputError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
     settings = load_settings()
     verity = Verity.open(settings)
-    key = KeyRing(settings.keys_dir, purpose="report").active()
+    key = LazySigningKey(KeyRing(settings.keys_dir, purpose="report"))
     artifacts = ContentStore(settings.artifacts_dir)
     started = time.perf_counter()
     with render.make_progress(render.err.is_terminal) as progress:

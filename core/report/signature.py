@@ -96,27 +96,40 @@ def sign_report(report: bytes, fmt: str, json_bytes: bytes, signer: Signer) -> d
     }
 
 
-def load_public_key(text: str) -> bytes:
-    """Raw public key bytes from hex, PEM, or a file holding either (as ``keys export`` prints)."""
+def load_public_key(text: str, option: str = "--public-key") -> bytes:
+    """Raw public key bytes from hex, PEM, or a file holding either (as ``keys export`` prints).
+
+    ``option`` names the command-line option in messages (``verify-receipt`` calls it --key).
+    """
     value = text.strip()
-    candidate = Path(value)
-    if len(value) < 4096 and "\n" not in value and candidate.is_file():
-        value = candidate.read_text(encoding="utf-8", errors="replace").strip()
+    if len(value) < 4096 and "\n" not in value and _is_file(Path(value)):
+        try:
+            value = Path(value).read_text(encoding="utf-8", errors="replace").strip()
+        except OSError as exc:
+            raise BadInputError(f"{option}: {value}: cannot be read ({exc.strerror})") from None
     if value.startswith("-----BEGIN"):
         try:
             key = serialization.load_pem_public_key(value.encode("ascii", errors="replace"))
         except (ValueError, UnsupportedAlgorithm) as exc:
-            raise BadInputError(f"--public-key: not a readable PEM public key ({exc})") from None
+            raise BadInputError(f"{option}: not a readable PEM public key ({exc})") from None
         if not isinstance(key, Ed25519PublicKey):
-            raise BadInputError("--public-key: the PEM key is not an Ed25519 key")
+            raise BadInputError(f"{option}: the PEM key is not an Ed25519 key")
         return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     try:
         raw = bytes.fromhex(value)
     except ValueError:
-        raise BadInputError("--public-key: give 64 hex digits, a PEM key, or a file") from None
+        raise BadInputError(f"{option}: give 64 hex digits, a PEM key, or a file") from None
     if len(raw) != 32:
-        raise BadInputError("--public-key: an Ed25519 public key is 32 bytes (64 hex digits)")
+        raise BadInputError(f"{option}: an Ed25519 public key is 32 bytes (64 hex digits)")
     return raw
+
+
+def _is_file(path: Path) -> bool:
+    """A key given inline may be longer than a file name may be (ENAMETOOLONG): not a file."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 _SIG_FIELDS = {  # field -> the form ``sign_report`` writes

@@ -33,8 +33,10 @@ for case in cases:
 if account.can(Permission.CREATE_CASE):
     st.subheader("New case")
     with st.form("new-case", clear_on_submit=True):
-        name = st.text_input("Name", key="new_case_name")
-        description = st.text_area("Description", key="new_case_description")
+        name = st.text_input("Name", max_chars=services.MAX_CASE_NAME, key="new_case_name")
+        description = st.text_area(
+            "Description", max_chars=services.MAX_CASE_DESCRIPTION, key="new_case_description"
+        )
         create = st.form_submit_button("Create case", key="create_case")
     if create:
         try:
