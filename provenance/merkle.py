@@ -112,15 +112,22 @@ def root_from_inclusion(index: int, tree_size: int, leaf: bytes, proof: Sequence
     return node
 
 
+def _mismatch(got: bytes, expected: bytes) -> str:
+    """``got…, expected …`` with as many hex digits as it takes to see them differ (16 at
+    least): two roots differing only in their last digit printed as the same 16 digits."""
+    a, b = got.hex(), expected.hex()
+    same = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
+    shown = max(16, same + 4)
+    cut = "…" if shown < max(len(a), len(b)) else ""
+    return f"{a[:shown]}{cut}, expected {b[:shown]}{cut}"
+
+
 def verify_inclusion(
     leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes], expected_root: bytes
 ) -> None:
     computed = root_from_inclusion(index, tree_size, leaf, proof)
     if computed != expected_root:
-        raise MerkleError(
-            f"inclusion proof gives root {computed.hex()[:16]}…, "
-            f"expected {expected_root.hex()[:16]}…"
-        )
+        raise MerkleError(f"inclusion proof gives root {_mismatch(computed, expected_root)}")
 
 
 def verify_consistency(
@@ -167,9 +174,9 @@ def verify_consistency(
     if sn != 0:
         raise MerkleError("consistency proof is too short")
     if fr != old_root:
-        raise MerkleError(f"proof gives old root {fr.hex()[:16]}…, expected {old_root.hex()[:16]}…")
+        raise MerkleError(f"proof gives old root {_mismatch(fr, old_root)}")
     if sr != new_root:
-        raise MerkleError(f"proof gives new root {sr.hex()[:16]}…, expected {new_root.hex()[:16]}…")
+        raise MerkleError(f"proof gives new root {_mismatch(sr, new_root)}")
 
 
 Frontier = list[tuple[int, bytes]]
@@ -216,6 +223,4 @@ def verify_frontier(frontier: Frontier, tree_size: int, expected_root: bytes) ->
         _check_hash(subtree, f"frontier element {step}")
     computed = frontier_root(frontier)
     if computed != expected_root:
-        raise MerkleError(
-            f"frontier gives root {computed.hex()[:16]}…, expected {expected_root.hex()[:16]}…"
-        )
+        raise MerkleError(f"frontier gives root {_mismatch(computed, expected_root)}")

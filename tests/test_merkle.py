@@ -152,3 +152,22 @@ def test_verify_frontier_accepts_the_log_and_names_what_differs() -> None:
             verify_frontier(wrong, size, root(tree))
     with pytest.raises(MerkleError, match="not a 32-byte hash"):
         verify_frontier([(8, b"\0"), (2, b"\0" * 32), (1, b"\0" * 32)], 11, root(tree))
+
+
+def test_roots_that_differ_late_are_shown_until_they_differ() -> None:
+    """Two roots differing in their last digit were printed as the same 16 digits."""
+    leaves = [leaf_hash(bytes([i])) for i in range(3)]
+    tree_root = root(leaves)
+    late = tree_root[:-1] + bytes([tree_root[-1] ^ 1])
+    proof = inclusion_proof(1, leaves)
+    with pytest.raises(MerkleError) as caught:
+        verify_inclusion(leaves[1], 1, 3, proof, late)
+    got, expected = (
+        str(caught.value).removeprefix("inclusion proof gives root ").split(", expected ")
+    )
+    assert got == tree_root.hex() and expected == late.hex()  # whole: they differ in the last digit
+    early = bytes([tree_root[0] ^ 0xFF]) + tree_root[1:]
+    with pytest.raises(
+        MerkleError, match=rf"root {tree_root.hex()[:16]}…, expected {early.hex()[:16]}…$"
+    ):
+        verify_inclusion(leaves[1], 1, 3, proof, early)
