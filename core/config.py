@@ -85,9 +85,32 @@ class ChainSettings(BaseModel):
     backend: str = Field(default="json-rpc", pattern=r"^(eth-tester|json-rpc)$")
     confirmations: int = Field(default=1, ge=1, le=1000)
     rpc_url: str = "http://127.0.0.1:8545"
-    chain_id: int | None = None
+    chain_id: int | None = Field(default=None, ge=1)
     private_key: SecretStr | None = None
     contract_address: str | None = None
+
+    @field_validator("rpc_url", mode="before")
+    @classmethod
+    def _usable_rpc_url(cls, value: Any) -> Any:
+        """A URL web3 cannot use is a bad setting now (exit 2), not an unreachable node later."""
+        if isinstance(value, str):
+            value = value.strip()
+            if problem := rpc_url_problem(value):
+                raise PydanticCustomError("rpc_url", "{problem}", {"problem": problem})
+        return value
+
+    @field_validator("contract_address", mode="before")
+    @classmethod
+    def _checksummed_address(cls, value: Any) -> Any:
+        """Any-case hex of 40 digits, stored with its EIP-55 checksum; an empty value is unset."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            address, problem = checksum_address(value)
+            if problem is not None:
+                raise PydanticCustomError("contract_address", "{problem}", {"problem": problem})
+            return address
+        return value
 
 
 class ModelSettings(BaseModel):
@@ -361,6 +384,51 @@ def broker_url_problem(url: str) -> str | None:
         if db and not db.isdigit():
             return f"{shown!r}: the Redis database after the last / must be a number, not {db!r}"
     return None
+
+
+RPC_SCHEMES = ("http", "https")
+
+
+def rpc_url_problem(url: str) -> str | None:
+    """Say why ``url`` cannot be a JSON-RPC node's URL, or None when it can be tried (nothing
+    is contacted: an unreachable node is a runtime matter, reported when it is used)."""
+    from urllib.parse import urlsplit
+
+    shown = mask_url(url) if "@" in url else display_name(url)[:200]  # user:password@ only
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        return f"cannot parse {shown!r} as a JSON-RPC URL (port not a number?)"
+    if parts.scheme.lower() not in RPC_SCHEMES:
+        got = f"{parts.scheme}://" if parts.scheme else "no scheme"
+        return f"{shown!r}: a JSON-RPC URL starts with http:// or https:// (got {got})"
+    if not parts.hostname:
+        return f"{shown!r}: a JSON-RPC URL names a host (http://HOST:PORT)"
+    return None
+
+
+def checksum_address(text: str) -> tuple[str, str | None]:
+    """``(EIP-55 address, None)`` for ``0x`` and 40 hex digits in one case, or a mixed-case one
+    whose checksum holds; ``(text, why not)`` otherwise (a mixed case that fails is a typo)."""
+    from eth_utils.address import to_checksum_address
+
+    value = text.strip()
+    digits = value[2:] if value[:2] in ("0x", "0X") else None
+    shown = display_name(value)[:80]
+    if (
+        digits is None
+        or len(digits) != 40
+        or any(c not in "0123456789abcdefABCDEF" for c in digits)
+    ):
+        return value, f"{shown!r} is not an address (0x and 40 hex digits)"
+    address = str(to_checksum_address("0x" + digits.lower()))
+    if digits not in (digits.lower(), digits.upper()) and "0x" + digits != address:
+        return value, (
+            f"{shown!r}: its mixed upper and lower case is not the address's EIP-55 checksum "
+            f"({address}): a mistyped digit?"
+        )
+    return address, None
 
 
 def mask_url(url: str) -> str:

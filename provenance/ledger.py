@@ -420,13 +420,11 @@ def anchor_json(row: LedgerAnchor) -> dict[str, Any]:
     }
 
 
-def anchor(
-    app: Verity, backend: LedgerBackend, *, confirmations: int = 1, timeout_s: float = 60.0
-) -> dict[str, Any]:
-    """Anchor the newest checkpoint (one transaction for all its leaves) and archive the proof.
+def newest_anchor(app: Verity) -> dict[str, Any] | None:
+    """The newest checkpoint's anchor (``anchor`` with ``new`` False), None when it has none.
 
-    Nothing is written unless the transaction is mined and confirmed, so a node that is down
-    leaves the checkpoint unanchored and a later call simply tries again.
+    Callers ask this before connecting to a chain, so that a checkpoint already anchored
+    deploys nothing and sends nothing. Raises BadInputError when the log has no checkpoint.
     """
     with app.db.session() as session:
         latest = session.scalars(
@@ -435,12 +433,35 @@ def anchor(
         if latest is None:
             raise BadInputError("nothing to anchor: register media first")
         done = session.get(LedgerAnchor, latest.root_hash)
-        if done is not None:
-            return {**anchor_json(done), "new": False}
+        return None if done is None else {**anchor_json(done), "new": False, "adopted": False}
+
+
+def anchor(
+    app: Verity, backend: LedgerBackend, *, confirmations: int = 1, timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Anchor the newest checkpoint (one transaction for all its leaves) and archive the proof.
+
+    Nothing is written unless the backend shows the transaction mined, confirmed and holding
+    the contract's event for this root and size, so a node that is down or slow leaves the
+    checkpoint unanchored and a later call tries again (adopting the earlier transaction when
+    it was mined meanwhile).
+    """
+    done = newest_anchor(app)
+    if done is not None:
+        return done
+    with app.db.session() as session:
+        latest = session.scalars(
+            select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)
+        ).one()
         root_hash, tree_size = latest.root_hash, latest.tree_size
     record = backend.anchor(
         bytes.fromhex(root_hash), tree_size, confirmations=confirmations, timeout_s=timeout_s
     )
+    if record.root_hash != root_hash or record.tree_size != tree_size:  # fail closed
+        raise ProvenanceError(
+            f"the chain backend returned an anchor of another checkpoint (root "
+            f"{record.root_hash[:16]}…, size {record.tree_size}); nothing recorded"
+        )
     with app.db.session() as session:
         row = LedgerAnchor(
             root_hash=record.root_hash,
@@ -463,7 +484,7 @@ def anchor(
             case_id=None,
             details=anchor_json(row),
         )
-        return {**anchor_json(row), "new": True}
+        return {**anchor_json(row), "new": True, "adopted": record.adopted}
 
 
 def audit(app: Verity) -> dict[str, Any]:

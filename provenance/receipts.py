@@ -17,7 +17,12 @@ from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from core.canonical import canonical_json, parse_untrusted_json
-from core.errors import ProvenanceError, VerificationError, first_validation_problem
+from core.errors import (
+    ProvenanceError,
+    VerificationError,
+    VerityError,
+    first_validation_problem,
+)
 from provenance import merkle
 from provenance.keys import SigningKey, key_id, load_public
 
@@ -210,7 +215,7 @@ def _check_anchor(receipt: Receipt, rpc_url: str | None, step: Any) -> None:
     if rpc_url is None:
         step("chain anchor", f"claimed in tx {anchor.tx_hash} (pass --rpc to check it)")
         return
-    from provenance.anchor import connect_rpc, load_artifact
+    from provenance.anchor import connect_rpc, describe, load_artifact
 
     try:
         w3 = connect_rpc(rpc_url)
@@ -222,10 +227,10 @@ def _check_anchor(receipt: Receipt, rpc_url: str | None, step: Any) -> None:
         tx = w3.eth.get_transaction_receipt(anchor.tx_hash)
     except ReceiptError:
         raise
+    except VerityError as exc:  # connect_rpc's message names the node and the reason
+        raise ReceiptError(f"chain anchor: cannot check: {exc}") from None
     except Exception as exc:
-        raise ReceiptError(
-            f"chain anchor: cannot check on {rpc_url}: {type(exc).__name__}"
-        ) from None
+        raise ReceiptError(f"chain anchor: cannot check on {rpc_url}: {describe(exc)}") from None
     if timestamp == 0 or size != checkpoint.tree_size:
         raise ReceiptError("chain anchor: the contract does not hold this root")
     # every field the receipt states is compared with what the node says, none taken on trust

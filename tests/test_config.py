@@ -215,3 +215,55 @@ def test_explicit_config_file_must_exist(
     monkeypatch.setenv("VERITY_CONFIG", str(missing))
     code, err = run(capsys, "config", "show")
     assert code == 2 and f"VERITY_CONFIG {missing}: no such file" in err
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("0x123", "'0x123' is not an address (0x and 40 hex digits)"),
+        ("notanaddress", "'notanaddress' is not an address"),
+        ("0x" + "g" * 40, "is not an address"),
+        ("0xAbcdefabcdefabcdefabcdefabcdefabcdefabcd", "is not the address's EIP-55 checksum"),
+    ],
+)
+def test_a_malformed_contract_address_is_a_config_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys, address: str, problem: str
+) -> None:
+    """Before: accepted, then 'internal error: InvalidAddress' (exit 1) at `ledger anchor`."""
+    monkeypatch.setenv("VERITY_CHAIN__CONTRACT_ADDRESS", address)
+    code, err = run(capsys, "ledger", "anchor")
+    assert code == 2 and "chain.contract_address" in err and problem in err, err
+
+
+def test_a_contract_address_in_one_case_is_checksummed(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checksummed = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    for written in (checksummed.lower(), "0x" + checksummed[2:].upper(), f" {checksummed} "):
+        monkeypatch.setenv("VERITY_CHAIN__CONTRACT_ADDRESS", written)
+        assert load_settings().chain.contract_address == checksummed
+    monkeypatch.setenv("VERITY_CHAIN__CONTRACT_ADDRESS", "")
+    assert load_settings().chain.contract_address is None
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            "not a url",
+            "'not a url': a JSON-RPC URL starts with http:// or https:// (got no scheme)",
+        ),
+        ("ws://127.0.0.1:8545", "(got ws://)"),
+        ("http://:8545", "names a host"),
+        ("http://127.0.0.1:port", "port not a number"),
+    ],
+)
+def test_a_malformed_rpc_url_is_a_config_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys, url: str, problem: str
+) -> None:
+    """Before: 'no EVM node answers at not a url: InvalidURL', exit 1 as if the node were down."""
+    monkeypatch.setenv("VERITY_CHAIN__RPC_URL", url)
+    code, err = run(capsys, "ledger", "anchor")
+    assert code == 2 and "chain.rpc_url" in err and problem in err, err
+    monkeypatch.setenv("VERITY_CHAIN__RPC_URL", " https://node.example:8545/v3/key ")
+    assert load_settings().chain.rpc_url == "https://node.example:8545/v3/key"

@@ -5,18 +5,19 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from core.app import Verity
 from core.calibration import atomic_write
 from core.cli import render
-from core.config import Settings, load_settings
+from core.config import Settings, checksum_address, load_settings
 from core.errors import (
     EXIT_BAD_INPUT,
     EXIT_VERIFICATION_FAILED,
     BadInputError,
+    ConfigError,
     MediaError,
     ProvenanceError,
     VerityError,
@@ -26,7 +27,7 @@ from core.errors import (
 from core.report.signature import load_public_key
 from core.store import sha256_file
 from provenance import ledger
-from provenance.anchor import Web3Anchor, connect_rpc
+from provenance.anchor import Web3Anchor, code_at, connect_rpc, contract_problem, describe
 from provenance.keys import KeyRing
 from provenance.receipts import MAX_RECEIPT_BYTES, check_receipt
 
@@ -234,19 +235,41 @@ def hash_command(path: Annotated[Path, typer.Argument()]) -> None:
 
 
 def chain_backend(settings: Settings) -> Web3Anchor:
-    """The configured chain: a JSON-RPC node, the contract deployed on first use and remembered."""
+    """The configured chain: a JSON-RPC node, the contract deployed on first use and remembered.
+
+    Fails closed on configuration: a node of another chain than ``chain.chain_id``, or a
+    configured or remembered address that does not hold VerityAnchor's code, is a ConfigError
+    (exit 2), never silently replaced by a new deployment. Only a remembered address with no
+    code at all (a development node started afresh) is deployed again.
+    """
     if settings.chain.backend != "json-rpc":
         raise BadInputError(
             "the eth-tester chain lives inside one process and is gone when the command ends; "
             "run `verity chain up` (a local anvil) or point VERITY_CHAIN__RPC_URL at a node"
         )
-    w3 = connect_rpc(settings.chain.rpc_url)
-    remembered = settings.home / "chain" / f"contract-{w3.eth.chain_id}.txt"
-    address = settings.chain.contract_address or (
-        remembered.read_text().strip() if remembered.is_file() else None
-    )
-    if address is not None and not w3.eth.get_code(address):
-        address = None  # a fresh node without our contract: deploy again
+    url = settings.chain.rpc_url
+    w3 = connect_rpc(url)
+    try:
+        chain_id = int(w3.eth.chain_id)
+    except Exception as exc:
+        raise ProvenanceError(f"no EVM node answers at {url}: {describe(exc)}") from None
+    wanted = settings.chain.chain_id
+    if wanted is not None and chain_id != wanted:
+        raise ConfigError(
+            f"the node at {url} serves chain {chain_id}, but chain.chain_id is {wanted}: point "
+            f"VERITY_CHAIN__RPC_URL at a node of chain {wanted}, or correct VERITY_CHAIN__CHAIN_ID"
+        )
+    remembered = settings.home / "chain" / f"contract-{chain_id}.txt"
+    address = settings.chain.contract_address  # validated and checksummed when settings load
+    if address is not None:
+        if problem := contract_problem(code_at(w3, address)):
+            raise ConfigError(
+                f"on chain {chain_id}, chain.contract_address {address} {problem}: set "
+                "VERITY_CHAIN__CONTRACT_ADDRESS to a deployed VerityAnchor, or unset it to "
+                "deploy one"
+            )
+    elif remembered.is_file():
+        address = _remembered_address(remembered, w3, chain_id)
     key_file = settings.keys_dir / "chain.key"  # a hex private key kept with mode 0600
     if settings.chain.private_key is not None:
         key: str | None = settings.chain.private_key.get_secret_value()
@@ -255,9 +278,34 @@ def chain_backend(settings: Settings) -> Web3Anchor:
     else:
         key = None  # a development node's first unlocked account pays
     backend = Web3Anchor(w3, address, key)
-    remembered.parent.mkdir(parents=True, exist_ok=True)
-    remembered.write_text(backend.address + "\n")
+    if address is None:  # deployed just now: remember it (a configured address is not copied)
+        remembered.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(remembered, backend.address + "\n")
     return backend
+
+
+def _remembered_address(remembered: Path, w3: Any, chain_id: int) -> str | None:
+    """The address in VERITY_HOME/chain/contract-<id>.txt; None when nothing is deployed there
+    any more (a fresh development node), a ConfigError when it holds something else."""
+    try:
+        text = remembered.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{remembered}: cannot be read ({exc})") from None
+    address, malformed = checksum_address(text)
+    problem = malformed
+    if problem is None:
+        code = code_at(w3, address)
+        if not code:
+            return None
+        problem = contract_problem(code)
+    if problem is not None:
+        raise ConfigError(
+            f"{remembered} names {address}, which on chain {chain_id} {problem}: delete the "
+            "file to deploy a new VerityAnchor, or set VERITY_CHAIN__CONTRACT_ADDRESS"
+            if malformed is None
+            else f"{remembered}: {problem}"
+        )
+    return address
 
 
 @ledger_app.command("anchor")
@@ -268,13 +316,17 @@ def ledger_anchor(
     """Anchor the newest checkpoint on the configured EVM chain and archive the proof."""
     settings = load_settings()
     verity = Verity.open(settings)
-    result = ledger.anchor(
-        verity,
-        chain_backend(settings),
-        confirmations=confirmations or settings.chain.confirmations,
-        timeout_s=timeout,
-    )
+    result = ledger.newest_anchor(verity)  # already anchored: nothing to connect or deploy
+    if result is None:
+        result = ledger.anchor(
+            verity,
+            chain_backend(settings),
+            confirmations=confirmations or settings.chain.confirmations,
+            timeout_s=timeout,
+        )
     state = "anchored" if result["new"] else "already anchored"
+    if result["adopted"]:
+        state = "anchored (by an earlier try's transaction, mined after it gave up)"
     render.out.print(
         f"{state}: root {result['root_hash'][:16]}… (size {result['tree_size']}) in tx "
         f"{result['tx_hash']} block {result['block_number']} on chain {result['chain_id']}"

@@ -35,9 +35,11 @@ def anchor_checkpoint(self: Task[Any, Any]) -> dict[str, Any]:
 
     verity = Verity.open(settings)
     try:
-        result = ledger.anchor(
-            verity, chain_backend(settings), confirmations=settings.chain.confirmations
-        )
+        result = ledger.newest_anchor(verity)  # already anchored: nothing to connect or deploy
+        if result is None:
+            result = ledger.anchor(
+                verity, chain_backend(settings), confirmations=settings.chain.confirmations
+            )
     except BadInputError as exc:  # nothing registered yet: nothing to anchor
         return {"anchored": False, "reason": str(exc)}
     except ProvenanceError as exc:

@@ -1,5 +1,5 @@
 // Compile VerityAnchor.sol with the project-local solc-js (npm solc@0.8.37) into
-// VerityAnchor.json (ABI + bytecode). `make contracts` runs it; a test recompiles and compares.
+// VerityAnchor.json (ABI, bytecode and the runtime code a deployed copy holds). `make contracts` runs it; a test recompiles and compares.
 const fs = require("fs");
 const path = require("path");
 const solc = require("solc");
@@ -12,7 +12,7 @@ const input = {
     evmVersion: "paris",
     optimizer: { enabled: true, runs: 200 },
     metadata: { bytecodeHash: "none" },
-    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
+    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
   },
 };
 const output = JSON.parse(solc.compile(JSON.stringify(input)));
@@ -28,6 +28,7 @@ const artifact = {
   evmVersion: input.settings.evmVersion,
   abi: contract.abi,
   bytecode: "0x" + contract.evm.bytecode.object,
+  deployedBytecode: "0x" + contract.evm.deployedBytecode.object,
 };
 const target = process.argv[2] || path.join(__dirname, "VerityAnchor.json");
 fs.writeFileSync(target, JSON.stringify(artifact, null, 1) + "\n");
