@@ -460,7 +460,7 @@ def _check_ledger_rows_have_events(
 
     Registering writes the leaf, its checkpoint and the event in one transaction, so a leaf
     without its event means the newest events were removed. (The converse, an event whose leaf
-    or checkpoint is gone, is ``provenance.ledger.audit``'s check; core never imports it.)
+    or checkpoint is gone, is ``provenance.ledger_audit.audit``'s check; core never imports it.)
     """
     registered: dict[Any, Any] = {}
     for events in by_chain.values():

@@ -4,7 +4,7 @@ Whoever can write the database can edit any row of the log. Leaves and checkpoin
 covered by hashes and signatures, but a command that reads a row to build on it (a record shown
 by ``lookup``, a frontier extended by ``register``, a body put in a receipt) must check it first:
 a damaged row should stop the command with its name (exit 3), never crash it, and never be
-signed over. ``ledger.audit`` reads the rows through the same functions.
+signed over. ``ledger_audit.audit`` reads the rows through the same functions.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from core.app import Verity
 from core.db import LedgerAnchor, LedgerCheckpoint, LedgerLeaf
 from core.errors import BadInputError, VerificationError
-from provenance import ledger
+from provenance import ledger, ledger_audit
 from provenance.ledger_rows import leaf_record
 
 
@@ -78,9 +78,9 @@ def anchors(app: Verity) -> list[dict[str, Any]]:
 
 
 def audit_result(app: Verity) -> dict[str, Any]:
-    """``ledger.audit`` as data: intact with counts and root, or the first problem."""
+    """``ledger_audit.audit`` as data: intact with counts and root, or the first problem."""
     try:
-        return {"ok": True, **ledger.audit(app), "message": "ledger intact"}
+        return {"ok": True, **ledger_audit.audit(app), "message": "ledger intact"}
     except VerificationError as exc:
         return {"ok": False, "message": str(exc)}
 

@@ -19,7 +19,7 @@ from core.cli import main
 from core.config import load_settings
 from core.db import CustodyEvent, LedgerAnchor
 from core.errors import BadInputError, ProvenanceError
-from provenance import ledger
+from provenance import ledger, ledger_audit
 from provenance.anchor import ARTIFACT, Web3Anchor, connect_rpc
 from provenance.receipts import check_receipt, verify_receipt
 from tests.conftest import IN_CI
@@ -85,7 +85,7 @@ def test_ledger_anchor_archives_and_receipt_carries_it(
     receipt = ledger.receipt(app, str(photo))
     assert receipt.anchor is not None and receipt.anchor.tx_hash == first["tx_hash"]
     verify_receipt(receipt.model_dump_json().encode(), media=photo)
-    ledger.audit(app)
+    ledger_audit.audit(app)
     # the anchor is checked field by field: a missing or mistyped one is a format failure
     for mutate in (
         lambda a: a.pop("block_number"),
@@ -103,7 +103,7 @@ def test_ledger_anchor_archives_and_receipt_carries_it(
         assert json.loads(row.transaction)["hash"] == first["tx_hash"]
         row.tree_size = 99
     with pytest.raises(Exception, match="no checkpoint of size 99"):
-        ledger.audit(app)
+        ledger_audit.audit(app)
 
 
 ACCEPTS_ANYTHING = "0x6001600c60003960016000f300"  # runtime code 00: every call succeeds
@@ -186,7 +186,7 @@ def test_a_transaction_mined_after_the_timeout_is_adopted_on_retry(
     assert _counts(app) == (1, 1)
     receipt = ledger.receipt(app, str(photo))
     verify_receipt(receipt.model_dump_json().encode(), media=photo)
-    ledger.audit(app)
+    ledger_audit.audit(app)
 
 
 def test_a_root_anchored_between_lookup_and_send_is_adopted(

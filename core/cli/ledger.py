@@ -26,7 +26,7 @@ from core.errors import (
 )
 from core.report.signature import load_public_key
 from core.store import sha256_file
-from provenance import ledger
+from provenance import ledger, ledger_audit
 from provenance.anchor import Web3Anchor, code_at, connect_rpc, contract_problem, describe
 from provenance.keys import KeyRing
 from provenance.receipts import MAX_RECEIPT_BYTES, check_receipt
@@ -126,9 +126,9 @@ def verify_receipt_command(
 
 
 @ledger_app.command("audit")
-def ledger_audit() -> None:
+def ledger_audit_command() -> None:
     """Recompute every leaf and checkpoint; exit 3 naming the first altered row."""
-    report = ledger.audit(_open())
+    report = ledger_audit.audit(_open())
     render.out.print(
         f"ledger intact: {report['leaves']} leaves, {report['checkpoints']} "
         f"checkpoints, root {report['root']}"
