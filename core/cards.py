@@ -64,9 +64,26 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _metric_values(value: Any, where: str) -> dict[str, Any]:
+def _metric_values(value: Any, where: str, *, required: bool = False) -> dict[str, Any]:
+    """The card's metric keys of one block; ``required``: every key must be there (a value may
+    be null, as ``verity eval`` writes where a metric is undefined), so that a block without the
+    numbers never fills a card with nulls."""
     data = _mapping(value, where)
+    missing = [k for k in METRIC_KEYS if k not in data]
+    if required and missing:
+        raise _NotMetrics(f"{where} lacks {', '.join(missing)}")
     return {k: data.get(k) for k in METRIC_KEYS}
+
+
+def _scored_version(signature: Any, name: str) -> str | None:
+    """The version of ``name`` an eval run's signature says was scored (``name=1.1.1/...``),
+    or None when the signature does not say."""
+    if not isinstance(signature, str):
+        return None
+    for part in signature.split(";"):
+        if part.startswith(f"{name}="):
+            return part[len(name) + 1 :].split("/", 1)[0]
+    return None
 
 
 def metrics_from_eval(eval_dir: Path, spec: DetectorSpec) -> dict[str, Any]:
@@ -87,11 +104,12 @@ def metrics_from_eval(eval_dir: Path, spec: DetectorSpec) -> dict[str, Any]:
             if spec.name not in systems:
                 continue
             system = _mapping(systems[spec.name], spec.name)
-            groups[group] = _metric_values(system.get("overall"), f"{spec.name} 'overall'")
             by_category = _mapping(system.get("by_category"), f"{spec.name} 'by_category'")
-            groups[group]["by_category"] = {
-                c: _metric_values(m, f"category {c!r}") for c, m in by_category.items()
-            }
+            categories = {c: _metric_values(m, f"category {c!r}") for c, m in by_category.items()}
+            groups[group] = _metric_values(
+                system.get("overall"), f"{spec.name} 'overall'", required=True
+            )
+            groups[group]["by_category"] = categories
         info = _mapping(result.get("info", {}), "'info'")
     except OSError as exc:
         raise BadInputError(f"{display_name(path)}: unreadable ({exc.strerror})") from None
@@ -105,6 +123,12 @@ def metrics_from_eval(eval_dir: Path, spec: DetectorSpec) -> dict[str, Any]:
         ) from None
     if not groups:
         raise BadInputError(f"{display_name(path)}: the run did not score {spec.name}")
+    scored = _scored_version(info.get("signature"), spec.name)
+    if scored is not None and scored != spec.version:  # another version's numbers: not its card
+        raise BadInputError(
+            f"{display_name(path)}: the run scored {spec.name} {display_name(scored)}, "
+            f"not {spec.version}; evaluate this version again (verity eval)"
+        )
     return {
         "evaluation": {
             "manifest": info.get("manifest"),

@@ -51,7 +51,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.errors import BadInputError, display_name
-from modalities.lab_inputs import check_out, inside, manifest_rows
+from core.training import inside, read_picture
+from modalities.lab_inputs import check_out, manifest_rows
 
 if TYPE_CHECKING:
     from modalities.audio.synthesis.vocoder import LoadedVocoder
@@ -142,17 +143,6 @@ def _rng(seed: int, method: str, relative: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
 
-def load_picture(path: Path) -> np.ndarray:
-    """The picture as uint8 RGB; an unreadable file is one clear error."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as error:
-        raise BadInputError(f"{display_name(path)}: not a readable picture ({error})") from error
-
-
 def _encode_image(rgb: np.ndarray, like: Path) -> tuple[bytes, str]:
     """Same family of format as the source (JPEG stays JPEG), so the format is no cue."""
     from PIL import Image
@@ -200,7 +190,7 @@ def _make_picture(
     from modalities.visual.synthesis import translator as translation
     from modalities.visual.synthesis import upsampling
 
-    rgb = load_picture(source.path)
+    rgb = read_picture(source.path)
     fake: np.ndarray | None
     detail: dict[str, Any]
     if method == "translate" and translator is not None:
@@ -294,7 +284,7 @@ def _make_swap(
 
     net, config, model_sha = swap
     if source.kind == "image":
-        pictures = [load_picture(source.path)]
+        pictures = [read_picture(source.path)]
     else:
         pictures = [f.rgb for f in media.iter_frames(source.path, fps=1.0, max_frames=3)]
     identity = next(

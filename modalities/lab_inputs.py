@@ -5,7 +5,6 @@ folder, and the output folder is a folder that holds no other dataset's manifest
 from __future__ import annotations
 
 import csv
-import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,6 @@ def manifest_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
         raise BadInputError(f"{display_name(manifest)}: not UTF-8 text (a CSV manifest)") from None
     except csv.Error as exc:
         raise BadInputError(f"{display_name(manifest)}: malformed CSV: {exc}") from None
-
-
-def inside(folder: Path, relative: str, where: str) -> Path:
-    """``folder / relative``, refused when ``relative`` is absolute, climbs out with ``..`` or
-    resolves (symlinks followed) outside ``folder``: a source is read from the data folder only
-    and its copy lands under the output folder only. ``where`` starts the message."""
-    normal = posixpath.normpath(relative)
-    path = folder / relative
-    try:
-        resolved = path.resolve()
-    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte in the name
-        raise BadInputError(f"{where}: {display_name(relative)} cannot be resolved") from None
-    if (
-        Path(relative).is_absolute()
-        or normal == ".."
-        or normal.startswith("../")
-        or not resolved.is_relative_to(folder.resolve())
-    ):
-        raise BadInputError(f"{where}: {display_name(relative)} points outside the data folder")
-    return path
 
 
 def check_model_out(out: Path) -> None:

@@ -135,3 +135,57 @@ def test_card_numbers_are_what_verity_eval_reproduces(home: Path, tmp_path: Path
         checked += 1
     # every detector that ships with Verity has a card; a user's local checkpoint brings its own
     assert checked == len([s for s in REGISTRY.specs() if s.requires is None])
+
+
+def _eval_run(tmp_path: Path, signature: str, overall: dict[str, object]) -> Path:
+    run = tmp_path / "eval"
+    run.mkdir(exist_ok=True)
+    systems = {SPEC.name: {"overall": overall, "by_category": {}}}
+    metrics = {
+        "threshold_p_fake": 0.9,
+        "info": {"manifest": "m.csv", "manifest_sha256": "ab" * 32, "signature": signature},
+        "groups": {"image": {"systems": systems}},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+@pytest.mark.parametrize(
+    ("signature", "overall", "words"),
+    [
+        (
+            f"{SPEC.name}=0.0.9/none;normalize=True;{{}}",
+            "full",
+            "scored visual.metadata 0.0.9, not",
+        ),
+        (
+            f"{SPEC.name}={SPEC.version}/none;normalize=True;{{}}",
+            {"n_real": 3},
+            "lacks n_fake, auc",
+        ),
+        (f"{SPEC.name}={SPEC.version}/none;normalize=True;{{}}", {}, "'overall' lacks n_real"),
+    ],
+)
+def test_an_eval_of_another_version_or_without_metrics_leaves_the_card_alone(
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signature: str,
+    overall: object,
+    words: str,
+) -> None:
+    card = tmp_path / "card.json"
+    shutil.copy(cards.card_path(SPEC), card)
+    before = card.read_bytes()
+    monkeypatch.setattr(cards, "card_path", lambda spec: card)
+    full = {k: 0.5 for k in cards.METRIC_KEYS}
+    run = _eval_run(tmp_path, signature, full if overall == "full" else overall)
+    assert main(["detectors", "card", SPEC.name, "--from-eval", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "internal error" not in err and words in err, err
+    assert card.read_bytes() == before
+    # the same run of this version, with every metric, updates the card
+    _eval_run(tmp_path, f"{SPEC.name}={SPEC.version}/none;normalize=True;{{}}", full)
+    assert main(["detectors", "card", SPEC.name, "--from-eval", str(run)]) == 0
+    assert json.loads(card.read_text())["metrics"]["image"]["auc"] == 0.5

@@ -494,3 +494,28 @@ def test_the_contents_digest_changes_with_the_bytes_not_the_manifest(image_set) 
         assert same_manifest == manifest_sha and evaluation.contents_sha256(hashed(again)) != before
     finally:
         target.write_bytes(original)
+
+
+def test_calibrate_refuses_an_out_it_cannot_write_before_scoring(
+    home: Path, capsys, tmp_path: Path, image_set, brightness_registered
+) -> None:
+    manifest, root = image_set
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    data = ["--manifest", str(manifest), "--root", str(root), "-j", "1"]
+    carry = ["--carry-from", str(a_file), "--reason", "scores of every fitted input unchanged"]
+    for out, words in ((folder, "is a folder, not a file"), (a_file / "c.json", "not a folder")):
+        for args in (
+            ["visual.brightness", *data],
+            ["--fusion", *data],
+            ["visual.brightness", *carry],
+        ):
+            capsys.readouterr()
+            assert main(["calibrate", *args, "--out", str(out)]) == 2
+            err = capsys.readouterr().err.strip()
+            assert len(err.splitlines()) == 1 and "internal error" not in err, err
+            assert f"--out {out}: " in err and words in err
+    assert not (home / "calibration").exists()  # refused before any scoring
+    assert a_file.read_text() == "x" and list(folder.iterdir()) == []

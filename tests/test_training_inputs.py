@@ -141,3 +141,100 @@ def test_a_corrupt_eval_metrics_file_leaves_the_card_alone(
     assert sorted(p.name for p in card.parent.iterdir()) == ["card.json"]  # no temp file left
     assert hashlib.sha256(shipped.read_bytes()).hexdigest() == shipped_digest
     assert json.loads(before)["detector"] == SPEC.name
+
+
+def _cut_off_audio(root: Path) -> Path:
+    """12 files cut to 300 bytes (a 44-byte header and 6 ms of sound): 6 real files of 2
+    speakers, 6 fakes of 2 generators, as `head -c 300` leaves a download that broke off."""
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    lines = ["file,kind,label,generator,identity"]
+    for i in range(6):
+        for kind in ("real", "fake"):
+            name = f"{kind}{i}.wav"
+            soundfile.write(root / name, rng.normal(0, 0.1, 128).astype(np.float32), 22_050,
+                            subtype="PCM_16")  # fmt: skip
+            group = f",spk{i % 2}" if kind == "real" else f"gen{i % 2},"
+            lines.append(f"{name},audio,{kind},{group}")
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert (root / "real0.wav").stat().st_size == 300
+    return root
+
+
+@pytest.mark.parametrize("detector", ["audio.lfcc_gmm", "audio.artifacts", "audio.cnn"])
+def test_audio_without_usable_speech_is_refused_naming_the_folder(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], detector: str
+) -> None:
+    data = _cut_off_audio(tmp_path / "cutoff")
+    out = tmp_path / "out"
+    assert main(["train", detector, "--data", str(data), "--out", str(out), "-j", "1"]) == 2
+    _one_error_line(capsys, "training data (cutoff)", "12 files held none: too short")
+    assert not out.exists()
+
+
+def test_too_few_lfcc_frames_for_the_mixtures_are_bad_input() -> None:
+    from modalities.audio.training import lfcc_gmm as recipe
+
+    feats = [np.zeros((3, 60), np.float32), np.ones((30, 60), np.float32)]
+    with pytest.raises(BadInputError, match="real training files of a fold give 3 LFCC frames"):
+        recipe._fit_pair(feats, np.array([0, 1]), 8, 0)
+
+
+def _pictures(root: Path, rows: list[str], *, size: int = 176) -> Path:
+    from PIL import Image
+
+    (root / "faces" / "a").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / "faces" / "a" / f"{i}.png")
+    (root / "faces" / "a" / "text.png").write_text("not a picture")
+    (root / "manifest.csv").write_text("\n".join(["file,kind,label", *rows]) + "\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        ("faces/a/gone.png,image,real", "missing file 'faces/a/gone.png'"),
+        ("../../../../etc/passwd,image,real", "points outside the data folder"),
+        ("/etc/hostname,image,real", "points outside the data folder"),
+    ],
+)
+@pytest.mark.parametrize("detector", ["visual.spectrum", "visual.blend"])
+def test_picture_rows_naming_missing_or_outside_files_are_refused(
+    tmp_path: Path, detector: str, row: str, words: str
+) -> None:
+    from modalities.visual.training import blend, spectrum
+
+    data = _pictures(tmp_path / "photos", ["faces/a/0.png,image,real", row])
+    with pytest.raises(BadInputError, match=words):
+        spectrum.collect([data], 0) if detector == "visual.spectrum" else blend.collect([data])
+    if detector == "visual.blend":
+        data.joinpath("manifest.csv").write_text(f"file,kind,label\n{row.replace('real', 'fake')}")
+        with pytest.raises(BadInputError, match=words):
+            blend.collect_fakes([data])
+
+
+@pytest.mark.parametrize("detector", ["visual.spectrum", "visual.blend"])
+def test_a_text_file_named_png_is_one_error_line(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], detector: str
+) -> None:
+    data = _pictures(tmp_path / "photos", ["faces/a/0.png,image,real", "faces/a/text.png,image,"])
+    out = tmp_path / "out"
+    assert main(["train", detector, "--data", str(data), "--out", str(out), "-j", "1"]) == 2
+    _one_error_line(capsys, "text.png: not a readable picture")
+    assert not out.exists()
+
+
+def test_pictures_too_small_for_the_spectrum_are_one_error_line(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _pictures(tmp_path / "tiny", ["faces/a/0.png,image,real", "faces/a/1.png,image,real"],
+                     size=4)  # fmt: skip
+    out = tmp_path / "out"
+    assert (
+        main(["train", "visual.spectrum", "--data", str(data), "--out", str(out), "-j", "1"]) == 2
+    )
+    _one_error_line(capsys, "no usable real images", "tiny", "128-px tile")
+    assert not out.exists()

@@ -30,6 +30,7 @@ from core.errors import (
     display_name,
 )
 from core.outputs import folder_problem
+from core.training import check_output
 
 app = typer.Typer(
     name="verity",
@@ -417,6 +418,7 @@ def train(
             raise BadInputError("--extra-fakes/--init/--steps need --out: shipped weights stay")
         extra.update(init=init, config={"steps": steps} if steps else None)
     target = out or shipped
+    check_output(target, name)  # before any work: a bad --out must not cost a training run
     progress = render.make_progress(render.err.is_terminal)
     task = progress.add_task(name, total=None)
 

@@ -15,6 +15,7 @@ from core.cli import render
 from core.config import load_settings
 from core.detector import REGISTRY
 from core.errors import BadInputError, DetectorError, display_name, path_problem
+from core.outputs import file_problem
 
 DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 
@@ -226,6 +227,8 @@ def calibrate_command(
     detector is written for its current version, unchanged, with where it came from and why it
     still holds (for a version whose raw scores on the fit's data did not change).
     """
+    if out is not None and (problem := file_problem(out)):  # before any scoring
+        raise BadInputError(f"--out {display_name(out)}: {problem}")
     if carry_from is not None:
         _carry(detector, carry_from, reason, out)
         return

@@ -456,6 +456,7 @@ def translator_train_command(
     threads: Threads = 1,
 ) -> None:
     """Train the lab's image-to-image translator to re-draw the real pictures of the folders."""
+    from core.training import read_picture
     from modalities import lab
     from modalities.visual.synthesis import translator
 
@@ -463,7 +464,7 @@ def translator_train_command(
     if not sources:
         raise BadInputError("no real pictures in the --data folders")
     _train_lab_model(
-        "translator", "real pictures", sources, lambda s: lab.load_picture(s.path),
+        "translator", "real pictures", sources, lambda s: read_picture(s.path),
         translator.train, budget=(minutes, steps), threads=threads, out=out,
         options={"batch": batch, "seed": seed},
         facts={"folders": [str(folder) for folder in data], "files": len(sources)},

@@ -26,6 +26,7 @@ import numpy as np
 
 from core import decoding, metrics
 from core.sound import encode_mp3
+from core.training import staged_output
 from modalities.audio import cnn, cnn_net, frontend
 from modalities.audio.training import pseudo as pseudo_fakes
 from modalities.audio.training.data import grouped_cv, write_trained
@@ -49,8 +50,10 @@ def _squeeze(wave: np.ndarray) -> np.ndarray:
     return np.asarray(squeezed[: len(wave)], dtype=np.float32)
 
 
-def features(job: pseudo_fakes.Job) -> np.ndarray:
+def features(job: pseudo_fakes.Job) -> np.ndarray | None:
     wave = pseudo_fakes.wave(job, MAX_SECONDS)
+    if pseudo_fakes.too_short(wave):
+        return None
     if job.squeeze:
         wave = _squeeze(wave)
     return cnn_net.log_mel(frontend.normalize_channel(wave))
@@ -160,42 +163,45 @@ def train(
         step="features and pseudo-fakes",
     )
     network = cv.model
-    out.mkdir(parents=True, exist_ok=True)
-    weights_path = out / cnn.WEIGHTS_FILE
-    tmp = weights_path.with_suffix(".part")
-    state = {k: v.contiguous() for k, v in network.state_dict().items()}
-    save_file(state, str(tmp), metadata={"config": json.dumps({"width": width})})
-    tmp.replace(weights_path)
-    recipe = {
-        "folds": folds,
-        "epochs": epochs,
-        "width": width,
-        "seed": seed,
-        "max_seconds": MAX_SECONDS,
-        "features": f"{cnn_net.N_MELS}-band log-mel, 25/10 ms, per-band CMVN, 3 s crops",
-        **pseudo_fakes.recipe_note(
-            sorted({j.method for j in work if j.method is not None}), vocoder_model
-        ),
-        "augmentation": "half of each class: extra 32 kbit/s MP3 round trip; Gaussian noise 0.05",
-        "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
-    }
-    extra = {}
-    labels, oof = cv.labels, cv.oof
-    real_gen = np.array([not i.group.startswith("pseudo:") for i in cv.items])
-    if metrics.has_both_classes(labels[real_gen]):
-        extra["real_generators"] = {
-            "n_fake": int((labels[real_gen] == 1).sum()),
-            "auc": metrics.auc(oof[real_gen], labels[real_gen]),
-            "eer": metrics.eer(oof[real_gen], labels[real_gen])[0],
+    with staged_output(out, cnn.NAME) as folder:
+        weights_path = folder / cnn.WEIGHTS_FILE
+        tmp = weights_path.with_suffix(".part")
+        state = {k: v.contiguous() for k, v in network.state_dict().items()}
+        save_file(state, str(tmp), metadata={"config": json.dumps({"width": width})})
+        tmp.replace(weights_path)
+        recipe = {
+            "folds": folds,
+            "epochs": epochs,
+            "width": width,
+            "seed": seed,
+            "max_seconds": MAX_SECONDS,
+            "features": f"{cnn_net.N_MELS}-band log-mel, 25/10 ms, per-band CMVN, 3 s crops",
+            **pseudo_fakes.recipe_note(
+                sorted({j.method for j in work if j.method is not None}), vocoder_model
+            ),
+            "augmentation": "half of each class: extra 32 kbit/s MP3 round trip; "
+            "Gaussian noise 0.05",
+            "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
         }
-    return write_trained(
-        out,
-        cv,
-        spec=cnn.SPEC,
-        weights=weights_path,
-        recipe=recipe,
-        provenance=provenance,
-        data_note="audio rows; pseudo-fakes made from the unlabelled real folders",
-        files_note=", pseudo-fakes included",
-        extra=extra,
-    )
+        if cv.skipped:  # files too short to hold usable speech
+            recipe["skipped_files"] = cv.skipped
+        extra = {}
+        labels, oof = cv.labels, cv.oof
+        real_gen = np.array([not i.group.startswith("pseudo:") for i in cv.items])
+        if metrics.has_both_classes(labels[real_gen]):
+            extra["real_generators"] = {
+                "n_fake": int((labels[real_gen] == 1).sum()),
+                "auc": metrics.auc(oof[real_gen], labels[real_gen]),
+                "eer": metrics.eer(oof[real_gen], labels[real_gen])[0],
+            }
+        return write_trained(
+            folder,
+            cv,
+            spec=cnn.SPEC,
+            weights=weights_path,
+            recipe=recipe,
+            provenance=provenance,
+            data_note="audio rows; pseudo-fakes made from the unlabelled real folders",
+            files_note=", pseudo-fakes included",
+            extra=extra,
+        )

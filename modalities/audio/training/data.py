@@ -28,7 +28,13 @@ from core.calibration import fit_calibration, save
 from core.detector import DetectorSpec
 from core.errors import BadInputError, display_name
 from core.pools import spawn_pool
-from core.training import calibration_data, read_folder, write_card, write_descriptor
+from core.training import (
+    calibration_data,
+    data_file,
+    read_folder,
+    write_card,
+    write_descriptor,
+)
 
 F = TypeVar("F")  # one item's features
 M = TypeVar("M")  # a fitted model
@@ -69,9 +75,7 @@ def collect(
             label_text = (row.get("label") or "real").strip().lower()
             if label_text not in {"real", "fake"}:
                 raise BadInputError(f"{display_name(manifest)}: label {label_text!r}")
-            path = (folder / row["file"]).resolve()
-            if not path.is_relative_to(folder.resolve()) or not path.is_file():
-                raise BadInputError(f"{display_name(manifest)}: missing file {row['file']!r}")
+            path = data_file(folder, row["file"]).resolve()
             items.append(
                 LabeledAudio(
                     path,
@@ -141,23 +145,36 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
-def check_folds(items: Sequence[LabeledAudio], folds: int) -> Any:
+def _where(items: Sequence[LabeledAudio]) -> str:
+    return ", ".join(sorted({display_name(i.folder) for i in items})) or "no folder"
+
+
+def check_folds(
+    items: Sequence[LabeledAudio], folds: int, *, where: str | None = None, unusable: int = 0
+) -> Any:
     """The ``GroupKFold`` splitter for ``items``, once sure that every fold trains on both classes.
 
     Each fold holds out whole groups, so real and fake files must each come from at least two
     groups, and no fold may hold out every group of one class; else one BadInputError that says
-    what the cross-validation needs and what it got (before any features or weights are made)."""
+    what the cross-validation needs and what it got (before any features or weights are made).
+    ``where`` names the data folders (default: those of ``items``) and ``unusable`` counts files
+    left out for want of usable speech, so that a refusal says why files are missing."""
     from sklearn.model_selection import GroupKFold
 
     labels = np.array([i.label for i in items])
     groups = np.array([i.group for i in items])
     real, fake = set(groups[labels == 0]), set(groups[labels == 1])
     n_splits = min(folds, len(set(groups)))
-    where = ", ".join(sorted({display_name(i.folder) for i in items})) or "no folder"
+    where = where or _where(items)
     got = (
         f"got {_count(int((labels == 0).sum()), 'real file')} in {_count(len(real), 'group')} "
         f"and {_count(int((labels == 1).sum()), 'fake file')} in {_count(len(fake), 'group')}"
     )
+    if unusable:
+        got += (
+            f" with usable speech ({_count(unusable, 'file')} held none: too short, "
+            "cut off or silent)"
+        )
     if len(real) < 2 or len(fake) < 2:
         raise BadInputError(
             f"training data ({where}): {folds}-fold cross-validation grouped by "
@@ -218,7 +235,8 @@ def grouped_cv(
     labels = np.array([i.label for i in kept])
     groups = np.array([i.group for i in kept])
     oof = np.zeros(len(kept))
-    splitter = check_folds(kept, folds)  # again: files without features may have left a group
+    # again: files without features (no usable speech) may have left a group
+    splitter = check_folds(kept, folds, where=_where(items), unusable=len(sources) - len(kept))
     fold_metrics = []
     for k, (train_idx, test_idx) in enumerate(splitter.split(feats, labels, groups)):
         report("cross-validation", k, folds)

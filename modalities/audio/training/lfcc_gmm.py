@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import BadInputError
+from core.training import staged_output
 from modalities.audio import lfcc_gmm
 from modalities.audio.gmm import DiagGMM
 from modalities.audio.training import pseudo as pseudo_fakes
@@ -28,8 +30,10 @@ MAX_FRAMES = 800
 FIT_FRAMES = 200  # frames per file used to fit the mixtures (keeps big files from dominating)
 
 
-def extract(job: pseudo_fakes.Job) -> np.ndarray:
+def extract(job: pseudo_fakes.Job) -> np.ndarray | None:
     wave = pseudo_fakes.wave(job, MAX_SECONDS)
+    if pseudo_fakes.too_short(wave):
+        return None
     feats, mask = lfcc_gmm.file_features(wave)
     speech = feats[mask] if mask.sum() >= 20 else feats
     if len(speech) > MAX_FRAMES:
@@ -48,7 +52,15 @@ def _fit_pair(
             f = feats[i]
             take = rng.choice(len(f), min(len(f), FIT_FRAMES), replace=False)
             parts.append(f[take])
-        return np.concatenate(parts)
+        frames = np.concatenate(parts)
+        if len(frames) < components:  # DiagGMM.fit would fail inside scikit-learn
+            kind = "fake" if cls else "real"
+            raise BadInputError(
+                f"audio.lfcc_gmm: the {kind} training files of a fold give {len(frames)} LFCC "
+                f"frames, fewer than the {components} mixture components: they hold too little "
+                "speech (cut off or silent?)"
+            )
+        return frames
 
     return DiagGMM.fit(stack(0), components, seed), DiagGMM.fit(stack(1), components, seed)
 
@@ -87,28 +99,30 @@ def train(
         progress=progress,
     )
     real, fake = cv.model
-    out.mkdir(parents=True, exist_ok=True)
-    weights_path = out / "lfcc_gmm.npz"
-    arrays: dict[str, Any] = {**real.arrays("real"), **fake.arrays("fake")}
-    np.savez(weights_path, **arrays)
-    recipe = {
-        "components": components,
-        "folds": folds,
-        "seed": seed,
-        "max_seconds": MAX_SECONDS,
-        "max_frames": MAX_FRAMES,
-        "fit_frames": FIT_FRAMES,
-        "features": "LFCC 20+Δ+ΔΔ, 20 ms / 10 ms, linear filterbank, per-file mean removed",
-        "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
-    }
-    if pseudo:
-        recipe.update(pseudo_fakes.recipe_note(list(pseudo), vocoder_model))
-    return write_trained(
-        out,
-        cv,
-        spec=lfcc_gmm.SPEC,
-        weights=weights_path,
-        recipe=recipe,
-        provenance=provenance,
-        data_note="audio rows only",
-    )
+    with staged_output(out, lfcc_gmm.NAME) as folder:
+        weights_path = folder / "lfcc_gmm.npz"
+        arrays: dict[str, Any] = {**real.arrays("real"), **fake.arrays("fake")}
+        np.savez(weights_path, **arrays)
+        recipe = {
+            "components": components,
+            "folds": folds,
+            "seed": seed,
+            "max_seconds": MAX_SECONDS,
+            "max_frames": MAX_FRAMES,
+            "fit_frames": FIT_FRAMES,
+            "features": "LFCC 20+Δ+ΔΔ, 20 ms / 10 ms, linear filterbank, per-file mean removed",
+            "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
+        }
+        if cv.skipped:  # files too short to hold usable speech
+            recipe["skipped_files"] = cv.skipped
+        if pseudo:
+            recipe.update(pseudo_fakes.recipe_note(list(pseudo), vocoder_model))
+        return write_trained(
+            folder,
+            cv,
+            spec=lfcc_gmm.SPEC,
+            weights=weights_path,
+            recipe=recipe,
+            provenance=provenance,
+            data_note="audio rows only",
+        )

@@ -23,6 +23,14 @@ from modalities.audio.training.data import LabeledAudio, collect
 SAMPLE_RATE = 16_000
 NEURAL_VOCODER = "neural_vocoder"
 METHODS = (*sorted(copy_synthesis.METHODS), NEURAL_VOCODER, *tts_engines.ENGINES)
+MIN_SECONDS = 0.2  # shorter decoded audio (a cut-off or empty file) holds no usable speech
+
+
+def too_short(wave: np.ndarray) -> bool:
+    """Whether a job's wave is too short to train on: its file is then left out (features
+    None), and a data set left without usable files is refused in one line by the
+    cross-validation check, rather than ending inside a model fit or training on nothing."""
+    return len(wave) < MIN_SECONDS * SAMPLE_RATE
 
 
 @dataclass(frozen=True)

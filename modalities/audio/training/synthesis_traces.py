@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.sound import decode_audio
+from core.training import staged_output
 from modalities.audio import frontend, synthesis_traces
 from modalities.audio import trace_features as tf
 from modalities.audio.synthesis_traces import TraceHead
@@ -85,31 +86,31 @@ def train(
         step="traces",
     )
     head = cv.model
-    out.mkdir(parents=True, exist_ok=True)
-    weights_path = out / synthesis_traces.WEIGHTS_FILE
-    arrays: dict[str, Any] = head.arrays()
-    np.savez(weights_path, **arrays)
-    recipe = {
-        "folds": folds,
-        "seed": seed,
-        "max_seconds": MAX_SECONDS,
-        "features": list(tf.NAMES),
-        "head": f"additive model: {KNOTS} hinge knots per trace, standardised, L2 logistic "
-        f"regression (C={C}), classes balanced",
-        "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
-        "skipped_files": cv.skipped,
-    }
-    spread = np.std([head.contributions(row) for row in cv.features], axis=0)
-    influence = {  # how much each trace moves scores across the training set
-        name: round(float(v), 4) for name, v in zip(tf.NAMES, spread, strict=True)
-    }
-    return write_trained(
-        out,
-        cv,
-        spec=synthesis_traces.SPEC,
-        weights=weights_path,
-        recipe=recipe,
-        provenance=provenance,
-        data_note="audio rows only",
-        extra={"trace_influence": influence},
-    )
+    with staged_output(out, synthesis_traces.NAME) as folder:
+        weights_path = folder / synthesis_traces.WEIGHTS_FILE
+        arrays: dict[str, Any] = head.arrays()
+        np.savez(weights_path, **arrays)
+        recipe = {
+            "folds": folds,
+            "seed": seed,
+            "max_seconds": MAX_SECONDS,
+            "features": list(tf.NAMES),
+            "head": f"additive model: {KNOTS} hinge knots per trace, standardised, L2 logistic "
+            f"regression (C={C}), classes balanced",
+            "channel": "16 kHz mono, one MP3 round trip at 64 kbit/s",
+            "skipped_files": cv.skipped,
+        }
+        spread = np.std([head.contributions(row) for row in cv.features], axis=0)
+        influence = {  # how much each trace moves scores across the training set
+            name: round(float(v), 4) for name, v in zip(tf.NAMES, spread, strict=True)
+        }
+        return write_trained(
+            folder,
+            cv,
+            spec=synthesis_traces.SPEC,
+            weights=weights_path,
+            recipe=recipe,
+            provenance=provenance,
+            data_note="audio rows only",
+            extra={"trace_influence": influence},
+        )

@@ -41,7 +41,13 @@ from core.errors import BadInputError
 from core.media import iter_frames
 from core.pools import spawn_pool
 from core.sound import decode_audio
-from core.training import read_folder, write_card, write_descriptor
+from core.training import (
+    data_file,
+    read_folder,
+    staged_output,
+    write_card,
+    write_descriptor,
+)
 from modalities.lipsync import signals, syncnet
 from modalities.lipsync import syncnet_net as net
 
@@ -64,9 +70,7 @@ def collect(folders: list[Path]) -> tuple[list[ClipRef], list[dict[str, str]]]:
         for row in rows:
             if row.get("kind") != "video" or row.get("label", "real") == "fake":
                 continue
-            path = folder / row["file"]
-            if not path.is_file():
-                raise BadInputError(f"{folder.name}/{row['file']}: listed but missing")
+            path = data_file(folder, row["file"])
             identity = row.get("identity") or ""
             group = identity if identity and "unknown" not in identity else row["file"]
             clips.append(ClipRef(path, group))
@@ -85,9 +89,7 @@ def collect_fakes(folders: list[Path]) -> tuple[list[ClipRef], list[dict[str, st
         for row in rows:
             if row.get("kind") != "video" or row.get("label") != "fake":
                 continue
-            path = folder / row["file"]
-            if not path.is_file():
-                raise BadInputError(f"{folder.name}/{row['file']}: listed but missing")
+            path = data_file(folder, row["file"])
             fakes.append(ClipRef(path, row.get("source_file") or row["file"]))
     if not fakes:
         raise BadInputError("--extra-fakes: no fake video rows in " + ", ".join(map(str, folders)))
@@ -416,35 +418,36 @@ def train(
             "folders": fake_provenance,
         }  # fmt: skip
     min_confidence = window_threshold(embed(network, clips))
-    out.mkdir(parents=True, exist_ok=True)
-    weights_path = out / syncnet.WEIGHTS_FILE
-    tmp = weights_path.with_suffix(".part")
-    config = {"width": width, "min_confidence": min_confidence}
-    state = {k: v.contiguous() for k, v in network.state_dict().items()}
-    save_file(state, str(tmp), metadata={"config": json.dumps(config)})
-    tmp.replace(weights_path)
-    recipe = {
-        "steps": steps,
-        "batch": batch,
-        "width": width,
-        "seed": seed,
-        "max_seconds": MAX_SECONDS,
-        "inputs": f"{net.STACK} grey {net.MOUTH_H}x{net.MOUTH_W} mouth crops on a 25 fps grid; "
-        f"{net.MEL_STACK} frames of 64-band log-mel (0.2 s)",
-        "pairs": "1/2 in sync, 1/4 audio shifted 5-15 frames, 1/4 audio from another clip; "
-        "80% of stacks where there is speech",
-        "loss": "BCE on scale*(margin - distance of unit embeddings)",
-        "augmentation": "horizontal flip, Gaussian noise 0.1 on both inputs",
-        "min_confidence": "95th percentile of window confidences with foreign audio (all clips)",
-    }
-    descriptor = write_descriptor(
-        out, detector=syncnet.NAME, version=syncnet.VERSION, weights=weights_path,
-        recipe=recipe, provenance=provenance,
-    )  # fmt: skip
-    write_card(
-        out,
-        descriptor,
-        f"{len(refs)} real talking-head video rows ({len(clips)} extracted)",
-        validation=validation,
-    )
-    return validation
+    with staged_output(out, syncnet.NAME) as folder:
+        weights_path = folder / syncnet.WEIGHTS_FILE
+        tmp = weights_path.with_suffix(".part")
+        config = {"width": width, "min_confidence": min_confidence}
+        state = {k: v.contiguous() for k, v in network.state_dict().items()}
+        save_file(state, str(tmp), metadata={"config": json.dumps(config)})
+        tmp.replace(weights_path)
+        recipe = {
+            "steps": steps,
+            "batch": batch,
+            "width": width,
+            "seed": seed,
+            "max_seconds": MAX_SECONDS,
+            "inputs": f"{net.STACK} grey {net.MOUTH_H}x{net.MOUTH_W} mouth crops on a 25 fps grid; "
+            f"{net.MEL_STACK} frames of 64-band log-mel (0.2 s)",
+            "pairs": "1/2 in sync, 1/4 audio shifted 5-15 frames, 1/4 audio from another clip; "
+            "80% of stacks where there is speech",
+            "loss": "BCE on scale*(margin - distance of unit embeddings)",
+            "augmentation": "horizontal flip, Gaussian noise 0.1 on both inputs",
+            "min_confidence": "95th percentile of window confidences with foreign audio "
+            "(all clips)",
+        }
+        descriptor = write_descriptor(
+            folder, detector=syncnet.NAME, version=syncnet.VERSION, weights=weights_path,
+            recipe=recipe, provenance=provenance,
+        )  # fmt: skip
+        write_card(
+            folder,
+            descriptor,
+            f"{len(refs)} real talking-head video rows ({len(clips)} extracted)",
+            validation=validation,
+        )
+        return validation

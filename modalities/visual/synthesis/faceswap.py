@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from core.errors import BadInputError, display_name
+from core.training import read_picture
 from modalities.visual import faces
 from modalities.visual.synthesis import faceswap_net
 
@@ -77,16 +78,6 @@ def _sha(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def read_picture(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise BadInputError(f"{display_name(path)}: not a readable picture ({exc})") from None
 
 
 def largest_face(rgb: np.ndarray) -> faces.Face | None:

@@ -21,6 +21,7 @@ import numpy as np
 from core import decoding
 from core.errors import BadInputError, display_name
 from core.frames import EXACT, encoder_frame
+from core.training import read_picture
 from modalities.visual.synthesis import faceswap, faceswap_net
 
 MAX_FRAMES = 25 * 60 * 10  # ten minutes at 25 fps: the lab swaps clips, not films
@@ -56,7 +57,7 @@ def swap_file(
     if not _is_video(path):
         if path.suffix.lower() not in faceswap.IMAGE_SUFFIXES:
             raise BadInputError(f"{display_name(path)}: not a picture or video the lab can swap")
-        rgb = faceswap.read_picture(path)
+        rgb = read_picture(path)
         out, mask = swapper(rgb)
         if mask is None:
             raise BadInputError(f"{display_name(path)}: no reliable face to swap")

@@ -35,7 +35,14 @@ from torch import nn
 from core import metrics
 from core.errors import BadInputError
 from core.pools import spawn_pool
-from core.training import read_folder, write_card, write_descriptor
+from core.training import (
+    data_file,
+    read_folder,
+    read_picture,
+    staged_output,
+    write_card,
+    write_descriptor,
+)
 from modalities.visual import blend_net, faces
 from modalities.visual.synthesis import self_blend
 
@@ -113,7 +120,7 @@ def collect(folders: list[Path]) -> tuple[list[tuple[str, str, str]], list[dict[
             kind = row.get("kind")
             if kind not in ("image", "video") or (row.get("label") or "real") != "real":
                 continue
-            items.append((str(folder / row["file"]), kind, _source(row["file"])))
+            items.append((str(data_file(folder, row["file"])), kind, _source(row["file"])))
     if not items:
         raise BadInputError("no real images or videos found in the given folders")
     return items, provenance
@@ -126,7 +133,7 @@ def collect_fakes(folders: list[Path]) -> tuple[list[tuple[str, str]], list[dict
         rows, origin = read_folder(folder)
         provenance.append(origin)
         items += [
-            (str(folder / row["file"]), str(row.get("kind")))
+            (str(data_file(folder, row["file"])), str(row.get("kind")))
             for row in rows
             if (row.get("label") or "").strip().lower() == "fake"
             and row.get("kind") in ("image", "video")
@@ -167,10 +174,7 @@ def face_crops(
 
     path, kind = job
     if kind == "image":
-        from PIL import Image
-
-        with Image.open(path) as img:
-            frames = [np.asarray(img.convert("RGB"))]
+        frames = [read_picture(Path(path))]
         upsample = 1 if max(frames[0].shape[:2]) < 250 else 0
     else:
         frames = [
@@ -383,59 +387,59 @@ def train(
         for s in sorted(set(sources[held]))
         for m in [held_sources == s]
     }
-    out.mkdir(parents=True, exist_ok=True)
-    weights = out / "blend.npz"
-    blend_net.save(model, weights)
-    recipe = {
-        "seed": seed,
-        **{k: v for k, v in cfg.items() if k not in ("threads", "workers")},
-        "per_source": PER_SOURCE,
-        "hold_out": list(hold_out),
-        "crop": {
-            "size": blend_net.CROP_SIZE,
-            "zoom": blend_net.CROP_ZOOM,
-            "input": blend_net.INPUT_SIZE,
-        },
-        "video": {"fps": VIDEO_FPS, "max_frames": VIDEO_FRAMES},
-        "synthesis": "modalities/visual/synthesis/self_blend.py (SBI + Face X-ray boundary)",
-    }
-    if extra is not None:
-        recipe["extra_fakes"] = {"faces": len(extra), "trained_on": extra_provenance}
-    if init_file is not None:
-        from core.store import sha256_file
+    with staged_output(out, blend.NAME) as folder:
+        weights = folder / "blend.npz"
+        blend_net.save(model, weights)
+        recipe = {
+            "seed": seed,
+            **{k: v for k, v in cfg.items() if k not in ("threads", "workers")},
+            "per_source": PER_SOURCE,
+            "hold_out": list(hold_out),
+            "crop": {
+                "size": blend_net.CROP_SIZE,
+                "zoom": blend_net.CROP_ZOOM,
+                "input": blend_net.INPUT_SIZE,
+            },
+            "video": {"fps": VIDEO_FPS, "max_frames": VIDEO_FRAMES},
+            "synthesis": "modalities/visual/synthesis/self_blend.py (SBI + Face X-ray boundary)",
+        }
+        if extra is not None:
+            recipe["extra_fakes"] = {"faces": len(extra), "trained_on": extra_provenance}
+        if init_file is not None:
+            from core.store import sha256_file
 
-        recipe["init_sha256"] = sha256_file(init_file)
-    descriptor = write_descriptor(
-        out,
-        detector=blend.NAME,
-        version=blend.VERSION,
-        weights=weights,
-        recipe=recipe,
-        provenance=provenance,
-    )
-    validation = {
-        "method": "held-out sources (never seen in training): each face once real, once "
-        "self-blended, same degradations",
-        "faces_per_source": counts,
-        "n_real": int((labels == 0).sum()),
-        "n_fake": int((labels == 1).sum()),
-        "auc": metrics.auc(scores, labels),
-        "eer": metrics.eer(scores, labels)[0],
-        "by_held_out_source": by_source,
-        "train_wall_s": round(time.monotonic() - started, 1),
-    }
-    write_card(
-        out,
-        descriptor,
-        f"real faces only (images at most {PER_SOURCE} per source, video frames at "
-        f"{VIDEO_FPS} fps); "
-        "pseudo-fakes made by modalities/visual/synthesis/self_blend.py; "
-        f"sources {sorted(map(str, set(sources[~held])))} trained, "
-        f"{sorted(map(str, set(sources[held])))} held out",
-        calibration_data=CALIBRATION_NOTE,
-        validation=validation,
-        **CARD_TEXT,
-    )
-    for written in (weights, out / "weights.json", out / "card.json"):
-        written.chmod(0o644)
-    return validation
+            recipe["init_sha256"] = sha256_file(init_file)
+        descriptor = write_descriptor(
+            folder,
+            detector=blend.NAME,
+            version=blend.VERSION,
+            weights=weights,
+            recipe=recipe,
+            provenance=provenance,
+        )
+        validation = {
+            "method": "held-out sources (never seen in training): each face once real, once "
+            "self-blended, same degradations",
+            "faces_per_source": counts,
+            "n_real": int((labels == 0).sum()),
+            "n_fake": int((labels == 1).sum()),
+            "auc": metrics.auc(scores, labels),
+            "eer": metrics.eer(scores, labels)[0],
+            "by_held_out_source": by_source,
+            "train_wall_s": round(time.monotonic() - started, 1),
+        }
+        write_card(
+            folder,
+            descriptor,
+            f"real faces only (images at most {PER_SOURCE} per source, video frames at "
+            f"{VIDEO_FPS} fps); "
+            "pseudo-fakes made by modalities/visual/synthesis/self_blend.py; "
+            f"sources {sorted(map(str, set(sources[~held])))} trained, "
+            f"{sorted(map(str, set(sources[held])))} held out",
+            calibration_data=CALIBRATION_NOTE,
+            validation=validation,
+            **CARD_TEXT,
+        )
+        for written in (weights, folder / "weights.json", folder / "card.json"):
+            written.chmod(0o644)
+        return validation

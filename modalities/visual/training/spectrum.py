@@ -13,13 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from core import metrics
 from core.calibration import fit_calibration, save
-from core.errors import BadInputError
+from core.errors import BadInputError, display_name
 from core.pools import spawn_pool
-from core.training import calibration_data, read_folder, write_card, write_descriptor
+from core.training import (
+    calibration_data,
+    data_file,
+    read_folder,
+    read_picture,
+    staged_output,
+    write_card,
+    write_descriptor,
+)
 from modalities.visual import spectrum, spectrum_features
 from modalities.visual.synthesis import upsampling
 
@@ -52,7 +59,7 @@ def collect(folders: list[Path], seed: int) -> tuple[list[tuple[Path, str]], lis
                 continue
             parts = Path(row["file"]).parts
             source = parts[1] if len(parts) > 2 else parts[0]
-            by_source.setdefault(source, []).append(folder / row["file"])
+            by_source.setdefault(source, []).append(data_file(folder, row["file"]))
     items = []
     for source, paths in sorted(by_source.items()):
         pick = rng.permutation(len(paths))[:PER_SOURCE]
@@ -71,8 +78,7 @@ def pair_features(
     ``featurize`` and ``augment`` let a bench compare other feature sets on the same pairs."""
     path, seed = job
     rng = np.random.default_rng(seed)
-    with Image.open(path) as img:
-        rgb = np.asarray(img.convert("RGB"))
+    rgb = read_picture(Path(path))
     method = str(rng.choice(upsampling.METHODS))
     real = featurize(augment(rgb, rng))
     fake_img = upsampling.upsample_like_a_generator(rgb, rng, method)
@@ -86,8 +92,7 @@ def fake_features(job: tuple[str, int]) -> np.ndarray | None:
     """Features of one extra fake (a real generator's output), channel-augmented like the reals."""
     path, seed = job
     rng = np.random.default_rng(seed)
-    with Image.open(path) as img:
-        rgb = np.asarray(img.convert("RGB"))
+    rgb = read_picture(Path(path))
     return spectrum_features.features(upsampling.channel_augment(rgb, rng))
 
 
@@ -100,9 +105,7 @@ def collect_extra_fakes(folders: list[Path]) -> tuple[list[tuple[Path, str]], li
         provenance.append(origin)
         for row in rows:
             if row.get("kind") == "image" and (row.get("label") or "").lower() == "fake":
-                path = folder / row["file"]
-                if not path.is_file():
-                    raise BadInputError(f"{folder / 'manifest.csv'}: {row['file']!r} missing")
+                path = data_file(folder, row["file"])
                 items.append((path, f"extra:{row.get('category') or 'fake'}"))
     if not items:
         raise BadInputError("--extra-fakes: no fake images in the given manifests")
@@ -153,6 +156,12 @@ def train(
             report("extra fakes", i + 1, len(extra))
             if feats is not None:  # a source name of its own: never a held-out photo source
                 rows.append((feats, 1, extra[i][1], extra[i][1]))
+    if not any(label == 0 for _, label, _, _ in rows):
+        where = ", ".join(display_name(f) for f in folders)
+        raise BadInputError(
+            f"no usable real images in {where}: every one is smaller than the "
+            f"{spectrum_features.TILE}-px tile the spectrum features need"
+        )
     x = np.stack([r[0] for r in rows])
     y = np.array([r[1] for r in rows])
     methods = np.array([r[2] for r in rows])
@@ -178,52 +187,54 @@ def train(
         }
     scored = ~np.isnan(oof)
     head = _fit(x, y)
-    out.mkdir(parents=True, exist_ok=True)
-    weights = out / "spectrum_head.npz"
-    arrays: dict[str, Any] = head.arrays()
-    np.savez(weights, **arrays)
-    recipe = {
-        "seed": seed,
-        "per_source": PER_SOURCE,
-        "tile": spectrum_features.TILE,
-        "methods": list(upsampling.METHODS),
-        "head": "MLP 69-64-1, ReLU, alpha=0.01",
-    }
-    if extra:
-        recipe["extra_fakes"] = {
-            "n": int(sum(str(m).startswith("extra:") for m in methods)),
-            "trained_on": extra_provenance,
+    with staged_output(out, spectrum.NAME) as folder:
+        weights = folder / "spectrum_head.npz"
+        arrays: dict[str, Any] = head.arrays()
+        np.savez(weights, **arrays)
+        recipe = {
+            "seed": seed,
+            "per_source": PER_SOURCE,
+            "tile": spectrum_features.TILE,
+            "methods": list(upsampling.METHODS),
+            "head": "MLP 69-64-1, ReLU, alpha=0.01",
         }
-    descriptor = write_descriptor(
-        out,
-        detector=spectrum.NAME,
-        version=spectrum.VERSION,
-        weights=weights,
-        recipe=recipe,
-        provenance=provenance,
-    )
-    data = calibration_data(provenance, "out-of-source scores (photo source held out)")
-    # Fitted for the record only: a calibration learnt on pseudo-fakes is over-confident on real
-    # generators (media-dev Cllr 1.70 > 1), so it is not shipped as calibration.json and the
-    # detector stays uncalibrated (LLR 0 in fusion) until real generator data calibrates it.
-    calibration = fit_calibration(spectrum.SPEC, oof[scored], y[scored], data=data, method="platt")
-    save(calibration, out / "pseudo-fake-calibration.json")
-    validation = {
-        "method": "leave-one-photo-source-out; separately leave-one-up-sampling-method-out",
-        "n_real": int((y == 0).sum()),
-        "n_fake": int((y == 1).sum()),
-        "auc": metrics.auc(oof[scored], y[scored]),
-        "eer": metrics.eer(oof[scored], y[scored])[0],
-        "by_held_out_source": by_source,
-        "by_held_out_method": by_method,
-        "calibration": {"version": calibration.version, **calibration.fit_metrics},
-    }
-    write_card(
-        out,
-        descriptor,
-        f"real face photos only, at most {PER_SOURCE} per source; pseudo-fakes made by "
-        "modalities/visual/synthesis/upsampling.py",
-        calibration_data=CALIBRATION_NOTE,
-        validation=validation,
-    )
-    return validation
+        if extra:
+            recipe["extra_fakes"] = {
+                "n": int(sum(str(m).startswith("extra:") for m in methods)),
+                "trained_on": extra_provenance,
+            }
+        descriptor = write_descriptor(
+            folder,
+            detector=spectrum.NAME,
+            version=spectrum.VERSION,
+            weights=weights,
+            recipe=recipe,
+            provenance=provenance,
+        )
+        data = calibration_data(provenance, "out-of-source scores (photo source held out)")
+        # Fitted for the record only: a calibration learnt on pseudo-fakes is over-confident on real
+        # generators (media-dev Cllr 1.70 > 1), so it is not shipped as calibration.json and the
+        # detector stays uncalibrated (LLR 0 in fusion) until real generator data calibrates it.
+        calibration = fit_calibration(
+            spectrum.SPEC, oof[scored], y[scored], data=data, method="platt"
+        )
+        save(calibration, folder / "pseudo-fake-calibration.json")
+        validation = {
+            "method": "leave-one-photo-source-out; separately leave-one-up-sampling-method-out",
+            "n_real": int((y == 0).sum()),
+            "n_fake": int((y == 1).sum()),
+            "auc": metrics.auc(oof[scored], y[scored]),
+            "eer": metrics.eer(oof[scored], y[scored])[0],
+            "by_held_out_source": by_source,
+            "by_held_out_method": by_method,
+            "calibration": {"version": calibration.version, **calibration.fit_metrics},
+        }
+        write_card(
+            folder,
+            descriptor,
+            f"real face photos only, at most {PER_SOURCE} per source; pseudo-fakes made by "
+            "modalities/visual/synthesis/upsampling.py",
+            calibration_data=CALIBRATION_NOTE,
+            validation=validation,
+        )
+        return validation
