@@ -35,7 +35,10 @@ NAME = "visual.blend"
 # scores had moved by up to 3.6e-7 with PyTorch's, oneDNN's and MKL's kernels for older CPUs)
 # 1.0.2: a picture larger than 1280 px in which no reliable face was found is looked at again,
 # larger (sampling.finer_picture): faces down to ~64 px of a 4096-px photograph are scored
-VERSION = "1.0.2"
+# 1.0.3: so is a picture of 641-1280 px: its faces were sought on a 640-px copy only, so the
+# 40-60 px faces of a 1024-px picture were "no face found"; on the whole picture they are found
+# and named too small to score (faces of 64 px or more were found on the copy already)
+VERSION = "1.0.3"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"blend-{VERSION}"
 POLICY = faces.SamplingPolicy(fps=2.0, max_frames=24, max_side=1280)
 
@@ -111,7 +114,7 @@ class BlendDetector:
         scan = self._track(first, pad_retry=True)
         if not first or any(not f.tiny for t in scan.tracks for f in t.faces):
             return scan, None
-        finer = sampling.finer_picture(media, first[0])
+        finer = sampling.finer_picture(media, first[0], faces.DETECT_MAX_SIDE)
         if finer is None:
             return scan, None
         # upright only: a sideways picture holding only small faces stays "no face"
@@ -120,8 +123,10 @@ class BlendDetector:
         note = Finding(
             code="picture_looked_again",
             value=side,
-            message=f"no reliable face in the picture at {max(first[0].rgb.shape[:2])} px: "
-            f"looked again at {side} px, {len(again.tracks)} face(s) found",
+            message=f"no reliable face in the picture at {max(first[0].rgb.shape[:2])} px "
+            f"(faces sought on a {faces.DETECT_MAX_SIDE}-px copy): looked again at {side} px "
+            f"(faces sought on a {min(side, sampling.FINER_DETECT_SIDE)}-px copy), "
+            f"{len(again.tracks)} face(s) found",
         )
         return (again if again.tracks else scan), note
 

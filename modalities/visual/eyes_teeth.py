@@ -30,7 +30,9 @@ NAME = "visual.eyes_teeth"
 # 1.1.0: a video with too few bits per pixel is out of domain
 # 1.1.1: a picture larger than 1280 px whose face was not found, or found with eyes too narrow,
 # is looked at again, larger (sampling.finer_picture)
-VERSION = "1.1.1"
+# 1.1.2: so is a picture of 641-1280 px whose face was not found on the 640-px copy the first
+# look sought it on: faces of ~40-64 px there are sought on the whole picture
+VERSION = "1.1.2"
 POLICY = faces.SamplingPolicy(fps=1.0, max_frames=4, max_side=1280)
 CROP = 256
 MIN_EYE_PX = 12.0  # eye width in the frame looked at
@@ -155,7 +157,13 @@ class EyesTeethDetector:
         looks = [_look(frame, faces.ROTATIONS) for frame in frames]
         measured = [m for _, m in looks if m is not None]
         findings: list[Finding] = []
-        finer = None if measured or not frames else sampling.finer_picture(media, frames[0])
+        finer = (
+            None
+            if measured or not frames
+            else sampling.finer_picture(media, frames[0], faces.DETECT_MAX_SIDE)
+        )
+        if finer is frames[0] and any(face is not None for face, _ in looks):
+            finer = None  # the same pixels give the same eyes: only a missed face is sought
         if finer is not None:
             # upright only (and at the rotation a face was found at): cost stays one detection
             rotation = next((face.rotation for face, _ in looks if face is not None), 0)
@@ -168,7 +176,9 @@ class EyesTeethDetector:
                     code="picture_looked_again",
                     value=side,
                     message=f"no face with eyes of {MIN_EYE_PX:g} px in the picture at "
-                    f"{max(frames[0].rgb.shape[:2])} px: looked again at {side} px, "
+                    f"{max(frames[0].rgb.shape[:2])} px (faces sought on a "
+                    f"{faces.DETECT_MAX_SIDE}-px copy): looked again at {side} px (faces sought "
+                    f"on a {min(side, sampling.FINER_DETECT_SIDE)}-px copy), "
                     f"{'measured' if m is not None else 'nothing to measure'}",
                 )
             )

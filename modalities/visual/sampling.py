@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 # (1280), with faces sought on a 640-px copy, which finds faces of about 35-40 px and more in
 # that copy: a 74-px face in a 2048-px picture is missed, and a 129-px face in a 4032-px
 # photograph (docs/benchmarks.md). A group photograph's faces are that small. When that look
-# finds no usable face in a larger picture, the picture is looked at once more, at most
-# FINER_SIDE pixels large, with faces sought on a FINER_DETECT_SIDE copy (HOG ~1.8 s there on
-# one core, ~210 MB): faces from ~64 px of a 4096-px picture, the size below which a face
-# counts as tiny anyway.
+# finds no usable face in a picture larger than that copy, the picture is looked at once more,
+# at most FINER_SIDE pixels large, with faces sought on a copy of at most FINER_DETECT_SIDE
+# (HOG ~1.8 s there on one core, ~210 MB): faces from ~64 px of a 4096-px picture, the size
+# below which a face counts as tiny anyway, and from ~40 px of a picture up to 1280 px.
 FINER_SIDE = 4096
 FINER_DETECT_SIDE = 2560
 
@@ -86,9 +86,14 @@ def _keyframes(path: Path, policy: SamplingPolicy) -> Iterator[VideoFrame]:
             yield VideoFrame(index=int(frame.pts or count), time_s=t, rgb=rgb)
 
 
-def finer_picture(media: MediaInput, seen: VideoFrame) -> VideoFrame | None:
-    """The still picture ``media`` again, at most ``FINER_SIDE`` pixels large, when ``seen`` (the
-    first look at it) was shrunk; None for a video, or when ``seen`` already held every pixel.
+def finer_picture(media: MediaInput, seen: VideoFrame, sought_side: int) -> VideoFrame | None:
+    """The still picture ``media`` for a second look, or None for a video or when the first look
+    (``seen``, its faces sought on a copy at most ``sought_side`` pixels large) saw all there is.
+
+    The picture again, at most ``FINER_SIDE`` pixels large, when ``seen`` was shrunk; ``seen``
+    itself when it holds every pixel but its faces were sought on a smaller copy (a 1024-px
+    picture's faces were sought at 640 px, so a 43-px face, 27 px there, was "no face found"
+    rather than a face too small to score).
 
     Only for a second look after the first found no usable face: a picture with large faces is
     analysed exactly as before, and one of 1280 px or less is never decoded twice. The detectors
@@ -98,7 +103,7 @@ def finer_picture(media: MediaInput, seen: VideoFrame) -> VideoFrame | None:
         return None
     width, height = media.info.width or 0, media.info.height or 0
     if max(width, height) <= max(seen.rgb.shape[:2]):
-        return None
+        return seen if max(seen.rgb.shape[:2]) > sought_side else None
     frame: VideoFrame | None = media.cached(
         "finer-picture",
         lambda: next(iter(media.frames(max_frames=1, max_side=FINER_SIDE)), None),

@@ -219,25 +219,32 @@ def test_a_small_face_in_a_large_picture_is_looked_at_again(
 ) -> None:
     """An 89-px face in a 2048-px picture is lost when the picture is shrunk to 1280 px for the
     first look (56 px there), and scored on a second, larger look, which the evidence names. The
-    same picture at 1024 px holds only a 43-px face: nothing more to see, no second look; a large
-    face is scored on the first look, as before."""
+    43-px face of a 1024-px picture, lost on the 640-px copy the first look sought faces on, is
+    found on the whole picture and named too small to score ("no face found" before); a large
+    face is scored on the first look, as before, and a picture of 640 px or less was seen whole
+    the first time."""
     out, _ = trained
     detector = blend.build(weights_dir=out, save_heatmaps=False)
     paths = {}
-    for name, width, side in (("big", 2048, 80), ("small", 1024, 40), ("large_face", 2048, 300)):
+    for name, width, side in (
+        ("big", 2048, 80),
+        ("small", 1024, 40),
+        ("large_face", 2048, 300),
+        ("whole", 640, 40),
+    ):
         paths[name] = tmp_path / f"{name}.png"
         Image.fromarray(group_picture(width, side)).save(paths[name])
     seen = detector.analyze(media(paths["big"]))
     codes = {f.code: f.value for f in seen.findings}
     assert seen.out_of_domain is None and np.isfinite(seen.raw_score)
-    assert codes["picture_looked_again"] == 2048 and codes["track_0_score"] == pytest.approx(
-        seen.raw_score, abs=1e-4
-    )
+    assert codes["picture_looked_again"] == 2048
+    assert codes["track_0_score"] == pytest.approx(seen.raw_score, abs=1e-4)
     small = detector.analyze(media(paths["small"]))
-    assert small.out_of_domain and "picture_looked_again" not in {f.code for f in small.findings}
-    large = detector.analyze(media(paths["large_face"]))
-    assert large.out_of_domain is None
-    assert "picture_looked_again" not in {f.code for f in large.findings}
+    assert small.out_of_domain == f"only faces smaller than {faces.MIN_RELIABLE_SIDE} px"
+    assert {f.code: f.value for f in small.findings}["picture_looked_again"] == 1024
+    for name in ("large_face", "whole"):
+        first_look = detector.analyze(media(paths[name]))
+        assert "picture_looked_again" not in {f.code for f in first_look.findings}, name
 
 
 def test_tampered_weights_are_refused(trained, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -81,15 +82,26 @@ def test_detector_reports_named_findings_and_out_of_domain(tmp_path: Path) -> No
 def test_a_small_face_in_a_large_picture_is_looked_at_again(tmp_path: Path) -> None:
     """The 89-px face of a 2048-px picture is not found once the picture is shrunk to 1280 px for
     the first look; it is measured on the second, larger look, which the evidence names. The
-    same picture at 1024 px (a 43-px face) is not decoded twice."""
-    big, small = tmp_path / "big.png", tmp_path / "small.png"
-    Image.fromarray(group_picture(2048, 80)).save(big)
-    Image.fromarray(group_picture(1024, 40)).save(small)
+    43-px face of a 1024-px picture, lost on the 640-px copy the first look sought faces on, is
+    found on the whole picture, and its eyes are named as too narrow to measure ("no face found"
+    before); a picture of 640 px or less was seen whole the first time."""
+    paths = {}
+    for name, width, side in (("big", 2048, 80), ("small", 1024, 40), ("whole", 640, 20)):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(group_picture(width, side)).save(paths[name])
     detector = eyes_teeth.build()
-    evidence = detector.analyze(MediaInput(big, sha256_file(big), probe(big, MediaLimits())))
+
+    def analyze(name: str) -> Any:
+        path = paths[name]
+        return detector.analyze(MediaInput(path, sha256_file(path), probe(path, MediaLimits())))
+
+    evidence = analyze("big")
     codes = {f.code: f.value for f in evidence.findings}
     assert evidence.out_of_domain is None and codes["picture_looked_again"] == 2048
     assert set(eyes_teeth.REFERENCE) - {"teeth_structure"} <= set(codes)
-    missed = detector.analyze(MediaInput(small, sha256_file(small), probe(small, MediaLimits())))
+    narrow = analyze("small")
+    assert narrow.out_of_domain == f"eyes narrower than {eyes_teeth.MIN_EYE_PX:g} px"
+    assert {f.code: f.value for f in narrow.findings}["picture_looked_again"] == 1024
+    missed = analyze("whole")
     assert missed.out_of_domain == "no face found"
     assert "picture_looked_again" not in {f.code for f in missed.findings}
