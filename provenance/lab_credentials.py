@@ -17,6 +17,10 @@ import datetime
 import io
 import json
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +140,31 @@ def manifest_for(title: str, generator: dict[str, Any], version: str) -> dict[st
     }
 
 
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl+C while c2pa's native code runs, and let it through when it returns.
+
+    c2pa reads and writes the streams through Python callbacks; a KeyboardInterrupt raised in
+    one is swallowed by ctypes ("Exception ignored on calling ctypes callback function"), so
+    an interrupted `verity lab make-fakes` printed a traceback, went on, and exited 0. While
+    signing, SIGINT only notes that it came; the interruption is raised once c2pa returns.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs signal handlers in the main thread only
+        return
+    came: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if came and previous is not signal.SIG_IGN:
+            if callable(previous):
+                previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+            else:
+                raise KeyboardInterrupt
+
+
 def sign_synthetic(
     data: bytes, suffix: str, *, keys_dir: Path, title: str, generator: dict[str, Any]
 ) -> bytes:
@@ -159,7 +188,8 @@ def sign_synthetic(
     out = io.BytesIO()
     try:
         builder = c2pa.Builder(json.dumps(manifest_for(title, generator, __version__)))
-        builder.sign(signer, media_type, io.BytesIO(data), out)
+        with _interrupts_held():
+            builder.sign(signer, media_type, io.BytesIO(data), out)
     except c2pa.C2paError as exc:
         raise ProvenanceError(f"signing {title}: {exc}") from None
     return out.getvalue()

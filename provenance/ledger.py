@@ -518,6 +518,7 @@ def lookup(app: Verity, path: Path, *, limit: int = 5) -> dict[str, Any]:
                             "registered_at": record.get("registered_at"),
                             "note": record.get("note"),
                             "synthetic": bool(record.get("synthetic")),
+                            "generator": record.get("generator"),
                         }
                     )
         near.sort(key=lambda n: n["distance_bits"])

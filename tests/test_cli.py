@@ -282,6 +282,19 @@ def test_detectors_list(home: Path, capsys) -> None:
     assert by_name["audio.lfcc_gmm"]["weights"]["sha256"]
     assert by_name["visual.metadata"]["weights"] is None  # expert rules, no weights
     assert by_name["visual.blend"]["weights"]["sha256"]
+    # the calibration in force, as `detectors show` and every analysis find it (it said false)
+    from modalities.audio import lfcc_gmm
+
+    shipped = json.loads((lfcc_gmm.WEIGHTS_DIR / "calibration.json").read_text())
+    lfcc = by_name["audio.lfcc_gmm"]
+    assert lfcc["calibrated"] and lfcc["calibration_version"] == shipped["version"]
+    assert lfcc["calibrations"] == {"audio": shipped["version"], "video": shipped["version"]}
+    assert (
+        not by_name["visual.metadata"]["calibrated"]
+        and not by_name["visual.metadata"]["calibrations"]
+    )
+    code, out, _ = run(capsys, "detectors", "list")
+    assert code == 0 and "no (—)" not in out
 
 
 def _drop_file_read_override() -> None:

@@ -136,6 +136,10 @@ def test_tts_fakes_are_machine_speech_paired_with_a_real(
     assert main(["lookup", str(out / fake["file"]), "--json"]) == 0
     generator = json.loads(capsys.readouterr().out)["exact"]["record"]["generator"]
     assert generator["method"].startswith("tts:") and len(generator["text"]) > 20
+    # the text output says so too (the README promises it; it said only "exact match")
+    assert main(["lookup", str(out / fake["file"])]) == 0
+    line = capsys.readouterr().out
+    assert "exact match" in line and f"registered as SYNTHETIC ({generator['method']})" in line
 
 
 def test_tts_without_engines_fails_before_writing(
@@ -185,3 +189,30 @@ def test_a_run_that_fails_part_way_takes_back_what_it_wrote(
         "notes",
         "notes/mine.txt",
     ]
+
+
+def test_ctrl_c_while_signing_stops_the_run(
+    home: Path, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl+C that arrives while c2pa's native code reads the picture through its Python
+    callbacks was swallowed by ctypes (the callback's KeyboardInterrupt is "ignored"), and
+    `lab make-fakes` went on to exit 0. It is held until signing returns, and then raised."""
+    import io
+    import os
+    import signal
+    import types
+
+    from provenance import lab_credentials
+
+    class InterruptedWhileRead(io.BytesIO):
+        def seek(self, *args: int) -> int:
+            if not getattr(self, "interrupted", False):
+                self.interrupted = True
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C inside c2pa's seek callback
+            return super().seek(*args)
+
+    monkeypatch.setattr(lab_credentials, "io", types.SimpleNamespace(BytesIO=InterruptedWhileRead))
+    with pytest.raises(KeyboardInterrupt):
+        lab_credentials.sign_synthetic(
+            photo.read_bytes(), ".jpg", keys_dir=home / "keys", title="t", generator={"m": 1}
+        )

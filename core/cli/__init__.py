@@ -17,6 +17,7 @@ from rich.table import Table
 import modalities  # registers the built-in detectors (composition root)
 from core import __version__, casefile, services
 from core.app import Verity, prepare_home
+from core.calibration import CalibrationStore
 from core.cli import dashboard, evaluate, jobs, lab, ledger, render, report
 from core.config import Settings, load_settings
 from core.detector import REGISTRY
@@ -301,12 +302,24 @@ def _copy_figures(found: list[services.StoredArtifact], out: Path) -> None:
 @detectors_app.command("list")
 def detectors_list(as_json: JsonOpt = False) -> None:
     """List registered detectors with their version, inputs and calibration."""
-    specs = REGISTRY.specs()
+    store = CalibrationStore(load_settings().home)
+    specs, calibrations = [], {}
+    for spec in REGISTRY.specs():
+        # the registry's specs say what a detector is built with; the calibration in force is
+        # found as `detectors show` and every analysis find it (it read "calibrated: false")
+        in_force = {kind: cal.version for kind, (_, cal) in store.in_force(spec).items()}
+        if in_force:
+            first = next(iter(in_force.values()))
+            spec = spec.model_copy(update={"calibrated": True, "calibration_version": first})
+        specs.append(spec)
+        calibrations[spec.name] = in_force
     if as_json:
         for spec in specs:
-            render.print_json_line(spec.model_dump(mode="json"))
+            render.print_json_line(
+                {**spec.model_dump(mode="json"), "calibrations": calibrations[spec.name]}
+            )
     else:
-        render.out.print(render.detectors_table(specs))
+        render.out.print(render.detectors_table(specs, calibrations))
 
 
 # ---------------------------------------------------------------------------------------- custody

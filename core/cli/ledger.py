@@ -180,9 +180,11 @@ def lookup_command(
         render.print_json_line(result)
         return
     if result["exact"] is not None:
+        record = result["exact"]["record"]
         render.out.print(
             f"exact match: leaf #{result['exact']['leaf_index']} "
-            f"(registered {result['exact']['record']['registered_at']})"
+            f"(registered {render.safe(record['registered_at'])})"
+            + _born_synthetic(record.get("synthetic"), record.get("generator"))
         )
         return
     if result["fingerprint"] is None:
@@ -195,7 +197,18 @@ def lookup_command(
         render.out.print(
             f"  leaf #{n['leaf_index']} {n['media_sha256'][:16]}… "
             f"distance {n['distance_bits']:.1f} bits: {verdict}"
+            + _born_synthetic(n.get("synthetic"), n.get("generator"))
         )
+
+
+def _born_synthetic(synthetic: object, generator: object) -> str:
+    """What the README promises a lookup says of media Verity's lab made: synthetic, and how.
+
+    The JSON carried it; the text said only "exact match", as for a registered original."""
+    if not synthetic:
+        return ""
+    method = generator.get("method") if isinstance(generator, dict) else None
+    return " — registered as SYNTHETIC" + (f" ({render.safe(method)})" if method else "")
 
 
 def c2pa_command(

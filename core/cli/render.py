@@ -187,7 +187,8 @@ def case_detail(data: dict[str, Any], last: int) -> None:
         out.print(f"  ({len(events) - len(shown)} earlier events; --last 0 prints all)")
 
 
-def detectors_table(specs: list[DetectorSpec]) -> Table:
+def detectors_table(specs: list[DetectorSpec], calibrations: dict[str, dict[str, str]]) -> Table:
+    """``calibrations``: detector name → {media kind: calibration version in force}."""
     table = Table(title="Registered detectors")
     for column in ("name", "version", "media", "resolution", "calibrated", "weight", "summary"):
         table.add_column(column, overflow="fold")
@@ -197,7 +198,7 @@ def detectors_table(specs: list[DetectorSpec]) -> Table:
             spec.version,
             ", ".join(sorted(k.value for k in spec.media_kinds)),
             spec.resolution,
-            "yes" if spec.calibrated else f"no ({spec.calibration_version or '—'})",
+            f"yes ({', '.join(calibrations[spec.name])})" if calibrations.get(spec.name) else "no",
             f"{spec.fusion_weight:.2f}",
             spec.summary,
         )
