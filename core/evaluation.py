@@ -21,6 +21,7 @@ from typing import Any
 
 from core.attacks import Attack, apply_file_attack, pgd_from, supports_input_attack
 from core.canonical import parse_untrusted_json
+from core.config import MediaLimits
 from core.errors import BadInputError, display_name, path_problem
 from core.pools import spawn_pool
 
@@ -38,10 +39,16 @@ class ManifestRow:
     path: str
 
 
-def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
+def read_manifest(
+    manifest: Path, root: Path, *, limits: MediaLimits | None = None
+) -> tuple[list[ManifestRow], str]:
     """Rows of a manifest (``file,label,kind,category,...``) and the manifest's SHA-256.
 
-    Every problem is reported with its line number; files must lie inside ``root``.
+    Every problem is reported with its line number; files must lie inside ``root``. Given
+    ``limits``, each file is probed and must be of its row's kind (``probe``'s: a video file
+    without a picture track is audio): an audio file listed as an image was scored and
+    reported among the images, without the audio's codec normalisation. A file that cannot be
+    probed is left to scoring, which records why.
     """
     if path_problem(manifest) is not None:
         raise BadInputError(f"{display_name(manifest)}: manifest not found")
@@ -81,7 +88,11 @@ def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
         kind = (record["kind"] or "").strip().lower()
         if kind not in KINDS:
             raise BadInputError(f"{where}: kind must be image, video or audio, not {kind!r}")
-        path = (root / record["file"]).resolve()
+        try:
+            path = (root / record["file"]).resolve()
+        except (RuntimeError, OSError) as exc:  # a symlink loop: RuntimeError in Python 3.11
+            reason = getattr(exc, "strerror", None) or "too many levels of symbolic links"
+            raise BadInputError(f"{where}: {record['file']}: {reason.lower()}") from None
         if not path.is_relative_to(root_resolved):
             raise BadInputError(f"{where}: {record['file']!r} points outside the root")
         if (problem := path_problem(path)) is not None:
@@ -92,12 +103,25 @@ def read_manifest(manifest: Path, root: Path) -> tuple[list[ManifestRow], str]:
                 f"{where}: {record['file']!r} is already listed on line {first_line[path]}"
             )
         first_line[path] = line
+        if limits is not None and (found := _probed_kind(path, limits)) not in {None, kind}:
+            raise BadInputError(f"{where}: {record['file']} is {found}, not {kind}")
         rows.append(
             ManifestRow(record["file"], label, kind, (record["category"] or "").strip(), str(path))
         )
     if not rows:
         raise BadInputError(f"{display_name(manifest)}: no rows")
     return rows, digest
+
+
+def _probed_kind(path: Path, limits: MediaLimits) -> str | None:
+    """What ``probe`` calls ``path`` (image, video or audio); None when it cannot say."""
+    from core.errors import VerityError
+    from core.media import probe
+
+    try:
+        return probe(path, limits).kind.value
+    except (VerityError, OSError, ValueError):
+        return None
 
 
 def _records(reader: csv.DictReader[str], manifest: Path) -> Iterator[dict[str, Any]]:

@@ -51,6 +51,40 @@ def folder_problem(out: Path) -> str | None:
     return None
 
 
+def writable_folder_problem(out: Path) -> str | None:
+    """Why no file can be written in the folder ``out``, or None; found by trying.
+
+    ``folder_problem`` asks ``os.access``, which says yes to everything for root: ``/proc``
+    refuses a new folder and ``/sys`` a new file all the same. So the folder is made (with its
+    parents) and a file created and removed in it; folders this made are removed again, so a
+    refused run leaves nothing behind."""
+    if problem := folder_problem(out):
+        return problem
+    made = []
+    missing = out
+    while not os.path.lexists(missing) and missing != missing.parent:
+        made.append(missing)
+        missing = missing.parent
+    try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"cannot be created ({(exc.strerror or type(exc).__name__).lower()})"
+        try:
+            handle, probe = tempfile.mkstemp(dir=out, prefix=".verity-probe-")
+            os.close(handle)
+            Path(probe).unlink()
+        except OSError as exc:
+            return f"cannot be written into ({(exc.strerror or type(exc).__name__).lower()})"
+    finally:
+        for folder in made:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+    return None
+
+
 STAGING = ".staging-"  # ".{target}.staging-{pid}-{random}": a folder being written
 REPLACED = ".replaced-"  # ".{target}.replaced-{pid}-{random}": the old folder, for a moment
 _TEMP_SUFFIXES = (".part",)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +187,7 @@ def test_a_corrected_manifest_is_scored_with_its_own_labels(
     capsys.readouterr()
     assert main([*args[:3], "--out", str(blocker), *args[5:], "--manifest", str(manifest)]) == 2
     err = capsys.readouterr().err
-    assert "is a file, not an output folder" in err and len(err.strip().splitlines()) == 1
+    assert "is a file, not a folder" in err and len(err.strip().splitlines()) == 1
 
 
 def test_calibrate_then_analyses_are_calibrated(
@@ -519,3 +520,81 @@ def test_calibrate_refuses_an_out_it_cannot_write_before_scoring(
             assert f"--out {out}: " in err and words in err
     assert not (home / "calibration").exists()  # refused before any scoring
     assert a_file.read_text() == "x" and list(folder.iterdir()) == []
+
+
+def test_a_symlink_loop_in_the_manifest_is_named(tmp_path: Path, home: Path, capsys) -> None:
+    """`Path.resolve()` raised RuntimeError for a loop: an internal error, exit 1."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "l2").symlink_to("l1")
+    (root / "l1").symlink_to("l2")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(HEADER + "l1,real,image,a\n")
+    with pytest.raises(BadInputError, match=r"m\.csv line 2: l1: too many levels of symbolic"):
+        evaluation.read_manifest(manifest, root)
+    out = tmp_path / "out"
+    args = ["eval", "--manifest", str(manifest), "--root", str(root), "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "symbolic links" in err, err
+    assert not out.exists()
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_hashing(
+    tmp_path: Path, home: Path, capsys, image_set, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder under a file, one /proc will not make, one /sys will not write a file into: all
+    were internal errors (exit 1) after every file was hashed. Tests run as root, where
+    os.access says yes to all of them: only trying tells."""
+    manifest, root = image_set
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError(f"{path} hashed before --out was checked")
+
+    monkeypatch.setattr("core.store.sha256_file", no_hashing)
+    a_file = tmp_path / "outfile"
+    a_file.write_text("x")
+    outs = {a_file / "sub": "not a folder"}
+    if Path("/proc/self").is_dir():
+        outs[Path("/proc/verity-out")] = "cannot be created"
+    if Path("/sys/kernel").is_dir():
+        outs[Path("/sys/kernel")] = "cannot be written into"
+    for out, words in outs.items():
+        args = ["eval", "--manifest", str(manifest), "--root", str(root), "--out", str(out)]
+        assert main([*args, "-j", "1"]) == 2, out
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "internal error" not in err, err
+        assert f"--out {out}: " in err and words in err, err
+    assert a_file.read_text() == "x"
+    # a new folder is checked by making it, and not left behind
+    new = tmp_path / "new" / "deeper"
+    from core.outputs import writable_folder_problem
+
+    assert writable_folder_problem(new) is None and not (tmp_path / "new").exists()
+
+
+def test_a_file_of_another_kind_than_its_row_is_refused(
+    tmp_path: Path, home: Path, capsys, tone: Path
+) -> None:
+    """An audio file listed as an image was scored in the image group, without the codec
+    normalisation that every audio file gets: exit 0 with a mixed-up measurement."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "speech.wav").write_bytes(tone.read_bytes())
+    Image.new("RGB", (64, 64), (40, 90, 10)).save(root / "a.png")
+    out = tmp_path / "out"
+    for row, words in (
+        ("speech.wav,real,image,a", "m.csv line 3: speech.wav is audio, not image"),
+        ("a.png,real,video,a", "m.csv line 3: a.png is image, not video"),
+    ):
+        manifest = tmp_path / "m.csv"
+        other = "a.png,fake,image,a" if row.startswith("speech") else "speech.wav,fake,audio,a"
+        manifest.write_text(HEADER + other + "\n" + row + "\n")
+        with pytest.raises(BadInputError, match=re.escape(words)):
+            evaluation.read_manifest(manifest, root, limits=MediaLimits())
+        evaluation.read_manifest(manifest, root)  # the CSV alone is well formed
+        args = ["eval", "--manifest", str(manifest), "--root", str(root), "--out", str(out)]
+        assert main([*args, "-j", "1"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and words in err, err
+        assert not out.exists()

@@ -295,3 +295,39 @@ def test_grid_clips_of_one_speaker_share_an_identity(tmp_path: Path) -> None:
                              "b": {"descriptor": (faceset.descriptor + 0.3).tolist()}}}  # fmt: skip
     frame = next(iter(av.open(str(GRID / "id2_vcd_swwp2s.mpg")).decode(video=0)))
     assert faceswap.identity_of(frame.to_ndarray(format="rgb24"), config) == "a"
+
+
+def _npz_with_config(path: Path, config: object) -> Path:
+    with path.open("wb") as handle:
+        np.savez(handle, __config__=np.array(json.dumps(config)), w=np.zeros(2, np.float32))
+    return path
+
+
+def test_a_bad_model_file_is_one_clear_error(tmp_path: Path, capsys) -> None:
+    """An empty file was click's "Aborted." (an EOFError), a zip that is no npz a BadZipFile, a
+    config without sizes a KeyError, a config that is no object an AttributeError: all exit 1."""
+    image = tmp_path / "img.png"
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(image)
+    pickled = tmp_path / "pickled.npz"
+    with pickled.open("wb") as handle:
+        np.savez(handle, __config__=np.array([{"format": "x"}], dtype=object))
+    bad = {
+        "empty.npz": (tmp_path / "empty.npz"),
+        "zip.npz": (tmp_path / "zip.npz"),
+        "nosize.npz": _npz_with_config(tmp_path / "nosize.npz", {"format": faceswap_net.FORMAT}),
+        "list.npz": _npz_with_config(tmp_path / "list.npz", [1, 2]),
+        "pickled.npz": pickled,
+    }
+    bad["empty.npz"].write_bytes(b"")
+    bad["zip.npz"].write_bytes(b"PK\x03\x04" + b"\0" * 40)
+    for name, model in bad.items():
+        with pytest.raises(BadInputError, match="not a face-swap model") as caught:
+            faceswap_net.load(model)
+        assert "allow_pickle" not in str(caught.value), name
+        out = tmp_path / f"{name}.png"
+        args = ["lab", "faceswap", "apply", "-m", str(model), "--image", str(image)]
+        code = main([*args, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2, (name, err)
+        assert err.count("\n") == 1 and "not a face-swap model" in err, (name, err)
+        assert not out.exists()

@@ -439,3 +439,14 @@ def test_a_public_key_longer_than_a_file_name_is_bad_input(capsys, tmp_path: Pat
     report.write_text("{}")
     code, _, err = run(capsys, "verify-report", str(report), "--public-key", "a" * 300)
     assert code == 2 and "--public-key: an Ed25519 public key is 32 bytes" in err
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "-1"])
+def test_reproduce_refuses_a_tolerance_that_is_not_a_finite_number(
+    value: str, capsys, tmp_path: Path
+) -> None:
+    """`--tolerance inf` passed click's min=0 and every score then "matched within inf"."""
+    code, _, err = run(capsys, "reproduce", str(tmp_path / "r.json"), "--tolerance", value)
+    assert code == 2 and "tolerance" in err.lower(), err
+    if value == "inf":  # the others are click's usage errors
+        assert err.count("\n") == 1 and "finite" in err, err

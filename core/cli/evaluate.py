@@ -15,7 +15,7 @@ from core.cli import render
 from core.config import load_settings
 from core.detector import REGISTRY
 from core.errors import BadInputError, DetectorError, display_name, path_problem
-from core.outputs import file_problem
+from core.outputs import file_problem, writable_folder_problem
 
 DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 
@@ -136,7 +136,9 @@ def eval_command(
     same attack) are kept.
     """
     attacks = attack_specs.parse_attacks(attack) if attack is not None else []
-    rows, digest = evaluation.read_manifest(manifest, root)
+    rows, digest = evaluation.read_manifest(manifest, root, limits=load_settings().limits)
+    if problem := writable_folder_problem(out):  # before any file is hashed or scored
+        raise BadInputError(f"--out {display_name(out)}: {problem}")
     config = _config(_names(detectors), normalize_codec, out, _weights_pairs(weights or []))
     progress, report = _progress_scoring("scoring")
     with progress:
@@ -247,7 +249,7 @@ def calibrate_command(
         raise BadInputError(f"--hold-out-by takes category, not {hold_out_by!r}")
     spec = REGISTRY.spec(detector)
     settings = load_settings()
-    rows, digest = evaluation.read_manifest(manifest, root)
+    rows, digest = evaluation.read_manifest(manifest, root, limits=settings.limits)
     rows = [r for r in rows if r.kind in {k.value for k in spec.media_kinds}]
     if not rows:
         raise BadInputError(f"{display_name(manifest)}: no rows of a kind {detector} takes")
@@ -333,7 +335,7 @@ def _calibrate_fusion(
     from core import fusion_model
 
     settings = load_settings()
-    rows, digest = evaluation.read_manifest(manifest, root)
+    rows, digest = evaluation.read_manifest(manifest, root, limits=settings.limits)
     work = settings.home / "calibration" / "work" / "fusion"
     config = _config(None, normalize_codec, work)
     progress, report = _progress_scoring("scoring for fusion")

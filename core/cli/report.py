@@ -7,6 +7,7 @@ This module is part of the composition root: it takes the report-signing key fro
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated
@@ -153,6 +154,8 @@ def reproduce_command(
 ) -> None:
     """Re-run the report's detectors on the stored media and fuse them again; exit 3 naming
     each difference (a score, or an analysis' verdict or p_fake)."""
+    if not math.isfinite(tolerance):  # inf passes click's min=0 and would accept any score
+        raise BadInputError(f"--tolerance must be a finite number, not {tolerance:g}")
     data = _read(report, "report")
     sig_path = signature_path(report)
     signed = sig_path.is_file()

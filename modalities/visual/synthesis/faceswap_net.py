@@ -179,12 +179,16 @@ def load(path: Path) -> tuple[SwapNet, dict[str, Any]]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         config = json.loads(str(arrays.pop("__config__")))
-    except (OSError, ValueError, KeyError) as exc:
-        raise BadInputError(f"{display_name(path)}: not a face-swap model ({exc})") from None
-    if config.get("format") != FORMAT:
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
+            found = config.get("format") if isinstance(config, dict) else None
+            raise BadInputError(f"{display_name(path)}: not a face-swap model (format {found!r})")
+        model = SwapNet(int(config["size"]), int(config["width"]), int(config["latent"]))
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+    except BadInputError:
+        raise
+    except Exception as error:  # empty, truncated, foreign or mismatched: all bad input
+        # the type only: numpy's own messages suggest allow_pickle=True, which must never be set
         raise BadInputError(
-            f"{display_name(path)}: not a face-swap model (format {config.get('format')!r})"
-        )
-    model = SwapNet(int(config["size"]), int(config["width"]), int(config["latent"]))
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+            f"{display_name(path)}: not a face-swap model ({type(error).__name__})"
+        ) from None
     return model.eval(), config
