@@ -32,24 +32,51 @@ def log_mel(normalized: np.ndarray, dtype: type = np.float32) -> np.ndarray:
     """
     import librosa
 
-    wave: np.ndarray = normalized.astype(dtype)
+    wave = np.asarray(normalized)
     if len(wave) < N_FFT:  # uncentred frames need one whole FFT frame (shorter input: 1 frame)
         wave = np.pad(wave, (0, N_FFT - len(wave)))
     mel = librosa.feature.melspectrogram(
-        y=wave,
+        S=power_spectrogram(wave, dtype),
         sr=frontend.SAMPLE_RATE,
         n_fft=N_FFT,
-        win_length=WIN,
-        hop_length=HOP,
         n_mels=N_MELS,
         fmin=20,
         fmax=frontend.SAMPLE_RATE / 2,
-        center=False,
     )
     logmel = np.log(mel + 1e-6)
     mean = logmel.mean(axis=1, keepdims=True)
     std = logmel.std(axis=1, keepdims=True) + 1e-3
     return np.asarray((logmel - mean) / std, dtype=dtype)
+
+
+STFT_BLOCK = 4096  # frames transformed at once
+
+
+def power_spectrogram(wave: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """librosa's uncentred power spectrogram of ``wave`` in ``dtype`` (|STFT|², 25 ms Hann window
+    in a 512-point FFT, 10 ms hop), as ``librosa.feature.melspectrogram(y=...)`` computes it and
+    in its layout (Fortran order), so the mel product that follows is the same call.
+
+    Made STFT_BLOCK frames at a time from ``wave`` cast block by block: librosa would hold the
+    complex STFT of the whole and its magnitude beside the power (half a gigabyte for a
+    10-minute passage in double precision). librosa transforms each frame on its own, so the
+    numbers are those of one call on the whole (tests/modalities/test_audio_memory.py)."""
+    import librosa
+
+    n_frames = 1 + (len(wave) - N_FFT) // HOP
+    out: np.ndarray | None = None
+    for start in range(0, n_frames, STFT_BLOCK):
+        stop = min(start + STFT_BLOCK, n_frames)
+        piece: np.ndarray = np.asarray(wave[start * HOP : (stop - 1) * HOP + N_FFT], dtype=dtype)
+        stft = librosa.stft(
+            piece, n_fft=N_FFT, hop_length=HOP, win_length=WIN, window="hann", center=False
+        )
+        block = np.abs(stft) ** 2.0
+        if out is None:
+            out = np.empty((block.shape[0], n_frames), dtype=block.dtype, order="F")
+        out[:, start:stop] = block
+    assert out is not None  # at least one frame: the caller pads to N_FFT
+    return out
 
 
 def crops(features: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:

@@ -11,6 +11,7 @@ front end, linear-frequency cepstra with deltas) and an energy-based voice activ
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import av
@@ -85,23 +86,50 @@ _BANK = linear_filterbank()
 POWER_BLOCK = 4096  # frames framed and transformed at once: bounds the transient memory
 
 
+def frame_blocks(n_frames: int, size: int = POWER_BLOCK) -> list[tuple[int, int]]:
+    """Consecutive (start, stop) frame ranges of at most ``size`` frames (one more in the last
+    when it would otherwise hold a single frame), covering ``n_frames``.
+
+    Work done per block is the work done on the whole: every frame's FFT is computed on its own,
+    and a sum over the frequency axis of a (bins, frames) array adds the bins one after another
+    for each frame whatever the number of frames, except for a single frame (NumPy then sums it
+    pairwise); so no block holds one frame unless the whole does."""
+    size = max(2, size)
+    bounds = [(a, min(a + size, n_frames)) for a in range(0, n_frames, size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n_frames)]
+    return bounds
+
+
+def power_blocks(wave: np.ndarray, size: int = POWER_BLOCK) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`power_spectrogram` block by block: (first frame, C-contiguous (n_fft//2+1, frames)
+    block), so that a caller that only pools or sums the spectrogram never holds all of it (a
+    10-minute passage is 123 MB of it in double precision)."""
+    if len(wave) < WIN:
+        wave = np.pad(wave, (0, WIN - len(wave)))
+    window = np.hanning(WIN)[None, :]
+    for start, stop in frame_blocks(_n_frames(len(wave)), size):
+        idx = np.arange(WIN)[None, :] + HOP * np.arange(start, stop)[:, None]
+        frames = wave[idx] * window
+        yield start, np.ascontiguousarray((np.abs(np.fft.rfft(frames, n=N_FFT, axis=1)) ** 2).T)
+
+
 def power_spectrogram(wave: np.ndarray) -> np.ndarray:
     """|STFT|² with a 20 ms Hann window and 10 ms hop, shape (n_fft//2+1, frames).
 
     Computed in blocks of POWER_BLOCK frames into one output array: each frame's FFT is the same
     as in one batch, but the framed copy and the complex spectrum of a 10-minute input (about
     0.5 GB together) are never held at once."""
-    if len(wave) < WIN:
-        wave = np.pad(wave, (0, WIN - len(wave)))
-    n_frames = 1 + (len(wave) - WIN) // HOP
-    window = np.hanning(WIN)[None, :]
-    out = np.empty((N_FFT // 2 + 1, n_frames))
-    for start in range(0, n_frames, POWER_BLOCK):
-        count = min(POWER_BLOCK, n_frames - start)
-        idx = np.arange(WIN)[None, :] + HOP * np.arange(start, start + count)[:, None]
-        frames = wave[idx] * window
-        out[:, start : start + count] = (np.abs(np.fft.rfft(frames, n=N_FFT, axis=1)) ** 2).T
+    out = np.empty((N_FFT // 2 + 1, _n_frames(len(wave))))
+    for start, block in power_blocks(wave):
+        out[:, start : start + block.shape[1]] = block
     return out
+
+
+def frame_power(wave: np.ndarray) -> np.ndarray:
+    """``power_spectrogram(wave).sum(axis=0)``, the same numbers, without the spectrogram: the
+    sum over bins of each C-contiguous block adds them in the same order (see frame_blocks)."""
+    return np.concatenate([block.sum(axis=0) for _, block in power_blocks(wave)])
 
 
 def _deltas(x: np.ndarray) -> np.ndarray:
@@ -183,7 +211,7 @@ def _close_gaps(mask: np.ndarray) -> np.ndarray:
 def energy_speech_mask(wave: np.ndarray) -> np.ndarray:
     """A frame is speech when it is within 40 dB of the loudest frame and 12 dB above the noise
     floor (10th percentile)."""
-    power = power_spectrogram(wave).sum(axis=0)
+    power = frame_power(wave)
     db = 10 * np.log10(power + 1e-12)
     floor = np.percentile(db, 10)
     mask = (db > db.max() - 40) & (db > floor + 12)

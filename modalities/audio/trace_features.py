@@ -69,55 +69,115 @@ def _f0_track(frames: np.ndarray, sr: int = frontend.SAMPLE_RATE) -> tuple[np.nd
     return sr / lags, strength
 
 
-def _frames(wave: np.ndarray, win: int, hop: int) -> np.ndarray:
+def _frames(wave: np.ndarray, win: int, hop: int, rows: range | None = None) -> np.ndarray:
+    """Frames of ``wave`` (all, or the ``rows`` asked for) in double precision."""
     if len(wave) < win:
         wave = np.pad(wave, (0, win - len(wave)))
     count = 1 + (len(wave) - win) // hop
-    idx = np.arange(win)[None, :] + hop * np.arange(count)[:, None]
-    return np.asarray(wave[idx])
+    rows = range(count) if rows is None else rows
+    idx = np.arange(win)[None, :] + hop * np.asarray(rows)[:, None]
+    return np.asarray(wave[idx], dtype=np.float64)
+
+
+BLOCK = 4096  # frames measured at once (about 60 MB of transient arrays)
+
+
+@dataclass
+class _PerFrame:
+    """What traces() keeps of each frame: the speech frames' power spectra (the band sums and
+    the long-term spectrum add them up across frames, so they are kept whole, in the order the
+    whole-array computation adds them) and one or two numbers per frame for the rest."""
+
+    speech_power: np.ndarray  # (speech frames, bins)
+    flat_all: np.ndarray
+    flat_low: np.ndarray
+    flat_high: np.ndarray
+    irregular: np.ndarray
+    f0: np.ndarray
+    strength: np.ndarray
+    level_db: np.ndarray  # every frame, speech or not
+
+
+def _flatness(p: np.ndarray) -> np.ndarray:
+    return np.asarray(np.exp(np.log(p).mean(axis=1)) / p.mean(axis=1))
+
+
+def _per_frame(wave: np.ndarray, mask: np.ndarray, speech: int) -> _PerFrame:
+    """Each frame's measurements, BLOCK frames at a time.
+
+    A 10-minute passage measured whole held its frames, their spectra, the group-delay spectra
+    and the autocorrelations at once: 2.2 GB, the peak of every audio analysis. Every number
+    here is computed frame by frame (each FFT, each sum and median along one frame's bins), so
+    blocks give exactly the numbers of the whole (tests/modalities/test_audio_memory.py)."""
+    freqs = np.fft.rfftfreq(frontend.N_FFT, 1 / frontend.SAMPLE_RATE)
+    low, high = freqs < 4000, freqs >= 4000
+    band = (freqs >= 100) & (freqs < 4000)
+    hann = np.hanning(frontend.WIN)[None, :]
+    ramp = np.arange(frontend.WIN)[None, :]
+    out = _PerFrame(
+        speech_power=np.empty((speech, len(freqs))),
+        flat_all=np.empty(speech),
+        flat_low=np.empty(speech),
+        flat_high=np.empty(speech),
+        irregular=np.empty(speech),
+        f0=np.empty(speech),
+        strength=np.empty(speech),
+        level_db=np.empty(len(mask)),
+    )
+    done = 0
+    for start in range(0, len(mask), BLOCK):
+        rows = range(start, min(start + BLOCK, len(mask)))
+        frames = _frames(wave, frontend.WIN, frontend.HOP, rows)
+        out.level_db[start : rows.stop] = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
+        keep = mask[start : rows.stop]
+        n = int(keep.sum())
+        if not n:
+            continue
+        windowed = frames * hann
+        spectrum = np.fft.rfft(windowed, n=frontend.N_FFT, axis=1)
+        power = np.abs(spectrum) ** 2 + 1e-12
+        sp = power[keep]
+        at = slice(done, done + n)
+        out.speech_power[at] = sp
+        out.flat_all[at] = _flatness(sp)
+        out.flat_low[at], out.flat_high[at] = _flatness(sp[:, low]), _flatness(sp[:, high])
+        # group delay: -dφ/dω, computed without unwrapping as Re(X' X*)/|X|² with X' the
+        # transform of n·x[n]; its irregularity across frequency on the speech band 100–4000 Hz
+        spectrum_ramp = np.fft.rfft(windowed[keep] * ramp, n=frontend.N_FFT, axis=1)
+        gd = np.real(spectrum_ramp * np.conj(spectrum[keep])) / power[keep]
+        gd = np.clip(gd[:, band], -frontend.WIN, 2 * frontend.WIN) / frontend.WIN
+        out.irregular[at] = np.median(np.abs(np.diff(gd, n=2, axis=1)), axis=1)
+        out.f0[at], out.strength[at] = _f0_track(frames[keep])
+        done += n
+    return out
 
 
 def traces(normalized: np.ndarray, mask: np.ndarray | None = None) -> Traces | None:
     """The traces of a channel-normalised 16 kHz wave; None when it holds too little speech."""
-    wave = normalized.astype(np.float64)
-    frames = _frames(wave, frontend.WIN, frontend.HOP)
+    wave = np.asarray(normalized)  # framed in double precision block by block (_frames)
+    count = 1 + (max(len(wave), frontend.WIN) - frontend.WIN) // frontend.HOP
     if mask is None:
         mask = frontend.speech_mask(normalized)
-    mask = np.asarray(mask[: len(frames)], bool)
-    if len(mask) < len(frames):
-        mask = np.pad(mask, (0, len(frames) - len(mask)))
+    mask = np.asarray(mask[:count], bool)
+    if len(mask) < count:
+        mask = np.pad(mask, (0, count - len(mask)))
     speech = int(mask.sum())
     if speech < MIN_SPEECH_FRAMES:
         return None
-    windowed = frames * np.hanning(frontend.WIN)[None, :]
-    spectrum = np.fft.rfft(windowed, n=frontend.N_FFT, axis=1)
-    power = np.abs(spectrum) ** 2 + 1e-12
+    frame = _per_frame(wave, mask, speech)
     freqs = np.fft.rfftfreq(frontend.N_FFT, 1 / frontend.SAMPLE_RATE)
     low, high = freqs < 4000, freqs >= 4000
-    sp = power[mask]
+    sp = frame.speech_power
     high_ratio = 10 * np.log10(sp[:, high].sum() / sp[:, low].sum())
     ltas = sp.sum(axis=0)
     rolloff = freqs[np.searchsorted(np.cumsum(ltas) / ltas.sum(), 0.95)] / 1000
-
-    def flatness(p: np.ndarray) -> np.ndarray:
-        return np.asarray(np.exp(np.log(p).mean(axis=1)) / p.mean(axis=1))
-
-    flat_all = flatness(sp)
-    flat_low, flat_high = flatness(sp[:, low]).mean(), flatness(sp[:, high]).mean()
-
-    # group delay: -dφ/dω, computed without unwrapping as Re(X' X*)/|X|² with X' the transform
-    # of n·x[n]; its irregularity across frequency is measured on the speech band 100–4000 Hz
-    ramp = np.arange(frontend.WIN)[None, :]
-    spectrum_ramp = np.fft.rfft(windowed[mask] * ramp, n=frontend.N_FFT, axis=1)
-    gd = np.real(spectrum_ramp * np.conj(spectrum[mask])) / power[mask]
-    band = (freqs >= 100) & (freqs < 4000)
-    gd = np.clip(gd[:, band], -frontend.WIN, 2 * frontend.WIN) / frontend.WIN
-    irregular = np.median(np.abs(np.diff(gd, n=2, axis=1)), axis=1)
+    flat_all = frame.flat_all
+    flat_low, flat_high = frame.flat_low.mean(), frame.flat_high.mean()
+    irregular = frame.irregular
     gd_irregularity = float(np.median(irregular))
     q75, q25 = np.percentile(irregular, [75, 25])
 
-    f0, strength = _f0_track(frames[mask])
-    level_db = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
+    f0, strength, level_db = frame.f0, frame.strength, frame.level_db
     voiced = strength > 0.45
     voiced_share = float(voiced.mean())
     if voiced.sum() >= 10:
