@@ -108,11 +108,14 @@ def test_bad_input_is_one_line(home: Path, capsys, tmp_path: Path, real_folder: 
         (["--data", str(tmp_path / "none")], "not a directory"),
         (["--data", str(real_folder), "--methods", "nosuch"], "unknown nosuch"),
         (["--data", str(empty)], "no real"),
+        (["--data", str(real_folder), "--case", "no such case"], "no case with id or name"),
     ):
         out = tmp_path / "out-bad"
         assert main(["lab", "make-fakes", "--out", str(out), *args]) == 2
         err = capsys.readouterr().err
         assert words in err and err.strip().count("\n") == 0
+        assert not out.exists()
+    assert not (home / "keys" / "lab").exists()  # an unknown case made the lab's key first
 
 
 def test_tts_fakes_are_machine_speech_paired_with_a_real(

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
+from core import services
 from core.app import Verity
 from core.cli import render
 from core.config import load_settings
-from core.errors import BadInputError
+from core.errors import BadInputError, CaseNotFoundError
 
 # options the lab's trainers (faceswap, gan, vocoder, translator) share
 ModelOut = Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")]
@@ -36,6 +37,9 @@ def _labelling(case: str | None) -> tuple[Any, Any]:
 
     settings = load_settings()
     verity = Verity.open(settings)
+    if case is not None and services.find_case_id(verity, case) is None:
+        # before anything is made: the lab's signing key, the first fake
+        raise CaseNotFoundError(case)
 
     def label(payload: bytes, suffix: str, generator: dict[str, Any]) -> bytes:
         return sign_synthetic(
