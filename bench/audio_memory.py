@@ -21,15 +21,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile
 from audio_rtf import real_speech, speechlike
+from largest_picture import child_peak
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECTORS = ("audio.artifacts", "audio.cnn", "audio.lfcc_gmm")
@@ -56,20 +54,6 @@ for _ in passages.read(media, frontend.SAMPLE_RATE, passages.plan(media.info.dur
     pass
 print("maxrss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
 """
-
-
-def peak(code: str, args: list[str], home: Path) -> tuple[float, float]:
-    """(peak RSS in MB, wall seconds) of ``code`` run with ``args`` in a fresh child."""
-    env = {**os.environ, "VERITY_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=False
-    )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"child failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    line = next(x for x in done.stderr.splitlines() if x.startswith("maxrss_kib"))
-    return int(line.split()[1]) / 1024, wall
 
 
 def recording(seconds: float, speech: Path | None) -> np.ndarray:
@@ -100,12 +84,12 @@ def main() -> None:
             path = Path(tmp) / f"speech-{minutes:g}min.flac"
             soundfile.write(path, recording(minutes * 60, args.speech), SR, subtype="PCM_16")
             label = f"{minutes:g} min"
-            floor, wall = peak(DECODE, [str(path)], Path(tmp) / "home-ref")
+            floor, wall = child_peak(DECODE, [str(path)], Path(tmp) / "home-ref")
             print(f"| {label} | detectors loaded, decode only (reference) | {floor:.0f} | 0 | "
                   f"{wall:.1f} |", flush=True)  # fmt: skip
             for i, (name, extra) in enumerate(runs.items()):
                 home = Path(tmp) / f"home-{minutes:g}-{i}"
-                mb, wall = peak(ANALYZE, ["analyze", str(path), "--json", *extra], home)
+                mb, wall = child_peak(ANALYZE, ["analyze", str(path), "--json", *extra], home)
                 print(f"| {label} | {name} | {mb:.0f} | {mb - floor:+.0f} | {wall:.1f} |",
                       flush=True)  # fmt: skip
             path.unlink()

@@ -45,14 +45,20 @@ def make_picture(path: Path, side: int) -> Path:
 def peak(picture: Path, home: Path, detectors: list[str]) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of one analysis in a fresh child."""
     args = ["analyze", str(picture), "--json"] + [x for d in detectors for x in ("-d", d)]
+    return child_peak(CHILD, args, home)
+
+
+def child_peak(code: str, args: list[str], home: Path) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of ``code`` run with ``args`` in a fresh child, which
+    prints ``maxrss_kib N`` on stderr when it ends."""
     env = {**os.environ, "VERITY_HOME": str(home), "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=False
     )
     wall = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"analyze failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        raise SystemExit(f"child failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     line = next(x for x in done.stderr.splitlines() if x.startswith("maxrss_kib"))
     return int(line.split()[1]) / 1024, wall
 

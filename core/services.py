@@ -128,8 +128,12 @@ def create_case(app: Verity, name: str, description: str = "") -> dict[str, Any]
 def check_case_name_free(app: Verity, name: str) -> None:
     """Refuse a name a case already has (or an id that is a case's)."""
     with app.db.session() as session:
-        if _find_case(session, name) is not None:
-            raise BadInputError(f"a case named {name!r} already exists")
+        _refuse_taken_name(session, name)
+
+
+def _refuse_taken_name(session: Session, name: str) -> None:
+    if _find_case(session, name) is not None:
+        raise BadInputError(f"a case named {name!r} already exists")
 
 
 def find_case_id(app: Verity, ref: str) -> str | None:
@@ -139,8 +143,7 @@ def find_case_id(app: Verity, ref: str) -> str | None:
 
 
 def _create_new_case(session: Session, app: Verity, new: NewCase) -> Case:
-    if _find_case(session, new.name) is not None:
-        raise BadInputError(f"a case named {new.name!r} already exists")
+    _refuse_taken_name(session, new.name)
     return _create_case(session, app, new.name, new.description)
 
 
@@ -208,8 +211,7 @@ def ingest(
     with app.db.session() as session:  # fail on a bad case id before touching the store
         if isinstance(case_ref, NewCase):
             case_ref = case_ref.checked()
-            if _find_case(session, case_ref.name) is not None:
-                raise BadInputError(f"a case named {case_ref.name!r} already exists")
+            _refuse_taken_name(session, case_ref.name)
         elif case_ref is not None:
             resolve_case(session, case_ref)
     hook("hash", detail=display_name(path.name))

@@ -25,6 +25,7 @@ from modalities.audio import cnn, lfcc_gmm
 from modalities.audio.training import data as audio_data
 from modalities.audio.training import lfcc_gmm as lfcc_recipe
 from tests.modalities.test_audio_lfcc_gmm import write_corpus
+from tests.test_training_inputs import _one_error_line
 
 
 def _tree(folder: Path) -> dict[str, str]:
@@ -34,16 +35,6 @@ def _tree(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
-
-
-def _one_error_line(capsys: pytest.CaptureFixture[str], *words: str) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert "internal error" not in lines[0]
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture
