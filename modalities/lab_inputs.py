@@ -25,10 +25,23 @@ def manifest_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
         raise BadInputError(f"{display_name(manifest)}: malformed CSV: {exc}") from None
 
 
-def check_model_out(out: Path) -> None:
-    """A trainer's ``-o`` names a model file (an existing one is replaced), not a folder."""
+def check_model_out(out: Path, fmt: str) -> None:
+    """A trainer's ``-o`` names a model file, not a folder. An existing file is replaced only
+    when it is a lab model of the same kind (``fmt``, an earlier run's): anything else there
+    (a report, a dataset, another generator's model) is someone's work, and is refused before
+    training rather than overwritten after it."""
+    from modalities.lab_models import stored_format
+
     if out.is_dir():
         raise BadInputError(f"{display_name(out)}: is a folder; give the model file's name")
+    if out.exists() or out.is_symlink():
+        found = stored_format(out)
+        if found != fmt:
+            what = "another lab model ({found})" if found else "not a lab model"
+            raise BadInputError(
+                f"{display_name(out)}: already exists and is {what.format(found=found)}; "
+                "choose a new file name (only an earlier model of this kind is replaced)"
+            )
     if problem := creatable_problem(out):
         raise BadInputError(f"{display_name(out)}: {problem}")
 

@@ -58,6 +58,41 @@ def save(path: Path, fmt: str, config: dict[str, Any], facts: dict[str, Any], mo
     write_atomic(path, buffer.getvalue())
 
 
+MAX_MODEL_BYTES = 1 << 30  # the lab's models are tens of MB; a larger file is something else
+
+
+def stored_format(path: Path) -> str | None:
+    """The ``format`` a lab model file declares (a torch payload, or the face swap's ``.npz``
+    with its ``__config__``), None for any other file. Read without running pickled code, so
+    that a trainer can tell its own earlier model (replaced) from someone's file (kept)."""
+    import numpy as np
+    import torch
+
+    try:
+        if path.stat().st_size > MAX_MODEL_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+
+    def torch_payload() -> Any:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+    def npz_config() -> Any:  # the face swap's model
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            return json.loads(str(arrays["__config__"]))
+
+    for read in (torch_payload, npz_config):
+        try:
+            found = read()
+        except Exception:  # not this kind of file: try the next, else it is no lab model
+            found = None
+        declared = found.get("format") if isinstance(found, dict) else None
+        if isinstance(declared, str):
+            return declared
+    return None
+
+
 def load(
     path: Path, fmt: str, what: str, build: Callable[[dict[str, Any]], T]
 ) -> tuple[T, dict[str, Any], str]:

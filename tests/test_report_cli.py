@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -343,6 +344,35 @@ def test_reproduce_matches_then_names_each_difference(
     assert f"analysed by engine 0.1.0, re-run by {ENGINE_VERSION}" in stdout
     assert "detector version changed: report 0.9.0, now 1.0.0" in stdout
     assert "2 of" in err
+
+
+def test_reproduce_elsewhere_says_once_per_exhibit_that_its_media_is_not_here(
+    case_with_media: dict[str, str],
+    capsys,
+    tmp_path: Path,
+    clip: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second examiner reproduces on another installation: each exhibit it lacks is one
+    line saying how to bring the original (not one "missing from the store" per detector, as if
+    the store were damaged); once the file is ingested there, the report reproduces."""
+    out = tmp_path / "r.json"
+    assert run(capsys, "report", "court", "-f", "json", "-o", str(out))[0] == 0
+    monkeypatch.setenv("VERITY_HOME", str(tmp_path / "elsewhere"))
+    code, stdout, err = run(capsys, "reproduce", str(out))
+    assert code == 3
+    lines = [line for line in stdout.splitlines() if line.startswith("NOT RUN")]
+    assert [line.split()[2] for line in lines] == ["E1:", "E2:"], stdout
+    assert all("is not in this installation" in line for line in lines)
+    assert "verity ingest" in lines[0] and "DIFF" not in stdout and "missing" not in stdout
+    assert err.strip() == "verity: 2 exhibit(s) could not be re-run"
+    assert run(capsys, "case", "new", "second")[0] == 0
+    assert run(capsys, "ingest", str(clip), "--case", "second")[0] == 0
+    code, stdout, err = run(capsys, "reproduce", str(out))
+    assert code == 3 and stdout.count("NOT RUN") == 1 and "same E1" in stdout, stdout
+    assert re.fullmatch(
+        r"verity: 0 of \d+ result\(s\) differ; 1 exhibit\(s\) could not be re-run\n", err
+    )
 
 
 def test_a_difference_within_single_precision_rounding_is_named_so() -> None:

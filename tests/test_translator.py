@@ -108,6 +108,26 @@ def test_cli_trains_and_the_lab_redraws_with_it(home: Path, capsys, tmp_path: Pa
     assert main([*bad, "--steps", "1"]) == 2 and "no real pictures" in capsys.readouterr().err
     assert not (tmp_path / "no.pt").exists()
 
+    # -o naming someone's file (or another generator's model) is refused before training and
+    # the file kept; the earlier translator model is replaced
+    first = model.read_bytes()
+    for name, content in [("notes.txt", b"case notes\n"), ("report.pdf", b"%PDF-1.7\n")]:
+        (tmp_path / name).write_bytes(content)
+        taken = ["lab", "translator", "train", "--data", str(reals), "-o", str(tmp_path / name)]
+        assert main([*taken, "--steps", "1", "--batch", "2"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "already exists and is not a lab model" in err, err
+        assert (tmp_path / name).read_bytes() == content
+    vocoder_model = tmp_path / "vocoder.pt"
+    torch.save({"format": "verity-lab-vocoder/1"}, vocoder_model)
+    before = vocoder_model.read_bytes()
+    taken = ["lab", "translator", "train", "--data", str(reals), "-o", str(vocoder_model)]
+    assert main([*taken, "--steps", "1", "--batch", "2"]) == 2
+    assert "another lab model (verity-lab-vocoder/1)" in capsys.readouterr().err
+    assert vocoder_model.read_bytes() == before
+    assert main([*args, "--steps", "1", "--batch", "2", "--seed", "1"]) == 0
+    assert "1 steps" in capsys.readouterr().out and model.read_bytes() != first
+
     out = tmp_path / "lab"
     make = ["lab", "make-fakes", "--data", str(reals), "--out", str(out), "--methods", "translate"]
     assert main(make) == 2 and "needs --translator-model" in capsys.readouterr().err

@@ -148,13 +148,13 @@ def faceswap_train(
 ) -> None:
     """Train a shared-encoder / two-decoder swap model (deterministic for a seed with --steps)."""
     from modalities.lab_inputs import check_model_out
-    from modalities.visual.synthesis import faceswap
+    from modalities.visual.synthesis import faceswap, faceswap_net
 
     if steps is None and minutes is None:
         raise BadInputError("give --steps, --minutes or both")
     if out.suffix.lower() != ".npz":
         raise BadInputError(f"{out}: the model file must end in .npz")
-    check_model_out(out)
+    check_model_out(out, faceswap_net.FORMAT)
     progress = render.make_progress(render.err.is_terminal)
     task = progress.add_task("face swap", total=None)
 
@@ -290,7 +290,7 @@ def gan_train_command(
         batch=batch, steps=steps, minutes=minutes, seed=seed, perceptual_weight=perceptual,
         snapshot_every_s=snapshot_minutes * 60 if snapshot_minutes else None,
     )  # fmt: skip
-    check_model_out(out)
+    check_model_out(out, stylegan.FORMAT)
     torch.set_num_threads(threads)
     settings = load_settings()
     progress = render.make_progress(render.err.is_terminal)
@@ -388,7 +388,7 @@ def vocoder_train_command(
 
     _train_lab_model(
         "vocoder", "real speech files", reals, read, vocoder.train,
-        budget=(minutes, steps), threads=threads, out=out,
+        budget=(minutes, steps), threads=threads, out=out, fmt=vocoder.FORMAT,
         options={"batch": batch, "seed": seed}, facts={"folders": provenance, "files": len(reals)},
     )  # fmt: skip
 
@@ -403,6 +403,7 @@ def _train_lab_model(
     budget: tuple[float | None, int | None],
     threads: int,
     out: Path,
+    fmt: str,
     options: dict[str, Any],
     facts: dict[str, Any],
 ) -> None:
@@ -415,7 +416,7 @@ def _train_lab_model(
     minutes, steps = budget
     if minutes is None and steps is None:
         raise BadInputError("give a budget: --minutes or --steps")
-    check_model_out(out)
+    check_model_out(out, fmt)
     torch.set_num_threads(threads)
     progress = render.make_progress(render.err.is_terminal)
     task = progress.add_task(name, total=None)
@@ -469,7 +470,7 @@ def translator_train_command(
         raise BadInputError("no real pictures in the --data folders")
     _train_lab_model(
         "translator", "real pictures", sources, lambda s: read_picture(s.path),
-        translator.train, budget=(minutes, steps), threads=threads, out=out,
+        translator.train, budget=(minutes, steps), threads=threads, out=out, fmt=translator.FORMAT,
         options={"batch": batch, "seed": seed},
         facts={"folders": [str(folder) for folder in data], "files": len(sources)},
     )  # fmt: skip

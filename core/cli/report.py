@@ -35,7 +35,7 @@ from core.report import (
     signature_path,
     verify_report,
 )
-from core.report.reproduce import FUSION, report_problem
+from core.report.reproduce import FUSION, MEDIA, report_problem
 from core.report.signature import Check, sha256_hex
 from core.store import ContentStore
 from provenance.keys import KeyRing, LazySigningKey
@@ -185,16 +185,24 @@ def reproduce_command(
         hook = render.ProgressHook(progress, "reproduce")
         comparisons = reproduce(verity, document, tolerance=tolerance, hook=hook)
     for c in comparisons:
+        if c.detector == MEDIA:
+            render.out.print(
+                f"[bold red]NOT RUN[/] {c.exhibit}: {render.safe(c.detail)}", highlight=False
+            )
+            continue
         mark = "[green]same[/]" if c.ok else "[bold red]DIFF[/]"
         render.out.print(
             f"{mark} {c.exhibit} {c.analysis_id[:12]} {c.detector}: {render.safe(c.detail)}",
             highlight=False,
         )
-    different = [c for c in comparisons if not c.ok]
-    if different:
-        render.err.print(
-            f"verity: {len(different)} of {len(comparisons)} result(s) differ", markup=False
-        )
+    unread = sum(c.detector == MEDIA for c in comparisons)
+    results = [c for c in comparisons if c.detector != MEDIA]
+    different = sum(not c.ok for c in results)
+    if unread or different:
+        said = [f"{different} of {len(results)} result(s) differ"] if results else []
+        if unread:
+            said.append(f"{unread} exhibit(s) could not be re-run")
+        render.err.print(f"verity: {'; '.join(said)}", markup=False)
         raise typer.Exit(EXIT_VERIFICATION_FAILED)
     fused = sum(c.detector == FUSION for c in comparisons)
     render.out.print(

@@ -42,6 +42,7 @@ DEFAULT_TOLERANCE = 1e-6
 SCORE_FIELDS = ("raw_score", "llr", "p_fake")
 FUSED_FIELDS = ("p_fake", "llr")
 FUSION = "fusion"  # the comparison of an analysis' fused result (detector names have a dot)
+MEDIA = "media"  # an exhibit whose stored media cannot be read: one comparison, nothing re-run
 
 
 class _Malformed(Exception):
@@ -297,8 +298,6 @@ def reproduce(
     calibrations = CalibrationStore(app.settings.home)
     for exhibit in document["exhibits"]:
         sha = exhibit["sha256"]
-        media: MediaInput | None = None
-        problem = ""
         try:
             app.store.verify(sha)
             path = app.store.path_for(sha)
@@ -306,17 +305,14 @@ def reproduce(
                 path, sha, probe(path, app.settings.limits), exhibit["original_name"]
             )
         except (StoreError, MediaError) as exc:
-            problem = str(exc)
+            out.append(Comparison(exhibit["exhibit_id"], "", MEDIA, False, _unread(app, sha, exc)))
+            continue  # one line for the exhibit, not one per detector result it cites
         for analysis in exhibit["analyses"]:
             rerun: list[tuple[DetectorSpec, Evidence]] | None = []  # None: cannot fuse again
             for det in analysis["detectors"]:
                 where = (exhibit["exhibit_id"], analysis["analysis_id"], det["name"])
                 if det["status"] != "ok":
                     out.append(Comparison(*where, True, f"was {det['status']}: not re-run"))
-                    continue
-                if media is None:
-                    out.append(Comparison(*where, False, problem))
-                    rerun = None
                     continue
                 problems = _identity_problems(app, det)
                 if problems:
@@ -356,6 +352,24 @@ def reproduce(
                 )
     _record_reads(app, document)
     return out
+
+
+def _unread(app: Verity, sha: str, exc: Exception) -> str:
+    """Why an exhibit's media cannot be re-run. An object this installation never held (a
+    report from another installation, a second examiner's machine) is not damage: the line
+    says how to bring the original here. One that the database lists but the store lacks, or
+    whose bytes no longer hash to its name, is damage, named as the store names it."""
+    if app.store.exists(sha):
+        return str(exc)
+    with app.db.session() as session:
+        known = session.scalar(select(MediaItem.id).where(MediaItem.sha256 == sha))
+    if known is not None:
+        return str(exc)
+    return (
+        f"media {sha[:16]}… is not in this installation ({app.settings.home}): nothing re-run; "
+        "ingest the original file here (`verity ingest FILE --case CASE`; the SHA-256 must "
+        "match), or reproduce where it was analysed"
+    )
 
 
 def _note_engine(diffs: list[str], analysis: dict[str, Any]) -> None:
