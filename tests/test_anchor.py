@@ -189,6 +189,38 @@ def test_a_transaction_mined_after_the_timeout_is_adopted_on_retry(
     ledger_audit.audit(app)
 
 
+def test_adoption_reads_logs_only_near_the_anchoring_block(
+    tester_backend: Web3Anchor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Public nodes refuse ``eth_getLogs`` over a whole chain (ranges of a few thousand blocks
+    at most): adoption used to ask from block 0 to the newest and could not adopt there. The
+    anchor's block is found from the time the contract stored, and only it is searched."""
+    tester = tester_backend.w3.provider.ethereum_tester
+    tester.mine_blocks(40)
+    root = bytes(range(1, 33))
+    record = tester_backend.anchor(root, 3)
+    start = int(tester_backend.w3.eth.get_block("latest").timestamp)
+    for k in range(1, 61):  # a chain that went on, one block a second
+        tester.time_travel(start + k)
+        tester.mine_blocks(1)
+    asked: list[tuple[int, int]] = []
+    get_logs = tester_backend.w3.eth.get_logs
+
+    def strict_get_logs(query: dict) -> list:
+        low, high = query["fromBlock"], query["toBlock"]
+        assert isinstance(low, int) and isinstance(high, int), query  # never "latest"
+        asked.append((low, high))
+        if high - low >= 20:
+            raise ValueError("query exceeds max block range 20")
+        return list(get_logs(query))
+
+    monkeypatch.setattr(tester_backend.w3.eth, "get_logs", strict_get_logs)
+    again = tester_backend.anchor(root, 3)
+    assert again.adopted and again.tx_hash == record.tx_hash
+    assert all(low <= record.block_number <= high for low, high in asked), asked
+    assert sum(high - low + 1 for low, high in asked) < 20
+
+
 def test_a_root_anchored_between_lookup_and_send_is_adopted(
     home: Path, photo: Path, tester_backend: Web3Anchor, monkeypatch
 ) -> None:

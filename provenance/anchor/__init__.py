@@ -20,6 +20,7 @@ from core.errors import BadInputError, ProvenanceError
 
 ARTIFACT = Path(__file__).resolve().parent.parent / "contracts" / "VerityAnchor.json"
 ANCHORED_EVENT = "Anchored(bytes32,uint64,uint64,address)"
+LOG_WINDOW = 1000  # blocks per eth_getLogs call: public nodes limit the range one call spans
 
 
 @dataclass(frozen=True)
@@ -235,14 +236,19 @@ class Web3Anchor:
             )
         topic = "0x" + bytes(self.w3.keccak(text=ANCHORED_EVENT)).hex()
         try:
-            logs = self.w3.eth.get_logs(
-                {
-                    "address": self.address,
-                    "fromBlock": 0,
-                    "toBlock": "latest",
-                    "topics": [topic, "0x" + root.hex()],
-                }
-            )
+            first, last = self._blocks_stamped(timestamp)
+            logs = [
+                log
+                for start in range(first, last + 1, LOG_WINDOW)
+                for log in self.w3.eth.get_logs(
+                    {
+                        "address": self.address,
+                        "fromBlock": start,
+                        "toBlock": min(last, start + LOG_WINDOW - 1),
+                        "topics": [topic, "0x" + root.hex()],
+                    }
+                )
+            ]
         except Exception as exc:
             raise ProvenanceError(
                 f"the root is on contract {self.address} but its Anchored event cannot be read: "
@@ -259,6 +265,32 @@ class Web3Anchor:
             f"the root is on contract {self.address} but the node returns no Anchored event "
             "for it (does it keep old logs?); nothing recorded"
         )
+
+    def _blocks_stamped(self, timestamp: int) -> tuple[int, int]:
+        """The first and last block whose time is ``timestamp``: the contract stores the time of
+        the block that anchored a root, so its transaction lies there. Found by bisection over
+        block times (they never decrease), ~2·log2(height) header reads, so that the event is
+        sought in those few blocks: public nodes refuse ``eth_getLogs`` over a whole chain."""
+        height = int(self.w3.eth.block_number)
+
+        def first_after(limit: int, *, inclusive: bool) -> int:
+            low, high = 0, height + 1  # the answer lies in [low, high]; height + 1: none
+            while low < high:
+                middle = (low + high) // 2
+                stamp = int(self.w3.eth.get_block(middle).timestamp)
+                if stamp > limit or (inclusive and stamp == limit):
+                    high = middle
+                else:
+                    low = middle + 1
+            return low
+
+        first = first_after(timestamp, inclusive=True)
+        last = first_after(timestamp, inclusive=False) - 1
+        if first > last:
+            raise ProvenanceError(
+                f"no block of this chain has the anchor's time {timestamp}; nothing recorded"
+            )
+        return first, last
 
     def _verified(
         self,
