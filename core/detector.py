@@ -296,6 +296,23 @@ class MediaInput:
         ):
             yield np.asarray(chunk.samples[0])
 
+    def channel_chunks(
+        self, *, sample_rate: int = 16_000, max_s: float, chunk_s: float = 10.0
+    ) -> Iterator[np.ndarray]:
+        """:meth:`soundtrack_chunks` with the channels kept apart, (channels, samples) each: what
+        the mono mix hid (channels that differ, or cancel), measured without holding the sound.
+        Up to ``core.sound.MAX_REMIX_CHANNELS`` channels; more are refused
+        (UnsupportedMediaError)."""
+        for chunk in sound_mod.iter_audio(
+            self.path,
+            sample_rate=sample_rate,
+            mono=False,
+            chunk_s=chunk_s,
+            max_s=max_s,
+            on_video_clock=self._clock,
+        ):
+            yield np.asarray(chunk.samples)
+
     @property
     def _clock(self) -> bool:
         """Whether sound is read on the video clock (a video's) or from the first sample."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 from pydantic import ValidationError
 
+from core.config import MediaLimits
 from core.detector import (
     REGISTRY,
     DetectorRegistry,
@@ -22,7 +26,8 @@ from core.detector import (
     sigmoid,
 )
 from core.errors import DuplicateDetectorError, UnknownDetectorError
-from core.media import MediaKind
+from core.media import MediaKind, probe
+from core.store import sha256_file
 
 
 def make_spec(name: str = "visual.dummy", **extra) -> DetectorSpec:
@@ -119,3 +124,19 @@ def test_out_of_domain_evidence_is_neutral_and_says_why() -> None:
 
 def test_sigmoid_is_stable_for_large_values() -> None:
     assert sigmoid(-1000) == 0.0 and sigmoid(1000) == 1.0 and sigmoid(0) == 0.5
+
+
+def test_channel_chunks_keep_the_channels_the_soundtrack_mixes(tmp_path: Path) -> None:
+    """A stereo file read with its channels apart: left and right as written, in chunks, over
+    the same span as the mono soundtrack (which mixes them)."""
+    rng = np.random.default_rng(0)
+    left = (0.2 * rng.standard_normal(40_000)).astype(np.float32)
+    right = np.zeros_like(left)
+    path = tmp_path / "stereo.wav"
+    soundfile.write(path, np.stack([left, right], axis=1), 16_000, subtype="FLOAT")
+    media = MediaInput(path=path, sha256=sha256_file(path), info=probe(path, MediaLimits()))
+    chunks = list(media.channel_chunks(sample_rate=16_000, max_s=60.0, chunk_s=1.0))
+    assert [c.shape for c in chunks][:2] == [(2, 16_000), (2, 16_000)]
+    both = np.concatenate(chunks, axis=1)
+    assert np.allclose(both[0], left, atol=1e-6) and not both[1].any()
+    assert len(media.soundtrack(max_s=60.0)) == both.shape[1]

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, SeriesPoint
-from modalities.audio import frontend, plots
+from core.errors import MediaError
+from core.sound import MAX_REMIX_CHANNELS
+from modalities.audio import frontend, input_traits, plots
 
 WHOLE_S = 600.0  # a recording up to this long is one passage, read as before passages existed
 PASSAGE_S = 600.0  # the longest passage of a longer recording
@@ -102,6 +104,9 @@ class PassageAudio:
     wave: np.ndarray
     mask: np.ndarray
     clipped_share: float  # measured before the normalisation hides it (frontend.clipped_share)
+    peak_pile: float = 0.0  # the same, clipping turned down or re-encoded (input_traits)
+    speech_power: np.ndarray | None = None  # long-term spectrum of the speech before it
+    speech_frames: int = 0
 
     @property
     def offset_s(self) -> float:
@@ -120,7 +125,18 @@ def analysed(media: MediaInput, vad: str = "energy") -> list[PassageAudio]:
                 continue
             normalized = frontend.normalize_channel(wave)
             mask = frontend.speech_mask(normalized, vad)
-            out.append(PassageAudio(passage, normalized, mask, frontend.clipped_share(wave)))
+            power, frames = input_traits.speech_spectrum(wave, mask)
+            out.append(
+                PassageAudio(
+                    passage,
+                    normalized,
+                    mask,
+                    frontend.clipped_share(wave),
+                    input_traits.peak_pile(wave),
+                    power,
+                    frames,
+                )
+            )
         return out
 
     result: list[PassageAudio] = media.cached(f"audio-passages-{vad}", compute)
@@ -149,8 +165,10 @@ def coverage_finding(media: MediaInput, read: Sequence[Passage]) -> list[Finding
 def input_findings(media: MediaInput, audio: Sequence[PassageAudio]) -> list[Finding]:
     """What about the input itself bears on how far the audio detectors can be trusted: a
     recording longer than the passages read, a source sampled below 16 kHz (telephone band:
-    nothing above its Nyquist frequency, which the detectors never saw in training), several
-    channels averaged to one, clipping. Informational (no LLR); the scores are unchanged by them."""
+    nothing above its Nyquist frequency, which the detectors never saw in training) or speech
+    that ends well below 8 kHz in a file sampled higher, several channels averaged to one (and
+    whether they differed or cancelled), clipping. Informational (no LLR); the scores are
+    unchanged by them (modalities.audio.input_traits)."""
     out: list[Finding] = []
     info = media.info.audio
     if info is None:
@@ -165,6 +183,10 @@ def input_findings(media: MediaInput, audio: Sequence[PassageAudio]) -> list[Fin
                 f"{info.sample_rate // 2} Hz); detectors trained on 16 kHz speech",
             )
         )
+    out += input_traits.bandwidth_finding(
+        [(a.speech_power, a.speech_frames) for a in audio if a.speech_power is not None],
+        info.sample_rate,
+    )
     if info.channels > 1:
         out.append(
             Finding(
@@ -173,18 +195,28 @@ def input_findings(media: MediaInput, audio: Sequence[PassageAudio]) -> list[Fin
                 message=f"{info.channels} channels averaged to mono before analysis",
             )
         )
-    lengths = np.array([len(a.wave) for a in audio], dtype=float)
-    shares = np.array([a.clipped_share for a in audio])
-    share = float(shares @ lengths / lengths.sum()) if lengths.sum() else 0.0
-    if share > frontend.CLIPPED_NOTE:
-        out.append(
-            Finding(
-                code="clipped_input",
-                value=round(share, 4),
-                message=f"{100 * share:.1f} % of samples clipped at full scale",
-            )
+        out += input_traits.channel_findings(
+            media.cached("audio-channels", lambda: _channels(media))
         )
+    out += input_traits.clipping_finding(
+        [max(a.clipped_share, a.peak_pile) for a in audio], [len(a.wave) for a in audio]
+    )
     return out
+
+
+def _channels(media: MediaInput) -> input_traits.ChannelStats | None:
+    """The channels compared over the sound the passages span, in a second decoding pass that
+    keeps them apart (the passages' own read mixes them as every shipped calibration was made);
+    None for more channels than are read apart, or sound that will not decode so."""
+    if media.info.audio is None or media.info.audio.channels > MAX_REMIX_CHANNELS:
+        return None
+    end = plan(media.info.duration_s)[-1].end_s
+    try:
+        return input_traits.channel_stats(
+            media.channel_chunks(sample_rate=frontend.SAMPLE_RATE, max_s=end)
+        )
+    except MediaError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,8 @@ class SynthesisTracesDetector:
         normalized, mask = audio.wave, audio.mask
         clip = tf.traces(normalized, mask)
         if clip is None:
-            return frontend.too_little_speech(
-                self.spec, [], "less than 0.5 s of speech", "too little speech to measure traces"
+            return frontend.too_little_speech(  # with the input's findings: they may say why
+                self.spec, facts, "less than 0.5 s of speech", "too little speech to measure traces"
             )
         raw = self.head.score(clip.values)
         contributions = self.head.contributions(clip.values)

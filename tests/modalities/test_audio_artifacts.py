@@ -73,8 +73,11 @@ def test_evidence_names_every_trace_and_its_exact_share(trained, tmp_path: Path)
     soundfile.write(fake_path, band_limited(voiced(9.0, f0=123, seed=501)), SR)
     real, fake = detector.analyze(media(real_path)), detector.analyze(media(fake_path))
     assert fake.raw_score > real.raw_score
-    shares = {f.code: f.llr for f in fake.findings}
+    shares = {f.code: f.llr for f in fake.findings if f.code in tf.NAMES}
     assert set(shares) == set(tf.NAMES)
+    # what else is said is about the input (this fake ends at 3 kHz) and adds nothing to the score
+    assert {f.code for f in fake.findings} - set(tf.NAMES) == {"narrowband_content"}
+    assert all(f.llr == 0.0 for f in fake.findings if f.code not in tf.NAMES)
     assert sum(shares.values()) + detector.head.intercept == pytest.approx(fake.raw_score, abs=0.01)
     assert len(fake.series) == 3 and fake.series[-1].end_s == pytest.approx(9.0, abs=0.05)
     assert [a.kind for a in fake.artifacts] == ["spectrogram"]

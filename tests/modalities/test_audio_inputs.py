@@ -117,6 +117,64 @@ def test_stereo_is_mixed_to_mono(home: Path, tmp_path: Path, capsys, speech) -> 
         assert out[name]["out_of_domain"] is None
         assert "channels_mixed" in codes(out[name])
     assert "clipped_input" not in codes(out["audio.cnn"])
+    assert not codes(out["audio.cnn"]) & {"channels_differ", "channels_cancel"}
+
+
+def test_clipping_turned_down_is_named(home: Path, tmp_path: Path, capsys, speech) -> None:
+    """Clipped, then 6 dB quieter (``sox gain 20`` then ``gain -6``): no sample at full scale,
+    so 1.1.0 said nothing; the samples piled up at the recording's own peak say it."""
+    path = tmp_path / "clipped-down.wav"
+    soundfile.write(path, np.clip(speech * 20, -1, 1) * 0.5, 16_000)
+    out = analyze(path, capsys)
+    for name in AUDIO_DETECTORS:
+        assert out[name]["out_of_domain"] is None
+        share = next(f for f in out[name]["findings"] if f["code"] == "clipped_input")
+        assert 0.05 < share["value"] < 1
+
+
+def test_a_telephone_band_in_a_16_khz_file_says_so(home: Path, tmp_path: Path, capsys) -> None:
+    """A call (8 kHz, the telephone channel's 300-3400 Hz) resampled to 16 kHz: its rate says
+    wideband, its sound ends below 4 kHz."""
+    import scipy.signal
+
+    path = tmp_path / "telephone-16k.wav"
+    channel = scipy.signal.butter(8, [300, 3400], "bandpass", fs=8_000, output="sos")
+    call = scipy.signal.sosfilt(channel, formant_speech(4.0, sr=8_000))
+    soundfile.write(path, scipy.signal.resample_poly(call, 2, 1), 16_000, subtype="PCM_16")
+    out = analyze(path, capsys)
+    for name in AUDIO_DETECTORS:
+        assert out[name]["out_of_domain"] is None
+        assert "narrowband_input" not in codes(out[name])
+        finding = next(f for f in out[name]["findings"] if f["code"] == "narrowband_content")
+        assert 3_000 < finding["value"] < 4_100 and "16000 Hz" in finding["message"]
+
+
+def test_stereo_in_opposite_phase_says_why_there_is_no_speech(
+    home: Path, tmp_path: Path, capsys, speech
+) -> None:
+    """Left and right inverted: their average, what the detectors read, is silence. Each
+    detector is out of domain for want of speech, and each says the channels cancelled."""
+    path = tmp_path / "opposite.wav"
+    soundfile.write(path, np.stack([speech, -speech], axis=1), 16_000)
+    out = analyze(path, capsys)
+    for name in AUDIO_DETECTORS:
+        assert "speech" in out[name]["out_of_domain"]
+        assert {"channels_mixed", "channels_differ", "channels_cancel"} <= codes(out[name]), name
+        assert "clipped_input" not in codes(out[name])
+
+
+def test_stereo_with_one_speaker_per_channel_says_so(
+    home: Path, tmp_path: Path, capsys, speech
+) -> None:
+    path = tmp_path / "two-speakers.wav"
+    other = formant_speech(4.0, seed=11)
+    soundfile.write(path, np.stack([speech, other], axis=1), 16_000)
+    out = analyze(path, capsys)
+    for name in AUDIO_DETECTORS:
+        assert out[name]["out_of_domain"] is None
+        finding = next(f for f in out[name]["findings"] if f["code"] == "channels_differ")
+        assert abs(finding["value"]) < 0.3
+        assert "channels_cancel" not in codes(out[name])
 
 
 def test_silero_vad_setting_reaches_the_evidence(
