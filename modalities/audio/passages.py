@@ -166,7 +166,7 @@ def input_findings(media: MediaInput, audio: Sequence[PassageAudio]) -> list[Fin
     """What about the input itself bears on how far the audio detectors can be trusted: a
     recording longer than the passages read, a source sampled below 16 kHz (telephone band:
     nothing above its Nyquist frequency, which the detectors never saw in training) or speech
-    that ends well below 8 kHz in a file sampled higher, several channels averaged to one (and
+    that ends well below 8 kHz in a file sampled higher, several channels mixed down to one (and
     whether they differed or cancelled), clipping. Informational (no LLR); the scores are
     unchanged by them (modalities.audio.input_traits)."""
     out: list[Finding] = []
@@ -192,7 +192,8 @@ def input_findings(media: MediaInput, audio: Sequence[PassageAudio]) -> list[Fin
             Finding(
                 code="channels_mixed",
                 value=info.channels,
-                message=f"{info.channels} channels averaged to mono before analysis",
+                message=f"{info.channels} channels mixed down to one (FFmpeg's downmix) "
+                "before analysis",
             )
         )
         out += input_traits.channel_findings(
