@@ -1,4 +1,5 @@
-"""Traits of the input recording measured on its decoded sound: clipping, bandwidth, channels.
+"""Traits of the input recording measured on its decoded sound: silence, clipping, bandwidth,
+channels.
 
 What the container says (sample rate, channel count) misses the commonest awkward inputs: a call
 recorded at 8 kHz and resampled to 16 or 44.1 kHz keeps nothing above 4 kHz in a "wideband"
@@ -20,6 +21,37 @@ import numpy as np
 
 from core.detector import Finding
 from modalities.audio import frontend
+
+# --- silence: a recording with nothing in it --------------------------------------------------
+
+SILENT_DBFS = -60.0  # a peak this low holds no speech a detector could judge (16-bit: 5 bits)
+
+
+def silence_finding(peaks: Sequence[float]) -> list[Finding]:
+    """``silent_input`` when the loudest sample of every passage read peaks under
+    ``SILENT_DBFS``: the detectors' "no speech" then has its reason (a muted or empty track, a
+    recording of the room at -70 dBFS), with the peak level in dBFS as the value (None when
+    every sample is zero). Quiet speech peaks far higher (a whisper at -40 dBFS)."""
+    peak = max(peaks, default=0.0)
+    if peak >= 10 ** (SILENT_DBFS / 20):
+        return []
+    if peak <= 0.0:
+        return [
+            Finding(
+                code="silent_input",
+                value=None,
+                message="the sound is digital silence: every sample is zero",
+            )
+        ]
+    level = 20 * float(np.log10(peak))
+    return [
+        Finding(
+            code="silent_input",
+            value=round(level, 1),
+            message=f"the sound is nearly silent: its loudest sample is at {level:.1f} dBFS",
+        )
+    ]
+
 
 # --- clipping: samples piled up at the recording's own peak -------------------------------------
 

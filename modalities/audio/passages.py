@@ -107,6 +107,7 @@ class PassageAudio:
     peak_pile: float = 0.0  # the same, clipping turned down or re-encoded (input_traits)
     speech_power: np.ndarray | None = None  # long-term spectrum of the speech before it
     speech_frames: int = 0
+    peak: float = 0.0  # largest |sample| before the normalisation (input_traits.silence_finding)
 
     @property
     def offset_s(self) -> float:
@@ -135,6 +136,7 @@ def analysed(media: MediaInput, vad: str = "energy") -> list[PassageAudio]:
                     input_traits.peak_pile(wave),
                     power,
                     frames,
+                    float(np.abs(wave).max()) if len(wave) else 0.0,
                 )
             )
         return out
@@ -174,6 +176,7 @@ def input_findings(media: MediaInput, audio: Sequence[PassageAudio]) -> list[Fin
     if info is None:
         return out
     out += coverage_finding(media, plan(media.info.duration_s))  # read, with or without sound
+    out += input_traits.silence_finding([a.peak for a in audio])
     if info.sample_rate < frontend.SAMPLE_RATE:
         out.append(
             Finding(

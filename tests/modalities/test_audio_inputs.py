@@ -55,7 +55,28 @@ def test_silence_only_is_out_of_domain_not_a_verdict(home: Path, tmp_path: Path,
     out = analyze(path, capsys)
     for name in AUDIO_DETECTORS:
         assert "speech" in out[name]["out_of_domain"]
+        silent = [f for f in out[name]["findings"] if f["code"] == "silent_input"]
+        assert len(silent) == 1 and silent[0]["llr"] == 0.0, out[name]["findings"]
+        assert "every sample is zero" in silent[0]["message"], silent
     assert out["result"]["verdict"] == "inconclusive"
+
+
+def test_near_silence_says_how_quiet_and_speech_says_nothing(
+    home: Path, tmp_path: Path, capsys, speech
+) -> None:
+    """Hiss at -70 dBFS is not speech, and the evidence says the recording is nearly silent
+    (its peak level), not only that no speech was found; quiet speech at -40 dBFS is no
+    silence."""
+    hiss = np.random.default_rng(3).normal(0, 10 ** (-80 / 20), 3 * 16_000).astype(np.float32)
+    soundfile.write(tmp_path / "hiss.wav", hiss, 16_000, subtype="FLOAT")
+    out = analyze(tmp_path / "hiss.wav", capsys)
+    silent = [f for f in out["audio.cnn"]["findings"] if f["code"] == "silent_input"]
+    assert len(silent) == 1 and -75 < silent[0]["value"] < -65, silent
+    assert "nearly silent" in silent[0]["message"]
+    quiet = (speech * 10 ** (-40 / 20) / np.abs(speech).max()).astype(np.float32)
+    soundfile.write(tmp_path / "quiet.wav", quiet, 16_000, subtype="FLOAT")
+    out = analyze(tmp_path / "quiet.wav", capsys)
+    assert all("silent_input" not in codes(out[name]) for name in AUDIO_DETECTORS)
 
 
 def test_very_short_input_is_out_of_domain(home: Path, tmp_path: Path, capsys, speech) -> None:
