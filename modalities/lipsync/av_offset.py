@@ -30,12 +30,14 @@ from modalities.lipsync import evidence, signals, tracking
 from modalities.visual import faces
 
 NAME = "lipsync.av_offset"
-VERSION = "1.4.1"  # 1.1.0: analysed at 25-30 fps above 30 fps; nearest face per grid slot;
+VERSION = "1.4.2"  # 1.1.0: analysed at 25-30 fps above 30 fps; nearest face per grid slot;
 # 1.2.0: a video longer than 30 s is read in passages spread over it, the worst decides;
 # 1.3.0: up to a minute read whole in consecutive passages, six passages beyond (was 3 to 6);
 # 1.4.0: faces of 80 px or more detected without up-sampling (tracking in 0.55-0.63 of the time),
 # so up to two minutes read whole, twelve passages beyond; 1.4.1: a mouth that does not move
-# while speech is heard (a still picture, a listener) is not analysed (signals.MIN_MOUTH_MOTION)
+# while speech is heard (a still picture, a listener) is not analysed (signals.MIN_MOUTH_MOTION);
+# 1.4.2: a video in which no face was tracked is looked at again at full size (visual/second_look):
+# faces of 64 px or more there are tracked on 1280-px frames, smaller ones named too small
 MAX_SECONDS = tracking.WHOLE_S  # 30 s: a video up to this long is read whole
 MIN_TRACK_S = 2.0
 DEFAULT_FPS = 25.0
@@ -95,15 +97,13 @@ class AvOffsetDetector:
         fps, step = analysis_rate(native)
         passages = tracking.passage_spans(media.info.duration_s, self.coverage)
         rate_note = "" if step == 1 else f" (the video's {native:.3f} fps, every {step} frames)"
-        results, scans, still = [], [], 0
-        for passage in media.parts(passages, "passage"):
-            scan = tracking.face_pass(media, passage).native_scan(passage.end_s)  # shared with
-            # lipsync.syncnet
-            scans.append(scan)
-            if scan.tracks:
-                found, still_tracks = self._passage(media, passage, scan, native, fps)
-                results += found
-                still += still_tracks
+        results, scans, still = self._read(media, passages, native, fps)
+        looked: list[Finding] = []
+        no_face = "no face found"
+        if not any(scan.tracks for scan in scans):  # the second look, shared with every face
+            side, looked, no_face = tracking.second_look(media)  # detector of the video
+            if side:
+                results, scans, still = self._read(media, passages, native, fps, side)
         tracks = sum(len(scan.tracks) for scan in scans)
         frames = sum(scan.frames_scanned for scan in scans)
         flags = list(dict.fromkeys(flag for scan in scans for flag in scan.flags))
@@ -119,9 +119,10 @@ class AvOffsetDetector:
                 + (f" of {len(passages)} passages; " if len(passages) > 1 else "; ")
                 + (", ".join(flags) or "no flags"),
             ),
+            *looked,
         ]
         if not tracks:
-            return out_of_domain(self.spec, "no face found", findings=facts)
+            return out_of_domain(self.spec, no_face, findings=facts)
         if not results:
             reason = (
                 signals.STILL_MOUTH
@@ -142,6 +143,27 @@ class AvOffsetDetector:
                 "undecided_share": "speech windows whose mouth follows no offset clearly",
             },
         )
+
+    def _read(
+        self,
+        media: MediaInput,
+        passages: list[tracking.Passage],
+        native: float,
+        fps: float,
+        side: int = 0,
+    ) -> tuple[list[evidence.PassageSync], list[faces.FaceScan], int]:
+        """Each passage's sync, its face scan, and the tracks left out for a still mouth;
+        ``side``: frames of that size (tracking.face_pass)."""
+        results, scans, still = [], [], 0
+        for passage in media.parts(passages, "passage"):
+            scan = tracking.face_pass(media, passage, side).native_scan(passage.end_s)  # shared
+            # with lipsync.syncnet
+            scans.append(scan)
+            if scan.tracks:
+                found, still_tracks = self._passage(media, passage, scan, native, fps)
+                results += found
+                still += still_tracks
+        return results, scans, still
 
     @staticmethod
     def _passage(

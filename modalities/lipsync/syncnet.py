@@ -45,7 +45,7 @@ from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
 
 NAME = "lipsync.syncnet"
-VERSION = "1.5.2"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
+VERSION = "1.5.3"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: score against the
 # clip's own rolled soundtrack; 1.3.0: a video longer than 30 s is read in passages spread over
 # it, the worst decides; 1.4.0: up to a minute read whole in consecutive passages, six passages
 # beyond (was 3 to 6); 1.5.0: faces of 80 px or more detected without up-sampling (tracking in
@@ -53,7 +53,9 @@ VERSION = "1.5.2"  # 1.1.0: one shared face pass at every frame rate; 1.2.0: sco
 # features, mouth stacks and network in double precision, the same on every CPU (1.5.0 moved by
 # up to 5.7e-8 with NumPy's, OpenBLAS's, PyTorch's and oneDNN's kernels); 1.5.2: a mouth that
 # does not move while speech is heard (a still picture, a listener) is not analysed
-# (signals.MIN_MOUTH_MOTION) (same weights throughout)
+# (signals.MIN_MOUTH_MOTION); 1.5.3: a video in which no face was found is looked at again at
+# full size (visual/second_look.py): faces of 64 px or more there are tracked on 1280-px frames,
+# smaller ones named too small (same weights throughout)
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"syncnet-{VERSION}"
 WEIGHTS_FILE = "lipsync_syncnet.safetensors"
 MAX_SECONDS = tracking.GRID_S  # 20 s of a passage: the shared face pass takes the grid's scan
@@ -241,6 +243,16 @@ class SyncNetDetector:
         spoken = [r for r in read if r.tracks is not None]  # passages with 1 s of speech
         if not spoken:
             return out_of_domain(self.spec, "less than 1 s of speech", findings=facts)
+        looked: list[Finding] = []
+        no_face = "no face found"
+        if all("no_face" in r.flags for r in spoken):  # the second look, shared with every face
+            side, looked, no_face = tracking.second_look(media)  # detector of the video
+            if side:
+                read = [
+                    self._passage(media, passage, side) if r.tracks is not None else r
+                    for passage, r in zip(passages, read, strict=True)
+                ]
+                spoken = [r for r in read if r.tracks is not None]
         tracks = sum(r.tracks or 0 for r in spoken)
         flags = list(dict.fromkeys(flag for r in spoken for flag in r.flags))
         facts.append(
@@ -252,8 +264,9 @@ class SyncNetDetector:
                 + (", ".join(flags) or "no flags"),
             )
         )
+        facts += looked
         if not tracks:
-            return out_of_domain(self.spec, "no face found", findings=facts)
+            return out_of_domain(self.spec, no_face, findings=facts)
         results = [r.result for r in spoken if r.result is not None]
         if not results:
             still = any(r.still for r in spoken)
@@ -279,9 +292,10 @@ class SyncNetDetector:
             curve_label=CURVE_LABEL,
         )
 
-    def _passage(self, media: MediaInput, passage: tracking.Passage) -> PassageRead:
+    def _passage(self, media: MediaInput, passage: tracking.Passage, side: int = 0) -> PassageRead:
         """One passage: its soundtrack on the video clock, then (with 1 s of speech) the mouths
-        of the shared face pass and the speaker's sync against its own rolled soundtrack."""
+        of the shared face pass (frames of ``side`` px: tracking.face_pass) and the speaker's
+        sync against its own rolled soundtrack."""
         wave = media.audio_array(
             sample_rate=signals.SAMPLE_RATE,
             max_s=passage.grid_end_s() - passage.start_s,
@@ -299,7 +313,7 @@ class SyncNetDetector:
         speech_s = float(voiced.sum()) / net.FPS
         if voiced.sum() < MIN_SPEECH_S * net.FPS:
             return PassageRead(length, speech_s, None, ())
-        cuts, flags = tracking.face_pass(media, passage).grid_mouths()  # tracked once with
+        cuts, flags = tracking.face_pass(media, passage, side).grid_mouths()  # tracked once with
         # lipsync.av_offset
         placed = net.place_mouths(cuts, n_frames)
         if not placed:

@@ -114,12 +114,20 @@ def mouth_tracks(
     return place_mouths(cut_mouths(scan, held), n_frames), tuple(scan.flags)
 
 
-def face_tracker() -> faces.FaceTracker:
+def face_tracker(detect_side: int = 0) -> faces.FaceTracker:
     """How lip-sync tracks faces, in training and in both detectors: HOG every
     ``DETECT_EVERY``-th frame, without up-sampling while the faces are ``COARSE_SIDE`` px or
     larger (a talking head's usually are; such a detection costs about a quarter), landmarks
     re-fitted in between. Tracking then takes 0.55-0.63 of the time it took at full scale
-    (bench/lipsync_tracking_cost.py)."""
+    (bench/lipsync_tracking_cost.py). ``detect_side`` (0: ``faces.DETECT_MAX_SIDE``): faces
+    sought on copies that large, upright only (a video's second look, tracking.py)."""
+    if detect_side:
+        return faces.FaceTracker(
+            try_rotations=False,
+            detect_every=DETECT_EVERY,
+            coarse_side=COARSE_SIDE,
+            detect_side=detect_side,
+        )
     return faces.FaceTracker(try_rotations=True, detect_every=DETECT_EVERY, coarse_side=COARSE_SIDE)
 
 

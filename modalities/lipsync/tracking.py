@@ -37,6 +37,12 @@ detection runs on every ``DETECT_EVERY``-th native frame rather than grid frame,
 linked across native frames, so landmarks (and scores) may differ slightly from a grid-only scan;
 the faces are no longer tracked twice.
 
+**Small faces.** A face under about 40 px of the 640-px frames (a 1080p video's faces under
+~120 px) is not found. When no face is found in any passage, both detectors ask the video's
+second look (``visual/second_look.py``, shared with the visual detectors): on a few frames at full
+size, a face of 64 px or more sends every passage through a pass again, on frames of at most
+``FINER_SIDE`` px with faces sought on the whole frame; only smaller faces are named too small.
+
 Whichever detector asks first drives the decoder and the other continues from where it stopped.
 The pass lives in ``MediaInput.cached``, like the shared audio front end
 (``audio.passages.analysed``).
@@ -51,12 +57,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.detector import MediaInput
+from core.detector import Finding, MediaInput
 from core.media import VideoFrame
 from modalities.lipsync import syncnet_net as net
 from modalities.visual import faces
+from modalities.visual import second_look as visual_second_look
 
-FRAME_MAX_SIDE = 640  # both detectors track on frames of at most 640 px a side
+FRAME_MAX_SIDE = 640  # both detectors track on frames of at most 640 px a side ...
+FINER_SIDE = 1280  # ... or this, when a second look found faces only the full size shows
 GRID_S = 20.0  # lipsync.syncnet analyses the first 20 s of a passage
 WHOLE_S = 30.0  # a video up to this long is one passage (lipsync.av_offset reads all of it)
 PASSAGE_S = 10.0  # a longer one is read in passages at most this long ...
@@ -121,13 +129,17 @@ class FacePass:
     then)."""
 
     def __init__(
-        self, frames: Iterator[VideoFrame], grid_end_s: float = GRID_S, start_s: float = 0.0
+        self,
+        frames: Iterator[VideoFrame],
+        grid_end_s: float = GRID_S,
+        start_s: float = 0.0,
+        detect_side: int = 0,
     ) -> None:
         self.start_s = start_s
         self._frames = frames
         self._pending: VideoFrame | None = None  # pulled from the decoder, not yet fed
         self._exhausted = False
-        self._tracker = net.face_tracker()
+        self._tracker = net.face_tracker(detect_side)
         self._fed_until = -np.inf
         self._native: dict[float, faces.FaceScan] = {}
         self._grid_end = grid_end_s
@@ -189,17 +201,45 @@ class FacePass:
         return self._grid_mouths
 
 
-def face_pass(media: MediaInput, passage: Passage | None = None) -> FacePass:
+def face_pass(media: MediaInput, passage: Passage | None = None, side: int = 0) -> FacePass:
     """The analysis' shared face pass over a ``passage`` of ``media`` (default: the whole of a
     short video), created on first use. A passage of a long video decodes from its start to its
-    end only (the decoder closes there); the whole video's pass reads on as far as it is asked."""
+    end only (the decoder closes there); the whole video's pass reads on as far as it is asked.
+    ``side`` (0: ``FRAME_MAX_SIDE``, faces sought on 640-px copies): frames at most that large,
+    faces sought on the whole frame (:func:`finer_side`)."""
     passage = passage or Passage(0.0, WHOLE_S, whole=True)
 
     def start() -> FacePass:
         end = None if passage.whole else passage.end_s
-        frames = media.frames(max_side=FRAME_MAX_SIDE, start_s=passage.start_s, end_s=end)
-        return FacePass(frames, grid_end_s=passage.grid_end_s(), start_s=passage.start_s)
+        frames = media.frames(max_side=side or FRAME_MAX_SIDE, start_s=passage.start_s, end_s=end)
+        return FacePass(
+            frames, grid_end_s=passage.grid_end_s(), start_s=passage.start_s, detect_side=side
+        )
 
     key = "lipsync-face-pass" + ("" if passage.whole else f"@{passage.start_s:.3f}")
+    key += f"/{side}px" if side else ""
     result: FacePass = media.cached(key, start)
     return result
+
+
+def second_look(media: MediaInput) -> tuple[int, list[Finding], str]:
+    """For a video in whose passages no face was found: the frame size to track faces at again
+    (0: none, nothing to score), the findings on the shared second look, and the reason to give
+    when nothing is found again ("no face found", or the faces seen are too small to score).
+
+    The look (visual/second_look.py, shared with the visual detectors) seeks faces on a few
+    frames at full size; when it finds one of ``faces.MIN_RELIABLE_SIDE`` px or more, the
+    passages are tracked again on frames of at most ``FINER_SIDE`` px (:func:`finer_side`)."""
+    look = visual_second_look.second_look(media)
+    if look is None:
+        return 0, [], "no face found"
+    notes = look.findings(f"on the {FRAME_MAX_SIDE}-px frames tracked")
+    return (finer_side(look.side) if look.reliable else 0), notes, look.reason or "no face found"
+
+
+def finer_side(video_side: int) -> int:
+    """The frame size lip-sync tracks faces at after a second look found a face to score: the
+    video's, at most ``FINER_SIDE``. A 64-px face of a 1080p video is 43 px there, which HOG finds;
+    the grey copies of the grid frames held for syncnet's mouths stay below 0.5 GB (20 s at 25
+    fps of 1280×720) where 2560-px frames would hold 1.8 GB."""
+    return min(video_side, FINER_SIDE)

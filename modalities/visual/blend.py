@@ -7,8 +7,10 @@ between two pictures of a face. Per-face scores are aggregated per track, then p
 (aggregate.py); the heatmap is the network's predicted blending boundary on the deciding face.
 
 Out of domain (reported, left out of fusion): no face, or only faces smaller than
-``faces.MIN_RELIABLE_SIDE`` pixels. Fully synthetic pictures (GAN, diffusion) have no seam: this
-detector is not meant to see them (visual.spectrum is).
+``faces.MIN_RELIABLE_SIDE`` pixels. A picture or video in which the first look found no reliable
+face is looked at again, larger (``sampling.finer_picture``, ``second_look``). Fully synthetic
+pictures (GAN, diffusion) have no seam: this detector is not meant to see them (visual.spectrum
+is).
 
 References: Shiohara & Yamasaki, "Detecting Deepfakes with Self-Blended Images", CVPR 2022;
 Li et al., "Face X-ray for More General Face Forgery Detection", CVPR 2020.
@@ -17,6 +19,7 @@ Li et al., "Face X-ray for More General Face Forgery Detection", CVPR 2020.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ from core.attacks import InputAttack
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, SeriesPoint
 from core.media import MediaKind
 from core.weights import verified_weights, weights_ref
-from modalities.visual import aggregate, blend_net, faces, sampling
+from modalities.visual import aggregate, blend_net, faces, sampling, second_look
 
 NAME = "visual.blend"
 # 1.0.1: the network runs in double precision, the same on every CPU (same weights; its 1.0.0
@@ -38,7 +41,9 @@ NAME = "visual.blend"
 # 1.0.3: so is a picture of 641-1280 px: its faces were sought on a 640-px copy only, so the
 # 40-60 px faces of a 1024-px picture were "no face found"; on the whole picture they are found
 # and named too small to score (faces of 64 px or more were found on the copy already)
-VERSION = "1.0.3"
+# 1.0.4: so is a video whose sampled frames show no reliable face (second_look.py): its faces of
+# 64 px or more at full size are scored there, smaller ones named too small ("no face found")
+VERSION = "1.0.4"
 WEIGHTS_DIR = Path(__file__).parent / "weights" / f"blend-{VERSION}"
 POLICY = faces.SamplingPolicy(fps=2.0, max_frames=24, max_side=1280)
 
@@ -105,18 +110,18 @@ class BlendDetector:
         # ``verity eval --attack pgd``: perturbs the aligned crops the network sees (core.attacks)
         self.adversary: InputAttack | None = None
 
-    def _scan(self, media: MediaInput) -> tuple[faces.FaceScan, Finding | None]:
-        """The face scan, and for a picture looked at a second time, larger, a finding saying so."""
+    def _scan(self, media: MediaInput) -> tuple[faces.FaceScan, list[Finding], bool]:
+        """The face scan; findings on a second, larger look when the first found no reliable face;
+        and whether that look saw faces too small to score that the scan does not hold."""
         if media.kind is not MediaKind.IMAGE:
-            frames = faces.sample_frames(media.path, self.policy, media.info.duration_s)
-            return self._track(frames), None
+            return self._video_scan(media)
         first = list(media.frames(max_frames=1, max_side=self.policy.max_side))
         scan = self._track(first, pad_retry=True)
-        if not first or any(not f.tiny for t in scan.tracks for f in t.faces):
-            return scan, None
+        if not first or _reliable(scan):
+            return scan, [], False
         finer = sampling.finer_picture(media, first[0], faces.DETECT_MAX_SIDE)
         if finer is None:
-            return scan, None
+            return scan, [], False
         # upright only: a sideways picture holding only small faces stays "no face"
         again = self._track([finer], detect_side=sampling.FINER_DETECT_SIDE, try_rotations=False)
         side = max(finer.rgb.shape[:2])
@@ -128,7 +133,24 @@ class BlendDetector:
             f"(faces sought on a {min(side, sampling.FINER_DETECT_SIDE)}-px copy), "
             f"{len(again.tracks)} face(s) found",
         )
-        return (again if again.tracks else scan), note
+        return (again if again.tracks else scan), [note], False
+
+    def _video_scan(self, media: MediaInput) -> tuple[faces.FaceScan, list[Finding], bool]:
+        """A video's sampled frames; without a reliable face there, the shared second look
+        (second_look.py), and with a reliable face there the same frames at its size, faces
+        sought on the whole frame (upright: the look found them so)."""
+        frames = faces.sample_frames(media.path, self.policy, media.info.duration_s)
+        scan = self._track(frames)
+        look = None if _reliable(scan) else second_look.second_look(media)
+        if look is None:
+            return scan, [], False
+        notes = look.findings(f"on {faces.DETECT_MAX_SIDE}-px copies of the sampled frames")
+        if look.reliable:
+            policy = replace(self.policy, max_side=look.side)
+            frames = faces.sample_frames(media.path, policy, media.info.duration_s)
+            again = self._track(frames, detect_side=look.side, try_rotations=False)
+            scan = again if again.tracks else scan
+        return scan, notes, look.reason == second_look.SMALL_FACES
 
     def _track(self, frames: Any, **options: Any) -> faces.FaceScan:
         return faces.track_faces(
@@ -141,7 +163,7 @@ class BlendDetector:
         )
 
     def analyze(self, media: MediaInput) -> Evidence:
-        scan, looked_again = self._scan(media)
+        scan, looked_again, small_seen = self._scan(media)
         flags = scan.flags
         keys = [
             (t.track_id, pos)
@@ -167,12 +189,11 @@ class BlendDetector:
             )
             for flag in flags
         ]
-        if looked_again is not None:
-            base.append(looked_again)
+        base += looked_again
         if not keys:
             reason = (
                 "no face found"
-                if not scan.tracks
+                if not scan.tracks and not small_seen
                 else f"only faces smaller than {faces.MIN_RELIABLE_SIDE} px"
             )
             return Evidence.from_llr(
@@ -251,6 +272,10 @@ class BlendDetector:
         return tuple(
             SeriesPoint(start_s=t, end_s=t + step, score=s) for t, s in sorted(per_time.items())
         )
+
+
+def _reliable(scan: faces.FaceScan) -> bool:
+    return any(not face.tiny for track in scan.tracks for face in track.faces)
 
 
 _FLAG_TEXT = {

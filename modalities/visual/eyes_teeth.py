@@ -11,7 +11,9 @@ bench/visual_eyes_teeth_reference.py); it is not calibrated.
 Out of domain: no face, eyes narrower than ``MIN_EYE_PX`` in the original picture, videos whose
 picture has fewer bits per pixel than ``compression.MIN_VIDEO_BITS_PER_PIXEL`` (too compressed:
 measured, its evidence was gone from H.264 CRF 38 on), grayscale pictures (iris colour is then
-unmeasurable; reflections and teeth are still measured).
+unmeasurable; reflections and teeth are still measured). A picture in which no face was found is
+looked at again, larger (``sampling.finer_picture``); a video, on the few frames spread over it
+that ``second_look`` decodes at full size, whose faces are measured instead.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, out_of_domain
 from core.media import MediaKind, VideoFrame
-from modalities.visual import compression, faces, sampling
+from modalities.visual import compression, faces, sampling, second_look
 
 NAME = "visual.eyes_teeth"
 # 1.1.0: a video with too few bits per pixel is out of domain
@@ -32,7 +34,9 @@ NAME = "visual.eyes_teeth"
 # is looked at again, larger (sampling.finer_picture)
 # 1.1.2: so is a picture of 641-1280 px whose face was not found on the 640-px copy the first
 # look sought it on: faces of ~40-64 px there are sought on the whole picture
-VERSION = "1.1.2"
+# 1.1.3: a video in whose sampled frames no face was found is looked at again (second_look.py):
+# the faces found on a few frames spread over it at full size are measured, or named too narrow
+VERSION = "1.1.3"
 POLICY = faces.SamplingPolicy(fps=1.0, max_frames=4, max_side=1280)
 CROP = 256
 MIN_EYE_PX = 12.0  # eye width in the frame looked at
@@ -164,6 +168,18 @@ class EyesTeethDetector:
         )
         if finer is frames[0] and any(face is not None for face, _ in looks):
             finer = None  # the same pixels give the same eyes: only a missed face is sought
+        if media.kind is MediaKind.VIDEO and not any(face is not None for face, _ in looks):
+            look = second_look.second_look(media)  # shared with the other face detectors
+            if look is not None:
+                # its frames, spread over the video at full size, are measured instead
+                for frame, found in zip(look.frames, look.found, strict=True):
+                    face = found[0] if found else None
+                    m = _cues(frame, face) if face is not None else None
+                    looks.append((face, m))
+                    measured += [m] if m is not None else []
+                findings += look.findings(
+                    f"on {faces.DETECT_MAX_SIDE}-px copies of the {len(frames)} sampled frame(s)"
+                )
         if finer is not None:
             # upright only (and at the rotation a face was found at): cost stays one detection
             rotation = next((face.rotation for face, _ in looks if face is not None), 0)
@@ -225,10 +241,14 @@ def _look(
     found = faces.detect_faces(frame.rgb, rotations=rotations, detect_side=detect_side)
     if not found:
         return None, None
-    face = found[0]
+    return found[0], _cues(frame, found[0])
+
+
+def _cues(frame: VideoFrame, face: faces.Face) -> dict[str, float] | None:
+    """The cues of ``face`` (None: its eyes are too narrow to measure)."""
     if float(np.linalg.norm(face.landmarks[36] - face.landmarks[39])) < MIN_EYE_PX:
-        return face, None
-    return face, measure(frame.rgb, face)
+        return None
+    return measure(frame.rgb, face)
 
 
 def build(**overrides: Any) -> EyesTeethDetector:

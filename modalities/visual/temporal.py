@@ -30,10 +30,13 @@ import numpy as np
 
 from core.detector import DetectorSpec, Evidence, Finding, MediaInput, Modality, SeriesPoint
 from core.media import MediaKind
-from modalities.visual import aggregate, faces, temporal_cues
+from modalities.visual import aggregate, faces, second_look, temporal_cues
 
 NAME = "visual.temporal"
-VERSION = "1.1.0"
+# 1.1.1: a video whose bursts show no reliable face is looked at again (second_look.py): its
+# faces of 64 px or more at full size are measured in the bursts at that size; only smaller faces
+# are named too small ("no face tracked long enough" or "no face tracked for 1 s" before)
+VERSION = "1.1.1"
 FPS = 10.0
 BURST_S = 3.0  # the length of the real clips the reference was measured on (GRID: 3 s)
 MAX_BURSTS = 5  # 150 frames in all, whatever the video's length
@@ -161,17 +164,25 @@ class Burst:
     cues: TrackCues | None  # None: no face tracked for MIN_TRACK_S in this burst
 
 
-def scan_burst(media: MediaInput, start_s: float, end_s: float) -> Burst:
-    """Track faces in ``[start_s, end_s)`` at ``FPS`` and measure the longest reliable track."""
+def scan_burst(media: MediaInput, start_s: float, end_s: float, side: int = 0) -> Burst:
+    """Track faces in ``[start_s, end_s)`` at ``FPS`` and measure the longest reliable track.
+
+    ``side`` (0: the usual ``MAX_SIDE`` frames, faces sought on 640-px copies): frames at most
+    that large, faces sought on the whole frame, upright (the second look's finer analysis)."""
     frames = media.frames(
         fps=FPS,
         max_frames=round((end_s - start_s) * FPS),
-        max_side=MAX_SIDE,
+        max_side=side or MAX_SIDE,
         start_s=start_s,
         end_s=end_s,
     )
     scan = faces.track_faces(
-        frames, upsample=1, describe_every=DESCRIBE_EVERY, detect_every=DETECT_EVERY
+        frames,
+        upsample=1,
+        describe_every=DESCRIBE_EVERY,
+        detect_every=DETECT_EVERY,
+        try_rotations=not side,
+        detect_side=side or faces.DETECT_MAX_SIDE,
     )
     usable = [t for t in scan.tracks if sum(not f.tiny for f in t.faces) >= 3]
     cues = None
@@ -181,8 +192,13 @@ def scan_burst(media: MediaInput, start_s: float, end_s: float) -> Burst:
     return Burst(start_s, end_s, scan, cues)
 
 
-def scan_bursts(media: MediaInput) -> list[Burst]:
-    return [scan_burst(media, start, end) for start, end in burst_spans(media.info.duration_s)]
+def scan_bursts(media: MediaInput, side: int = 0) -> list[Burst]:
+    spans = burst_spans(media.info.duration_s)
+    return [scan_burst(media, start, end, side) for start, end in spans]
+
+
+def _reliable(bursts: list[Burst]) -> bool:
+    return any(not f.tiny for b in bursts for t in b.scan.tracks for f in t.faces)
 
 
 class TemporalDetector:
@@ -190,6 +206,10 @@ class TemporalDetector:
 
     def analyze(self, media: MediaInput) -> Evidence:
         bursts = scan_bursts(media)
+        look = None if _reliable(bursts) else second_look.second_look(media)
+        if look is not None and look.reliable:
+            again = scan_bursts(media, look.side)  # the bursts again at the look's size
+            bursts = again if any(b.scan.tracks for b in again) else bursts
         measured = [b.cues for b in bursts if b.cues is not None]
         scanned = sum(b.scan.frames_scanned for b in bursts)
         with_face = sum(b.scan.frames_with_face for b in bursts)
@@ -203,13 +223,20 @@ class TemporalDetector:
             _coverage(bursts, media.info.duration_s),
         ]
         base += [Finding(code=f"flag_{flag}", value=True, message=flag) for flag in flags]
+        if look is not None:
+            base += look.findings(f"on {faces.DETECT_MAX_SIDE}-px copies of the bursts' frames")
         if not measured:
             tracked = [b for b in bursts if any(len(t.faces) >= 3 for t in b.scan.tracks)]
-            reason = (
-                f"no face tracked for {MIN_TRACK_S:g} s in any {BURST_S:g}-s burst"
-                if tracked
-                else "no face tracked long enough"
-            )
+            small = any(b.scan.tracks for b in bursts)
+            small = small or (look is not None and look.reason == second_look.SMALL_FACES)
+            if _reliable(bursts):
+                reason = (
+                    f"no face tracked for {MIN_TRACK_S:g} s in any {BURST_S:g}-s burst"
+                    if tracked
+                    else "no face tracked long enough"
+                )
+            else:
+                reason = second_look.SMALL_FACES if small else "no face tracked long enough"
             return Evidence.from_llr(
                 self.spec,
                 raw_score=0.0,

@@ -51,7 +51,11 @@ def talking_clip(
     silent: bool = False,
     faceless: bool = False,
     still: bool = False,
+    canvas: tuple[int, int] | None = None,
+    face_side: int = 0,
 ) -> Path:
+    """``canvas`` (width, height): the talking portrait scaled so the face box is about
+    ``face_side`` px and pasted on a grey frame that large (a small face in a large video)."""
     base, landmarks = _portrait()
     centre = landmarks[60:68].mean(axis=0)
     width = float(np.linalg.norm(landmarks[54] - landmarks[48]))
@@ -73,7 +77,8 @@ def talking_clip(
     pcm = (np.clip(wave, -1, 1) * 32000).astype(np.int16)
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = SIZE, SIZE, "yuv420p"
+        video.width, video.height = canvas or (SIZE, SIZE)
+        video.pix_fmt = "yuv420p"
         audio = out.add_stream("aac", rate=SR)
         audio.layout = "mono"
         for i in range(n_frames):
@@ -82,6 +87,8 @@ def talking_clip(
             axes = (int(0.38 * width), int(1 + 0.28 * width * opening))
             if not faceless:
                 cv2.ellipse(frame, tuple(int(v) for v in centre), axes, 0, 0, 360, (40, 10, 10), -1)
+            if canvas is not None:
+                frame = _on_canvas(frame, canvas, face_side)
             out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(video.encode())
         for start in range(0, len(pcm), 1024):
@@ -90,3 +97,13 @@ def talking_clip(
             out.mux(audio.encode(chunk))
         out.mux(audio.encode())
     return path
+
+
+def _on_canvas(frame: np.ndarray, canvas: tuple[int, int], face_side: int) -> np.ndarray:
+    scale = face_side / (90 * SIZE / 512)  # the astronaut's face box is about 90 px of 512
+    small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    width, height = canvas
+    out = np.full((height, width, 3), 128, np.uint8)
+    top, left = height // 3, width // 3
+    out[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return out

@@ -109,6 +109,23 @@ def test_no_audio_or_no_face_is_out_of_domain(tmp_path: Path) -> None:
     assert detector.analyze(media(still)).out_of_domain == signals.STILL_MOUTH
 
 
+def test_a_small_face_in_a_large_video_is_looked_at_again(tmp_path: Path) -> None:
+    """Lip-sync tracks faces on 640-px frames: a 40-px face in a 720p video is named too small
+    (it was "no face found"); a 70-px face in a 1080p video (23 px at 640) is tracked on frames
+    of 1280 px."""
+    detector = av_offset.AvOffsetDetector()
+    small = talking_clip(tmp_path / "small.mp4", seconds=2.0, canvas=(1280, 720), face_side=40)
+    tiny = detector.analyze(media(small))
+    codes = {f.code: f.value for f in tiny.findings}
+    assert tiny.out_of_domain == "only faces smaller than 64 px"
+    assert codes["video_looked_again"] == 1280 and codes["largest_face_px"] < 64
+    hd = talking_clip(tmp_path / "hd.mp4", seconds=2.0, canvas=(1920, 1080), face_side=70)
+    tracked = detector.analyze(media(hd))
+    codes = {f.code: f.value for f in tracked.findings}
+    assert codes["video_looked_again"] == 1920 and codes["face_tracks"] >= 1
+    assert tracked.out_of_domain != "no face found"
+
+
 def retime(src: Path, dst: Path, shift_s: float, times: list[float]) -> Path:
     """``src`` re-encoded with frames shown at ``times`` (seconds; the picture on screen at that
     moment of the 25 fps original) and its soundtrack delayed by ``shift_s``."""

@@ -207,6 +207,19 @@ def test_no_audio_no_face_or_no_speech_is_out_of_domain(trained, tmp_path: Path)
     assert detector.analyze(media(still)).out_of_domain == signals.STILL_MOUTH
 
 
+def test_a_small_face_in_a_large_video_is_looked_at_again(trained, tmp_path: Path) -> None:
+    """A 40-px face in a 720p video is named too small (it was "no face found"), as
+    lipsync.av_offset names it; a 70-px face in a 1080p video is tracked on 1280-px frames."""
+    detector = syncnet.SyncNetDetector(weights_dir=trained[0])
+    small = talking_clip(tmp_path / "small.mp4", seconds=2.0, canvas=(1280, 720), face_side=40)
+    tiny = detector.analyze(media(small))
+    assert tiny.out_of_domain == "only faces smaller than 64 px"
+    assert {f.code: f.value for f in tiny.findings}["video_looked_again"] == 1280
+    hd = talking_clip(tmp_path / "hd.mp4", seconds=2.0, canvas=(1920, 1080), face_side=70)
+    codes = {f.code: f.value for f in detector.analyze(media(hd)).findings}
+    assert codes["video_looked_again"] == 1920 and codes["face_tracks"] >= 1
+
+
 @pytest.mark.slow
 def test_shipped_weights_find_a_shifted_grid_soundtrack(tmp_path: Path) -> None:
     clip = GRID / "lrwp9a.mpg"

@@ -27,6 +27,7 @@ from tests.modalities.visual_faces_media import (
     face_video,
     group_picture,
     moved,
+    small_face_frames,
 )
 
 TINY = {"steps": 3, "batch_faces": 4, "width": 8, "workers": 0}
@@ -245,6 +246,31 @@ def test_a_small_face_in_a_large_picture_is_looked_at_again(
     for name in ("large_face", "whole"):
         first_look = detector.analyze(media(paths[name]))
         assert "picture_looked_again" not in {f.code for f in first_look.findings}, name
+
+
+def test_a_small_face_in_a_large_video_is_looked_at_again(
+    trained, home: Path, tmp_path: Path
+) -> None:
+    """A video's faces are sought on 640-px copies of its frames: a 40-px face in a 720p video
+    was "no face found"; a second look at full size names it too small to score, with its size.
+    A 70-px face in a 1080p video (47 px in the 1280-px frames sampled, 23 px on the copy) is
+    scored once the video is analysed at full size. A video whose faces were found is not looked
+    at again."""
+    out, _ = trained
+    detector = blend.build(weights_dir=out, save_heatmaps=False)
+    small = face_video(tmp_path / "small.mp4", small_face_frames(1280, 720, 40), fps=2)
+    tiny = detector.analyze(media(small))
+    codes = {f.code: f.value for f in tiny.findings}
+    assert tiny.out_of_domain == f"only faces smaller than {faces.MIN_RELIABLE_SIDE} px"
+    assert codes["video_looked_again"] == 1280 and 36 <= codes["largest_face_px"] < 64
+    hd = face_video(tmp_path / "hd.mp4", small_face_frames(1920, 1080, 70), fps=2)
+    scored = detector.analyze(media(hd))
+    codes = {f.code: f.value for f in scored.findings}
+    assert scored.out_of_domain is None and np.isfinite(scored.raw_score)
+    assert codes["video_looked_again"] == 1920 and codes["faces_tracked"] >= 1
+    assert codes["track_0_score"] == pytest.approx(scored.raw_score, abs=1e-4)
+    normal = face_video(tmp_path / "normal.mp4", drifting_face_frames(4), fps=2)
+    assert "video_looked_again" not in {f.code for f in detector.analyze(media(normal)).findings}
 
 
 def test_tampered_weights_are_refused(trained, tmp_path: Path) -> None:

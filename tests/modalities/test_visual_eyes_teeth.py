@@ -15,7 +15,12 @@ from core.detector import MediaInput
 from core.media import probe
 from core.store import sha256_file
 from modalities.visual import eyes_teeth, faces
-from tests.modalities.visual_faces_media import astronaut, group_picture
+from tests.modalities.visual_faces_media import (
+    astronaut,
+    face_video,
+    group_picture,
+    small_face_frames,
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +110,22 @@ def test_a_small_face_in_a_large_picture_is_looked_at_again(tmp_path: Path) -> N
     missed = analyze("whole")
     assert missed.out_of_domain == "no face found"
     assert "picture_looked_again" not in {f.code for f in missed.findings}
+
+
+def test_a_small_face_in_a_large_video_is_looked_at_again(tmp_path: Path) -> None:
+    """A 40-px face in a 720p video, missed on the 640-px copies, is found on the second look at
+    full size, and its eyes are named too narrow (it was "no face found"); a 70-px face in a
+    1080p video is measured on the frames of that look."""
+    detector = eyes_teeth.build()
+
+    def analyze(path: Path) -> Any:
+        return detector.analyze(MediaInput(path, sha256_file(path), probe(path, MediaLimits())))
+
+    small = analyze(face_video(tmp_path / "small.mp4", small_face_frames(1280, 720, 40), fps=2))
+    codes = {f.code: f.value for f in small.findings}
+    assert small.out_of_domain == f"eyes narrower than {eyes_teeth.MIN_EYE_PX:g} px"
+    assert codes["video_looked_again"] == 1280 and codes["largest_face_px"] < 64
+    hd = analyze(face_video(tmp_path / "hd.mp4", small_face_frames(1920, 1080, 70), fps=2))
+    codes = {f.code: f.value for f in hd.findings}
+    assert hd.out_of_domain is None and codes["video_looked_again"] == 1920
+    assert "specular_inconsistency" in codes

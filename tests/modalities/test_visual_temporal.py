@@ -13,7 +13,12 @@ from core.detector import MediaInput
 from core.media import probe
 from core.store import sha256_file
 from modalities.visual import faces, temporal, temporal_cues
-from tests.modalities.visual_faces_media import astronaut, drifting_face_frames, face_video
+from tests.modalities.visual_faces_media import (
+    astronaut,
+    drifting_face_frames,
+    face_video,
+    small_face_frames,
+)
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +133,18 @@ def test_a_long_video_is_sampled_at_the_same_rate_as_a_short_one(
     codes = {f.code: f for f in evidence.findings}
     assert codes["frames_analysed"].value == 150
     assert codes["bursts"].value == 0 and "15.0 s of 30.0 s looked at" in codes["bursts"].message
+
+
+def test_a_small_face_in_a_large_video_is_looked_at_again(tmp_path: Path) -> None:
+    """A 40-px face in a 720p video is named too small (it was "no face tracked long enough");
+    a 70-px face in a 1080p video, missed at 960 px, is measured at full size."""
+    small = face_video(tmp_path / "small.mp4", small_face_frames(1280, 720, 40, n=15, step=1))
+    tiny = temporal.build().analyze(media(small))
+    codes = {f.code: f.value for f in tiny.findings}
+    assert tiny.out_of_domain == f"only faces smaller than {faces.MIN_RELIABLE_SIDE} px"
+    assert codes["video_looked_again"] == 1280 and codes["largest_face_px"] < 64
+    hd = face_video(tmp_path / "hd.mp4", small_face_frames(1920, 1080, 70, n=15, step=1))
+    measured = temporal.build().analyze(media(hd))
+    codes = {f.code: f.value for f in measured.findings}
+    assert measured.out_of_domain is None and codes["video_looked_again"] == 1920
+    assert codes["track_duration_s"] >= 1.0

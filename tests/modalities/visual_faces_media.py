@@ -58,3 +58,20 @@ def group_picture(width: int, face_side: int) -> np.ndarray:
     top, left = (canvas.shape[0] - small.shape[0]) // 3, (width - small.shape[1]) // 3
     canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
     return canvas
+
+
+def small_face_frames(
+    width: int, height: int, face_side: int, n: int = 6, step: float = 2.0
+) -> list[np.ndarray]:
+    """``n`` frames of ``width``×``height`` holding the astronaut scaled so her face box is about
+    ``face_side`` px, drifting ``step`` px a frame on a grey canvas: a small face in a large
+    video frame, which the detectors' 640-px detection copies do not show."""
+    scale = face_side / 90
+    face = cv2.resize(astronaut(), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    frames = []
+    for i in range(n):
+        canvas = np.full((height, width, 3), 128, np.uint8)
+        top, left = height // 3, width // 3 + round(step * i)
+        canvas[top : top + face.shape[0], left : left + face.shape[1]] = face
+        frames.append(canvas)
+    return frames
