@@ -34,6 +34,7 @@ class Verity:
         try:
             current = migrations.current_revision(engine)
             head = migrations.head_revision()
+            migrations.check_known(current)
             if current != head:
                 if settings.is_embedded_database:
                     migrations.upgrade(engine)
@@ -62,6 +63,21 @@ class Verity:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def upgrade_database(settings: Settings) -> str:
+    """Upgrade the configured database to this code's schema (`verity db upgrade`); return its
+    revision. A database that cannot be reached is one :class:`DatabaseError`, as for
+    :meth:`Verity.open` (it was an internal error carrying SQLAlchemy's whole message)."""
+    prepare_home(settings)  # an unusable home is a bad setting (exit 2), as for every command
+    engine = make_engine(settings.effective_database_url)
+    try:
+        migrations.upgrade(engine)
+        return migrations.current_revision(engine) or "none"
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot open the database: {_first_line(exc)}") from None
+    finally:
+        engine.dispose()
 
 
 def prepare_home(settings: Settings) -> None:

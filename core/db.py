@@ -32,7 +32,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -42,7 +42,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
-from core.config import database_url_problem
+from core.config import database_url_problem, mask_url
 from core.errors import ConfigError, DatabaseError
 
 NAMING = {
@@ -307,16 +307,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     """An engine for ``url``. On PostgreSQL, ``?options=-csearch_path%3DNAME`` picks a schema.
 
-    A URL that cannot be parsed is a bad setting (exit 2); one that parses but names a dialect or
-    driver this installation lacks stays a :class:`DatabaseError`.
+    A URL that cannot be parsed, or that names a dialect or driver this installation lacks, is a
+    bad setting (:class:`ConfigError`, exit 2).
     """
     problem = database_url_problem(url)
     if problem is not None:
         raise ConfigError(f"invalid setting database_url: {problem}")
     try:
         engine = create_engine(url, pool_pre_ping=True)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
-        raise DatabaseError(f"cannot use database URL: {exc}") from None
+    except (NoSuchModuleError, ImportError) as exc:
+        # the operator's setting names a database or driver that is not here: exit 2, as for a
+        # URL that cannot be parsed (it was exit 1, as if Verity had failed)
+        raise ConfigError(
+            f"invalid setting database_url: {mask_url(url)!r} names a database or driver this "
+            f"installation cannot use ({_first_line(exc)}); Verity uses sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/NAME"
+        ) from None
+    except (SQLAlchemyError, ValueError) as exc:
+        raise DatabaseError(f"cannot use database URL: {_first_line(exc)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -349,3 +357,19 @@ def sqlite_file(engine: Engine) -> Path | None:
     if engine.dialect.name != "sqlite" or not engine.url.database:
         return None
     return Path(engine.url.database)
+
+
+def database_failure(exc: SQLAlchemyError) -> DatabaseError:
+    """One line for a database that failed mid-command (read-only, full, gone away).
+
+    The driver's own words only: SQLAlchemy's message goes on with the statement and its
+    parameters, which hold evidence metadata and, for a new account, its password hash.
+    """
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    reason = _first_line(cause)
+    return DatabaseError(f"the database failed: {reason}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -8,10 +8,12 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 
 import core
 from alembic import command
+from core.errors import DatabaseError
 
 SCRIPT_LOCATION = Path(core.__file__).resolve().parent.parent / "alembic"
 
@@ -43,7 +45,28 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def check_known(current: str | None) -> None:
+    """Refuse a database whose revision these migrations do not hold: a newer Verity wrote it.
+
+    Alembic says "Can't locate revision", which reached users as an internal error, and the
+    server-database check told them to run `verity db upgrade`, which cannot help.
+    """
+    if current is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config_without_engine())
+    try:
+        known = script.get_revision(current) is not None
+    except CommandError:
+        known = False
+    if not known:
+        raise DatabaseError(
+            f"database is at revision {current}, which this Verity does not know (its newest is "
+            f"{head_revision()}): it was written by a newer Verity; use that version or a later one"
+        )
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    check_known(current_revision(engine))
     command.upgrade(alembic_config(engine), revision)
 
 

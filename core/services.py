@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from core import artifacts
@@ -243,8 +243,25 @@ def ingest(
         return Ingested(**result, new_object=stored.created)
     except BaseException:
         if stored.created:
-            app.store.remove(stored.sha256)
+            _take_back(app, stored.sha256)
         raise
+
+
+def _take_back(app: Verity, sha256: str) -> None:
+    """Remove an object this ingest stored and could not file, unless a media row holds it.
+
+    Another ingest of the same bytes finds them stored (``created`` false) and may file them
+    while this one is still probing: removing the object then took away that case's evidence.
+    When the database cannot even be read, the object stays: an unreferenced copy is a smaller
+    harm than a filed one gone.
+    """
+    try:
+        with app.db.session() as session:
+            held = session.scalars(select(MediaItem.id).where(MediaItem.sha256 == sha256)).first()
+    except SQLAlchemyError:
+        return
+    if held is None:
+        app.store.remove(sha256)
 
 
 def _file_in_case(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from core.errors import StoreDamagedError, StoreError
+from core.errors import StoreDamagedError, StoreError, display_name
 
 CHUNK_BYTES = 4 * 1024 * 1024
 _HEX = frozenset("0123456789abcdef")
@@ -65,26 +65,23 @@ class ContentStore:
         return self.path_for(sha256).is_file()
 
     def put(self, source: Path) -> StoredObject:
-        """Copy ``source`` into the store and return its hash; idempotent for identical bytes."""
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        """Copy ``source`` into the store and return its hash; idempotent for identical bytes.
+
+        An ``OSError`` is the source's (it cannot be opened or read); the store's own failures
+        (a full disk, a folder that cannot be made) are a :class:`StoreError` naming the store.
+        """
         with source.open("rb") as reader:
             return self.put_stream(reader)
 
     def put_stream(self, reader: BinaryIO) -> StoredObject:
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        except OSError as exc:
+            raise self._unwritable(exc) from None
         tmp_path = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as writer:
-                while block := reader.read(CHUNK_BYTES):
-                    digest.update(block)
-                    writer.write(block)
-                    size += len(block)
-                writer.flush()
-                os.fsync(writer.fileno())
-            sha = digest.hexdigest()
+            sha, size = _copy(reader, fd)
             final = self.path_for(sha)
             if final.is_file():
                 # the name alone proves nothing: bytes altered in place keep it, and filing or
@@ -97,9 +94,19 @@ class ContentStore:
             tmp_path.replace(final)
             _fsync_dir(final.parent)
             return StoredObject(sha, size, final, created=True)
+        except _Unreadable as exc:
+            tmp_path.unlink(missing_ok=True)
+            raise exc.error from None
+        except OSError as exc:  # writing, syncing or filing the copy: a full disk, an I/O error
+            tmp_path.unlink(missing_ok=True)
+            raise self._unwritable(exc) from None
         except BaseException:
             tmp_path.unlink(missing_ok=True)
             raise
+
+    def _unwritable(self, exc: OSError) -> StoreError:
+        problem = exc.strerror or type(exc).__name__
+        return StoreError(f"the store {display_name(self.root)} cannot be written ({problem})")
 
     def remove(self, sha256: str) -> None:
         """Take back an object this process just created when its database rows did not commit."""
@@ -135,6 +142,39 @@ class ContentStore:
                 f"stored object {sha256} is damaged: its bytes hash to {actual[:16]}… "
                 f"({path}); keep it aside as evidence of the alteration, then store the file again"
             )
+
+
+class _Unreadable(Exception):
+    """The source failed while being read: its own OSError, kept apart from the store's."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _copy(reader: BinaryIO, fd: int) -> tuple[str, int]:
+    """Stream ``reader`` into the open file ``fd`` and sync it; return its SHA-256 and size.
+
+    A read error is raised as :class:`_Unreadable`; any other ``OSError`` is the store's.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with os.fdopen(fd, "wb", buffering=0) as writer:
+        while True:
+            try:
+                block = reader.read(CHUNK_BYTES)
+            except OSError as exc:
+                raise _Unreadable(exc) from exc
+            if not block:
+                break
+            digest.update(block)
+            view = memoryview(block)
+            while view:  # unbuffered, so that a failed write is not retried by close()
+                written = writer.write(view)
+                view = view[written:]
+            size += len(block)
+        os.fsync(writer.fileno())
+    return digest.hexdigest(), size
 
 
 def _fsync_dir(directory: Path) -> None:

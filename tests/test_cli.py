@@ -121,6 +121,22 @@ def test_cases_ingest_and_listing(home: Path, capsys, photo: Path) -> None:
     assert case["name"] == "Inquiry 7" and case["media_count"] == 1
 
 
+def test_a_store_that_cannot_be_written_is_not_blamed_on_the_file(
+    home: Path, capsys, photo: Path
+) -> None:
+    """It read "photo.jpg: cannot be read (...)" with exit 2: a good file blamed for the
+    store's folder (a full disk read the same). Exit 1 naming the store; nothing filed."""
+    assert run(capsys, "case", "new", "C")[0] == 0
+    (home / "objects").write_bytes(b"")  # taken by a file: the store cannot be made
+    before = snapshot()
+    code, out, err = run(capsys, "ingest", str(photo), "--case", "C")
+    assert code == 1 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("verity: error: ") and "cannot be written" in line
+    assert str(home / "objects") in line and "photo.jpg" not in line
+    assert snapshot() == before
+
+
 def _hostile_name(tmp_path: Path, photo: Path) -> Path:
     folder = tmp_path / "sub"
     folder.mkdir()

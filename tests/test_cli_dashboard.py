@@ -38,6 +38,21 @@ def test_cli_users_bad_input_exits_2(home, capsys, monkeypatch: pytest.MonkeyPat
     assert capsys.readouterr().out == ""
 
 
+@pytest.mark.parametrize("errors", ["strict", "surrogateescape"])
+def test_cli_users_password_that_is_not_text_exits_2(
+    home, capsys, monkeypatch: pytest.MonkeyPatch, errors: str
+) -> None:
+    """Bytes that are not UTF-8 on stdin were an internal error (UnicodeDecodeError in a UTF-8
+    locale, UnicodeEncodeError when hashing under the C locale's surrogate escapes)."""
+    raw = io.BytesIO(b"\xff\xfe" + PASSWORD.encode() + b"\n")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(raw, encoding="utf-8", errors=errors))
+    assert main(["users", "add", "x", "--role", "auditor", "--password-stdin"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == "verity: error: the password on standard input is not UTF-8 text"
+    assert main(["users", "list", "--json"]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_dashboard_refuses_to_start_without_accounts(home, capsys) -> None:
     assert main(["dashboard", "--port", "1"]) == 2
     assert "verity users add NAME --role admin" in capsys.readouterr().err

@@ -32,6 +32,31 @@ def test_database_failure_takes_back_the_stored_file(
     assert count(verity, MediaItem) == 0 and count(verity, CustodyEvent) == 0
 
 
+def test_a_failed_ingest_keeps_the_object_a_concurrent_ingest_filed(
+    verity: Verity, photo: Path, tmp_path: Path
+) -> None:
+    """Two ingests of the same new bytes: A stores them, B finds them stored and files them
+    while A is still probing; A is then interrupted (Ctrl+C). A took back "its" object and
+    left B's filing pointing at nothing: evidence gone from the store."""
+    copy = tmp_path / "same-bytes.jpg"
+    copy.write_bytes(photo.read_bytes())
+    services.create_case(verity, "a")
+    services.create_case(verity, "b")
+    filed: list[services.Ingested] = []
+
+    def hook(step: str, **_: object) -> None:
+        if step == "probe" and not filed:  # A has stored the bytes; B runs to completion
+            filed.append(services.ingest(verity, copy, "b"))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        services.ingest(verity, photo, "a", hook)
+    (b,) = filed
+    assert not b.new_object  # B relied on A's copy
+    verity.store.verify(b.sha256)  # still there, still whole
+    assert count(verity, CaseMedia) == 1
+
+
 def test_same_bytes_are_one_media_item_in_two_cases(verity: Verity, photo: Path, tmp_path) -> None:
     copy = tmp_path / "renamed.jpg"
     copy.write_bytes(photo.read_bytes())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 import stat
 from pathlib import Path
 
@@ -51,6 +53,37 @@ def test_interrupted_copy_leaves_nothing(tmp_path: Path) -> None:
         store.put_stream(Broken(b"0123456789"))
     assert store.list_hashes() == []
     assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+
+
+def test_a_full_disk_is_the_stores_fault_not_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while writing the copy read as "FILE: cannot be read" and exit 2, blaming a
+    good file; it is the store that cannot be written, and its partial copy is removed."""
+    real_fsync = os.fsync
+
+    def disk_full(fd: int) -> None:
+        if os.path.isfile(f"/proc/self/fd/{fd}"):  # the copy, not a folder
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    store = ContentStore(tmp_path / "objects")
+    with pytest.raises(StoreError, match="No space left on device") as raised:
+        store.put_stream(io.BytesIO(b"evidence bytes"))
+    assert raised.value.exit_code == 1
+    assert f"store {tmp_path / 'objects'} cannot be written" in str(raised.value)
+    assert store.list_hashes() == []
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+
+
+def test_a_store_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "clip.jpg"
+    source.write_bytes(b"evidence bytes")
+    (tmp_path / "objects").write_bytes(b"")  # a file where the store's folder should be
+    with pytest.raises(StoreError, match="cannot be written") as raised:
+        ContentStore(tmp_path / "objects").put(source)
+    assert "clip.jpg" not in str(raised.value)
 
 
 def test_verify_detects_corruption_and_missing(tmp_path: Path) -> None:

@@ -13,13 +13,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 import modalities  # registers the built-in detectors (composition root)
 from core import __version__, casefile, services
-from core.app import Verity, prepare_home
+from core.app import Verity, upgrade_database
 from core.calibration import CalibrationStore
 from core.cli import dashboard, evaluate, jobs, lab, ledger, render, report
 from core.config import Settings, load_settings
+from core.db import database_failure
 from core.detector import REGISTRY
 from core.errors import (
     EXIT_BAD_INPUT,
@@ -455,17 +457,7 @@ def train(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Upgrade the database schema to this version of Verity."""
-    from core import migrations
-    from core.db import make_engine
-
-    settings = load_settings()
-    prepare_home(settings)  # an unusable home is a bad setting (exit 2), as for every command
-    engine = make_engine(settings.effective_database_url)
-    try:
-        migrations.upgrade(engine)
-        render.out.print(f"database at revision {migrations.current_revision(engine)}")
-    finally:
-        engine.dispose()
+    render.out.print(f"database at revision {upgrade_database(load_settings())}")
 
 
 @config_app.command("show")
@@ -549,6 +541,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         render.err.print("verity: interrupted")
         code = 130
+    except SQLAlchemyError as exc:  # read-only, full or gone mid-command: the driver's words
+        if os.environ.get("VERITY_DEBUG"):
+            raise
+        failure = database_failure(exc)
+        _print_error(failure)
+        code = failure.exit_code
     except Exception as exc:  # the last line of defence: no traceback unless asked for
         if os.environ.get("VERITY_DEBUG"):
             raise

@@ -124,7 +124,14 @@ def dashboard_command(
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
-        line = sys.stdin.readline()
+        # bytes, decoded here: the text layer fails in a UTF-8 locale and smuggles surrogate
+        # escapes through under the C locale, and either reached users as an internal error
+        buffer = getattr(sys.stdin, "buffer", None)
+        try:
+            raw = buffer.readline() if buffer is not None else sys.stdin.readline().encode()
+            line = raw.decode("utf-8")
+        except UnicodeError:
+            raise BadInputError("the password on standard input is not UTF-8 text") from None
         return line.rstrip("\r\n")
     if not sys.stdin.isatty():
         raise BadInputError("no terminal to ask for a password: use --password-stdin")
