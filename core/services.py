@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
@@ -29,7 +29,7 @@ from core.custody import (
     verify_analysis_recorded,
     verify_custody,
 )
-from core.db import Analysis, Case, CaseMedia, MediaItem
+from core.db import Analysis, Case, CaseMedia, DetectorResult, MediaItem
 from core.detector import Detector, MediaInput
 from core.engine import EngineRun, build_analysis, run_detectors
 from core.errors import (
@@ -264,6 +264,31 @@ def _take_back(app: Verity, sha256: str) -> None:
         app.store.remove(sha256)
 
 
+def _uncited(app: Verity, created: list[str]) -> list[str]:
+    """The figures this analysis stored that no recorded evidence cites, to take back after its
+    write failed. Another analysis of the same media makes the same figures (same bytes, same
+    hash) and may have recorded evidence citing them meanwhile, relying on this one's copies.
+    When the database cannot be read, every figure stays (an unreferenced copy is the smaller
+    harm)."""
+    if not created:
+        return []
+    try:
+        with app.db.session() as session:
+            cited = {
+                sha
+                for sha in created
+                if session.scalars(
+                    select(DetectorResult.id)
+                    .where(cast(DetectorResult.evidence, Text).contains(sha))
+                    .limit(1)
+                ).first()
+                is not None
+            }
+    except SQLAlchemyError:
+        return []
+    return [sha for sha in created if sha not in cited]
+
+
 def _file_in_case(
     session: Session,
     app: Verity,
@@ -373,7 +398,7 @@ def analyze(
                     raise
         raise AssertionError("unreachable")
     except BaseException:
-        artifacts.discard(app.artifact_store, created)
+        artifacts.discard(app.artifact_store, _uncited(app, created))
         raise
 
 

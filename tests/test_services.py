@@ -57,6 +57,35 @@ def test_a_failed_ingest_keeps_the_object_a_concurrent_ingest_filed(
     assert count(verity, CaseMedia) == 1
 
 
+def test_a_failed_analysis_keeps_the_figures_a_concurrent_analysis_filed(
+    verity: Verity, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two analyses of the same media make the same figures (same bytes, same hash): A stores
+    them, B finds them stored and records its analysis citing them, then A's write fails. A
+    took back "its" figures, and B's stored evidence cited heatmaps that were gone."""
+    services.create_case(verity, "a")
+    store_analysis = services.store_analysis
+    filed: list[dict] = []
+    calls: list[int] = []
+
+    def a_fails_after_b(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # A's write: B runs to completion first, then A is interrupted
+            filed.append(services.analyze(verity, photo, "a", detectors=["visual.blend"]))
+            raise KeyboardInterrupt
+        return store_analysis(*args, **kwargs)
+
+    monkeypatch.setattr(services, "store_analysis", a_fails_after_b)
+    with pytest.raises(KeyboardInterrupt):
+        services.analyze(verity, photo, "a", detectors=["visual.blend"])
+    (b,) = filed
+    cited = [ref["sha256"] for det in b["detectors"] for ref in det["artifacts"]]
+    assert cited, "visual.blend draws a heatmap for a face"
+    for sha in cited:
+        verity.artifact_store.verify(sha)  # still there, still whole
+    services.analysis_artifacts(verity, b["analysis_id"])  # as the case file reads them
+
+
 def test_same_bytes_are_one_media_item_in_two_cases(verity: Verity, photo: Path, tmp_path) -> None:
     copy = tmp_path / "renamed.jpg"
     copy.write_bytes(photo.read_bytes())
