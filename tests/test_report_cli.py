@@ -148,6 +148,60 @@ def test_pdf_pages_render_and_text_layer_holds_the_hashes(
     assert ATTACHMENT_NAME in listing.stdout
 
 
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_pdf_and_html_each_state_what_a_court_needs(
+    case_with_media: dict[str, str], capsys, tmp_path: Path
+) -> None:
+    """The PDF is what is handed over, and it left out what the HTML showed: the report's scope
+    (one analysis or the whole case), the engine version, each detector's findings, the card's
+    own limitations and Cllr. Neither said which key signed it, nor the media's codecs,
+    resolution and rates. Both now state each of these."""
+    import html as html_lib
+
+    analysis = case_with_media["video_analysis"]
+    key_id = KeyRing(load_settings().keys_dir, purpose="report").active().key_id
+    for fmt in ("json", "html", "pdf"):
+        out = tmp_path / f"one.{fmt}"
+        assert run(capsys, "report", analysis[:12], "-f", fmt, "-o", str(out))[0] == 0
+    document = json.loads((tmp_path / "one.json").read_bytes())
+    assert document["signing_key_id"] == key_id
+    (video,) = document["exhibits"]
+    findings = [f for d in video["analyses"][0]["detectors"] for f in d.get("findings", [])]
+    cards = [d["card"] for d in document["detectors"] if d["card"]]
+    assert findings and cards
+    pdf_text = _words(
+        subprocess.run(
+            [_poppler("pdftotext"), str(tmp_path / "one.pdf"), "-"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    page = (tmp_path / "one.html").read_text()
+    page = page[: page.index('<script type="application/json"')]
+    html_text = _words(html_lib.unescape(re.sub(r"<[^>]+>", " ", page)))
+    wanted = [
+        f"analysis {analysis}",  # the scope
+        f"engine {ENGINE_VERSION}",
+        f"report key {key_id}",
+        "h264",
+        "320×240",
+        "25 fps",
+        "aac",
+        "16000 Hz",
+        findings[0]["code"],
+        _words(findings[0]["message"]),
+        " ".join(cards[0]["limitations"].split()[:8]),
+        "Cllr",
+    ]
+    for text, fmt in ((pdf_text, "pdf"), (html_text, "html")):
+        missing = [w for w in wanted if w not in text]
+        assert not missing, (fmt, missing)
+
+
 def test_a_video_scored_by_many_detectors_over_time_still_makes_a_pdf(
     case_with_media: dict[str, str], capsys, tmp_path: Path
 ) -> None:
@@ -411,6 +465,41 @@ def test_hostile_names_are_escaped(home: Path, capsys, tmp_path: Path, photo: Pa
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;.jpg" in page
     assert page.count("<script") == 1 and page.count("</script>") == 1
     assert "alert(2)" in page  # shown as text, in the escaped JSON and the description cell
+
+
+def test_text_that_could_hide_or_reorder_itself_is_shown_escaped(
+    home: Path, capsys, tmp_path: Path, photo: Path
+) -> None:
+    """A case description is free text: a RIGHT-TO-LEFT OVERRIDE in it reversed the rest of the
+    cell in a browser (and vanished from the PDF), NUL and ESC went raw into the HTML. Every
+    character that is not printable is shown as its escape, as file names are at intake. The
+    PDF also escapes what its font cannot draw (a box that looks the same for any emoji) and
+    characters beyond U+FFFF, which reportlab's text layer names wrongly (😀 copied as ὠ)."""
+    pdftotext = _poppler("pdftotext")
+    named = tmp_path / "exhibit \N{FIRE}\N{GRINNING FACE}.jpg"
+    shutil.copy(photo, named)
+    description = "paid \u202egpj.exe\u202c by\x00 wire\x1b[2J \u200bnote"
+    app = Verity.open(load_settings())
+    try:
+        services.create_case(app, "hostile", description)
+        services.analyze(app, named, "hostile")
+    finally:
+        app.close()
+    for fmt in ("html", "pdf"):
+        code, _, err = run(capsys, "report", "hostile", "-f", fmt, "-o", str(tmp_path / f"r.{fmt}"))
+        assert code == 0, err
+    page = (tmp_path / "r.html").read_text()
+    body = page[: page.index('<script type="application/json"')]
+    for raw in ("\u202e", "\u202c", "\x00", "\x1b", "\u200b"):
+        assert raw not in body, repr(raw)
+    assert "paid \\u202egpj.exe\\u202c by\\x00 wire\\x1b[2J \\u200bnote" in body
+    assert "exhibit \N{FIRE}\N{GRINNING FACE}.jpg" in body  # a browser draws these
+    text = subprocess.run(
+        [pdftotext, str(tmp_path / "r.pdf"), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    assert "paid \\u202egpj.exe\\u202c by\\x00 wire\\x1b[2J \\u200bnote" in text
+    assert "exhibit \\U0001f525\\U0001f600.jpg" in text
+    assert "\u1f60" not in text
 
 
 def test_reproduce_builds_each_detector_as_its_analysis_recorded(

@@ -279,3 +279,68 @@ def test_reproduce_names_a_verdict_altered_before_the_export(
     (tmp_path / "rule.json").write_text(json.dumps(document))
     code, stdout, _ = run(capsys, "reproduce", str(tmp_path / "rule.json"))
     assert code == 3 and "fusion rule lr-fusion-v1:elsewhere cannot be applied here" in stdout
+
+
+def test_an_export_never_replaces_a_file_that_is_not_a_verity_report(
+    case_with_media: dict[str, str], capsys, tmp_path: Path
+) -> None:
+    """``-o`` names where the report goes; a file already there is replaced only when it is an
+    earlier Verity report (and its ``.sig`` a Verity signature). Anything else (an analyst's
+    notes, a typo that names an exhibit, the stored working copy in the content store, whose
+    read-only mode a rename ignores) is refused before anything is written or recorded."""
+    settings = load_settings()
+    stored = settings.objects_dir
+    (stored_object,) = stored.rglob(case_with_media["image_sha"])
+    notes = tmp_path / "notes.pdf"
+    notes.write_bytes(b"%PDF-1.4 not a report, the examiner's own notes")
+    page = tmp_path / "page.html"
+    page.write_text("<!DOCTYPE html><html><body>someone else's page</body></html>")
+    sig_only = tmp_path / "new.json"
+    (tmp_path / "new.json.sig").write_text('{"kept": "not a Verity signature"}')
+    before = len(_export_events())
+    for target in (stored_object, notes, page, sig_only):
+        kept = {
+            p: p.read_bytes()
+            for p in (target, target.with_name(target.name + ".sig"))
+            if p.exists()
+        }
+        code, _, err = run(capsys, "report", "court", "-f", "json", "-o", str(target))
+        assert code == 2, (target, err)
+        assert err.count("\n") == 1 and "not a Verity report" in err, err
+        assert {p: p.read_bytes() for p in kept} == kept
+        assert not target.with_name(target.name + ".sig").exists() or target == sig_only
+        assert _leftovers(target.parent) == []
+    assert len(_export_events()) == before
+    app = Verity.open(settings)
+    try:
+        app.store.verify(case_with_media["image_sha"])  # the evidence is still there, intact
+    finally:
+        app.close()
+    # an earlier report of the same name is still replaced, whatever its format was
+    out = tmp_path / "r.pdf"
+    assert run(capsys, "report", "court", "-f", "json", "-o", str(out))[0] == 0
+    assert run(capsys, "report", "court", "-f", "pdf", "-o", str(out))[0] == 0
+    assert run(capsys, "verify-report", str(out))[0] == 0
+
+
+def test_a_report_signed_again_by_another_key_fails(
+    case_with_media: dict[str, str], capsys, tmp_path: Path
+) -> None:
+    """Anyone can sign a report's bytes with a key of their own and hand it over as theirs; the
+    report now names the key that signed it, and a signature by any other key is refused."""
+    from core.canonical import canonical_json
+    from core.report import embedded_json, sign_report
+    from provenance.keys import KeyRing
+
+    other = KeyRing(tmp_path / "other-keys", purpose="report").active()
+    for fmt in ("json", "pdf"):
+        out = tmp_path / f"r.{fmt}"
+        assert run(capsys, "report", "court", "-f", fmt, "-o", str(out))[0] == 0
+        data = out.read_bytes()
+        named = json.loads(embedded_json(data))["signing_key_id"]
+        assert named == json.loads((tmp_path / f"r.{fmt}.sig").read_text())["key_id"]
+        resigned = sign_report(data, fmt, embedded_json(data), other)
+        (tmp_path / f"r.{fmt}.sig").write_bytes(canonical_json(resigned))
+        code, stdout, _ = run(capsys, "verify-report", str(out), "--public-key", other.public_hex)
+        assert code == 3, stdout
+        assert f"names report key {named}" in stdout

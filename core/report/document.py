@@ -257,6 +257,10 @@ def build_report(
 ) -> dict[str, Any]:
     """The report document for a case (every analysis) or one analysis; JSON-ready, canonical.
 
+    ``signing_key_id`` is None here; ``export_report`` names the report key that signs it, so
+    that the report itself says which key signed it and a signature by any other key over the
+    same bytes is told apart.
+
     >>> doc = build_report(app, "demo", examiner="A. Analyst")  # doctest: +SKIP
     >>> doc["exhibits"][0]["sha256"]  # doctest: +SKIP
     """
@@ -315,6 +319,7 @@ def build_report(
         "generated_at": format_time(now or datetime.now(UTC)),
         "verity_version": __version__,
         "examiner": examiner,
+        "signing_key_id": None,
         "subject": {"ref": display_name(ref.strip()), "analysis_ids": only},
         "case": case_json,
         "exhibits": exhibits,

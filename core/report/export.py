@@ -22,17 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from core.app import Verity
-from core.canonical import canonical_json
+from core.canonical import canonical_json, parse_untrusted_json
 from core.custody import Action, append_event
-from core.errors import BadInputError, display_name, path_problem
+from core.errors import BadInputError, VerificationError, display_name, path_problem
 from core.hooks import Hook, null_hook
-from core.report.document import LedgerLookup, _no_ledger, build_report
+from core.report.document import REPORT_TYPE, LedgerLookup, _no_ledger, build_report
 from core.report.figures import ArtifactPath, _no_artifacts, report_figures
 from core.report.html import render_html
 from core.report.pdf import render_pdf
-from core.report.signature import Signer, sha256_hex, sign_report
+from core.report.signature import (
+    MAX_SIG_BYTES,
+    Signer,
+    embedded_json,
+    parse_signature,
+    sha256_hex,
+    sign_report,
+)
 
 FORMATS = ("pdf", "html", "json")
+MAX_REPLACED_BYTES = 512 * 1024 * 1024  # as ``verity verify-report`` reads a report
 
 
 @dataclass(frozen=True)
@@ -74,15 +82,48 @@ def _check_target(out: Path) -> None:
 
     Why both: the signature is renamed into place after the report; a directory at ``.sig``
     found only then would fail the export after the report had already replaced the earlier one.
+    A file already there is replaced only when it is an earlier Verity report (or a Verity
+    report's signature): a rename ignores the file's own read-only mode, so ``-o`` naming an
+    analyst's notes, an exhibit or the content store's working copy would destroy it.
     """
     parent = out.parent
     if not parent.is_dir():
         raise BadInputError(f"{display_name(out)}: folder {display_name(parent)} does not exist")
     for target, what in ((out, "report"), (signature_path(out), "report's signature")):
-        if target.exists() and (problem := path_problem(target)):
+        if not target.exists():
+            continue
+        if problem := path_problem(target):
             raise BadInputError(f"{display_name(target)}: {problem}, cannot write the {what} there")
+        if (problem := _not_replaceable(target, what)) is not None:
+            raise BadInputError(
+                f"{display_name(target)}: {problem}; not replacing it "
+                "(move it away or choose another name)"
+            )
     if not os.access(parent, os.W_OK):
         raise BadInputError(f"{display_name(out)}: folder is not writable")
+
+
+def _not_replaceable(target: Path, what: str) -> str | None:
+    """Why the existing file ``target`` is not an earlier Verity ``what``, or None if it is."""
+    limit = MAX_SIG_BYTES if what != "report" else MAX_REPLACED_BYTES
+    try:
+        with target.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        return f"exists and cannot be read to check what it is ({exc.strerror or exc})"
+    refusal = f"exists and is not a Verity {what}"
+    if len(data) > limit:
+        return refusal
+    try:
+        if what != "report":
+            parse_signature(data)
+            return None
+        document = parse_untrusted_json(embedded_json(data))
+    except (VerificationError, ValueError):
+        return refusal
+    if isinstance(document, dict) and document.get("report_type") == REPORT_TYPE:
+        return None
+    return refusal
 
 
 def _write_temp(folder: Path, data: bytes) -> Path:
@@ -165,6 +206,7 @@ def export_report(
         raise BadInputError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
     _check_target(out)
     document = build_report(app, ref, examiner=examiner, ledger_lookup=ledger_lookup, hook=hook)
+    document["signing_key_id"] = signer.key_id  # loaded (or made) only once the report is built
     hook("render", detail=fmt)
     data, json_bytes = render(document, fmt, artifact_path)
     hook("sign", detail=signer.key_id)

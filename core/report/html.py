@@ -29,12 +29,20 @@ _SCRIPT = re.compile(
 )
 
 
+def _shown(value: Any) -> Any:
+    """Every ``{{ }}`` of the template: text from the evidence with its hidden characters shown."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return view.visible(value)
+    return value
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        finalize=_shown,
     )
     env.filters.update(
         num=view.num,
@@ -46,6 +54,10 @@ def _environment() -> Environment:
         card_metric_rows=view.card_metric_rows,
         card_text=view.card_text,
         ledger_line=view.ledger_line,
+        media_line=view.media_line,
+        scope_line=view.scope_line,
+        signer_line=view.signer_line,
+        size_line=view.size_line,
         verdict_line=view.verdict_line,
     )
     return env

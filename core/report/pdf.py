@@ -4,7 +4,8 @@ The PDF is what an analyst hands over; the attached ``verity-report.json`` (a st
 attachment, listed by any viewer and by ``pdfdetach``) is the signed document it shows, so the PDF
 alone carries everything ``verity verify-report`` and ``verity reproduce`` need. Text is set in
 DejaVu Sans from matplotlib's data folder (offline, and covers the Unicode a hostile file name can
-hold); every string from the evidence is XML-escaped before reportlab's paragraph markup sees it.
+hold); every string from the evidence is XML-escaped before reportlab's paragraph markup sees it,
+and shown as its escape where it would act or mislead instead of being read (``_shown``).
 """
 
 from __future__ import annotations
@@ -100,6 +101,22 @@ def extract_json(pdf: bytes) -> bytes:
         raise VerificationError("the PDF report's attached JSON is damaged") from None
 
 
+def _shown(text: str, font_name: str) -> str:
+    """``text`` as the PDF can show it truthfully: ``view.visible``, and besides as its escape
+    (``\\U0001f525``) each character the font has no glyph for (drawn as a box that looks the
+    same whatever the character) or that lies beyond U+FFFF (reportlab's text layer, which
+    search and copy read, names another character there: 😀 comes out as ὠ)."""
+    from reportlab.pdfbase import pdfmetrics
+
+    glyphs = pdfmetrics.getFont(font_name).face.charToGlyph
+    return "".join(
+        ch
+        if ch in "\n\t" or (ord(ch) <= 0xFFFF and ord(ch) in glyphs)
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in view.visible(text)
+    )
+
+
 def _cap(text: str) -> str:
     if len(text) <= MAX_CELL_CHARS:
         return text
@@ -128,7 +145,8 @@ class _Writer:
     def p(self, text: Any, style: Any = None) -> Any:
         from reportlab.platypus import Paragraph
 
-        return Paragraph(escape(str(text)), style or self.body)
+        style = style or self.body
+        return Paragraph(escape(_shown(str(text), style.fontName)), style)
 
     def add(self, text: Any, style: Any = None) -> None:
         self.story.append(self.p(text, style))
@@ -192,10 +210,8 @@ def _exhibit(w: _Writer, ex: dict[str, Any], figures: dict[str, list[Figure]]) -
         [
             ("Media id", ex["media_id"]),
             ("SHA-256", ex["sha256"]),
-            (
-                "Kind, size",
-                f"{ex['kind']}, {ex['size_bytes']} bytes, {view.num(ex['duration_s'])} s",
-            ),
+            ("Kind, size", view.size_line(ex)),
+            ("Media", view.media_line(ex.get("probe"))),
             ("Source", str(acq["source"])),
             ("Acquired (UTC)", str(acq["acquired_at"])),
             ("Acquired by", str(acq["actor"])),
@@ -222,7 +238,13 @@ def _exhibit(w: _Writer, ex: dict[str, Any], figures: dict[str, list[Figure]]) -
         if a["inconclusive_reasons"]:
             verdict.append(("Why inconclusive", "; ".join(a["inconclusive_reasons"])))
         verdict.append(("Fusion rule", str(a["fusion"]["rule"])))
-        verdict.append(("Ran", f"{a['started_at']} to {a['finished_at']} by {a['actor']}"))
+        verdict.append(
+            (
+                "Ran",
+                f"{a['started_at']} to {a['finished_at']} by {a['actor']}, "
+                f"engine {a.get('engine_version') or 'not recorded'}",
+            )
+        )
         w.pairs(verdict)
         rows = [["detector", "status", "raw", "LLR [95%]", "p_fake", "calibration", "notes"]]
         for d in a["detectors"]:
@@ -245,6 +267,19 @@ def _exhibit(w: _Writer, ex: dict[str, Any], figures: dict[str, list[Figure]]) -
                 ]
             )
         w.table(rows, [85, 35, 40, 80, 35, 80, 140], header=True)
+        found = [
+            [d["name"], str(f.get("code")), view.num(f.get("llr")), str(f.get("message") or "")]
+            for d in a["detectors"]
+            for f in d.get("findings") or []
+            if isinstance(f, dict)
+        ]
+        if found:
+            w.add("Findings", w.h3)
+            w.table(
+                [["detector", "finding", "LLR", "what was measured"], *found],
+                [85, 95, 35, 280],
+                header=True,
+            )
         for fig in figures.get(a["analysis_id"], []):
             if fig.png is not None:
                 image = Image(io.BytesIO(fig.png))
@@ -273,16 +308,24 @@ def _detectors(w: _Writer, detectors: list[dict[str, Any]]) -> None:
         ]
         if det["card_note"]:
             rows.append(("Card", det["card_note"]))
-        for key, label in (("detects", "Detects"), ("cannot_detect", "Cannot detect")):
+        for key, label in (
+            ("detects", "Detects"),
+            ("cannot_detect", "Cannot detect"),
+            ("limitations", "Limitations"),
+        ):
             if view.card_text(det["card"], key):
                 rows.append((label, view.card_text(det["card"], key)))
         w.pairs(rows, mono_keys=frozenset({"Weights SHA-256", "Model card SHA-256"}))
         metrics = view.card_metric_rows(det["card"])
         if metrics:
-            table: list[list[Any]] = [["media", "test set", "AUC", "EER", "FPR [95%]", "FNR [95%]"]]
+            table: list[list[Any]] = [
+                ["media", "test set", "AUC", "EER", "FPR [95%]", "FNR [95%]", "Cllr"]
+            ]
             for r in metrics:
-                table.append([r["group"], r["n"], r["auc"], r["eer"], r["fpr"], r["fnr"]])
-            w.table(table, [45, 95, 45, 45, 132, 132], header=True)
+                table.append(
+                    [r["group"], r["n"], r["auc"], r["eer"], r["fpr"], r["fnr"], r["cllr"]]
+                )
+            w.table(table, [45, 85, 65, 35, 115, 115, 35], header=True)
         else:
             w.add("No measured error rates on record for this version.", w.small)
 
@@ -328,7 +371,12 @@ def render_pdf(
             ("Case description", case["description"] or "—"),
             ("Examiner", document["examiner"]),
             ("Generated (UTC)", document["generated_at"]),
-            ("Software", f"Verity {document['verity_version']}"),
+            (
+                "Software",
+                f"Verity {document['verity_version']} (report schema {document['schema_version']})",
+            ),
+            ("Scope", view.scope_line(document["subject"])),
+            ("Signed with", view.signer_line(document.get("signing_key_id"))),
             ("Canonical JSON SHA-256", json_sha256),
             (
                 "Chain of custody",

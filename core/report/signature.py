@@ -250,6 +250,16 @@ def verify_report(
         if json_ok
         else f"the canonical JSON in the {fmt} does not match its signature",
     )
+    named = document.get("signing_key_id") if isinstance(document, dict) else None
+    if named is not None:  # a report made before the field existed names no key
+        step(
+            "signer named in the report",
+            named == sig["key_id"],
+            f"report key {named}"
+            if named == sig["key_id"]
+            else f"the report names report key {named} as its signer, "
+            f"the signature is by {sig['key_id']}",
+        )
     is_report = (
         isinstance(document, dict) and document.get("report_type") == "verity.forensic-report"
     )
