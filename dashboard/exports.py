@@ -21,8 +21,10 @@ from provenance.status import ledger_summary
 SUFFIX = {"pdf": ".pdf", "html": ".html", "json": ".json"}
 
 
-def export_signed_report(app: Verity, ref: str, fmt: str) -> tuple[str, bytes, str]:
-    """(file name, bytes, media type) of a zip with REPORT and REPORT.sig; records the export."""
+def export_signed_report(app: Verity, ref: str, fmt: str) -> tuple[str, bytes, str, list[str]]:
+    """(file name, bytes, media type) of a zip with REPORT and REPORT.sig, and what the examiner
+    must hear now (a custody chain that does not verify, figures gone or altered: the report
+    states them too); records the export."""
     key = LazySigningKey(KeyRing(app.settings.keys_dir, purpose="report"))
     stem = f"verity-report-{ref[:12]}"
     with tempfile.TemporaryDirectory(prefix="verity-report-") as tmp:
@@ -41,4 +43,12 @@ def export_signed_report(app: Verity, ref: str, fmt: str) -> tuple[str, bytes, s
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.write(result.path, result.path.name)
             archive.write(result.sig_path, result.sig_path.name)
-    return f"{stem}-{fmt}.zip", buffer.getvalue(), "application/zip"
+    warnings = []
+    if result.custody_problem is not None:
+        warnings.append(f"The case's custody chain does not verify: {result.custody_problem}")
+    if result.figure_problems:
+        warnings.append(
+            f"{len(result.figure_problems)} figure(s) left out of the report, as their captions "
+            "say: " + "; ".join(result.figure_problems)
+        )
+    return f"{stem}-{fmt}.zip", buffer.getvalue(), "application/zip", warnings

@@ -381,6 +381,20 @@ def test_case_file_exports_a_signed_report(installation: Verity, photo: Path) ->
     assert len(at.get("download_button")) == 1
 
 
+def test_an_export_with_a_figure_gone_warns_the_examiner(
+    installation: Verity, photo: Path
+) -> None:
+    """The report captions a figure the store lost; the page's examiner is told at export."""
+    from dashboard.exports import export_signed_report
+
+    result = services.analyze(installation, photo, None)
+    (heatmap,) = installation.artifact_store.list_hashes()
+    installation.artifact_store.path_for(heatmap).unlink()
+    *_, warnings = export_signed_report(installation, result["case_id"], "html")
+    assert len(warnings) == 1 and "1 figure(s) left out" in warnings[0], warnings
+    assert heatmap in warnings[0]
+
+
 def test_exported_zip_holds_a_report_that_verifies(installation: Verity, photo: Path) -> None:
     import io
     import zipfile
@@ -389,7 +403,8 @@ def test_exported_zip_holds_a_report_that_verifies(installation: Verity, photo: 
     from dashboard.exports import export_signed_report
 
     result = services.analyze(installation, photo, None)
-    name, payload, mime = export_signed_report(installation, result["case_id"], "json")
+    name, payload, mime, warnings = export_signed_report(installation, result["case_id"], "json")
+    assert warnings == []
     assert name.endswith(".zip") and mime == "application/zip"
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         names = sorted(archive.namelist())

@@ -344,3 +344,33 @@ def test_a_report_signed_again_by_another_key_fails(
         code, stdout, _ = run(capsys, "verify-report", str(out), "--public-key", other.public_hex)
         assert code == 3, stdout
         assert f"names report key {named}" in stdout
+
+
+def test_an_export_whose_figures_are_gone_or_altered_says_so_now(
+    case_with_media: dict[str, str], capsys, tmp_path: Path
+) -> None:
+    """A figure the evidence cites that is no longer in the artifact store, or whose bytes no
+    longer hash to its SHA-256, is left out of the report with a caption saying why; the
+    examiner exporting it must hear of it then, not find it later on page 40."""
+    app = Verity.open(load_settings())
+    try:
+        heatmaps = sorted(app.artifact_store.list_hashes())
+        assert len(heatmaps) >= 2, "the photo and the clip each have visual.blend heatmaps"
+        app.artifact_store.path_for(heatmaps[0]).unlink()
+        altered = app.artifact_store.path_for(heatmaps[1])
+        altered.chmod(0o644)
+        altered.write_bytes(altered.read_bytes() + b"\0")
+    finally:
+        app.close()
+    for fmt in ("pdf", "html"):
+        code, stdout, err = run(
+            capsys, "report", "court", "-f", fmt, "-o", str(tmp_path / f"r.{fmt}")
+        )
+        assert code == 0 and "wrote" in stdout, err
+        warnings = [line for line in err.splitlines() if line.startswith("verity: warning:")]
+        assert len(warnings) == 1, err
+        assert "2 figure(s) left out" in warnings[0], warnings
+        assert heatmaps[0][:12] in warnings[0] and "not in this installation" in warnings[0]
+        assert heatmaps[1][:12] in warnings[0] and "altered" in warnings[0]
+    code, _, err = run(capsys, "report", "court", "-f", "json", "-o", str(tmp_path / "r.json"))
+    assert code == 0 and "warning" not in err  # a JSON report carries no figures

@@ -106,6 +106,13 @@ def report_command(
             + " ".join(result.custody_problem.split()),
             markup=False,
         )
+    if result.figure_problems:  # captioned in the report; the examiner hears of it now
+        render.err.print(
+            f"verity: warning: {len(result.figure_problems)} figure(s) left out of the report, "
+            "as their captions say: " + "; ".join(result.figure_problems),
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def verify_report_command(

@@ -27,7 +27,7 @@ from core.custody import Action, append_event
 from core.errors import BadInputError, VerificationError, display_name, path_problem
 from core.hooks import Hook, null_hook
 from core.report.document import REPORT_TYPE, LedgerLookup, _no_ledger, build_report
-from core.report.figures import ArtifactPath, _no_artifacts, report_figures
+from core.report.figures import ArtifactPath, Figure, _no_artifacts, report_figures
 from core.report.html import render_html
 from core.report.pdf import render_pdf
 from core.report.signature import (
@@ -56,21 +56,38 @@ class Exported:
     exhibits: int
     analyses: int
     custody_problem: str | None = None  # the report states it too; the examiner must see it now
+    figure_problems: tuple[str, ...] = ()  # cited figures gone or altered, left out (captioned)
 
 
 def render(
     document: dict[str, Any], fmt: str, artifact_path: ArtifactPath = _no_artifacts
 ) -> tuple[bytes, bytes]:
     """The report's bytes in ``fmt`` and the canonical JSON they carry."""
+    data, json_bytes, _figures = _render(document, fmt, artifact_path)
+    return data, json_bytes
+
+
+def _render(
+    document: dict[str, Any], fmt: str, artifact_path: ArtifactPath
+) -> tuple[bytes, bytes, list[Figure]]:
+    """``render``, with the figures drawn (none for JSON, which carries no figures)."""
     if fmt not in FORMATS:
         raise BadInputError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
     json_bytes = canonical_json(document)
     if fmt == "json":
-        return json_bytes, json_bytes
+        return json_bytes, json_bytes, []
     figures = report_figures(document, artifact_path)
     if fmt == "html":
-        return render_html(document, figures, sha256_hex(json_bytes)), json_bytes
-    return render_pdf(document, figures, json_bytes, sha256_hex(json_bytes)), json_bytes
+        return render_html(document, figures, sha256_hex(json_bytes)), json_bytes, figures
+    pdf = render_pdf(document, figures, json_bytes, sha256_hex(json_bytes))
+    return pdf, json_bytes, figures
+
+
+def _figure_problems(figures: list[Figure]) -> tuple[str, ...]:
+    """One phrase per cited figure left out because it is gone or altered, for the examiner."""
+    return tuple(
+        f"{f.exhibit_id} {f.analysis_id[:12]} {f.title}: {f.caption}" for f in figures if f.damaged
+    )
 
 
 def signature_path(report: Path) -> Path:
@@ -208,7 +225,7 @@ def export_report(
     document = build_report(app, ref, examiner=examiner, ledger_lookup=ledger_lookup, hook=hook)
     document["signing_key_id"] = signer.key_id  # loaded (or made) only once the report is built
     hook("render", detail=fmt)
-    data, json_bytes = render(document, fmt, artifact_path)
+    data, json_bytes, figures = _render(document, fmt, artifact_path)
     hook("sign", detail=signer.key_id)
     signature = sign_report(data, fmt, json_bytes, signer)
     sig_path = signature_path(out)
@@ -264,4 +281,5 @@ def export_report(
         exhibits=len(document["exhibits"]),
         analyses=sum(len(e["analyses"]) for e in document["exhibits"]),
         custody_problem=document["custody"]["verification"]["problem"],
+        figure_problems=_figure_problems(figures),
     )

@@ -31,6 +31,7 @@ class Figure:
     title: str
     caption: str
     png: bytes | None  # None: nothing to show, the caption says why
+    damaged: bool = False  # a figure the evidence cites that is gone or altered (caption: which)
 
 
 def _no_artifacts(_sha256: str) -> Path | None:
@@ -79,11 +80,11 @@ def _artifact_figure(
     path = artifact_path(sha)
     if path is None or not path.is_file() or path.stat().st_size > MAX_ARTIFACT_BYTES:
         caption = f"artefact {sha} is not in this installation's artifact store"
-        return Figure(exhibit_id, analysis_id, title, caption, None)
+        return Figure(exhibit_id, analysis_id, title, caption, None, damaged=True)
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != sha:
         caption = f"artefact {sha} was altered: its bytes no longer hash to the cited SHA-256"
-        return Figure(exhibit_id, analysis_id, title, caption, None)
+        return Figure(exhibit_id, analysis_id, title, caption, None, damaged=True)
     return Figure(exhibit_id, analysis_id, title, f"sha256 {sha}", data)
 
 

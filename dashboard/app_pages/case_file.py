@@ -282,8 +282,10 @@ elif item is not None and item["analyses"]:
     fmt = st.selectbox("Format", casefile.REPORT_FORMATS, key="report_format")
     if st.button("Export report", key="export_report"):
         try:
-            filename, payload, mime = export_signed_report(app, case["id"], fmt)
+            filename, payload, mime, warnings = export_signed_report(app, case["id"], fmt)
         except VerityError as exc:
             session.show_error(exc)
         else:
+            for warning in warnings:
+                st.warning(warning)
             st.download_button("Download report", payload, file_name=filename, mime=mime)
