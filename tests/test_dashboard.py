@@ -381,9 +381,7 @@ def test_case_file_exports_a_signed_report(installation: Verity, photo: Path) ->
     assert len(at.get("download_button")) == 1
 
 
-def test_an_export_with_a_figure_gone_warns_the_examiner(
-    installation: Verity, photo: Path
-) -> None:
+def test_an_export_with_a_figure_gone_warns_the_examiner(installation: Verity, photo: Path) -> None:
     """The report captions a figure the store lost; the page's examiner is told at export."""
     from dashboard.exports import export_signed_report
 
