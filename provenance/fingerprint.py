@@ -197,6 +197,11 @@ def _video_distance(query: list[str], stored: list[str]) -> float | None:
     return best
 
 
+def distance_unit(kind: str) -> str:
+    """What a distance of this fingerprint type counts: pHash bits, or a share of audio bits."""
+    return "bit error rate" if kind == "audio-hk-v1" else "bits"
+
+
 def is_match(query: dict[str, Any], value: float) -> bool:
     limits = {
         "image-phash-v1": IMAGE_MATCH_BITS,
