@@ -8,6 +8,10 @@ clip aligns with the part of the original it came from. Audio: a Haitsma-Kalker 
 32 bits per 64 ms frame from the signs of energy differences between 33 log-spaced bands (300–3000
 Hz) across time, matched by bit error rate at the best offset; it survives lossy re-encoding and
 trimming.
+
+Frames that carry no picture or sound (black or flat video frames, digital silence) hash the same
+in every file, so they are left out of every comparison: an opening on black or a second of silence
+in common is not a copy.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from core.media import MediaKind, iter_frames
 from core.sound import decode_audio
 
 MAX_FRAMES = 120
+# a pHash sets the bits of the 64 low DCT coefficients above their median: about half of them in
+# any picture with content, none or only the DC bit in a black or flat frame
+MIN_PICTURE_BITS = 8
 IMAGE_MATCH_BITS = 12  # of 64: above this two pictures are not treated as copies
 VIDEO_MATCH_BITS = 12
 MIN_ALIGNED_FRAMES = 3
@@ -123,13 +130,18 @@ def _hex(words: np.ndarray) -> list[str]:
 def _audio_ber(query: list[str], stored: list[str]) -> float | None:
     q = np.array([int(h, 16) for h in query], dtype=np.uint32)
     s = np.array([int(h, 16) for h in stored], dtype=np.uint32)
-    need = min(MIN_AUDIO_FRAMES, len(q), len(s))
+    # digital silence makes the all-zero word in every file: it is not compared
+    q_sound, s_sound = q != 0, s != 0
+    need = min(MIN_AUDIO_FRAMES, int(q_sound.sum()), int(s_sound.sum()))
+    if need == 0:
+        return None
     best: float | None = None
-    for offset in range(-(len(q) - need), len(s) - need + 1):
+    for offset in range(-(len(q) - 1), len(s)):
         lo, hi = max(0, -offset), min(len(q), len(s) - offset)
-        if hi - lo < need:
+        both = q_sound[lo:hi] & s_sound[lo + offset : hi + offset]
+        if int(both.sum()) < need:
             continue
-        xor = np.bitwise_xor(q[lo:hi], s[lo + offset : hi + offset])
+        xor = np.bitwise_xor(q[lo:hi][both], s[lo + offset : hi + offset][both])
         ber = float(np.unpackbits(xor.view(np.uint8)).mean())
         best = ber if best is None else min(best, ber)
     return best
@@ -156,15 +168,38 @@ def distance(query: dict[str, Any], stored: dict[str, Any]) -> float | None:
         known = [r for r in rates if r is not None]
         return min(known) if known else None
     if query["type"] == "video-phash-seq-v1":
-        q, s = query["frames"], stored["frames"]
-        best: float | None = None
-        for offset in range(-(len(q) - 1), len(s)):
-            pairs = [(q[i], s[i + offset]) for i in range(len(q)) if 0 <= i + offset < len(s)]
-            if len(pairs) >= min(MIN_ALIGNED_FRAMES, len(q), len(s)):
-                mean = float(np.mean([_bits(x, y) for x, y in pairs]))
-                best = mean if best is None else min(best, mean)
-        return best
+        return _video_distance(query["frames"], stored["frames"])
     return None
+
+
+def _has_picture(frame_hash: str) -> bool:
+    """False for a black or flat frame, whose pHash is the same in every video."""
+    ones = bin(int(frame_hash, 16)).count("1")
+    return MIN_PICTURE_BITS <= ones <= 64 - MIN_PICTURE_BITS
+
+
+def _video_distance(query: list[str], stored: list[str]) -> float | None:
+    """Mean bits between frames at the best temporal offset, over frames that show something."""
+    q_pic, s_pic = [_has_picture(h) for h in query], [_has_picture(h) for h in stored]
+    need = min(MIN_ALIGNED_FRAMES, sum(q_pic), sum(s_pic))
+    if need == 0:
+        return None
+    best: float | None = None
+    for offset in range(-(len(query) - 1), len(stored)):
+        pairs = [
+            (query[i], stored[i + offset])
+            for i in range(len(query))
+            if 0 <= i + offset < len(stored) and q_pic[i] and s_pic[i + offset]
+        ]
+        if len(pairs) >= need:
+            mean = float(np.mean([_bits(x, y) for x, y in pairs]))
+            best = mean if best is None else min(best, mean)
+    return best
+
+
+def distance_unit(kind: str) -> str:
+    """What a distance of this fingerprint type counts: pHash bits, or a share of audio bits."""
+    return "bit error rate" if kind == "audio-hk-v1" else "bits"
 
 
 def is_match(query: dict[str, Any], value: float) -> bool:

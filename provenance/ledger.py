@@ -44,7 +44,7 @@ from core.errors import (
 from core.store import is_sha256, sha256_file
 from provenance import merkle
 from provenance.anchor import LedgerBackend
-from provenance.fingerprint import distance, fingerprint, is_match
+from provenance.fingerprint import distance, distance_unit, fingerprint, is_match
 from provenance.keys import KeyRing, SigningKey
 from provenance.ledger_rows import leaf_record, signed_body, stored_frontier
 from provenance.receipts import (
@@ -495,10 +495,13 @@ def lookup(app: Verity, path: Path, *, limit: int = 5) -> dict[str, Any]:
     with app.db.session() as session:
         exact = session.scalars(select(LedgerLeaf).where(LedgerLeaf.media_sha256 == sha)).first()
         if exact is not None:
+            record = leaf_record(exact)
             return {
                 "sha256": sha,
-                "exact": {"leaf_index": exact.idx, "record": leaf_record(exact)},
+                "kind": record.get("kind"),
+                "exact": {"leaf_index": exact.idx, "record": record},
                 "near": [],
+                "fingerprint": None,
             }
         info = probe(path, app.settings.limits)
         query = fingerprint(path, info.kind, query=True)
@@ -514,8 +517,12 @@ def lookup(app: Verity, path: Path, *, limit: int = 5) -> dict[str, Any]:
                             "leaf_index": row.idx,
                             "media_sha256": row.media_sha256,
                             "distance_bits": value,
+                            "distance_unit": distance_unit(query["type"]),
                             "match": is_match(query, value),
+                            "kind": record.get("kind"),
                             "registered_at": record.get("registered_at"),
+                            "registrant": record.get("registrant"),
+                            "case_id": record.get("case_id"),
                             "note": record.get("note"),
                             "synthetic": bool(record.get("synthetic")),
                             "generator": record.get("generator"),

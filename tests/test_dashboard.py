@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from argon2 import PasswordHasher
+from PIL import Image
 from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
@@ -558,3 +559,22 @@ def test_case_file_shows_lab_outputs_as_synthetic(installation: Verity, photo: P
     at = go(at, "case_file")
     (warning,) = [w for w in texts(at, "warning") if "synthetic" in w]
     assert warning.startswith("**synthetic (lab output)**")
+
+
+def test_a_near_match_on_the_verify_page_does_not_vouch_for_the_file(
+    installation: Verity, photo: Path, tmp_path: Path
+) -> None:
+    """A face swap of registered media matches as closely as a re-encode: the page must not call
+    the upload a re-encoded, resized, cropped or trimmed copy."""
+    ledger.register(installation, photo, None)
+    smaller = tmp_path / "small.jpg"
+    Image.open(photo).convert("RGB").reduce(2).save(smaller, quality=60)
+    at = go(signed_in(Role.AUDITOR), "verify")
+    at.file_uploader(key="verify_media").set_value(
+        ("small.jpg", smaller.read_bytes(), "image/jpeg")
+    )
+    at.run()
+    at.button(key="verify_go").click().run()
+    assert not at.exception
+    (warning,) = texts(at, "warning")
+    assert "or an edit of it" in warning and "does not vouch" in warning

@@ -48,12 +48,25 @@ def test_image_near_copies_match_and_unrelated_do_not(photo: Path, variants, tmp
         assert not is_match(query, distance(query, stored))
 
 
-def noise_clip(path: Path, seconds: int, seed: int, *, crf: int = 20, start: int = 0) -> Path:
+def noise_clip(
+    path: Path,
+    seconds: int,
+    seed: int,
+    *,
+    crf: int = 20,
+    start: int = 0,
+    black_before: int = 0,
+    black_after: int = 0,
+) -> Path:
+    """One random scene per second; ``black_before`` / ``black_after`` seconds of black frames
+    (a fade, a cut to black) around them."""
     rng = np.random.default_rng(seed)
     frames = [
         np.kron(rng.integers(0, 255, (12, 16, 3)), np.ones((20, 20, 1))).astype(np.uint8)
         for _ in range(seconds)
     ]
+    black = np.zeros_like(frames[0])
+    frames = [black] * black_before + frames + [black] * black_after
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
@@ -75,6 +88,24 @@ def test_video_reencode_and_trim_match(tmp_path: Path) -> None:
     for query in (reencoded, trimmed):
         assert is_match(query, distance(query, original))
     assert not is_match(unrelated, distance(unrelated, original))
+
+
+def test_black_frames_do_not_make_unrelated_videos_match(tmp_path: Path) -> None:
+    """Black frames hash to the same pHash in every video: a registered clip that opens on black
+    was a "near copy" of any unrelated clip that opens or ends on black."""
+    stored = fingerprint(noise_clip(tmp_path / "o.mp4", 6, seed=1, black_before=4), MediaKind.VIDEO)
+    both_open = fingerprint(
+        noise_clip(tmp_path / "a.mp4", 6, seed=2, black_before=4), MediaKind.VIDEO
+    )
+    ends = fingerprint(noise_clip(tmp_path / "b.mp4", 6, seed=2, black_after=4), MediaKind.VIDEO)
+    for query in (both_open, ends):
+        value = distance(query, stored)
+        assert value is None or not is_match(query, value), value
+    # the registered clip itself, re-encoded, black opening and all, is still found
+    copy = fingerprint(
+        noise_clip(tmp_path / "r.mp4", 6, seed=1, crf=40, black_before=4), MediaKind.VIDEO
+    )
+    assert is_match(copy, distance(copy, stored))
 
 
 def test_lookup_cli(home: Path, capsys, photo: Path, variants, tmp_path: Path) -> None:
@@ -125,3 +156,69 @@ def test_audio_reencode_and_trim_match(tmp_path: Path) -> None:
         assert is_match(query, distance(query, stored)), path.name
     query = fingerprint(unrelated, MediaKind.AUDIO, query=True)
     assert not is_match(query, distance(query, stored))
+
+
+def test_digital_silence_does_not_make_unrelated_audio_match(tmp_path: Path) -> None:
+    """Digital silence gives the same all-zero words in every file: one second of it in common was
+    a bit error rate of 0, a "near copy" of unrelated speech."""
+    import soundfile
+
+    silence = np.zeros(int(1.5 * 16_000), np.float32)
+    original = tmp_path / "o.wav"
+    soundfile.write(original, np.concatenate([silence, speechlike(6.0, seed=3)]), 16_000)
+    stored = fingerprint(original, MediaKind.AUDIO)
+    unrelated = tmp_path / "u.wav"
+    soundfile.write(unrelated, np.concatenate([speechlike(6.0, seed=4), silence]), 16_000)
+    query = fingerprint(unrelated, MediaKind.AUDIO, query=True)
+    value = distance(query, stored)
+    assert value is None or not is_match(query, value), value
+    # the registered recording, trimmed inside its silence, still matches
+    trimmed = tmp_path / "t.wav"
+    wave, _ = soundfile.read(original, dtype="float32")
+    soundfile.write(trimmed, wave[8_000:], 16_000)
+    query = fingerprint(trimmed, MediaKind.AUDIO, query=True)
+    assert is_match(query, distance(query, stored))
+
+
+def test_lookup_says_who_registered_what_and_that_a_near_match_may_be_an_edit(
+    home: Path, capsys, photo: Path, variants
+) -> None:
+    """A fact-checker reads the text: by whom and when, the note, where the receipt comes from;
+    and a near match is a copy *or an edit* (a face swap of registered video matches too)."""
+    assert main(["register", str(photo), "--note", "desk-verified"]) == 0
+    sha = capsys.readouterr().out.split("sha256 ")[1].strip()
+    assert main(["lookup", str(photo)]) == 0
+    out = capsys.readouterr().out
+    assert "exact match" in out and "tester@verity" in out and "desk-verified" in out
+    assert f"verity receipt {sha}" in out
+    assert main(["lookup", str(photo), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kind"] == "image"  # the same keys as a near result
+    assert main(["lookup", str(variants["resized"])]) == 0
+    out = capsys.readouterr().out
+    assert "near copy" in out and "edit" in out and "does not vouch" in out
+    assert "tester@verity" in out and "desk-verified" in out and f"verity receipt {sha}" in out
+    assert main(["lookup", str(variants["resized"]), "--json"]) == 0
+    near = json.loads(capsys.readouterr().out)["near"][0]
+    assert near["registrant"] == "tester@verity" and near["case_id"]
+    assert near["kind"] == "image" and near["distance_unit"] == "bits"
+
+
+def test_lookup_of_audio_states_a_bit_error_rate(home: Path, capsys, tmp_path: Path) -> None:
+    """Audio distances are a share of differing bits (0 to 1), not a count of bits."""
+    import soundfile
+
+    from core.sound import encode_mp3
+
+    wave = speechlike(6.0, seed=5)
+    original = tmp_path / "o.wav"
+    soundfile.write(original, wave, 16_000)
+    mp3 = tmp_path / "r.mp3"
+    mp3.write_bytes(encode_mp3(wave, sample_rate=16_000, bit_rate=48_000))
+    assert main(["register", str(original)]) == 0
+    capsys.readouterr()
+    assert main(["lookup", str(mp3)]) == 0
+    out = capsys.readouterr().out
+    assert "bit error rate 0." in out and " bits" not in out
+    assert main(["lookup", str(mp3), "--json"]) == 0
+    near = json.loads(capsys.readouterr().out)["near"][0]
+    assert near["match"] and near["distance_unit"] == "bit error rate"

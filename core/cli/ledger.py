@@ -182,23 +182,51 @@ def lookup_command(
     if result["exact"] is not None:
         record = result["exact"]["record"]
         render.out.print(
-            f"exact match: leaf #{result['exact']['leaf_index']} "
-            f"(registered {render.safe(record['registered_at'])})"
-            + _born_synthetic(record.get("synthetic"), record.get("generator"))
+            f"exact match: leaf #{result['exact']['leaf_index']}, {_registered(record)}"
+            + _born_synthetic(record.get("synthetic"), record.get("generator")),
+            highlight=False,
         )
+        render.out.print(f"  receipt: verity receipt {result['sha256']} -o receipt.json")
         return
     if result["fingerprint"] is None:
         render.out.print(f"not registered; no near-copy fingerprint for {result['kind']} yet")
         return
     matches = [n for n in result["near"] if n["match"]]
-    render.out.print("near copy of registered media" if matches else "no registered match")
+    if matches:
+        # an edit keeps the picture's layout and the sound's rhythm: a face swap or a re-voicing
+        # of registered media is as near as a re-encode, so the match says where it comes from,
+        # never that this file's content is what was registered
+        render.out.print(
+            "near copy of registered media, or an edit of it (a face swap, a re-voicing, a "
+            "re-drawing match as closely as a re-encode): the match does not vouch for this "
+            "file's content; compare it with the registered original"
+        )
+    else:
+        render.out.print("no registered match")
     for n in result["near"]:
         verdict = "MATCH" if n["match"] else "different"
+        value = n["distance_bits"]
+        if n.get("distance_unit") == "bit error rate":
+            measure = f"bit error rate {value:.2f}"
+        else:
+            measure = f"distance {value:.1f} bits"
         render.out.print(
-            f"  leaf #{n['leaf_index']} {n['media_sha256'][:16]}… "
-            f"distance {n['distance_bits']:.1f} bits: {verdict}"
-            + _born_synthetic(n.get("synthetic"), n.get("generator"))
+            f"  leaf #{n['leaf_index']} {n['media_sha256'][:16]}… {measure}: {verdict}"
+            + (f", {_registered(n)}" if n["match"] else "")
+            + _born_synthetic(n.get("synthetic"), n.get("generator")),
+            highlight=False,
         )
+        if n["match"]:
+            render.out.print(f"    receipt: verity receipt {n['media_sha256']} -o receipt.json")
+
+
+def _registered(record: dict[str, Any]) -> str:
+    """When, by whom and why registered media was registered, as the record says."""
+    text = f"registered {render.safe(record.get('registered_at'))}"
+    text += f" by {render.safe(record.get('registrant'))}"
+    if record.get("note"):
+        text += f", note: {render.safe(record['note'])}"
+    return text
 
 
 def _born_synthetic(synthetic: object, generator: object) -> str:

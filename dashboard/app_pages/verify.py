@@ -80,8 +80,12 @@ if st.button("Verify", type="primary", disabled=not (receipt_file or media_file)
             else:
                 matches = [n for n in found["near"] if n["match"]]
                 if matches:
+                    # a face swap or re-voicing of registered media is as near as a re-encode
                     st.warning(
-                        "A near copy of registered media (re-encoded, resized, cropped or trimmed)."
+                        "A near copy of registered media, or an edit of it (a face swap, a "
+                        "re-voicing, a re-drawing match as closely as a re-encode): the match "
+                        "does not vouch for this file's content; compare it with the registered "
+                        "original."
                     )
                 else:
                     st.info("No registered match.")
