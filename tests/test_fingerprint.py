@@ -222,3 +222,18 @@ def test_lookup_of_audio_states_a_bit_error_rate(home: Path, capsys, tmp_path: P
     assert main(["lookup", str(mp3), "--json"]) == 0
     near = json.loads(capsys.readouterr().out)["near"][0]
     assert near["match"] and near["distance_unit"] == "bit error rate"
+
+
+def test_lookup_of_audio_too_short_to_fingerprint_says_why(
+    home: Path, tmp_path: Path, capsys
+) -> None:
+    """Under about a second of sound has no near-copy fingerprint: the line says so, not that
+    one is missing "yet"."""
+    import soundfile
+
+
+    path = tmp_path / "blip.wav"
+    soundfile.write(path, np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32), 16000)
+    assert main(["lookup", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "too little audio for a near-copy fingerprint (exact copies only)" in out, out

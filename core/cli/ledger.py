@@ -189,7 +189,10 @@ def lookup_command(
         render.out.print(f"  receipt: verity receipt {result['sha256']} -o receipt.json")
         return
     if result["fingerprint"] is None:
-        render.out.print(f"not registered; no near-copy fingerprint for {result['kind']} yet")
+        render.out.print(  # audio under about a second, a video with no decodable frame
+            f"not registered; too little {result['kind']} for a near-copy fingerprint "
+            "(exact copies only)"
+        )
         return
     matches = [n for n in result["near"] if n["match"]]
     if matches:
