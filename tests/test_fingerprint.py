@@ -231,7 +231,6 @@ def test_lookup_of_audio_too_short_to_fingerprint_says_why(
     one is missing "yet"."""
     import soundfile
 
-
     path = tmp_path / "blip.wav"
     soundfile.write(path, np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32), 16000)
     assert main(["lookup", str(path)]) == 0
