@@ -127,7 +127,8 @@ def _hex(words: np.ndarray) -> list[str]:
     return [f"{int(v):08x}" for v in words]
 
 
-def _audio_ber(query: list[str], stored: list[str]) -> float | None:
+def _audio_ber(query: list[str], stored: list[str]) -> tuple[float, int] | None:
+    """The least bit error rate over offsets, and how many frames it compared there."""
     q = np.array([int(h, 16) for h in query], dtype=np.uint32)
     s = np.array([int(h, 16) for h in stored], dtype=np.uint32)
     # digital silence makes the all-zero word in every file: it is not compared
@@ -135,15 +136,17 @@ def _audio_ber(query: list[str], stored: list[str]) -> float | None:
     need = min(MIN_AUDIO_FRAMES, int(q_sound.sum()), int(s_sound.sum()))
     if need == 0:
         return None
-    best: float | None = None
+    best: tuple[float, int] | None = None
     for offset in range(-(len(q) - 1), len(s)):
         lo, hi = max(0, -offset), min(len(q), len(s) - offset)
         both = q_sound[lo:hi] & s_sound[lo + offset : hi + offset]
-        if int(both.sum()) < need:
+        compared = int(both.sum())
+        if compared < need:
             continue
         xor = np.bitwise_xor(q[lo:hi][both], s[lo + offset : hi + offset][both])
         ber = float(np.unpackbits(xor.view(np.uint8)).mean())
-        best = ber if best is None else min(best, ber)
+        if best is None or ber < best[0]:
+            best = (ber, compared)
     return best
 
 
@@ -153,22 +156,38 @@ def _bits(a: str, b: str) -> int:
 
 def distance(query: dict[str, Any], stored: dict[str, Any]) -> float | None:
     """Hamming distance in bits (lower is closer), or None when the two cannot be compared."""
+    compared = compare(query, stored)
+    return None if compared is None else compared[0]
+
+
+def compare(query: dict[str, Any], stored: dict[str, Any]) -> tuple[float, float | None] | None:
+    """The distance (as :func:`distance`) and the seconds the two have in common where it was
+    measured (None for pictures), or None when the two cannot be compared. A match may rest on
+    a second of sound or three frames: a shared jingle or intro, not the whole file, so the
+    time in common is said beside the distance."""
     if query.get("type") != stored.get("type"):
         return None
     if query["type"] == "image-phash-v1":
         # the query as it is against every stored window, and the other way round
         pairs = [(query["windows"][0], w) for w in stored["windows"]]
         pairs += [(w, stored["windows"][0]) for w in query["windows"]]
-        return float(min(_bits(x, y) for x, y in pairs))
+        return float(min(_bits(x, y) for x, y in pairs)), None
     if query["type"] == "audio-hk-v1":
         rates = [
             _audio_ber(frames, stored["frames"])
             for frames in [query["frames"], *query.get("shifted", [])]
         ]
         known = [r for r in rates if r is not None]
-        return min(known) if known else None
+        if not known:
+            return None
+        ber, frames = min(known, key=lambda r: r[0])
+        return ber, round(frames * float(stored.get("hop_s", AUDIO_HOP / AUDIO_RATE)), 2)
     if query["type"] == "video-phash-seq-v1":
-        return _video_distance(query["frames"], stored["frames"])
+        found = _video_distance(query["frames"], stored["frames"])
+        if found is None:
+            return None
+        bits, frames = found
+        return bits, round(frames / float(stored.get("fps", 1.0)), 2)
     return None
 
 
@@ -178,13 +197,14 @@ def _has_picture(frame_hash: str) -> bool:
     return MIN_PICTURE_BITS <= ones <= 64 - MIN_PICTURE_BITS
 
 
-def _video_distance(query: list[str], stored: list[str]) -> float | None:
-    """Mean bits between frames at the best temporal offset, over frames that show something."""
+def _video_distance(query: list[str], stored: list[str]) -> tuple[float, int] | None:
+    """Mean bits between frames at the best temporal offset, over frames that show something,
+    and how many frames were compared there."""
     q_pic, s_pic = [_has_picture(h) for h in query], [_has_picture(h) for h in stored]
     need = min(MIN_ALIGNED_FRAMES, sum(q_pic), sum(s_pic))
     if need == 0:
         return None
-    best: float | None = None
+    best: tuple[float, int] | None = None
     for offset in range(-(len(query) - 1), len(stored)):
         pairs = [
             (query[i], stored[i + offset])
@@ -193,7 +213,8 @@ def _video_distance(query: list[str], stored: list[str]) -> float | None:
         ]
         if len(pairs) >= need:
             mean = float(np.mean([_bits(x, y) for x, y in pairs]))
-            best = mean if best is None else min(best, mean)
+            if best is None or mean < best[0]:
+                best = (mean, len(pairs))
     return best
 
 

@@ -44,7 +44,7 @@ from core.errors import (
 from core.store import is_sha256, sha256_file
 from provenance import merkle
 from provenance.anchor import LedgerBackend
-from provenance.fingerprint import distance, distance_unit, fingerprint, is_match
+from provenance.fingerprint import compare, distance_unit, fingerprint, is_match
 from provenance.keys import KeyRing, SigningKey
 from provenance.ledger_rows import leaf_record, signed_body, stored_frontier
 from provenance.receipts import (
@@ -510,14 +510,16 @@ def lookup(app: Verity, path: Path, *, limit: int = 5) -> dict[str, Any]:
             for row in session.scalars(select(LedgerLeaf).order_by(LedgerLeaf.idx)):
                 record = leaf_record(row)
                 stored = record.get("fingerprint")
-                value = distance(query, stored) if stored else None
-                if value is not None:
+                compared = compare(query, stored) if stored else None
+                if compared is not None:
+                    value, common_s = compared
                     near.append(
                         {
                             "leaf_index": row.idx,
                             "media_sha256": row.media_sha256,
                             "distance_bits": value,
                             "distance_unit": distance_unit(query["type"]),
+                            "overlap_s": common_s,
                             "match": is_match(query, value),
                             "kind": record.get("kind"),
                             "registered_at": record.get("registered_at"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import av
@@ -222,6 +223,37 @@ def test_lookup_of_audio_states_a_bit_error_rate(home: Path, capsys, tmp_path: P
     assert main(["lookup", str(mp3), "--json"]) == 0
     near = json.loads(capsys.readouterr().out)["near"][0]
     assert near["match"] and near["distance_unit"] == "bit error rate"
+
+
+def test_a_match_says_how_much_it_has_in_common(home: Path, capsys, tmp_path: Path) -> None:
+    """A match may rest on a shared second of sound or three frames (an intro, a jingle): the
+    lookup says over how many seconds the registered media and the file were compared."""
+    import soundfile
+
+    wave = speechlike(8.0, seed=6)
+    soundfile.write(tmp_path / "whole.wav", wave, 16_000)
+    soundfile.write(tmp_path / "tail.wav", wave[int(5.0 * 16_000) :], 16_000)  # its last 3 s
+    assert main(["register", str(tmp_path / "whole.wav")]) == 0
+    assert main(["register", str(noise_clip(tmp_path / "o.mp4", 10, seed=1))]) == 0
+    capsys.readouterr()
+    assert main(["lookup", str(tmp_path / "tail.wav"), "--json"]) == 0
+    near = json.loads(capsys.readouterr().out)["near"][0]
+    assert near["match"] and 2.5 <= near["overlap_s"] <= 3.1, near
+    trimmed = noise_clip(tmp_path / "t.mp4", 10, seed=1, start=6)  # 4 s of the 10 registered
+    assert main(["lookup", str(trimmed), "--json"]) == 0
+    near = json.loads(capsys.readouterr().out)["near"][0]
+    assert near["match"] and 3 <= near["overlap_s"] <= 5, near
+    assert main(["lookup", str(trimmed)]) == 0
+    assert re.search(
+        r"distance \d+\.\d bits over [345] s in common: MATCH", capsys.readouterr().out
+    )
+    photo = tmp_path / "p.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    assert main(["register", str(photo)]) == 0
+    capsys.readouterr()
+    Image.fromarray(data.astronaut()).save(tmp_path / "p.jpg", quality=60)
+    assert main(["lookup", str(tmp_path / "p.jpg"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["near"][0]["overlap_s"] is None  # a picture
 
 
 def test_lookup_of_audio_too_short_to_fingerprint_says_why(

@@ -213,6 +213,8 @@ def lookup_command(
             measure = f"bit error rate {value:.2f}"
         else:
             measure = f"distance {value:.1f} bits"
+        if n.get("overlap_s") is not None:  # a match may rest on a shared intro or jingle
+            measure += f" over {n['overlap_s']:.0f} s in common"
         render.out.print(
             f"  leaf #{n['leaf_index']} {n['media_sha256'][:16]}… {measure}: {verdict}"
             + (f", {_registered(n)}" if n["match"] else "")

@@ -76,7 +76,10 @@ if st.button("Verify", type="primary", disabled=not (receipt_file or media_file)
                     f"{md(record.get('registered_at'))} by {md(record.get('registrant'))}."
                 )
             elif found.get("fingerprint") is None:
-                st.info(f"Not registered; no near-copy fingerprint for {found.get('kind')} yet.")
+                st.info(
+                    f"Not registered; too little {found.get('kind')} for a near-copy "
+                    "fingerprint (exact copies only)."
+                )
             else:
                 matches = [n for n in found["near"] if n["match"]]
                 if matches:
