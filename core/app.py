@@ -34,11 +34,11 @@ class Verity:
         try:
             current = migrations.current_revision(engine)
             head = migrations.head_revision()
-            migrations.check_known(current)
-            if current != head:
+            if current != head:  # at head, the revision is known: no second script read
                 if settings.is_embedded_database:
-                    migrations.upgrade(engine)
+                    migrations.upgrade(engine)  # refuses a revision it does not know
                 else:
+                    migrations.check_known(current)
                     raise DatabaseError(
                         f"database is at revision {current or 'none'}, this Verity needs {head}: "
                         "run `verity db upgrade`"
